@@ -1,0 +1,3 @@
+from shotrender.cli import main
+
+main()

@@ -1,0 +1,57 @@
+"""The backend protocol: one request in, one image out; `load` once, `render` many times.
+
+Images cross this boundary as numpy arrays: height × width × 3, uint8, RGB.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """Everything that decides one cut's pixels.
+
+    `init_image` is what img2img starts from: the layout itself, or the layout with the previous cut's
+    render blended in (continuity). `layout` is always the untouched layout line art, for backends that
+    read structure from it (the draft backend's regions, a ControlNet's conditioning).
+    """
+
+    cut: str
+    init_image: np.ndarray
+    layout: np.ndarray
+    prompt: str
+    negative: str
+    seed: int
+    steps: int
+    strength: float
+    guidance: float
+    width: int
+    height: int
+    control_scale: float = 1.0
+    extra: dict = field(default_factory=dict)
+
+
+class Backend(Protocol):
+    """What render.py needs from a backend."""
+
+    #: short name written to sidecars and the report ("draft", "diffusers")
+    name: str
+
+    def identity(self) -> dict:
+        """What identifies the model and code behind the pixels, for cache keys and sidecars.
+
+        Must be cheap to call and must not load the model.
+        """
+
+    def load(self) -> None:
+        """Load weights; called once per process before the first render."""
+
+    def render(self, request: RenderRequest) -> np.ndarray:
+        """Paint one cut. Returns height × width × 3 uint8 RGB at the request's size."""
+
+    def describe(self) -> dict:
+        """After load: what actually ran (device, dtype, pipeline class), for sidecars and logs."""
