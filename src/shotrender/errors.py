@@ -34,11 +34,14 @@ class Problem:
     warning: bool = False
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else self.file
-        who = f" cut {self.cut}" if self.cut else ""
-        text = f"{where}:{who} {self.field}: {self.message}" if self.field else f"{where}:{who} {self.message}"
+        text = f"{self.file}:{self.line}:" if self.line else f"{self.file}:"
+        if self.field:
+            text += f" {self.field}"
+        if self.cut:
+            text += f" (cut {self.cut})"
+        text += f": {self.message}" if self.field or self.cut else f" {self.message}"
         if self.fix:
-            text += f" ({self.fix})"
+            text += f"; {self.fix}"
         return ("warning: " if self.warning else "") + text
 
 
@@ -48,6 +51,7 @@ class ShotListError(ShotRenderError):
     exit_code = EXIT_BAD_INPUT
 
     def __init__(self, problems: list[Problem]):
+        problems = sorted(problems, key=lambda p: (p.file, p.line or 0))
         self.problems = [p for p in problems if not p.warning]
         self.warnings = [p for p in problems if p.warning]
         count = len(self.problems)

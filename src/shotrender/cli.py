@@ -1,0 +1,192 @@
+"""The `shotrender` command: each subcommand parses its arguments, makes one library call and prints.
+
+Errors from the library become messages and the exit codes of errors.py; no traceback for bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from shotrender import __version__
+from shotrender.errors import ShotListError, ShotRenderError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except ShotListError as e:
+            for p in e.problems + e.warnings:
+                click.echo(str(p), err=True)
+            n = len(e.problems)
+            click.echo(f"shotrender: {n} problem{'s' if n != 1 else ''}; nothing was rendered", err=True)
+            sys.exit(e.exit_code)
+        except ShotRenderError as e:
+            click.echo(f"shotrender: {e}", err=True)
+            sys.exit(e.exit_code)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="shotrender")
+def cli():
+    """Paint the backgrounds of an animated episode from its layouts and a YAML shot list.
+
+    \b
+    Start here:
+      shotrender validate shots/example/episode.yaml
+      shotrender plan shots/example/episode.yaml
+      shotrender render shots/example/episode.yaml
+
+    Exit codes: 0 done, 1 a render failed, 2 bad input or usage, 130/143 interrupted.
+    """
+
+
+def shotlist_argument(f):
+    return click.argument("shotlist", type=click.Path(dir_okay=False, path_type=Path))(f)
+
+
+def selector_options(f):
+    f = click.option("--shard", metavar="I/N", help="Only the I-th of N fixed shards of whole chains, e.g. 2/3.")(f)
+    f = click.option("--chain", metavar="NAMES", help="Only these chains (background ids), comma-separated.")(f)
+    f = click.option("--cuts", metavar="IDS", help="Only these cuts, e.g. C001,C010-C020.")(f)
+    return f
+
+
+def out_option(f):
+    return click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+                        help="Output folder. Default: the shot list's `output`, else renders/<episode> "
+                             "beside it.")(f)
+
+
+def _load_plan(shotlist: Path, cuts, chain, shard):
+    from shotrender.plan import make_plan, select
+    from shotrender.shotlist import load_with_warnings
+
+    sl, problems = load_with_warnings(shotlist)
+    if sl is None:
+        raise ShotListError(problems)
+    for w in problems:
+        click.echo(str(w), err=True)
+    full = make_plan(sl)
+    return full, select(full, cuts=cuts, chain=chain, shard=shard)
+
+
+@cli.command()
+@shotlist_argument
+def validate(shotlist: Path):
+    """Check a shot list and every layout it names; list every problem at once.
+
+    Exit 0 when it can be rendered (warnings are printed), 2 with every problem listed.
+
+    \b
+    Example:
+      shotrender validate shots/example/episode.yaml
+    """
+    full, _ = _load_plan(shotlist, None, None, None)
+    sl = full.shotlist
+    click.echo(f"{shotlist}: ok: episode {sl.episode}, {len(sl.cuts)} cuts, {len(sl.backgrounds)} backgrounds, "
+               f"{len(full.chains)} chains, {sl.width}x{sl.height}, model {sl.model}")
+
+
+@cli.command()
+@shotlist_argument
+@selector_options
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (schema shotrender.plan/1).")
+def plan(shotlist: Path, cuts, chain, shard, as_json):
+    """Show how a shot list will be rendered: chains, order, seeds and resolved parameters.
+
+    Nothing is rendered and no model is loaded. `--json` is the stable form for farm scripts
+    (docs/commands.md describes every field).
+
+    \b
+    Examples:
+      shotrender plan shots/example/episode.yaml
+      shotrender plan shots/example/episode.yaml --shard 1/3 --json
+    """
+    from shotrender.plan import plan_to_dict, plan_to_text
+
+    _, selected = _load_plan(shotlist, cuts, chain, shard)
+    if as_json:
+        click.echo(json.dumps(plan_to_dict(selected), indent=2))
+    else:
+        click.echo(plan_to_text(selected))
+
+
+@cli.command()
+@shotlist_argument
+@selector_options
+@out_option
+@click.option("--model", help="Override the shot list's model: draft, a diffusers folder, a .safetensors file "
+                              "or a hub id.")
+@click.option("--controlnet", help="Override the shot list's ControlNet: a ControlNetModel folder.")
+@click.option("--device", help="cuda, cuda:1, mps or cpu. Default: the best available.")
+@click.option("--dtype", type=click.Choice(["float16", "bfloat16", "float32"]),
+              help="Default: float16 on CUDA, float32 elsewhere.")
+@click.option("--allow-unsafe-checkpoint", is_flag=True,
+              help="Allow pickle checkpoints (.ckpt/.pt/.bin). Loading one runs code from the file.")
+@click.option("--force", is_flag=True, help="Render every selected cut even if it is up to date.")
+@click.option("--force-cuts", metavar="IDS", help="Render these cuts even if they are up to date.")
+@click.option("--progress", "progress_mode", type=click.Choice(["auto", "bar", "plain", "none"]),
+              default="auto", show_default=True,
+              help="auto: a bar at a terminal, plain lines otherwise.")
+def render(shotlist: Path, cuts, chain, shard, out_dir, model, controlnet, device, dtype,
+           allow_unsafe_checkpoint, force, force_cuts, progress_mode):
+    """Paint every selected cut's background and write <out>/<episode>_<cut>.png with a sidecar .json.
+
+    The shot list is checked first: with any problem, nothing loads and the exit code is 2. Cuts whose
+    inputs have not changed since their last render are skipped.
+
+    \b
+    Examples:
+      shotrender render shots/example/episode.yaml
+      shotrender render shots/example/episode.yaml --model models/sd15 --device cuda
+      shotrender render episode.yaml --chain park --out /mnt/renders/ep01
+    """
+    from shotrender.backends import make_backend
+    from shotrender.plan import select
+    from shotrender.render import RenderOptions
+    from shotrender.render import render as run_render
+
+    full, selected = _load_plan(shotlist, cuts, chain, shard)
+    sl = full.shotlist
+    forced = frozenset()
+    if force_cuts:
+        forced = frozenset(c for ch in select(full, cuts=force_cuts).chains for c in ch.cuts)
+    model_ref = str(Path(model).resolve()) if model and Path(model).exists() else model
+    backend = make_backend(
+        model_ref or sl.resolve_path_or_id(sl.model),
+        controlnet=controlnet or (sl.resolve_path_or_id(sl.controlnet) if sl.controlnet else None),
+        device=device, dtype=dtype, allow_unsafe_checkpoint=allow_unsafe_checkpoint,
+    )
+    out = out_dir or sl.output_dir
+    progress = _progress(progress_mode)
+    result = run_render(selected, backend, RenderOptions(out, force=force, force_cuts=forced), progress)
+    summary = ", ".join(f"{result.count(s)} {s}" for s in ("rendered", "cached", "reused", "failed", "blocked")
+                        if result.count(s))
+    click.echo(f"{sl.episode}: {summary or 'nothing selected'} in {result.seconds:.1f} s "
+               f"({backend.name}); pictures in {out}")
+    if result.failed:
+        for r in result.failed:
+            click.echo(f"  {r.cut}: {r.status}: {r.error}", err=True)
+        sys.exit(1)
+
+
+def _progress(mode: str):
+    from shotrender.progress import BarProgress, PlainProgress
+    from shotrender.render import SilentProgress
+
+    if mode == "auto":
+        mode = "bar" if sys.stderr.isatty() else "plain"
+    return {"bar": BarProgress, "plain": PlainProgress, "none": SilentProgress}[mode]()
+
+
+def main() -> None:
+    try:
+        cli(prog_name="shotrender")
+    except KeyboardInterrupt:
+        sys.exit(130)
+

@@ -1,0 +1,311 @@
+"""Planning: chains, seeds, resolved parameters, reuse links and selection. Pure: no torch, no file reads.
+
+A chain is the cuts of one background in shot-list order (a cut without `bg` is a chain of its own);
+its cuts run in order on one worker, each guided by the one before. Chains are independent.
+
+>>> plan = make_plan(load("shots/ep01.yaml"))
+>>> part = select(plan, shard="2/3")
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from shotrender.errors import UsageError
+from shotrender.shotlist import PARAM_DEFAULTS, Cut, ShotList
+
+PLAN_SCHEMA = "shotrender.plan/1"
+
+
+@dataclass(frozen=True)
+class Job:
+    """One cut to render, with every parameter resolved."""
+
+    cut: str
+    chain: str
+    position: int  # within the full chain, 0-based
+    layout: Path
+    prompt: str
+    negative: str
+    seed: int
+    steps: int
+    strength: float
+    guidance: float
+    upstream: str | None  # the cut before this one in its chain, whose render guides this one
+
+
+@dataclass(frozen=True)
+class Link:
+    """A reused cut (兼用): its picture is its source's render, linked, not rendered again."""
+
+    cut: str
+    source: str  # the rendered cut at the end of the reuse trail
+
+
+@dataclass(frozen=True)
+class Chain:
+    name: str
+    index: int  # position among all chains of the episode, 0-based; stable for farm units
+    jobs: tuple[Job, ...]
+    links: tuple[Link, ...] = ()
+
+    @property
+    def cuts(self) -> tuple[str, ...]:
+        return tuple(j.cut for j in self.jobs) + tuple(link.cut for link in self.links)
+
+
+@dataclass(frozen=True)
+class Plan:
+    shotlist: ShotList
+    chains: tuple[Chain, ...]
+
+    @property
+    def jobs(self) -> tuple[Job, ...]:
+        return tuple(j for c in self.chains for j in c.jobs)
+
+    @property
+    def links(self) -> tuple[Link, ...]:
+        return tuple(link for c in self.chains for link in c.links)
+
+    @property
+    def cut_count(self) -> int:
+        return sum(len(c.jobs) + len(c.links) for c in self.chains)
+
+
+def derive_seed(episode_seed: int, name: str) -> int:
+    """A 32-bit seed from the episode seed and a background (or cut) id; stable across runs and machines."""
+    digest = hashlib.sha256(f"shotrender-seed/{episode_seed}/{name}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def _join(*parts: str | None) -> str:
+    return ", ".join(p.strip() for p in parts if p and p.strip())
+
+
+class _Resolver:
+    """Resolves cut parameters: cut, then background, then defaults; prompts join all three.
+
+    What a background contributes is worked out once per background, not once per cut.
+    """
+
+    def __init__(self, shotlist: ShotList):
+        self.shotlist = shotlist
+        self.base_dir = str(shotlist.base_dir)
+        self.bases: dict[str | None, dict] = {}
+
+    def base(self, bg_id: str | None) -> dict:
+        if bg_id not in self.bases:
+            levels = [self.shotlist.defaults]
+            if bg_id is not None:
+                levels.append(self.shotlist.backgrounds[bg_id].params)
+            values = dict(PARAM_DEFAULTS, seed=None)
+            for level in levels:
+                for name in ("seed", "steps", "strength", "guidance"):
+                    if getattr(level, name) is not None:
+                        values[name] = getattr(level, name)
+            values["prompt"] = _join(*(level.prompt for level in levels))
+            values["negative"] = _join(*(level.negative for level in levels))
+            self.bases[bg_id] = values
+        return self.bases[bg_id]
+
+    def job(self, cut: Cut, position: int, upstream: str | None) -> Job:
+        base, p = self.base(cut.bg), cut.params
+        seed = p.seed if p.seed is not None else base["seed"]
+        if seed is None:
+            seed = derive_seed(self.shotlist.seed, f"bg:{cut.bg}" if cut.bg else f"cut:{cut.id}")
+        return Job(
+            cut=cut.id,
+            chain=cut.bg or cut.id,
+            position=position,
+            layout=Path(self.base_dir, cut.layout),
+            prompt=_join(base["prompt"], p.prompt),
+            negative=_join(base["negative"], p.negative),
+            seed=seed,
+            steps=p.steps if p.steps is not None else base["steps"],
+            strength=p.strength if p.strength is not None else base["strength"],
+            guidance=p.guidance if p.guidance is not None else base["guidance"],
+            upstream=upstream,
+        )
+
+
+def make_plan(shotlist: ShotList) -> Plan:
+    """Group a valid shot list's cuts into chains, in order of each chain's first cut."""
+    members: dict[str, list[Cut]] = {}
+    for cut in shotlist.cuts:
+        if cut.reuse is None:
+            members.setdefault(cut.bg or cut.id, []).append(cut)
+    chain_of: dict[str, str] = {}
+    jobs: dict[str, list[Job]] = {}
+    resolver = _Resolver(shotlist)
+    for name, cuts in members.items():
+        jobs[name] = []
+        for position, cut in enumerate(cuts):
+            upstream = cuts[position - 1].id if position else None
+            jobs[name].append(resolver.job(cut, position, upstream))
+            chain_of[cut.id] = name
+    by_id = {c.id: c for c in shotlist.cuts}
+    links: dict[str, list[Link]] = {name: [] for name in members}
+    for cut in shotlist.cuts:
+        if cut.reuse is not None:
+            source = cut.reuse
+            while by_id[source].reuse is not None:
+                source = by_id[source].reuse
+            links[chain_of[source]].append(Link(cut.id, source))
+    chains = tuple(
+        Chain(name, i, tuple(jobs[name]), tuple(links[name])) for i, name in enumerate(members)
+    )
+    return Plan(shotlist, chains)
+
+
+# ----------------------------------------------------------------------------------------- selection
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise UsageError(f"--shard {text!r}: expected i/n with 1 <= i <= n, e.g. --shard 2/3")
+    return int(m.group(1)), int(m.group(2))
+
+
+def shard_of_chains(chains: tuple[Chain, ...], count: int) -> dict[str, int]:
+    """Assign whole chains to `count` shards (1-based), balanced by cut count; the same on every machine.
+
+    Largest chains first, each to the least-loaded shard (lowest number on a tie): a fixed, greedy split.
+    """
+    load = [0] * count
+    assignment: dict[str, int] = {}
+    for chain in sorted(chains, key=lambda c: (-(len(c.jobs) + len(c.links)), c.index)):
+        shard = min(range(count), key=lambda s: (load[s], s))
+        assignment[chain.name] = shard + 1
+        load[shard] += len(chain.jobs) + len(chain.links)
+    return assignment
+
+
+_RANGE_RE = re.compile(r"^(.*?)(\d+)([A-Za-z_]*)$")
+
+
+def _cut_selector(plan: Plan, text: str) -> set[str]:
+    """`C001,C010-C020`: ids, and ranges of ids with the same prefix by their number (C012A included)."""
+    known = [cut for chain in plan.chains for cut in chain.cuts]
+    order = {c.id: c.index for c in plan.shotlist.cuts}
+    wanted: set[str] = set()
+    for token in (t.strip() for t in text.split(",")):
+        if not token:
+            continue
+        if token in order:
+            wanted.add(token)
+            continue
+        lo_hi = token.split("-")
+        ranges = []
+        for k in range(1, len(lo_hi)):
+            a, b = "-".join(lo_hi[:k]), "-".join(lo_hi[k:])
+            ma, mb = _RANGE_RE.match(a), _RANGE_RE.match(b)
+            if ma and mb and ma.group(1) == mb.group(1):
+                ranges.append((ma.group(1), int(ma.group(2)), int(mb.group(2))))
+        if not ranges:
+            close = difflib.get_close_matches(token, known, n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; cuts are {_span(known)}"
+            raise UsageError(f"--cuts: no cut '{token}'{hint}")
+        prefix, lo, hi = ranges[0]
+        found = {
+            cid for cid in known
+            if (m := _RANGE_RE.match(cid)) and m.group(1) == prefix and lo <= int(m.group(2)) <= hi
+        }
+        if not found:
+            raise UsageError(f"--cuts: the range '{token}' matches no cut; cuts are {_span(known)}")
+        wanted |= found
+    return wanted
+
+
+def _span(ids: list[str]) -> str:
+    return ", ".join(ids) if len(ids) <= 6 else f"{ids[0]} ... {ids[-1]} ({len(ids)} cuts)"
+
+
+def select(plan: Plan, *, cuts: str | None = None, chain: str | None = None, shard: str | None = None) -> Plan:
+    """Narrow a plan; selectors combine as an intersection. Raises UsageError for a selector that matches
+    nothing known."""
+    chains = plan.chains
+    if chain is not None:
+        names = [n.strip() for n in chain.split(",") if n.strip()]
+        by_name = {c.name: c for c in chains}
+        missing = [n for n in names if n not in by_name]
+        if missing:
+            raise UsageError(f"--chain: no chain {', '.join(missing)}; chains are {_span(list(by_name))}")
+        chains = tuple(c for c in chains if c.name in names)
+    if shard is not None:
+        i, n = parse_shard(shard)
+        assignment = shard_of_chains(plan.chains, n)
+        chains = tuple(c for c in chains if assignment[c.name] == i)
+    if cuts is not None:
+        wanted = _cut_selector(plan, cuts)
+        chains = tuple(
+            replace(c, jobs=tuple(j for j in c.jobs if j.cut in wanted),
+                    links=tuple(k for k in c.links if k.cut in wanted))
+            for c in chains
+        )
+        chains = tuple(c for c in chains if c.jobs or c.links)
+    return Plan(plan.shotlist, chains)
+
+
+# ------------------------------------------------------------------------------------------- output
+
+
+def plan_to_dict(plan: Plan) -> dict:
+    """The documented, stable JSON form of a plan (docs/commands.md#plan) for farm scripts."""
+    sl = plan.shotlist
+    return {
+        "schema": PLAN_SCHEMA,
+        "episode": sl.episode,
+        "shotlist": str(Path(sl.source).resolve()),
+        "size": [sl.width, sl.height],
+        "model": sl.model,
+        "output": str(sl.output_dir.resolve()),
+        "cut_count": plan.cut_count,
+        "chains": [
+            {
+                "name": c.name,
+                "index": c.index,
+                "cuts": list(c.cuts),
+                "jobs": [
+                    {
+                        "cut": j.cut,
+                        "position": j.position,
+                        "layout": str(j.layout.resolve()),
+                        "upstream": j.upstream,
+                        "seed": j.seed,
+                        "steps": j.steps,
+                        "strength": j.strength,
+                        "guidance": j.guidance,
+                        "prompt": j.prompt,
+                        "negative": j.negative,
+                    }
+                    for j in c.jobs
+                ],
+                "links": [{"cut": k.cut, "source": k.source} for k in c.links],
+            }
+            for c in plan.chains
+        ],
+    }
+
+
+def plan_to_text(plan: Plan) -> str:
+    sl = plan.shotlist
+    lines = [
+        f"{sl.episode}: {plan.cut_count} cuts in {len(plan.chains)} chains, {sl.width}x{sl.height}, "
+        f"model {sl.model}"
+    ]
+    for c in plan.chains:
+        lines.append(f"chain {c.name} (#{c.index}, {len(c.jobs)} rendered, {len(c.links)} reused)")
+        for j in c.jobs:
+            guide = f"<- {j.upstream}" if j.upstream else "first"
+            lines.append(
+                f"  {j.cut:<8} {guide:<10} seed {j.seed:<10} steps {j.steps:<3} strength {j.strength:<5g} "
+                f"guidance {j.guidance:<5g} {j.prompt!r}"
+            )
+        for k in c.links:
+            lines.append(f"  {k.cut:<8} reuses {k.source}")
+    return "\n".join(lines)

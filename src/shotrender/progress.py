@@ -1,0 +1,81 @@
+"""How a render reports itself: a tqdm bar at a terminal, plain lines in a log."""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from shotrender.render import CutResult
+
+_MARK = {"rendered": "done", "cached": "up to date", "reused": "reused", "failed": "FAILED",
+         "blocked": "BLOCKED"}
+
+
+def _line(result: CutResult, detail: str) -> str:
+    text = f"{result.cut} [{result.chain}] {_MARK.get(result.status, result.status)}"
+    if detail:
+        text += f": {detail}"
+    if result.error:
+        text += f": {result.error}"
+    return text
+
+
+class BarProgress:
+    """A tqdm bar per episode showing the current cut; per-cut lines printed above it."""
+
+    def __init__(self, stream: TextIO | None = None, verbose: bool = True):
+        self.stream = stream or sys.stderr
+        self.verbose = verbose
+        self.bar = None
+
+    def start(self, episode: str, total: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, desc=episode, unit="cut", file=self.stream, dynamic_ncols=True)
+
+    def cut_started(self, cut: str) -> None:
+        self.bar.set_postfix_str(cut)
+
+    def cut_finished(self, result: CutResult, detail: str) -> None:
+        if self.verbose and (result.status != "cached" or result.error):
+            self.bar.write(_line(result, detail), file=self.stream)
+        self.bar.update(1)
+
+    def message(self, text: str) -> None:
+        if self.bar is None:
+            print(text, file=self.stream)
+        else:
+            self.bar.write(text, file=self.stream)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+class PlainProgress:
+    """One line per cut with a running count, no carriage returns: for logs and pipes."""
+
+    def __init__(self, stream: TextIO | None = None):
+        self.stream = stream or sys.stderr
+        self.total = 0
+        self.done = 0
+
+    def start(self, episode: str, total: int) -> None:
+        self.total = total
+        self.write(f"{episode}: {total} cuts")
+
+    def cut_started(self, cut: str) -> None:
+        pass
+
+    def cut_finished(self, result: CutResult, detail: str) -> None:
+        self.done += 1
+        self.write(f"[{self.done}/{self.total}] {_line(result, detail)}")
+
+    def message(self, text: str) -> None:
+        self.write(text)
+
+    def close(self) -> None:
+        pass
+
+    def write(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)

@@ -1,0 +1,606 @@
+"""The shot list, version 1: schema as frozen dataclasses, `parse` (pure) and `load` (reads files).
+
+Every problem in a file is collected in one pass and reported together, each with file:line, the field
+path, the cut id where there is one, and how to fix it. YAML is read with the safe loader only, and
+aliases are walked with a node budget so an alias bomb is refused instead of expanded.
+
+>>> sl = parse(text, source="shots/ep01.yaml")      # pure: no file is opened
+>>> sl = load("shots/ep01.yaml")                   # reads the file and checks the layouts it names
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shotrender.errors import Problem, ShotListError
+
+VERSION = 1
+ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+CUT_PARAMS = ("prompt", "negative", "seed", "steps", "strength", "guidance")
+PARAM_DEFAULTS = {"prompt": "", "negative": "", "steps": 30, "strength": 0.55, "guidance": 7.5}
+TOP_KEYS = ("version", "episode", "size", "model", "seed", "output", "controlnet", "defaults", "backgrounds",
+            "cuts")
+CUT_KEYS = ("id", "layout", "bg", "reuse", *CUT_PARAMS)
+REUSE_KEYS = ("id", "reuse")
+MAX_SEED = 2**63 - 1
+ASPECT_TOLERANCE = 0.01
+LAYOUT_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "BMP")
+# Values reached through aliases (*name); generous for honest reuse of a block, tiny next to a bomb.
+ALIAS_BUDGET = 100_000
+
+
+@dataclass(frozen=True)
+class Params:
+    """Cut parameters as written at one level (cut, background or defaults); None = not set here."""
+
+    prompt: str | None = None
+    negative: str | None = None
+    seed: int | None = None
+    steps: int | None = None
+    strength: float | None = None
+    guidance: float | None = None
+
+
+@dataclass(frozen=True)
+class Background:
+    id: str
+    params: Params
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Cut:
+    id: str
+    index: int  # position in the shot list, 0-based
+    layout: str | None = None  # as written, relative to the shot list's folder
+    bg: str | None = None
+    reuse: str | None = None
+    params: Params = field(default_factory=Params)
+    line: int | None = None
+    layout_line: int | None = None
+
+
+@dataclass(frozen=True)
+class ShotList:
+    source: str  # the file name used in messages
+    base_dir: Path  # the folder relative paths are read from
+    version: int
+    episode: str
+    width: int
+    height: int
+    model: str
+    seed: int
+    output: str | None
+    controlnet: str | None
+    defaults: Params
+    backgrounds: dict[str, Background]
+    cuts: tuple[Cut, ...]
+
+    def cut(self, cut_id: str) -> Cut:
+        for c in self.cuts:
+            if c.id == cut_id:
+                return c
+        raise KeyError(cut_id)
+
+    def layout_path(self, cut: Cut) -> Path:
+        assert cut.layout is not None, f"cut {cut.id} is reused and has no layout"
+        return self.base_dir / cut.layout
+
+    @property
+    def output_dir(self) -> Path:
+        return self.base_dir / (self.output if self.output else f"renders/{self.episode}")
+
+    def resolve_path_or_id(self, value: str) -> str:
+        """A `model:`/`controlnet:` value as the backend wants it: paths made absolute, hub ids untouched."""
+        if value == "draft" or not _looks_like_path(value, self.base_dir):
+            return value
+        return str((self.base_dir / Path(value).expanduser()).resolve())
+
+
+def _looks_like_path(value: str, base_dir: Path) -> bool:
+    if value.startswith(("/", "./", "../", "~")) or value.endswith((".safetensors", ".ckpt", ".pt", ".bin")):
+        return True
+    return (base_dir / value).exists()
+
+
+# ---------------------------------------------------------------------------------------------- YAML
+
+
+class _Walk:
+    """Turns a composed YAML node tree into plain values, remembering each path's line."""
+
+    def __init__(self, loader, source: str, problems: list[Problem]):
+        self.loader = loader
+        self.source = source
+        self.problems = problems
+        self.lines: dict[tuple, int] = {}
+        self.seen: set[int] = set()
+        self.budget = ALIAS_BUDGET
+
+    def value(self, node: yaml.Node, path: tuple, repeated: bool = False) -> Any:
+        # An alias makes the composer hand back a node already seen; only such repeats are counted,
+        # so a large honest file is never refused and an alias bomb is, long before memory runs out.
+        repeated = repeated or id(node) in self.seen
+        self.seen.add(id(node))
+        if repeated:
+            self.budget -= 1
+            if self.budget < 0:
+                raise _TooLarge(node.start_mark.line + 1)
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if not node.tag.startswith("tag:yaml.org,2002:") or "python" in node.tag:
+            self.problems.append(Problem(self.source, node.start_mark.line + 1, _fmt(path),
+                                         f"the tag {node.tag} is not allowed", "remove it; write plain values"))
+            return None
+        if isinstance(node, yaml.MappingNode):
+            out: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    self.problems.append(Problem(self.source, key_node.start_mark.line + 1, _fmt(path),
+                                                 "a key must be plain text", "write key: value"))
+                    continue
+                key = self.loader.construct_object(key_node)
+                if key in out:
+                    self.problems.append(Problem(
+                        self.source, key_node.start_mark.line + 1, _fmt((*path, key)),
+                        f"'{key}' is given twice", "keep one of them"))
+                    continue
+                out[key] = self.value(value_node, (*path, key), repeated)
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.value(item, (*path, i), repeated) for i, item in enumerate(node.value)]
+        return self.loader.construct_object(node)
+
+
+class _TooLarge(Exception):
+    def __init__(self, line: int):
+        self.line = line
+
+
+def _fmt(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+# libyaml's parser is 20x faster than the pure-Python one; both are safe loaders.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _read_yaml(text: str, source: str, problems: list[Problem]) -> tuple[Any, dict[tuple, int]]:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}
+        walk = _Walk(loader, source, problems)
+        return walk.value(node, ()), walk.lines
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark else None
+        what = " ".join(x for x in (e.context, e.problem) if x)
+        problems.append(Problem(source, line, "", f"YAML syntax error: {what}",
+                                "check indentation, colons and quotes on this line and the one before"))
+    except yaml.YAMLError as e:
+        problems.append(Problem(source, None, "", f"YAML error: {e}", "fix the file's syntax"))
+    except _TooLarge as e:
+        problems.append(Problem(source, e.line, "", "the YAML expands to too many values (an alias bomb?)",
+                                "remove the aliases (*name) that repeat large blocks"))
+    finally:
+        loader.dispose()
+    return None, {}
+
+
+class _NeedsCarefulRead(Exception):
+    pass
+
+
+class _FastLoader(_Loader):
+    """Builds plain values straight from libyaml, without line numbers. Anything unusual (a repeated key,
+    a merge key, a tag) sends the file down the careful path, which reports it with its line."""
+
+    def construct_mapping(self, node, deep=False):
+        keys = [k.value for k, _ in node.value if isinstance(k, yaml.ScalarNode)]
+        if len(keys) != len(node.value) or len(set(keys)) != len(keys) or "<<" in keys:
+            raise _NeedsCarefulRead
+        return super().construct_mapping(node, deep=deep)
+
+
+def _read_yaml_fast(text: str) -> Any:
+    loader = _FastLoader(text)
+    try:
+        return loader.get_single_data()
+    except (yaml.YAMLError, RecursionError):
+        raise _NeedsCarefulRead from None
+    finally:
+        loader.dispose()
+
+
+# ---------------------------------------------------------------------------------------- validation
+
+
+class _Checker:
+    def __init__(self, source: str, lines: dict[tuple, int], problems: list[Problem]):
+        self.source = source
+        self.lines = lines
+        self.problems = problems
+
+    def line(self, path: tuple) -> int | None:
+        while path:
+            if path in self.lines:
+                return self.lines[path]
+            path = path[:-1]
+        return self.lines.get(())
+
+    def add(self, path: tuple, message: str, fix: str = "", cut: str | None = None, warning: bool = False):
+        self.problems.append(Problem(self.source, self.line(path), _fmt(path), message, fix, cut, warning))
+
+    def unknown_keys(self, data: dict, path: tuple, known: tuple[str, ...], cut: str | None = None):
+        for key in data:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+            fix = f"did you mean '{close[0]}'?" if close else f"known keys: {', '.join(known)}"
+            self.add((*path, key), f"unknown key '{key}'", fix, cut)
+
+    def text(self, data: dict, path: tuple, key: str, cut: str | None = None, required: bool = False):
+        value = data.get(key)
+        if value is None:
+            if required:
+                self.add((*path, key) if path or key else path, f"'{key}' is missing", f"add {key}: ...", cut)
+            return None
+        if not isinstance(value, str):
+            self.add((*path, key), f"must be text, got {_show(value)}", "put it in quotes", cut)
+            return None
+        return value
+
+    def ident(self, data: dict, path: tuple, key: str, what: str, cut: str | None = None, required=True,
+              example: str = "C001"):
+        value = data.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)  # `id: 12` is a fine cut id; YAML just read it as a number
+        if value is None:
+            if required:
+                self.add(path, f"'{key}' is missing", f"give the {what} an id like {example}", cut)
+            return None
+        if not isinstance(value, str) or not ID_RE.match(value):
+            self.add((*path, key), f"{what} id {_show(value)} may use only letters, digits, '_' and '-'",
+                     f"rename it, e.g. {example}", cut)
+            return None
+        return value
+
+    def params(self, data: dict, path: tuple, cut: str | None = None) -> Params:
+        values: dict[str, Any] = {}
+        for key in ("prompt", "negative"):
+            values[key] = self.text(data, path, key, cut)
+        values["seed"] = self.integer(data, path, "seed", 0, MAX_SEED, cut)
+        values["steps"] = self.integer(data, path, "steps", 1, 1000, cut)
+        strength = self.number(data, path, "strength", cut)
+        if strength is not None and not 0 < strength <= 1:
+            self.add((*path, "strength"), f"must be in (0, 1], got {strength}",
+                     "0.3 keeps most of the layout, 1.0 repaints it fully", cut)
+            strength = None
+        values["strength"] = strength
+        guidance = self.number(data, path, "guidance", cut)
+        if guidance is not None and not 0 <= guidance <= 50:
+            self.add((*path, "guidance"), f"must be between 0 and 50, got {guidance}", "7.5 is usual", cut)
+            guidance = None
+        values["guidance"] = guidance
+        return Params(**values)
+
+    def integer(self, data: dict, path: tuple, key: str, lo: int, hi: int, cut: str | None = None):
+        value = data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool):
+            self.add((*path, key), f"must be a whole number, got {_show(value)}", f"e.g. {key}: {lo + 1}", cut)
+            return None
+        if not lo <= value <= hi:
+            self.add((*path, key), f"must be between {lo} and {hi}, got {value}", "", cut)
+            return None
+        return value
+
+    def number(self, data: dict, path: tuple, key: str, cut: str | None = None):
+        value = data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
+            self.add((*path, key), f"must be a number, got {_show(value)}", f"e.g. {key}: 0.5", cut)
+            return None
+        return float(value)
+
+    def mapping(self, value: Any, path: tuple, what: str) -> dict | None:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            self.add(path, f"{what} must be a mapping of key: value, got {_show(value)}")
+            return None
+        return value
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, (dict, list)):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    return f"{value!r} ({type(value).__name__})"
+
+
+def parse(text: str, *, source: str = "<shot list>", base_dir: Path | str = ".") -> ShotList:
+    """Parse shot-list text. Pure: reads no file. Raises ShotListError with every problem found."""
+    shotlist, problems = _parse(text, source, Path(base_dir))
+    if any(not p.warning for p in problems):
+        raise ShotListError(problems)
+    return shotlist
+
+
+def _parse(text: str, source: str, base_dir: Path, careful: bool = False) -> tuple[ShotList | None, list[Problem]]:
+    """The shot list as far as it parsed (None when it is not a mapping at all) and every problem.
+
+    A valid file is read once, fast, without line numbers; a file with any problem is read again with
+    them, so that every message can say where.
+    """
+    if not careful:
+        try:
+            shotlist, problems = _check(_read_yaml_fast(text), {}, source, base_dir)
+        except _NeedsCarefulRead:
+            problems = [None]
+        if not problems:
+            return shotlist, problems
+    problems = []
+    data, lines = _read_yaml(text, source, problems)
+    if problems:
+        return None, problems
+    return _check(data, lines, source, base_dir)
+
+
+def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> tuple[ShotList | None,
+                                                                                     list[Problem]]:
+    problems: list[Problem] = []
+    ck = _Checker(source, lines, problems)
+    if not isinstance(data, dict):
+        ck.add((), "the shot list must be a mapping with version, episode, size, model and cuts",
+               "start from shots/example/episode.yaml")
+        return None, problems
+
+    ck.unknown_keys(data, (), TOP_KEYS)
+    version = data.get("version")
+    if version is None:
+        ck.add((), "'version' is missing", "add version: 1 at the top")
+    elif version != VERSION:
+        ck.add(("version",), f"unknown version {_show(version)}", "this shotrender reads version: 1")
+        return None, problems
+
+    episode = ck.ident(data, (), "episode", "episode", example="ep01")
+    width = height = 0
+    size = data.get("size")
+    if size is None:
+        ck.add((), "'size' is missing", "add size: [1024, 576] (output width, height)")
+    elif (not isinstance(size, list) or len(size) != 2
+          or not all(isinstance(v, int) and not isinstance(v, bool) for v in size)):
+        ck.add(("size",), f"must be [width, height] in pixels, got {_show(size)}", "e.g. size: [1024, 576]")
+    elif not all(64 <= v <= 8192 and v % 8 == 0 for v in size):
+        ck.add(("size",), f"{size[0]}x{size[1]}: both sides must be multiples of 8 between 64 and 8192",
+               f"e.g. [{_round8(size[0])}, {_round8(size[1])}]")
+    else:
+        width, height = size
+    model = ck.text(data, (), "model", required=True)
+    if model == "":
+        ck.add(("model",), "is empty", "model: draft, a diffusers folder, a .safetensors file or a hub id")
+    seed = ck.integer(data, (), "seed", 0, MAX_SEED)
+    output = ck.text(data, (), "output")
+    controlnet = ck.text(data, (), "controlnet")
+
+    defaults_data = ck.mapping(data.get("defaults"), ("defaults",), "defaults")
+    defaults = Params()
+    if defaults_data is not None:
+        ck.unknown_keys(defaults_data, ("defaults",), CUT_PARAMS)
+        defaults = ck.params(defaults_data, ("defaults",))
+
+    backgrounds: dict[str, Background] = {}
+    bgs_data = ck.mapping(data.get("backgrounds"), ("backgrounds",), "backgrounds")
+    for bg_id, bg_data in (bgs_data or {}).items():
+        path = ("backgrounds", bg_id)
+        if not isinstance(bg_id, str) or not ID_RE.match(bg_id):
+            ck.add(path, f"background id {_show(bg_id)} may use only letters, digits, '_' and '-'",
+                   "rename it, e.g. park")
+            continue
+        bg_data = ck.mapping(bg_data, path, f"background '{bg_id}'")
+        if bg_data is None:
+            continue
+        ck.unknown_keys(bg_data, path, CUT_PARAMS)
+        backgrounds[bg_id] = Background(bg_id, ck.params(bg_data, path), ck.line(path))
+
+    cuts = _parse_cuts(ck, data.get("cuts"), backgrounds)
+
+    # Returned even with problems, so the layout checks can still report on the cuts that parsed.
+    shotlist = ShotList(
+        source=source, base_dir=base_dir, version=VERSION, episode=episode or "", width=width, height=height,
+        model=model or "", seed=seed or 0, output=output, controlnet=controlnet, defaults=defaults,
+        backgrounds=backgrounds, cuts=tuple(cuts),
+    )
+    return shotlist, problems
+
+
+def _round8(v: int) -> int:
+    return max(64, min(8192, int(round(v / 8)) * 8))
+
+
+def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]) -> list[Cut]:
+    if cuts_data is None or cuts_data == []:
+        ck.add(("cuts",) if cuts_data == [] else (), "the shot list has no cuts",
+               "add cuts: with at least one '- id: C001' entry")
+        return []
+    if not isinstance(cuts_data, list):
+        ck.add(("cuts",), f"must be a list of cuts, got {_show(cuts_data)}", "start each cut with '- id: '")
+        return []
+    cuts: list[Cut] = []
+    seen: dict[str, int] = {}
+    used_bgs: set[str] = set()
+    for i, cut_data in enumerate(cuts_data):
+        path = ("cuts", i)
+        if not isinstance(cut_data, dict):
+            ck.add(path, f"a cut must be a mapping, got {_show(cut_data)}", "write '- id: C001' and its fields")
+            continue
+        cut_id = ck.ident(cut_data, path, "id", "cut")
+        if cut_id is not None and cut_id in seen:
+            ck.add((*path, "id"), f"cut id {cut_id} is used twice (first at cut #{seen[cut_id] + 1})",
+                   "give every cut its own id", cut_id)
+        elif cut_id is not None:
+            seen[cut_id] = i
+        reuse = cut_data.get("reuse")
+        if reuse is not None:
+            for key in cut_data:
+                if key in CUT_KEYS and key not in REUSE_KEYS:
+                    ck.add((*path, key), f"a reused cut takes its picture from the cut it reuses; '{key}' "
+                           "has no effect", f"remove '{key}', or remove 'reuse' to render this cut", cut_id)
+            ck.unknown_keys({k: v for k, v in cut_data.items() if k not in CUT_KEYS}, path, REUSE_KEYS, cut_id)
+            reuse = ck.ident(cut_data, path, "reuse", "reused cut", cut_id)
+            cuts.append(Cut(cut_id or f"#{i}", i, reuse=reuse, line=ck.line(path)))
+            continue
+        ck.unknown_keys(cut_data, path, CUT_KEYS, cut_id)
+        layout = ck.text(cut_data, path, "layout", cut_id)
+        if layout is None and "layout" not in cut_data:
+            ck.add(path, "'layout' is missing", "add layout: layouts/<cut>.png, or reuse: <cut id>", cut_id)
+        elif layout == "":
+            ck.add((*path, "layout"), "is empty", "give the layout image's path", cut_id)
+        bg = cut_data.get("bg")
+        if bg is not None:
+            bg = ck.ident(cut_data, path, "bg", "background", cut_id, example="park")
+            if bg is not None and bg not in backgrounds:
+                close = difflib.get_close_matches(bg, list(backgrounds), n=1)
+                fix = f"did you mean '{close[0]}'?" if close else "add it under backgrounds:"
+                ck.add((*path, "bg"), f"unknown background '{bg}'", fix, cut_id)
+            used_bgs.add(bg or "")
+        params = ck.params(cut_data, path, cut_id)
+        cuts.append(Cut(cut_id or f"#{i}", i, layout=layout, bg=bg, params=params, line=ck.line(path),
+                        layout_line=ck.line((*path, "layout"))))
+
+    by_id = {c.id: c for c in cuts}
+    loops: set[frozenset[str]] = set()
+    for c in cuts:
+        if c.reuse is None:
+            if c.bg is None and c.id in backgrounds:
+                ck.add(("cuts", c.index, "id"), f"cut {c.id} has no bg and its id is also a background's",
+                       "give it bg: or rename the cut", c.id)
+            continue
+        path = ("cuts", c.index, "reuse")
+        if c.reuse not in by_id:
+            close = difflib.get_close_matches(c.reuse, list(by_id), n=1)
+            fix = f"did you mean '{close[0]}'?" if close else "name a cut of this shot list"
+            ck.add(path, f"reuses unknown cut '{c.reuse}'", fix, c.id)
+            continue
+        trail = [c.id]
+        step = c
+        while step.reuse is not None and step.reuse in by_id:
+            if step.reuse in trail:
+                members = trail[trail.index(step.reuse):]
+                if frozenset(members) not in loops:
+                    loops.add(frozenset(members))
+                    loop = " -> ".join([*members, step.reuse])
+                    ck.add(path, f"reuse loops: {loop}", "one cut of the loop must have its own layout", c.id)
+                break
+            trail.append(step.reuse)
+            step = by_id[step.reuse]
+    for bg_id in backgrounds:
+        if bg_id not in used_bgs:
+            ck.add(("backgrounds", bg_id), f"background '{bg_id}' is used by no cut", "remove it or use it",
+                   warning=True)
+    return cuts
+
+
+# ---------------------------------------------------------------------------------------------- files
+
+
+def load(path: str | Path) -> ShotList:
+    """Read a shot list file and check the layouts it names. Raises ShotListError with every problem."""
+    shotlist, problems = load_with_warnings(path)
+    if shotlist is None:
+        raise ShotListError(problems)
+    return shotlist
+
+
+def load_with_warnings(path: str | Path) -> tuple[ShotList | None, list[Problem]]:
+    """Like `load`, but also returns warnings; the shot list is None when any problem is an error."""
+    path = Path(path)
+    source = str(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, [Problem(source, None, "", "file not found", "check the path")]
+    except OSError as e:
+        return None, [Problem(source, None, "", f"cannot read the file: {e.strerror}", "check permissions")]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        return None, [Problem(source, line, "", "the file is not UTF-8 text", "save it as UTF-8")]
+    shotlist, problems = _parse(text, source, path.parent)
+    if shotlist is not None:
+        file_problems = check_files(shotlist)
+        if file_problems and shotlist.cuts and shotlist.cuts[0].line is None:
+            # Read again with line numbers, so the layout messages can point at their lines.
+            shotlist, problems = _parse(text, source, path.parent, careful=True)
+            file_problems = check_files(shotlist)
+        problems += file_problems
+    if any(not p.warning for p in problems):
+        return None, problems
+    return shotlist, problems
+
+
+def check_files(shotlist: ShotList) -> list[Problem]:
+    """Check every layout the shot list names, and the model path if it is a local one."""
+    problems: list[Problem] = []
+    headers: dict[Path, tuple[int, int] | Problem] = {}
+    target = shotlist.width / shotlist.height if shotlist.height else None
+    for cut in shotlist.cuts:
+        if cut.layout is None:
+            continue
+        path = shotlist.layout_path(cut)
+        if path not in headers:
+            headers[path] = _layout_header(path)
+        header = headers[path]
+        where = (shotlist.source, cut.layout_line, f"cuts[{cut.index}].layout")
+        if isinstance(header, Problem):
+            problems.append(Problem(*where, f"{cut.layout}: {header.message}", header.fix, cut.id))
+            continue
+        w, h = header
+        if target and abs((w / h) / target - 1) > ASPECT_TOLERANCE:
+            problems.append(Problem(
+                *where, f"{cut.layout} is {w}x{h}, aspect {w / h:.3f}; size is "
+                f"{shotlist.width}x{shotlist.height}, aspect {target:.3f}",
+                "redraw or crop the layout to the episode's aspect, or change size", cut.id))
+    for key in ("model", "controlnet"):
+        value = getattr(shotlist, key)
+        if value and value != "draft" and _looks_like_path(value, shotlist.base_dir):
+            resolved = Path(shotlist.resolve_path_or_id(value))
+            if not resolved.exists():
+                problems.append(Problem(shotlist.source, None, key, f"'{value}' does not exist",
+                                        "give a diffusers folder or a .safetensors file, relative to the shot list"))
+    return problems
+
+
+def _layout_header(path: Path) -> tuple[int, int] | Problem:
+    """Width and height from the image header, without decoding the pixels."""
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.exists():
+        return Problem("", None, "", "file not found", "check the path (relative to the shot list)")
+    if not path.is_file():
+        return Problem("", None, "", "is not a file", "give the path of an image")
+    try:
+        with Image.open(path) as im:
+            if im.format not in LAYOUT_FORMATS:
+                return Problem("", None, "", f"{im.format} images are not read",
+                               f"save it as one of {', '.join(LAYOUT_FORMATS)}")
+            return im.size
+    except UnidentifiedImageError:
+        return Problem("", None, "", "is not an image", "export the layout as PNG")
+    except OSError as e:
+        return Problem("", None, "", f"cannot be read: {e}", "re-export the layout")

@@ -1,0 +1,221 @@
+"""The output folder: cache keys, atomic writes, per-cut sidecars and the episode manifest.
+
+Per cut there are two files, `<episode>_<cut>.png` and its sidecar `<episode>_<cut>.json`. The sidecar
+records the cache key and the image's sha256, and it is the truth: the manifest is rebuilt from the
+sidecars, so shard processes writing into one folder never lose each other's entries.
+
+Writes go to a temporary name in the same folder and are renamed into place. A cut is replaced in this
+order: remove the old sidecar, rename the new PNG in, rename the new sidecar in. At every instant a
+sidecar that exists describes the PNG beside it; a PNG without a sidecar is never trusted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from shotrender.plan import Plan
+
+SIDECAR_SCHEMA = "shotrender.cut/1"
+MANIFEST_SCHEMA = "shotrender.manifest/1"
+KEY_SCHEMA = 1
+TMP_MARK = ".tmp-"
+STALE_TMP_SECONDS = 3600
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def cache_key(record: dict) -> str:
+    """sha256 of a canonical JSON record of everything that decides a cut's pixels."""
+    canonical = json.dumps({"key_schema": KEY_SCHEMA, **record}, sort_keys=True, separators=(",", ":"))
+    return sha256_bytes(canonical.encode())
+
+
+def _host() -> str:
+    return socket.gethostname().replace(".", "_")
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass(frozen=True)
+class CutState:
+    """What the store knows of one cut: its sidecar (None = missing or unreadable) and whether the image
+    matches the hash the sidecar records."""
+
+    record: dict | None
+    image_ok: bool
+    warning: str | None = None
+
+
+class Store:
+    def __init__(self, out_dir: Path, episode: str):
+        self.dir = Path(out_dir)
+        self.episode = episode
+        self._tmp_prefix = f"{TMP_MARK}{_host()}-{os.getpid()}-"
+
+    # -------------------------------------------------------------------------------- names
+    def png_path(self, cut: str) -> Path:
+        return self.dir / f"{self.episode}_{cut}.png"
+
+    def sidecar_path(self, cut: str) -> Path:
+        return self.dir / f"{self.episode}_{cut}.json"
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.dir / "manifest.json"
+
+    # -------------------------------------------------------------------------------- writing
+    def prepare(self) -> list[Path]:
+        """Create the folder and remove temporaries that dead processes left behind. Returns what went."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        removed = []
+        host = _host()
+        for path in self.dir.glob(f"*{TMP_MARK}*"):
+            parts = path.name.split(TMP_MARK, 1)[1].split("-")
+            try:
+                owner_host, pid = "-".join(parts[:-2]), int(parts[-2])
+            except (IndexError, ValueError):
+                owner_host, pid = "", -1
+            mine_and_dead = owner_host == host and not _pid_alive(pid)
+            try:
+                old = time.time() - path.stat().st_mtime > STALE_TMP_SECONDS
+            except FileNotFoundError:
+                continue
+            if mine_and_dead or old:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed.append(path)
+        return removed
+
+    @contextlib.contextmanager
+    def _temporary(self, final: Path) -> Iterator[Path]:
+        tmp = final.with_name(f"{final.name}{self._tmp_prefix}{os.urandom(4).hex()}")
+        try:
+            yield tmp
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+    def _write_atomic(self, final: Path, data: bytes) -> None:
+        with self._temporary(final) as tmp:
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, final)
+
+    def write_cut(self, cut: str, png: bytes, record: dict) -> dict:
+        """Put one cut's image and sidecar in place; returns the sidecar record as written."""
+        record = {
+            "schema": SIDECAR_SCHEMA,
+            **record,
+            "cut": cut,
+            "episode": self.episode,
+            "image": {"file": self.png_path(cut).name, "sha256": sha256_bytes(png)},
+        }
+        data = json.dumps(record, indent=2, sort_keys=True).encode() + b"\n"
+        with contextlib.suppress(FileNotFoundError):
+            self.sidecar_path(cut).unlink()
+        self._write_atomic(self.png_path(cut), png)
+        self._write_atomic(self.sidecar_path(cut), data)
+        return record
+
+    def write_failure(self, cut: str, record: dict) -> dict:
+        """Record a failed cut. Its sidecar goes first, so an old PNG left beside it is no longer trusted."""
+        record = {"schema": SIDECAR_SCHEMA, **record, "cut": cut, "episode": self.episode, "status": "failed"}
+        data = json.dumps(record, indent=2, sort_keys=True).encode() + b"\n"
+        self._write_atomic(self.sidecar_path(cut), data)
+        return record
+
+    def write_link(self, cut: str, source: str, record: dict) -> dict:
+        """A reused cut: a copy of its source's PNG (links break on many file servers) and its own sidecar."""
+        png = self.png_path(source).read_bytes()
+        return self.write_cut(cut, png, {**record, "reuse_of": source})
+
+    # -------------------------------------------------------------------------------- reading
+    def read_state(self, cut: str) -> CutState:
+        """Read a cut's sidecar and verify its image. A corrupt file is a warning and a miss, never a crash."""
+        path = self.sidecar_path(cut)
+        try:
+            record = json.loads(path.read_bytes())
+            if not isinstance(record, dict) or record.get("schema") != SIDECAR_SCHEMA:
+                raise ValueError("not a shotrender sidecar")
+            if record.get("status") == "failed":
+                return CutState(record, False)
+            expected = record["image"]["sha256"]
+        except FileNotFoundError:
+            return CutState(None, False)
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            return CutState(None, False, f"{path.name} is unreadable ({e}); the cut will be rendered again")
+        try:
+            actual = sha256_bytes(self.png_path(cut).read_bytes())
+        except FileNotFoundError:
+            return CutState(record, False, f"{self.png_path(cut).name} is missing; rendering it again")
+        if actual != expected:
+            return CutState(record, False,
+                            f"{self.png_path(cut).name} does not match its sidecar; rendering it again")
+        return CutState(record, True)
+
+    # -------------------------------------------------------------------------------- manifest
+    def write_manifest(self, plan: Plan, run: dict) -> dict:
+        """Rebuild manifest.json from every sidecar of the episode, under a lock so that concurrent shard
+        processes do not lose each other's entries (each writes its sidecars before rebuilding)."""
+        with self._lock():
+            cuts = []
+            for cut in plan.shotlist.cuts:
+                state = self.read_state(cut.id)
+                if state.record is None:
+                    cuts.append({"cut": cut.id, "status": "missing"})
+                    continue
+                entry = {k: v for k, v in state.record.items() if k not in ("schema", "episode")}
+                if not state.image_ok:
+                    entry["status"] = "missing"
+                cuts.append(entry)
+            manifest = {
+                "schema": MANIFEST_SCHEMA,
+                "episode": plan.shotlist.episode,
+                "shotlist": str(Path(plan.shotlist.source).resolve()),
+                "size": [plan.shotlist.width, plan.shotlist.height],
+                "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "last_run": run,
+                "counts": _count(cuts),
+                "cuts": cuts,
+            }
+            data = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
+            self._write_atomic(self.manifest_path, data)
+        return manifest
+
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        import fcntl
+
+        with open(self.dir / ".manifest.lock", "a+b") as f:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _count(cuts: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for c in cuts:
+        counts[c["status"]] = counts.get(c["status"], 0) + 1
+    return dict(sorted(counts.items()))

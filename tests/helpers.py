@@ -1,0 +1,64 @@
+"""Small shot lists and layouts written into a test's tmp_path."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+
+def draw_layout(path: Path, width: int = 128, height: int = 72, seed: int = 0, shift: int = 0) -> Path:
+    """Line art: dark lines on white paper, deterministic from `seed`; `shift` pans the view right."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    pano = np.full((height, width * 3, 3), 255, np.uint8)
+    for _ in range(40):
+        x0, y0 = int(rng.integers(0, width * 3)), int(rng.integers(0, height))
+        x1, y1 = x0 + int(rng.integers(-width // 2, width // 2)), y0 + int(rng.integers(-height // 2, height // 2))
+        cv2.line(pano, (x0, y0), (x1, y1), (20, 20, 20), 1, cv2.LINE_AA)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(pano[:, shift:shift + width]).save(path)
+    return path
+
+
+def write_shotlist(folder: Path, data: dict, name: str = "episode.yaml", layouts: bool = True,
+                   width: int = 128, height: int = 72) -> Path:
+    """Write `data` as YAML; draw every layout it names (distinct per cut) unless layouts=False."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if layouts:
+        for i, cut in enumerate(data.get("cuts", [])):
+            if isinstance(cut, dict) and isinstance(cut.get("layout"), str):
+                target = folder / cut["layout"]
+                if not target.exists():
+                    draw_layout(target, width, height, seed=i)
+    path = folder / name
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def episode(cuts: list[dict], **top) -> dict:
+    data = {"version": 1, "episode": "ep01", "size": [128, 72], "model": "draft", "seed": 1000,
+            "defaults": {"steps": 2, "strength": 0.6, "prompt": "anime background"},
+            "backgrounds": {"park": {"prompt": "city park"}, "street": {"prompt": "street at dusk"}},
+            "cuts": cuts}
+    data.update(top)
+    return data
+
+
+def cut(cut_id: str, bg: str | None = "park", **params) -> dict:
+    c = {"id": cut_id, "layout": f"layouts/{cut_id}.png"}
+    if bg:
+        c["bg"] = bg
+    c.update(params)
+    return c
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m shotrender ARGS` in a fresh process, as a user or a farm would."""
+    return subprocess.run([sys.executable, "-m", "shotrender", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)

@@ -1,0 +1,143 @@
+import json
+import sys
+
+import pytest
+
+from helpers import cut, episode, run_cli, write_shotlist
+from shotrender.errors import UsageError
+from shotrender.plan import make_plan, select, shard_of_chains
+from shotrender.shotlist import load
+
+
+@pytest.fixture
+def plan(tmp_path):
+    cuts = [cut("C001"), cut("C002", bg="street"), cut("C003"), cut("C004", bg=None),
+            {"id": "C005", "reuse": "C003"}, {"id": "C006", "reuse": "C005"}, cut("C010"), cut("C012A", bg="street")]
+    return make_plan(load(write_shotlist(tmp_path, episode(cuts))))
+
+
+def test_chains_group_backgrounds_in_shot_list_order(plan):
+    assert [(c.name, c.index) for c in plan.chains] == [("park", 0), ("street", 1), ("C004", 2)]
+    park = plan.chains[0]
+    assert [j.cut for j in park.jobs] == ["C001", "C003", "C010"]
+    assert [j.upstream for j in park.jobs] == [None, "C001", "C003"]
+    # a reuse of a reuse links to the rendered cut at the end of the trail, in that cut's chain
+    assert [(k.cut, k.source) for k in park.links] == [("C005", "C003"), ("C006", "C003")]
+
+
+def test_every_cut_appears_once(plan):
+    cuts = [c for chain in plan.chains for c in chain.cuts]
+    assert sorted(cuts) == sorted(c.id for c in plan.shotlist.cuts)
+    assert plan.cut_count == len(plan.shotlist.cuts)
+
+
+@pytest.mark.parametrize(
+    "selector, expected",
+    [
+        ("C001", {"C001"}),
+        ("C001,C004", {"C001", "C004"}),
+        ("C002-C010", {"C002", "C003", "C004", "C005", "C006", "C010"}),
+        ("C011-C020", {"C012A"}),
+    ],
+)
+def test_cut_selection(plan, selector, expected):
+    picked = select(plan, cuts=selector)
+    assert {c for chain in picked.chains for c in chain.cuts} == expected
+
+
+def test_selected_cut_keeps_its_upstream(plan):
+    (chain,) = select(plan, cuts="C003").chains
+    assert chain.jobs[0].upstream == "C001"
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"cuts": "C099"}, "no cut 'C099'"),
+        ({"cuts": "C001x"}, "did you mean C001"),
+        ({"cuts": "C050-C060"}, "matches no cut"),
+        ({"chain": "parc"}, "no chain parc"),
+        ({"shard": "4/3"}, "expected i/n"),
+        ({"shard": "0/3"}, "expected i/n"),
+        ({"shard": "a"}, "expected i/n"),
+    ],
+)
+def test_bad_selectors_are_usage_errors(plan, kwargs, message):
+    with pytest.raises(UsageError, match=message):
+        select(plan, **kwargs)
+
+
+def test_chain_selection(plan):
+    assert [c.name for c in select(plan, chain="street,C004").chains] == ["street", "C004"]
+
+
+def _chain_plan(tmp_path, sizes):
+    cuts, n = [], 0
+    backgrounds = {f"bg{i}": {} for i in range(len(sizes))}
+    for i, size in enumerate(sizes):
+        for _ in range(size):
+            n += 1
+            cuts.append({"id": f"C{n:03d}", "layout": "layouts/shared.png", "bg": f"bg{i}"})
+    data = episode([], backgrounds=backgrounds)
+    data["cuts"] = cuts
+    from helpers import draw_layout
+
+    draw_layout(tmp_path / "layouts" / "shared.png")
+    return make_plan(load(write_shotlist(tmp_path, data, layouts=False)))
+
+
+def test_shards_cover_every_cut_once_and_balance(tmp_path):
+    plan = _chain_plan(tmp_path, [9, 1, 4, 4, 3, 2, 2, 1, 1, 5])
+    for n in (1, 2, 3, 5, 12):
+        seen = []
+        loads = []
+        for i in range(1, n + 1):
+            part = select(plan, shard=f"{i}/{n}")
+            names = [c.name for c in part.chains]
+            assert names == sorted(names, key=lambda x: int(x[2:]))  # shot-list order kept
+            seen += [cut for chain in part.chains for cut in chain.cuts]
+            loads.append(part.cut_count)
+        assert sorted(seen) == sorted(c.id for c in plan.shotlist.cuts)
+        if n in (2, 3):  # 32 cuts: the greedy split is as even as whole chains allow
+            assert max(loads) - min(loads) <= 1, loads
+
+
+def test_shard_split_is_fixed(tmp_path):
+    plan = _chain_plan(tmp_path, [3, 3, 2, 2, 1])
+    assert shard_of_chains(plan.chains, 2) == {"bg0": 1, "bg1": 2, "bg2": 1, "bg3": 2, "bg4": 1}
+
+
+def test_plan_json_lists_every_cut_once(tmp_path):
+    path = write_shotlist(tmp_path, episode([cut("C001"), cut("C002"), {"id": "C003", "reuse": "C001"}]))
+    out = run_cli("plan", str(path), "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["schema"] == "shotrender.plan/1"
+    listed = [c for chain in data["chains"] for c in chain["cuts"]]
+    assert sorted(listed) == ["C001", "C002", "C003"] and data["cut_count"] == 3
+    job = data["chains"][0]["jobs"][1]
+    assert set(job) == {"cut", "position", "layout", "upstream", "seed", "steps", "strength", "guidance",
+                        "prompt", "negative"}
+
+
+def test_validate_and_plan_of_3000_cuts_never_import_torch(tmp_path):
+    from helpers import draw_layout
+
+    for i in range(30):
+        draw_layout(tmp_path / "layouts" / f"L{i:02d}.png", seed=i)
+    backgrounds = {f"bg{i:02d}": {"prompt": f"place {i}"} for i in range(60)}
+    cuts = [{"id": f"C{n:04d}", "layout": f"layouts/L{n % 30:02d}.png", "bg": f"bg{n % 60:02d}",
+             "prompt": f"cut {n}"} for n in range(3000)]
+    path = write_shotlist(tmp_path, episode(cuts, backgrounds=backgrounds), layouts=False)
+    code = (
+        "import sys; from shotrender.shotlist import load; from shotrender.plan import make_plan, select;"
+        f"p = make_plan(load({str(path)!r})); select(p, shard='2/7');"
+        "assert p.cut_count == 3000;"
+        "bad = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules];"
+        "print('imported:', bad)"
+    )
+    import subprocess
+
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "imported: []"
