@@ -3,10 +3,11 @@ import sys
 
 import pytest
 
-from helpers import cut, episode, run_cli, write_shotlist
 from shotrender.errors import UsageError
 from shotrender.plan import make_plan, select, shard_of_chains
 from shotrender.shotlist import load
+
+from helpers import cut, episode, run_cli, write_shotlist
 
 
 @pytest.fixture

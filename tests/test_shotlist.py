@@ -3,10 +3,11 @@ from pathlib import Path
 
 import pytest
 
-from helpers import cut, draw_layout, episode, write_shotlist
 from shotrender.errors import ShotListError
 from shotrender.plan import make_plan
 from shotrender.shotlist import load, parse
+
+from helpers import cut, draw_layout, episode, write_shotlist
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "shots" / "example" / "episode.yaml"
 

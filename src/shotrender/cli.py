@@ -146,7 +146,6 @@ def render(shotlist: Path, cuts, chain, shard, out_dir, model, controlnet, devic
       shotrender render shots/example/episode.yaml --model models/sd15 --device cuda
       shotrender render episode.yaml --chain park --out /mnt/renders/ep01
     """
-    from shotrender.backends import make_backend
     from shotrender.plan import select
     from shotrender.render import RenderOptions
     from shotrender.render import render as run_render
@@ -156,12 +155,7 @@ def render(shotlist: Path, cuts, chain, shard, out_dir, model, controlnet, devic
     forced = frozenset()
     if force_cuts:
         forced = frozenset(c for ch in select(full, cuts=force_cuts).chains for c in ch.cuts)
-    model_ref = str(Path(model).resolve()) if model and Path(model).exists() else model
-    backend = make_backend(
-        model_ref or sl.resolve_path_or_id(sl.model),
-        controlnet=controlnet or (sl.resolve_path_or_id(sl.controlnet) if sl.controlnet else None),
-        device=device, dtype=dtype, allow_unsafe_checkpoint=allow_unsafe_checkpoint,
-    )
+    backend = _backend(sl, model, controlnet, device, dtype, allow_unsafe_checkpoint)
     out = out_dir or sl.output_dir
     progress = _progress(progress_mode)
     result = run_render(selected, backend, RenderOptions(out, force=force, force_cuts=forced), progress)
@@ -173,6 +167,51 @@ def render(shotlist: Path, cuts, chain, shard, out_dir, model, controlnet, devic
         for r in result.failed:
             click.echo(f"  {r.cut}: {r.status}: {r.error}", err=True)
         sys.exit(1)
+
+
+@cli.command()
+@shotlist_argument
+@selector_options
+@out_option
+@click.option("--model", help="The model to compare against, if not the shot list's.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per cut in a list.")
+def status(shotlist: Path, cuts, chain, shard, out_dir, model, as_json):
+    """Show which cuts are up to date, stale (and why), missing or failed, without rendering.
+
+    \b
+    Examples:
+      shotrender status shots/example/episode.yaml
+      shotrender status shots/example/episode.yaml --json
+    """
+    from shotrender.render import status as cut_status
+
+    full, selected = _load_plan(shotlist, cuts, chain, shard)
+    sl = full.shotlist
+    rows = cut_status(selected, _backend(sl, model), out_dir or sl.output_dir)
+    if as_json:
+        click.echo(json.dumps([{"cut": r.cut, "chain": r.chain, "state": r.state, "reasons": list(r.reasons)}
+                               for r in rows], indent=2))
+        return
+    for r in rows:
+        why = f" ({'; '.join(r.reasons)})" if r.reasons else ""
+        click.echo(f"{r.cut:<10} {r.chain:<12} {r.state}{why}")
+    counts = {}
+    for r in rows:
+        counts[r.state] = counts.get(r.state, 0) + 1
+    click.echo(", ".join(f"{n} {state}" for state, n in counts.items()) or "no cuts selected")
+
+
+def _backend(sl, model: str | None, controlnet: str | None = None, device: str | None = None,
+             dtype: str | None = None, allow_unsafe_checkpoint: bool = False):
+    """The backend for a shot list, with command-line overrides; nothing loads until a cut needs it."""
+    from shotrender.backends import make_backend
+
+    model_ref = str(Path(model).resolve()) if model and Path(model).exists() else model
+    return make_backend(
+        model_ref or sl.resolve_path_or_id(sl.model),
+        controlnet=controlnet or (sl.resolve_path_or_id(sl.controlnet) if sl.controlnet else None),
+        device=device, dtype=dtype, allow_unsafe_checkpoint=allow_unsafe_checkpoint,
+    )
 
 
 def _progress(mode: str):

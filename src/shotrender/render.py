@@ -22,7 +22,7 @@ from shotrender.backends.base import Backend, RenderRequest
 from shotrender.errors import BackendError, Interrupted, ShotRenderError
 from shotrender.images import encode_png, read_layout
 from shotrender.plan import Job, Link, Plan
-from shotrender.store import Store, cache_key, sha256_bytes
+from shotrender.store import CutState, Store, cache_key, job_inputs, sha256_bytes, stale_reasons
 
 
 @dataclass(frozen=True)
@@ -102,18 +102,55 @@ def _signals_raise() -> Iterator[None]:
             signal.signal(s, h)
 
 
-def job_key(job: Job, layout_sha: str, width: int, height: int, backend_identity: dict,
-            upstream_sha: str | None) -> str:
-    """Everything that decides a job's pixels; paths and times are deliberately left out."""
-    return cache_key({
-        "layout": layout_sha,
-        "params": {
-            "prompt": job.prompt, "negative": job.negative, "seed": job.seed, "steps": job.steps,
-            "strength": job.strength, "guidance": job.guidance, "width": width, "height": height,
-        },
-        "backend": backend_identity,
-        "upstream": upstream_sha,
-    })
+def _inspect(store: Store, job: Job, width: int, height: int, identity: dict,
+             upstream_sha: str | None) -> tuple[dict, str, CutState]:
+    """A job's current inputs, their key, and what the store holds for the cut."""
+    inputs = job_inputs(job, sha256_bytes(job.layout.read_bytes()), width, height, identity, upstream_sha)
+    return inputs, cache_key(inputs), store.read_state(job.cut)
+
+
+@dataclass(frozen=True)
+class CutStatus:
+    cut: str
+    chain: str
+    state: str  # up to date | stale | missing | failed
+    reasons: tuple[str, ...] = ()
+
+
+def status(plan: Plan, backend: Backend, out_dir: Path) -> list[CutStatus]:
+    """What `render` would do for each cut, and why, without rendering or loading a model."""
+    store = Store(out_dir, plan.shotlist.episode)
+    identity = backend.identity()
+    sl = plan.shotlist
+    out: list[CutStatus] = []
+    for chain in plan.chains:
+        for job in chain.jobs:
+            inputs, key, state = _inspect(store, job, sl.width, sl.height, identity, None)
+            if state.record is None:
+                out.append(CutStatus(job.cut, chain.name, "missing", (state.warning,) if state.warning else ()))
+            elif state.record.get("status") == "failed":
+                out.append(CutStatus(job.cut, chain.name, "failed", (state.record.get("error", ""),)))
+            elif not state.image_ok:
+                out.append(CutStatus(job.cut, chain.name, "missing", (state.warning,)))
+            elif state.record.get("key") != key:
+                out.append(CutStatus(job.cut, chain.name, "stale",
+                                     tuple(stale_reasons(state.record.get("inputs"), inputs))))
+            else:
+                out.append(CutStatus(job.cut, chain.name, "up to date"))
+        for link in chain.links:
+            state = store.read_state(link.cut)
+            source = store.read_state(link.source)
+            if not state.image_ok:
+                out.append(CutStatus(link.cut, chain.name, "missing"))
+            elif not source.image_ok or state.record.get("key") != _link_key(source.record):
+                out.append(CutStatus(link.cut, chain.name, "stale", (f"{link.source} changed",)))
+            else:
+                out.append(CutStatus(link.cut, chain.name, "up to date"))
+    return out
+
+
+def _link_key(source_record: dict) -> str:
+    return cache_key({"reuse_of": source_record["image"]["sha256"]})
 
 
 class _Run:
@@ -160,22 +197,14 @@ class _Run:
 
     def run_job(self, job: Job) -> CutResult:
         t0 = time.perf_counter()
-        layout_bytes = job.layout.read_bytes()
-        key = job_key(job, sha256_bytes(layout_bytes), self.sl.width, self.sl.height, self.identity, None)
-        state = self.store.read_state(job.cut)
+        inputs, key, state = _inspect(self.store, job, self.sl.width, self.sl.height, self.identity, None)
         if state.warning:
             self.progress.message(f"warning: {state.warning}")
         if not self.forced(job.cut) and state.image_ok and state.record.get("key") == key:
             return self.finish(CutResult(job.cut, job.chain, "cached", time.perf_counter() - t0, job.seed), "")
-        params = {
-            "prompt": job.prompt, "negative": job.negative, "seed": job.seed, "steps": job.steps,
-            "strength": job.strength, "guidance": job.guidance,
-        }
         base = {
-            "key": key, "chain": job.chain, "position": job.position, "upstream": job.upstream,
-            "layout": {"file": str(job.layout), "sha256": sha256_bytes(layout_bytes)},
-            "params": params, "size": [self.sl.width, self.sl.height], "model": self.sl.model,
-            "backend": self.identity, "shotrender": __version__, "host": platform.node(),
+            "key": key, "inputs": inputs, "chain": job.chain, "position": job.position, "upstream": job.upstream,
+            "layout": str(job.layout), "model": self.sl.model, "shotrender": __version__, "host": platform.node(),
         }
         try:
             self.ensure_loaded()
@@ -210,7 +239,7 @@ class _Run:
                                   error=f"reuses {link.source}, which has no render yet"), "")
             return
         state = self.store.read_state(link.cut)
-        key = cache_key({"reuse_of": source.record["image"]["sha256"]})
+        key = _link_key(source.record)
         if state.image_ok and state.record.get("key") == key and not self.forced(link.cut):
             self.finish(CutResult(link.cut, chain, "cached", time.perf_counter() - t0), "")
             return

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from shotrender.plan import Plan
+from shotrender.plan import Job, Plan
 
 SIDECAR_SCHEMA = "shotrender.cut/1"
 MANIFEST_SCHEMA = "shotrender.manifest/1"
@@ -38,6 +38,39 @@ def cache_key(record: dict) -> str:
     """sha256 of a canonical JSON record of everything that decides a cut's pixels."""
     canonical = json.dumps({"key_schema": KEY_SCHEMA, **record}, sort_keys=True, separators=(",", ":"))
     return sha256_bytes(canonical.encode())
+
+
+def job_inputs(job: Job, layout_sha: str, width: int, height: int, backend_identity: dict,
+               upstream_sha: str | None) -> dict:
+    """Everything that decides a job's pixels; paths and times are deliberately left out."""
+    return {
+        "layout": layout_sha,
+        "params": {
+            "prompt": job.prompt, "negative": job.negative, "seed": job.seed, "steps": job.steps,
+            "strength": job.strength, "guidance": job.guidance, "width": width, "height": height,
+        },
+        "backend": backend_identity,
+        "upstream": upstream_sha,
+    }
+
+
+def stale_reasons(recorded: dict | None, current: dict) -> list[str]:
+    """Which inputs differ between a sidecar's recorded inputs and the current ones, in words."""
+    if not isinstance(recorded, dict):
+        return ["rendered by an older shotrender"]
+    reasons = []
+    if recorded.get("layout") != current["layout"]:
+        reasons.append("layout changed")
+    old_params = recorded.get("params") or {}
+    reasons += [f"{name} changed" for name in current["params"] if old_params.get(name) != current["params"][name]]
+    if recorded.get("backend") != current["backend"]:
+        reasons.append("model or library versions changed")
+    if recorded.get("upstream") != current["upstream"]:
+        reasons.append("the render before it in the chain changed")
+    for name in sorted(set(current) - {"layout", "params", "backend", "upstream"}):
+        if recorded.get(name) != current[name]:
+            reasons.append(f"{name} settings changed")
+    return reasons or ["inputs changed"]
 
 
 def _host() -> str:
@@ -185,7 +218,7 @@ class Store:
                     cuts.append({"cut": cut.id, "status": "missing"})
                     continue
                 entry = {k: v for k, v in state.record.items() if k not in ("schema", "episode")}
-                if not state.image_ok:
+                if not state.image_ok and entry.get("status") != "failed":
                     entry["status"] = "missing"
                 cuts.append(entry)
             manifest = {

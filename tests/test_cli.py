@@ -1,0 +1,42 @@
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from shotrender.cli import cli
+
+from helpers import cut, episode, run_cli, write_shotlist
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "commands.md"
+COMMANDS = sorted(cli.commands)
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_every_command_has_help_with_an_example_and_a_docs_entry(name):
+    command = cli.commands[name]
+    assert command.help and "shotrender " + name in command.help, f"{name} needs help text with an example"
+    result = CliRunner().invoke(cli, [name, "--help"])
+    assert result.exit_code == 0
+    assert re.search(rf"^## shotrender {name}$", DOCS.read_text(), re.M), f"docs/commands.md lacks {name}"
+    for param in command.params:
+        if param.name != "help" and isinstance(param, __import__("click").Option):
+            assert param.help, f"{name} {param.opts[0]} has no help text"
+
+
+def test_validate_ok_and_bad_exit_codes(tmp_path):
+    good = write_shotlist(tmp_path / "good", episode([cut("C001")]))
+    out = run_cli("validate", str(good))
+    assert out.returncode == 0 and "ok" in out.stdout
+    bad = write_shotlist(tmp_path / "bad", episode([cut("C001", strength=3)]))
+    out = run_cli("validate", str(bad))
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert re.search(r"episode\.yaml:\d+: cuts\[0\]\.strength \(cut C001\): must be in \(0, 1\]", out.stderr)
+
+
+def test_missing_file_and_bad_selector_exit_2(tmp_path):
+    assert run_cli("validate", str(tmp_path / "none.yaml")).returncode == 2
+    good = write_shotlist(tmp_path, episode([cut("C001")]))
+    out = run_cli("plan", str(good), "--cuts", "C404")
+    assert out.returncode == 2 and "no cut 'C404'" in out.stderr and "Traceback" not in out.stderr
