@@ -62,3 +62,17 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> sub
     """Run `python -m shotrender ARGS` in a fresh process, as a user or a farm would."""
     return subprocess.run([sys.executable, "-m", "shotrender", *args], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
+
+
+def run_cli_watching_imports(*args: str) -> tuple[int, list[str], subprocess.CompletedProcess]:
+    """Run the command in a fresh process; return its exit code and which heavy libraries it imported."""
+    code = (
+        "import sys\nfrom shotrender.cli import main\n"
+        f"sys.argv = ['shotrender', *{list(args)!r}]\n"
+        "try:\n    main()\n    code = 0\nexcept SystemExit as e:\n    code = e.code or 0\n"
+        "print('result', code, ','.join(m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    last = out.stdout.strip().splitlines()[-1].split(" ")
+    assert last[0] == "result", out.stdout + out.stderr
+    return int(last[1]), [m for m in ",".join(last[2:]).split(",") if m], out

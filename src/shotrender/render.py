@@ -217,6 +217,7 @@ class _Run:
             t_render = time.perf_counter()
             image = self.backend.render(request)
             render_seconds = time.perf_counter() - t_render
+            self.result.backend = self.backend.describe()  # a float32 fallback changes what ran
             png = encode_png(image)
         except (BackendError, RuntimeError, ValueError, MemoryError) as e:
             seconds = time.perf_counter() - t0

@@ -1,0 +1,37 @@
+"""Shared fixtures. Tests never touch the network: the hub switches below are set before anything imports
+huggingface_hub, transformers or diffusers, which read them once at import."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory):
+    """A tiny random-weight SD 1.x pipeline in diffusers folder form (tests/tinymodel.py)."""
+    from tinymodel import build_tiny_pipeline
+
+    return build_tiny_pipeline(tmp_path_factory.mktemp("tinymodel") / "tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_single_file(tmp_path_factory):
+    """The same weights as `tiny_model`, as one original-layout .safetensors with `tiny.config/` beside it."""
+    from tinymodel import build_tiny_single_file
+
+    return build_tiny_single_file(tmp_path_factory.mktemp("tinysingle"))
+
+
+@pytest.fixture(scope="session")
+def tiny_controlnet(tmp_path_factory, tiny_model):
+    """A ControlNet grown from `tiny_model`'s UNet, with nonzero output convolutions."""
+    from tinymodel import build_tiny_controlnet
+
+    return build_tiny_controlnet(tmp_path_factory.mktemp("tinycontrolnet") / "controlnet", tiny_model / "unet")
