@@ -76,3 +76,32 @@ def run_cli_watching_imports(*args: str) -> tuple[int, list[str], subprocess.Com
     last = out.stdout.strip().splitlines()[-1].split(" ")
     assert last[0] == "result", out.stdout + out.stderr
     return int(last[1]), [m for m in ",".join(last[2:]).split(",") if m], out
+
+
+def pan_layouts(folder: Path, count: int = 4, width: int = 256, height: int = 144, step: int = 40,
+                seed: int = 3) -> list[Path]:
+    """A camera pan: `count` layouts cropped from one line-art panorama, each `step` px right of the last."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    pano_w = width + step * (count - 1)
+    pano = np.full((height, pano_w, 3), 255, np.uint8)
+    cv2.line(pano, (0, height * 2 // 3), (pano_w, height * 2 // 3), (20, 20, 20), 2, cv2.LINE_AA)
+    for _ in range(pano_w // 12):
+        x, y = int(rng.integers(0, pano_w)), int(rng.integers(0, height))
+        kind = rng.integers(0, 3)
+        if kind == 0:
+            cv2.circle(pano, (x, y), int(rng.integers(4, 18)), (20, 20, 20), 2, cv2.LINE_AA)
+        elif kind == 1:
+            cv2.rectangle(pano, (x, y), (x + int(rng.integers(8, 40)), y + int(rng.integers(8, 30))),
+                          (20, 20, 20), 2, cv2.LINE_AA)
+        else:
+            cv2.line(pano, (x, y), (x + int(rng.integers(-30, 30)), y + int(rng.integers(-30, 30))),
+                     (20, 20, 20), 2, cv2.LINE_AA)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        path = folder / f"P{i + 1:02d}.png"
+        Image.fromarray(pano[:, i * step:i * step + width]).save(path)
+        paths.append(path)
+    return paths

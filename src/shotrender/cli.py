@@ -130,11 +130,16 @@ def plan(shotlist: Path, cuts, chain, shard, as_json):
               help="Allow pickle checkpoints (.ckpt/.pt/.bin). Loading one runs code from the file.")
 @click.option("--force", is_flag=True, help="Render every selected cut even if it is up to date.")
 @click.option("--force-cuts", metavar="IDS", help="Render these cuts even if they are up to date.")
+@click.option("--batch", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Run N chains side by side and batch their cuts' renders on the GPU (same bytes as unbatched "
+                   "on the CPU; on a GPU kernels may round differently).")
+@click.option("--no-continuity", is_flag=True,
+              help="Render every cut from its own layout alone: no guided init, fusion or check (for comparison).")
 @click.option("--progress", "progress_mode", type=click.Choice(["auto", "bar", "plain", "none"]),
               default="auto", show_default=True,
               help="auto: a bar at a terminal, plain lines otherwise.")
 def render(shotlist: Path, cuts, chain, shard, out_dir, model, controlnet, device, dtype,
-           allow_unsafe_checkpoint, force, force_cuts, progress_mode):
+           allow_unsafe_checkpoint, force, force_cuts, batch, no_continuity, progress_mode):
     """Paint every selected cut's background and write <out>/<episode>_<cut>.png with a sidecar .json.
 
     The shot list is checked first: with any problem, nothing loads and the exit code is 2. Cuts whose
@@ -158,11 +163,15 @@ def render(shotlist: Path, cuts, chain, shard, out_dir, model, controlnet, devic
     backend = _backend(sl, model, controlnet, device, dtype, allow_unsafe_checkpoint)
     out = out_dir or sl.output_dir
     progress = _progress(progress_mode)
-    result = run_render(selected, backend, RenderOptions(out, force=force, force_cuts=forced), progress)
-    summary = ", ".join(f"{result.count(s)} {s}" for s in ("rendered", "cached", "reused", "failed", "blocked")
-                        if result.count(s))
+    options = RenderOptions(out, force=force, force_cuts=forced, continuity=not no_continuity, batch=batch)
+    result = run_render(selected, backend, options, progress)
+    summary = ", ".join(f"{result.count(s)} {s}" for s in ("rendered", "flagged", "cached", "reused", "failed",
+                                                           "blocked") if result.count(s))
     click.echo(f"{sl.episode}: {summary or 'nothing selected'} in {result.seconds:.1f} s "
                f"({backend.name}); pictures in {out}")
+    for r in result.results:
+        if r.status == "flagged":
+            click.echo(f"  {r.cut}: flagged for review: {r.error}")
     if result.failed:
         for r in result.failed:
             click.echo(f"  {r.cut}: {r.status}: {r.error}", err=True)
@@ -199,6 +208,44 @@ def status(shotlist: Path, cuts, chain, shard, out_dir, model, as_json):
     for r in rows:
         counts[r.state] = counts.get(r.state, 0) + 1
     click.echo(", ".join(f"{n} {state}" for state, n in counts.items()) or "no cuts selected")
+
+
+@cli.command()
+@shotlist_argument
+@selector_options
+@out_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per consecutive pair in a list.")
+def check(shotlist: Path, cuts, chain, shard, out_dir, as_json):
+    """Score the continuity of existing renders, pair by pair, without rendering anything.
+
+    For each consecutive pair of cuts in a chain: the overlap of their layouts and the masked warp
+    error of their renders beyond the layouts' own (or, below min_overlap, the colour distance to the
+    chain's first render), against the limit. Exit 0 even when pairs are over the limit.
+
+    \b
+    Examples:
+      shotrender check shots/example/episode.yaml
+      shotrender check shots/example/episode.yaml --chain park --json
+    """
+    from shotrender.render import check as check_pairs
+
+    full, selected = _load_plan(shotlist, cuts, chain, shard)
+    rows = check_pairs(selected, out_dir or full.shotlist.output_dir)
+    if as_json:
+        click.echo(json.dumps([{"upstream": r.upstream, "cut": r.cut, "chain": r.chain, "mode": r.mode,
+                                "overlap": r.overlap, "score": r.score, "limit": r.limit, "over": r.over}
+                               for r in rows], indent=2))
+        return
+    for r in rows:
+        if r.mode == "missing":
+            click.echo(f"{r.upstream} -> {r.cut:<8} {r.chain:<10} not both rendered")
+            continue
+        score = "n/a" if r.score is None else f"{r.score:.4f}"
+        verdict = "OVER" if r.over else "ok"
+        click.echo(f"{r.upstream} -> {r.cut:<8} {r.chain:<10} {r.mode:<6} overlap {r.overlap:.2f} "
+                   f"score {score} limit {r.limit:g} {verdict}")
+    if not rows:
+        click.echo("no consecutive pairs in the selection")
 
 
 def _backend(sl, model: str | None, controlnet: str | None = None, device: str | None = None,

@@ -36,6 +36,8 @@ class Job:
     strength: float
     guidance: float
     upstream: str | None  # the cut before this one in its chain, whose render guides this one
+    upstream_layout: Path | None = None
+    chain_head: str | None = None  # the chain's first cut, whose render sets the colours for the chain
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ class _Resolver:
             self.bases[bg_id] = values
         return self.bases[bg_id]
 
-    def job(self, cut: Cut, position: int, upstream: str | None) -> Job:
+    def job(self, cut: Cut, position: int, upstream: Cut | None, head: Cut) -> Job:
         base, p = self.base(cut.bg), cut.params
         seed = p.seed if p.seed is not None else base["seed"]
         if seed is None:
@@ -128,7 +130,9 @@ class _Resolver:
             steps=p.steps if p.steps is not None else base["steps"],
             strength=p.strength if p.strength is not None else base["strength"],
             guidance=p.guidance if p.guidance is not None else base["guidance"],
-            upstream=upstream,
+            upstream=upstream.id if upstream else None,
+            upstream_layout=Path(self.base_dir, upstream.layout) if upstream else None,
+            chain_head=head.id,
         )
 
 
@@ -144,8 +148,8 @@ def make_plan(shotlist: ShotList) -> Plan:
     for name, cuts in members.items():
         jobs[name] = []
         for position, cut in enumerate(cuts):
-            upstream = cuts[position - 1].id if position else None
-            jobs[name].append(resolver.job(cut, position, upstream))
+            upstream = cuts[position - 1] if position else None
+            jobs[name].append(resolver.job(cut, position, upstream, cuts[0]))
             chain_of[cut.id] = name
     by_id = {c.id: c for c in shotlist.cuts}
     links: dict[str, list[Link]] = {name: [] for name in members}

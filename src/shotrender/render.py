@@ -1,8 +1,9 @@
 """The one orchestrator: plan + backend + store -> images, sidecars and the manifest.
 
-For each chain, in order: hash the job's inputs into a cache key; skip the cut if its sidecar holds that
-key and its image is intact; otherwise render it (loading the model on the first miss only), write it
-atomically, and go on. Reused cuts are copied from their source once it exists.
+For each chain, in order: hash the job's inputs (the upstream render's hash among them) into a cache key;
+skip the cut if its sidecar holds that key and its image is intact; otherwise render it, guided by the
+cut before it (continuity.py), check it, retry or flag it, and write it atomically. The model loads on
+the first cut that needs it, once. Reused cuts are copied from their source once it exists.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from shotrender import __version__
+import numpy as np
+
+from shotrender import __version__, continuity
 from shotrender.backends.base import Backend, RenderRequest
 from shotrender.errors import BackendError, Interrupted, ShotRenderError
 from shotrender.images import encode_png, read_layout
-from shotrender.plan import Job, Link, Plan
+from shotrender.plan import Chain, Job, Link, Plan
+from shotrender.shotlist import ShotList
 from shotrender.store import CutState, Store, cache_key, job_inputs, sha256_bytes, stale_reasons
 
 
@@ -30,13 +34,15 @@ class RenderOptions:
     out_dir: Path
     force: bool = False
     force_cuts: frozenset[str] = frozenset()
+    continuity: bool = True  # False: every cut from its own layout alone (`render --no-continuity`)
+    batch: int = 1  # chains run side by side; their cuts' first attempts are batched
 
 
 @dataclass
 class CutResult:
     cut: str
     chain: str
-    status: str  # rendered | cached | reused | failed | blocked
+    status: str  # rendered | flagged | cached | reused | failed | blocked
     seconds: float = 0.0
     seed: int | None = None
     error: str | None = None
@@ -102,59 +108,221 @@ def _signals_raise() -> Iterator[None]:
             signal.signal(s, h)
 
 
-def _inspect(store: Store, job: Job, width: int, height: int, identity: dict,
-             upstream_sha: str | None) -> tuple[dict, str, CutState]:
+def _inspect(store: Store, job: Job, width: int, height: int, identity: dict, guide: dict | None
+             ) -> tuple[dict, str, CutState]:
     """A job's current inputs, their key, and what the store holds for the cut."""
-    inputs = job_inputs(job, sha256_bytes(job.layout.read_bytes()), width, height, identity, upstream_sha)
+    inputs = job_inputs(job, sha256_bytes(job.layout.read_bytes()), width, height, identity,
+                        guide["upstream_sha"] if guide else None)
+    if guide:
+        inputs["continuity"] = {**guide["settings"], "head": guide["head_sha"]}
     return inputs, cache_key(inputs), store.read_state(job.cut)
+
+
+def _guide(sl: ShotList, job: Job, enabled: bool, upstream_state: CutState | None,
+           head_state: CutState | None) -> dict | None:
+    """What guides a job: the upstream render's hash, the chain head's (the colour reference where flow
+    is not trusted) and the continuity settings; None when the cut is first in its chain, continuity
+    is off, or the upstream has no render to guide with."""
+    if job.upstream is None or not enabled or upstream_state is None or not upstream_state.image_ok:
+        return None
+    settings = sl.continuity_for(job.chain if job.chain in sl.backgrounds else None)
+    if not settings.enabled:
+        return None
+    return {"upstream_sha": upstream_state.record["image"]["sha256"], "settings": settings.as_dict(),
+            "head_sha": head_state.record["image"]["sha256"] if head_state and head_state.image_ok else None}
+
+
+def _guide_states(store: Store, job: Job) -> tuple[CutState | None, CutState | None]:
+    if job.upstream is None:
+        return None, None
+    upstream = store.read_state(job.upstream)
+    return upstream, (upstream if job.chain_head == job.upstream else store.read_state(job.chain_head))
 
 
 @dataclass(frozen=True)
 class CutStatus:
     cut: str
     chain: str
-    state: str  # up to date | stale | missing | failed
+    state: str  # up to date | stale | missing | failed | flagged
     reasons: tuple[str, ...] = ()
 
 
-def status(plan: Plan, backend: Backend, out_dir: Path) -> list[CutStatus]:
+def status(plan: Plan, backend: Backend, out_dir: Path, continuity_on: bool = True) -> list[CutStatus]:
     """What `render` would do for each cut, and why, without rendering or loading a model."""
     store = Store(out_dir, plan.shotlist.episode)
     identity = backend.identity()
     sl = plan.shotlist
     out: list[CutStatus] = []
     for chain in plan.chains:
+        changing: set[str] = set()  # cuts whose render the next run will replace
         for job in chain.jobs:
-            inputs, key, state = _inspect(store, job, sl.width, sl.height, identity, None)
+            guide = _guide(sl, job, continuity_on, *_guide_states(store, job))
+            inputs, key, state = _inspect(store, job, sl.width, sl.height, identity, guide)
             if state.record is None:
-                out.append(CutStatus(job.cut, chain.name, "missing", (state.warning,) if state.warning else ()))
+                row = CutStatus(job.cut, chain.name, "missing", (state.warning,) if state.warning else ())
             elif state.record.get("status") == "failed":
-                out.append(CutStatus(job.cut, chain.name, "failed", (state.record.get("error", ""),)))
+                row = CutStatus(job.cut, chain.name, "failed", (state.record.get("error", ""),))
             elif not state.image_ok:
-                out.append(CutStatus(job.cut, chain.name, "missing", (state.warning,)))
+                row = CutStatus(job.cut, chain.name, "missing", (state.warning,))
+            elif job.upstream in changing:
+                row = CutStatus(job.cut, chain.name, "stale", (f"{job.upstream} before it will be rendered again",))
             elif state.record.get("key") != key:
-                out.append(CutStatus(job.cut, chain.name, "stale",
-                                     tuple(stale_reasons(state.record.get("inputs"), inputs))))
+                row = CutStatus(job.cut, chain.name, "stale", tuple(stale_reasons(state.record.get("inputs"), inputs)))
+            elif state.record.get("status") == "flagged":
+                row = CutStatus(job.cut, chain.name, "flagged", (state.record["continuity"]["reason"],))
             else:
-                out.append(CutStatus(job.cut, chain.name, "up to date"))
+                row = CutStatus(job.cut, chain.name, "up to date")
+            if row.state in ("missing", "failed", "stale"):
+                changing.add(job.cut)
+            out.append(row)
         for link in chain.links:
             state = store.read_state(link.cut)
             source = store.read_state(link.source)
             if not state.image_ok:
                 out.append(CutStatus(link.cut, chain.name, "missing"))
-            elif not source.image_ok or state.record.get("key") != _link_key(source.record):
+            elif link.source in changing or not source.image_ok or state.record.get("key") != _link_key(source.record):
                 out.append(CutStatus(link.cut, chain.name, "stale", (f"{link.source} changed",)))
             else:
                 out.append(CutStatus(link.cut, chain.name, "up to date"))
     return out
 
 
+@dataclass(frozen=True)
+class PairCheck:
+    upstream: str
+    cut: str
+    chain: str
+    mode: str  # flow | colour | missing
+    overlap: float | None = None
+    score: float | None = None
+    limit: float | None = None
+
+    @property
+    def over(self) -> bool:
+        return self.score is not None and self.limit is not None and self.score > self.limit
+
+
+def check(plan: Plan, out_dir: Path) -> list[PairCheck]:
+    """Score every consecutive pair of existing renders the way render's check does, rendering nothing."""
+    store = Store(out_dir, plan.shotlist.episode)
+    sl = plan.shotlist
+    rows: list[PairCheck] = []
+    for chain in plan.chains:
+        settings = sl.continuity_for(chain.name if chain.name in sl.backgrounds else None)
+        for job in chain.jobs:
+            if job.upstream is None:
+                continue
+            a, b = store.read_image(job.upstream), store.read_image(job.cut)
+            if a is None or b is None:
+                rows.append(PairCheck(job.upstream, job.cut, chain.name, "missing"))
+                continue
+            layout_a = read_layout(job.upstream_layout, sl.width, sl.height)
+            p = continuity.pair(layout_a, read_layout(job.layout, sl.width, sl.height), settings)
+            if p.overlap >= settings.min_overlap:
+                score, _ = continuity.flow_score(b, p.warp(a), p)
+                rows.append(PairCheck(job.upstream, job.cut, chain.name, "flow", p.overlap, score, settings.limit))
+            else:
+                head = store.read_image(job.chain_head)
+                score = continuity.colour_score(b, continuity.lab_stats(head)) if head is not None else None
+                rows.append(PairCheck(job.upstream, job.cut, chain.name, "colour", p.overlap, score,
+                                      settings.colour_limit))
+    return rows
+
+
 def _link_key(source_record: dict) -> str:
     return cache_key({"reuse_of": source_record["image"]["sha256"]})
 
 
+@dataclass
+class _Attempt:
+    image: np.ndarray
+    strength: float
+    seed: int
+    score: float | None  # None when nothing was checked
+    error: float | None = None
+    seconds: float = 0.0
+
+    def record(self) -> dict:
+        out = {"strength": self.strength, "seed": self.seed, "seconds": round(self.seconds, 4)}
+        if self.score is not None:
+            out["score"] = round(self.score, 6)
+        if self.error is not None:
+            out["render_error"] = round(self.error, 6)
+        return out
+
+    def over(self, limit: float | None) -> bool:
+        return self.score is not None and limit is not None and self.score > limit
+
+
+class _Pending:
+    """One cut on its way through the continuity policy: its init image, how each attempt is finished
+    (fusion, then the score) and the report for its sidecar."""
+
+    def __init__(self, job: Job, t0: float, base: dict):
+        self.job, self.t0, self.base = job, t0, base
+        self.first_seconds = 0.0
+        self.mode = "first" if job.upstream is None else "off"
+        self.report: dict = {}
+        self.limit: float | None = None
+        self.max_attempts = 1
+        self.pair: continuity.Pair | None = None
+        self.warped: np.ndarray | None = None
+        self.reference: np.ndarray | None = None
+
+    def setup(self, sl: ShotList, store: Store, guide: dict | None, continuity_on: bool) -> None:
+        job = self.job
+        self.width, self.height = sl.width, sl.height
+        self.layout = self.init = read_layout(job.layout, sl.width, sl.height)
+        self.settings = settings = sl.continuity_for(job.chain if job.chain in sl.backgrounds else None)
+        if guide is None:
+            if job.upstream is not None and continuity_on and settings.enabled:
+                self.mode = "unguided"  # the cut before it has no render yet
+            return
+        layout_a = read_layout(job.upstream_layout, sl.width, sl.height)
+        self.pair = continuity.pair(layout_a, self.layout, settings)
+        self.report.update(upstream=job.upstream, overlap=round(self.pair.overlap, 4),
+                           layout_error=round(self.pair.layout_error, 6))
+        if self.pair.overlap >= settings.min_overlap:
+            self.mode, self.limit = "flow", settings.limit
+            self.warped = self.pair.warp(store.read_image(job.upstream))
+            self.init = continuity.guided_init(self.layout, self.warped, self.pair.weight)
+        else:
+            self.reference = store.read_image(job.chain_head) if guide["head_sha"] else None
+            self.mode = "colour" if self.reference is not None else "unchecked"
+            if self.reference is not None:
+                self.limit = settings.colour_limit
+                self.report["reference"] = job.chain_head
+                self.reference_stats = continuity.lab_stats(self.reference)
+        if self.limit is not None:
+            self.max_attempts = settings.max_attempts
+
+    def request(self, attempt: int) -> RenderRequest:
+        job = self.job
+        strength, seed = continuity.attempt_params(job.strength, job.seed, attempt)
+        return RenderRequest(
+            cut=job.cut, init_image=self.init, layout=self.layout, prompt=job.prompt, negative=job.negative,
+            seed=seed, steps=job.steps, strength=strength, guidance=job.guidance, width=self.width,
+            height=self.height,
+        )
+
+    def attempt(self, image: np.ndarray, attempt: int, seconds: float) -> _Attempt:
+        strength, seed = continuity.attempt_params(self.job.strength, self.job.seed, attempt)
+        score = error = None
+        if self.mode == "flow":
+            image = continuity.fuse(image, self.warped, self.pair.weight, self.settings.fusion)
+            score, error = continuity.flow_score(image, self.warped, self.pair)
+        elif self.mode == "colour":
+            score = continuity.colour_score(image, self.reference_stats)
+        return _Attempt(image, strength, seed, score, error, seconds)
+
+    def pictures(self, chosen: _Attempt):
+        if self.mode == "flow":
+            yield "flow", continuity.flow_picture(self.pair)
+            yield "error", continuity.error_picture(chosen.image, self.warped, self.pair)
+
+
 class _Run:
-    """State of one render call: the backend (loaded on first need) and the store."""
+    """State of one render call: the backend (loaded on first need), the store, decoded renders."""
 
     def __init__(self, plan: Plan, backend: Backend, options: RenderOptions, progress: Progress):
         self.plan = plan
@@ -180,57 +348,130 @@ class _Run:
     def forced(self, cut: str) -> bool:
         return self.options.force or cut in self.options.force_cuts
 
-    def run_chain(self, chain_jobs: tuple[Job, ...], links: tuple[Link, ...], chain: str) -> None:
-        blocked_by: str | None = None
-        for job in chain_jobs:
-            self.progress.cut_started(job.cut)
-            if blocked_by is not None:
-                self.finish(CutResult(job.cut, chain, "blocked", seed=job.seed,
-                                      error=f"not rendered: {blocked_by} before it in the chain failed"), "")
-                continue
-            outcome = self.run_job(job)
-            if outcome.status == "failed":
-                blocked_by = job.cut
-        for link in links:
-            self.progress.cut_started(link.cut)
-            self.run_link(link, chain)
+    def run_chains(self, chains: tuple[Chain, ...]) -> None:
+        """Run chains `batch` at a time, in waves: a wave takes the next cut of each chain of the group, so
+        each chain still runs in order, and the first attempts of a wave's renders go to the backend as
+        one batch. With batch 1 this is plain chain-after-chain order."""
+        size = max(1, self.options.batch)
+        for start in range(0, len(chains), size):
+            group = chains[start:start + size]
+            blocked: dict[str, str] = {}
+            for position in range(max(len(c.jobs) for c in group)):
+                wave = []
+                for chain in group:
+                    if position < len(chain.jobs):
+                        pending = self.prepare(chain.jobs[position], chain, blocked.get(chain.name))
+                        if pending is not None:
+                            wave.append(pending)
+                for pending, image in zip(wave, self.paint_first(wave), strict=True):
+                    if self.complete(pending, image).status == "failed":
+                        blocked[pending.job.chain] = pending.job.cut
+            for chain in group:
+                for link in chain.links:
+                    self.progress.cut_started(link.cut)
+                    self.run_link(link, chain.name)
 
-    def run_job(self, job: Job) -> CutResult:
+    def prepare(self, job: Job, chain: Chain, blocked_by: str | None) -> _Pending | None:
+        """Finish a cut that needs no render (blocked, cached) and return None; else set up its render."""
         t0 = time.perf_counter()
-        inputs, key, state = _inspect(self.store, job, self.sl.width, self.sl.height, self.identity, None)
+        self.progress.cut_started(job.cut)
+        if blocked_by is not None:
+            self.finish(CutResult(job.cut, chain.name, "blocked", seed=job.seed,
+                                  error=f"not rendered: {blocked_by} before it in the chain failed"), "")
+            return None
+        guide = _guide(self.sl, job, self.options.continuity, *_guide_states(self.store, job))
+        inputs, key, state = _inspect(self.store, job, self.sl.width, self.sl.height, self.identity, guide)
         if state.warning:
             self.progress.message(f"warning: {state.warning}")
         if not self.forced(job.cut) and state.image_ok and state.record.get("key") == key:
-            return self.finish(CutResult(job.cut, job.chain, "cached", time.perf_counter() - t0, job.seed), "")
-        base = {
+            self.finish(CutResult(job.cut, job.chain, "cached", time.perf_counter() - t0, job.seed), "")
+            return None
+        pending = _Pending(job, t0, {
             "key": key, "inputs": inputs, "chain": job.chain, "position": job.position, "upstream": job.upstream,
             "layout": str(job.layout), "model": self.sl.model, "shotrender": __version__, "host": platform.node(),
-        }
+        })
         try:
             self.ensure_loaded()
-            layout = read_layout(job.layout, self.sl.width, self.sl.height)
-            request = RenderRequest(
-                cut=job.cut, init_image=layout, layout=layout, prompt=job.prompt, negative=job.negative,
-                seed=job.seed, steps=job.steps, strength=job.strength, guidance=job.guidance,
-                width=self.sl.width, height=self.sl.height,
-            )
-            t_render = time.perf_counter()
-            image = self.backend.render(request)
-            render_seconds = time.perf_counter() - t_render
-            self.result.backend = self.backend.describe()  # a float32 fallback changes what ran
-            png = encode_png(image)
+            pending.setup(self.sl, self.store, guide, self.options.continuity)
         except (BackendError, RuntimeError, ValueError, MemoryError) as e:
-            seconds = time.perf_counter() - t0
-            self.store.write_failure(job.cut, {**base, "error": str(e), "timings": {"total": seconds}})
-            return self.finish(CutResult(job.cut, job.chain, "failed", seconds, job.seed, str(e)), "")
-        seconds = time.perf_counter() - t0
-        self.store.write_cut(job.cut, png, {
-            **base, "status": "rendered", "device": self.result.backend,
-            "timings": {"render": round(render_seconds, 4), "total": round(seconds, 4)},
+            self.fail(pending, e)
+            return None
+        return pending
+
+    def paint_first(self, wave: list[_Pending]) -> list[np.ndarray | Exception]:
+        """First attempts of a wave: batched where the backend can and the parameters agree."""
+        if not wave:
+            return []
+        requests = [p.request(0) for p in wave]
+        groups: dict[tuple, list[int]] = {}
+        batch = getattr(self.backend, "render_batch", None) if self.options.batch > 1 else None
+        for i, r in enumerate(requests):
+            groups.setdefault((r.steps, r.strength, r.guidance, bool(r.negative)) if batch else (i,), []).append(i)
+        out: list[np.ndarray | Exception] = [None] * len(wave)
+        for members in groups.values():
+            t = time.perf_counter()
+            try:
+                if len(members) > 1:
+                    images = batch([requests[i] for i in members])
+                else:
+                    images = [self.backend.render(requests[members[0]])]
+            except (BackendError, RuntimeError, ValueError, MemoryError) as e:
+                if len(members) == 1:
+                    out[members[0]] = e
+                    continue
+                images = []  # one of them is bad: render each alone, so only that one fails
+                for i in members:
+                    try:
+                        images.append(self.backend.render(requests[i]))
+                    except (BackendError, RuntimeError, ValueError, MemoryError) as single:
+                        images.append(single)
+            share = (time.perf_counter() - t) / len(members)
+            for i, image in zip(members, images, strict=True):
+                out[i] = image
+                wave[i].first_seconds = share
+        self.result.backend = self.backend.describe()  # a float32 fallback changes what ran
+        return out
+
+    def complete(self, p: _Pending, first: np.ndarray | Exception) -> CutResult:
+        """Check the first attempt, retry under the policy while over the limit, write the best."""
+        job = p.job
+        try:
+            if isinstance(first, Exception):
+                raise first
+            attempts = [p.attempt(first, 0, p.first_seconds)]
+            while attempts[-1].over(p.limit) and len(attempts) < p.max_attempts:
+                t = time.perf_counter()
+                image = self.backend.render(p.request(len(attempts)))
+                self.result.backend = self.backend.describe()
+                attempts.append(p.attempt(image, len(attempts), time.perf_counter() - t))
+        except (BackendError, RuntimeError, ValueError, MemoryError) as e:
+            return self.fail(p, e)
+        best = min(range(len(attempts)), key=lambda i: attempts[i].score if attempts[i].score is not None else 0)
+        chosen = attempts[best]
+        flagged = chosen.over(p.limit)
+        report = {**p.report, "mode": p.mode, "limit": p.limit, "attempts": [a.record() for a in attempts],
+                  "chosen": best, "flagged": flagged}
+        if flagged:
+            report["reason"] = (f"{p.mode} score {chosen.score:.4f} over the limit {p.limit:g} "
+                                f"after {len(attempts)} attempts")
+        written = {name: self.store.write_picture(job.cut, name, encode_png(img)) for name, img in p.pictures(chosen)}
+        seconds = time.perf_counter() - p.t0
+        status = "flagged" if flagged else "rendered"
+        self.store.write_cut(job.cut, encode_png(chosen.image), {
+            **p.base, "status": status, "device": self.result.backend, "continuity": report, "pictures": written,
+            "seed_used": chosen.seed, "strength_used": chosen.strength,
+            "timings": {"render": round(sum(a.seconds for a in attempts), 4), "total": round(seconds, 4)},
         })
-        detail = (f"seed {job.seed} steps {job.steps} strength {job.strength:g} guidance {job.guidance:g} "
-                  f"{render_seconds:.2f} s")
-        return self.finish(CutResult(job.cut, job.chain, "rendered", seconds, job.seed), detail)
+        detail = (f"seed {chosen.seed} steps {job.steps} strength {chosen.strength:g} guidance {job.guidance:g} "
+                  f"{p.mode}" + (f" score {chosen.score:.4f}" if chosen.score is not None else "")
+                  + (f" after {len(attempts)} attempts" if len(attempts) > 1 else "") + f" {seconds:.2f} s")
+        return self.finish(CutResult(job.cut, job.chain, status, seconds, chosen.seed,
+                                     report.get("reason") if flagged else None), detail)
+
+    def fail(self, p: _Pending, error: Exception) -> CutResult:
+        seconds = time.perf_counter() - p.t0
+        self.store.write_failure(p.job.cut, {**p.base, "error": str(error), "timings": {"total": seconds}})
+        return self.finish(CutResult(p.job.cut, p.job.chain, "failed", seconds, p.job.seed, str(error)), "")
 
     def run_link(self, link: Link, chain: str) -> None:
         t0 = time.perf_counter()
@@ -271,8 +512,7 @@ def render(plan: Plan, backend: Backend, options: RenderOptions,
     progress.start(plan.shotlist.episode, plan.cut_count)
     try:
         with _signals_raise():
-            for chain in plan.chains:
-                run.run_chain(chain.jobs, chain.links, chain.name)
+            run.run_chains(plan.chains)
     finally:
         run.result.seconds = time.perf_counter() - t0
         progress.close()

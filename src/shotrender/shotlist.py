@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import difflib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +24,22 @@ VERSION = 1
 ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 CUT_PARAMS = ("prompt", "negative", "seed", "steps", "strength", "guidance")
 PARAM_DEFAULTS = {"prompt": "", "negative": "", "steps": 30, "strength": 0.55, "guidance": 7.5}
-TOP_KEYS = ("version", "episode", "size", "model", "seed", "output", "controlnet", "defaults", "backgrounds",
-            "cuts")
+TOP_KEYS = ("version", "episode", "size", "model", "seed", "output", "controlnet", "continuity", "defaults",
+            "backgrounds", "cuts")
+BG_KEYS = (*CUT_PARAMS, "continuity")
+FLOW_PRESETS = ("ultrafast", "fast", "medium")
+# name: (default, low, high); numbers are checked against the range, booleans and presets by type
+CONTINUITY_FIELDS: dict[str, tuple[Any, Any, Any]] = {
+    "enabled": (True, None, None),
+    "min_overlap": (0.25, 0.0, 1.0),
+    "fusion": (0.85, 0.0, 1.0),
+    "limit": (0.05, 0.0, 1.0),
+    "colour_limit": (12.0, 0.0, 100.0),
+    "max_attempts": (3, 1, 10),
+    "feather": (24, 0, 512),
+    "flow_preset": ("fast", None, None),
+    "work_width": (512, 128, 4096),
+}
 CUT_KEYS = ("id", "layout", "bg", "reuse", *CUT_PARAMS)
 REUSE_KEYS = ("id", "reuse")
 MAX_SEED = 2**63 - 1
@@ -48,10 +62,29 @@ class Params:
 
 
 @dataclass(frozen=True)
+class Continuity:
+    """How consecutive cuts of one chain are kept consistent (docs/continuity.md)."""
+
+    enabled: bool = True
+    min_overlap: float = 0.25  # below this share of B's frame seen in A, flow is not trusted
+    fusion: float = 0.85  # weight of A's warped render blended into B where both see the place
+    limit: float = 0.05  # allowed masked warp error of the renders beyond the layouts' own
+    colour_limit: float = 12.0  # allowed Lab distance from the chain's first render, without flow
+    max_attempts: int = 3
+    feather: int = 24  # px of soft edge on the mask, at output resolution
+    flow_preset: str = "fast"
+    work_width: int = 512  # px; flow runs at this width, never above the layout's
+
+    def as_dict(self) -> dict:
+        return {name: getattr(self, name) for name in CONTINUITY_FIELDS}
+
+
+@dataclass(frozen=True)
 class Background:
     id: str
     params: Params
     line: int | None = None
+    continuity: dict | None = None  # overrides of the episode's continuity settings
 
 
 @dataclass(frozen=True)
@@ -78,6 +111,7 @@ class ShotList:
     seed: int
     output: str | None
     controlnet: str | None
+    continuity: Continuity
     defaults: Params
     backgrounds: dict[str, Background]
     cuts: tuple[Cut, ...]
@@ -87,6 +121,13 @@ class ShotList:
             if c.id == cut_id:
                 return c
         raise KeyError(cut_id)
+
+    def continuity_for(self, bg_id: str | None) -> Continuity:
+        """The episode's continuity settings with the background's overrides."""
+        bg = self.backgrounds.get(bg_id) if bg_id else None
+        if bg is None or not bg.continuity:
+            return self.continuity
+        return replace(self.continuity, **bg.continuity)
 
     def layout_path(self, cut: Cut) -> Path:
         assert cut.layout is not None, f"cut {cut.id} is reused and has no layout"
@@ -315,6 +356,39 @@ class _Checker:
             return None
         return float(value)
 
+    def continuity(self, value: Any, path: tuple) -> dict:
+        """The continuity settings given at `path`, checked; only the keys that were set."""
+        data = self.mapping(value, path, "continuity")
+        if not data:
+            return {}
+        self.unknown_keys(data, path, tuple(CONTINUITY_FIELDS))
+        out: dict[str, Any] = {}
+        for name, (default, lo, hi) in CONTINUITY_FIELDS.items():
+            if name not in data:
+                continue
+            value = data[name]
+            if isinstance(default, bool):
+                if isinstance(value, bool):
+                    out[name] = value
+                else:
+                    self.add((*path, name), f"must be true or false, got {_show(value)}")
+            elif name == "flow_preset":
+                if value in FLOW_PRESETS:
+                    out[name] = value
+                else:
+                    self.add((*path, name), f"must be one of {', '.join(FLOW_PRESETS)}, got {_show(value)}")
+            elif isinstance(default, int):
+                checked = self.integer(data, path, name, lo, hi)
+                if checked is not None:
+                    out[name] = checked
+            else:
+                checked = self.number(data, path, name)
+                if checked is not None and not lo <= checked <= hi:
+                    self.add((*path, name), f"must be between {lo:g} and {hi:g}, got {checked:g}")
+                elif checked is not None:
+                    out[name] = checked
+        return out
+
     def mapping(self, value: Any, path: tuple, what: str) -> dict | None:
         if value is None:
             return {}
@@ -396,6 +470,7 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
     seed = ck.integer(data, (), "seed", 0, MAX_SEED)
     output = ck.text(data, (), "output")
     controlnet = ck.text(data, (), "controlnet")
+    continuity = Continuity(**ck.continuity(data.get("continuity"), ("continuity",)))
 
     defaults_data = ck.mapping(data.get("defaults"), ("defaults",), "defaults")
     defaults = Params()
@@ -414,15 +489,17 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
         bg_data = ck.mapping(bg_data, path, f"background '{bg_id}'")
         if bg_data is None:
             continue
-        ck.unknown_keys(bg_data, path, CUT_PARAMS)
-        backgrounds[bg_id] = Background(bg_id, ck.params(bg_data, path), ck.line(path))
+        ck.unknown_keys(bg_data, path, BG_KEYS)
+        overrides = ck.continuity(bg_data.get("continuity"), (*path, "continuity")) if "continuity" in bg_data else None
+        backgrounds[bg_id] = Background(bg_id, ck.params(bg_data, path), ck.line(path), overrides)
 
     cuts = _parse_cuts(ck, data.get("cuts"), backgrounds)
 
     # Returned even with problems, so the layout checks can still report on the cuts that parsed.
     shotlist = ShotList(
         source=source, base_dir=base_dir, version=VERSION, episode=episode or "", width=width, height=height,
-        model=model or "", seed=seed or 0, output=output, controlnet=controlnet, defaults=defaults,
+        model=model or "", seed=seed or 0, output=output, controlnet=controlnet, continuity=continuity,
+        defaults=defaults,
         backgrounds=backgrounds, cuts=tuple(cuts),
     )
     return shotlist, problems

@@ -170,6 +170,12 @@ class Store:
         self._write_atomic(self.sidecar_path(cut), data)
         return record
 
+    def write_picture(self, cut: str, name: str, png: bytes) -> str:
+        """A picture that belongs to a cut (flow, error heatmap), beside it; returns its file name."""
+        path = self.dir / f"{self.episode}_{cut}.{name}.png"
+        self._write_atomic(path, png)
+        return path.name
+
     def write_failure(self, cut: str, record: dict) -> dict:
         """Record a failed cut. Its sidecar goes first, so an old PNG left beside it is no longer trusted."""
         record = {"schema": SIDECAR_SCHEMA, **record, "cut": cut, "episode": self.episode, "status": "failed"}
@@ -205,6 +211,14 @@ class Store:
             return CutState(record, False,
                             f"{self.png_path(cut).name} does not match its sidecar; rendering it again")
         return CutState(record, True)
+
+    def read_image(self, cut: str):
+        """A cut's render, decoded, when its sidecar vouches for it; otherwise None."""
+        from shotrender.images import decode_png
+
+        if not self.read_state(cut).image_ok:
+            return None
+        return decode_png(self.png_path(cut).read_bytes())
 
     # -------------------------------------------------------------------------------- manifest
     def write_manifest(self, plan: Plan, run: dict) -> dict:

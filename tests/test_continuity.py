@@ -1,0 +1,164 @@
+"""Continuity across a synthetic camera pan: guided init, fusion, the check, retries, flags, the key."""
+
+import json
+
+import numpy as np
+import pytest
+
+from shotrender import continuity, flow
+from shotrender.errors import ShotListError
+from shotrender.images import decode_png, read_layout
+from shotrender.plan import make_plan
+from shotrender.render import RenderOptions, check, render
+from shotrender.shotlist import load
+
+from helpers import cut, episode, pan_layouts, run_cli, write_shotlist
+
+PAN = [f"P{i:02d}" for i in range(1, 5)]
+
+
+def pan_episode(tmp_path, model="draft", size=(256, 144), step=40, **continuity_settings):
+    pan_layouts(tmp_path / "layouts", 4, *size, step=step)
+    cuts = [{"id": c, "layout": f"layouts/{c}.png", "bg": "park"} for c in PAN]
+    cuts.append(cut("S001", bg="street"))
+    data = episode(cuts, size=list(size), model=str(model), output="out")
+    if continuity_settings:
+        data["continuity"] = continuity_settings
+    return write_shotlist(tmp_path, data, width=size[0], height=size[1])
+
+
+def masked_errors(path, out_dir):
+    """The raw masked warp error (Lai et al. 2018) of each consecutive pan pair's renders, 0-1."""
+    sl = load(path)
+    errors = []
+    for a, b in zip(PAN, PAN[1:], strict=False):
+        la = read_layout(sl.base_dir / f"layouts/{a}.png", sl.width, sl.height)
+        lb = read_layout(sl.base_dir / f"layouts/{b}.png", sl.width, sl.height)
+        p = continuity.pair(la, lb, sl.continuity)
+        ra = decode_png((out_dir / f"ep01_{a}.png").read_bytes())
+        rb = decode_png((out_dir / f"ep01_{b}.png").read_bytes())
+        errors.append(flow.warp_error(rb, p.warp(ra), p.mask))
+    return errors
+
+
+def _with_and_without(tmp_path, path, env=None):
+    on = run_cli("render", str(path), "--out", str(tmp_path / "on"), env=env)
+    assert on.returncode == 0, on.stderr
+    off = run_cli("render", str(path), "--out", str(tmp_path / "off"), "--no-continuity", env=env)
+    assert off.returncode == 0, off.stderr
+    return np.mean(masked_errors(path, tmp_path / "on")), np.mean(masked_errors(path, tmp_path / "off"))
+
+
+def test_draft_pan_warp_error_at_least_halved(tmp_path):
+    on, off = _with_and_without(tmp_path, pan_episode(tmp_path))
+    print(f"draft pan: masked warp error {on:.4f} with continuity, {off:.4f} without, ratio {on / off:.3f}")
+    assert on <= 0.5 * off
+
+
+def test_tiny_diffusion_pan_warp_error_at_least_halved(tmp_path, tiny_model):
+    import os
+
+    path = pan_episode(tmp_path, tiny_model, size=(128, 72), step=20, limit=1.0)
+    data = load(path)
+    assert data.continuity.limit == 1.0
+    on, off = _with_and_without(tmp_path, path, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    print(f"tiny diffusion pan: masked warp error {on:.4f} with continuity, {off:.4f} without, ratio {on / off:.3f}")
+    assert on <= 0.5 * off
+
+
+def test_sidecar_records_the_pair_and_pictures(tmp_path):
+    path = pan_episode(tmp_path)
+    assert run_cli("render", str(path)).returncode == 0
+    out = tmp_path / "out"
+    first = json.loads((out / "ep01_P01.json").read_text())
+    assert first["continuity"]["mode"] == "first"
+    second = json.loads((out / "ep01_P02.json").read_text())
+    record = second["continuity"]
+    assert record["mode"] == "flow" and record["upstream"] == "P01"
+    assert 0.7 < record["overlap"] < 0.9  # 40 of 256 px newly revealed
+    assert record["attempts"][record["chosen"]]["score"] <= record["limit"]
+    for name in second["pictures"].values():
+        assert decode_png((out / name).read_bytes()).shape == (144, 256, 3)
+    assert second["inputs"]["upstream"] == first["image"]["sha256"]
+
+
+def test_changing_a_cut_rerenders_it_and_the_cuts_it_guides_only(tmp_path):
+    path = pan_episode(tmp_path)
+    assert run_cli("render", str(path)).returncode == 0
+    data = load(path)
+    text = path.read_text().replace("id: P02\n", "id: P02\n  prompt: rain\n")
+    path.write_text(text)
+    assert load(path).cut("P02").params.prompt == "rain" and data.cut("P02").params.prompt is None
+    status = json.loads(run_cli("status", str(path), "--json").stdout)
+    assert {r["cut"]: r["state"] for r in status} == {"P01": "up to date", "P02": "stale", "P03": "stale",
+                                                      "P04": "stale", "S001": "up to date"}
+    result = run_cli("render", str(path), "--progress", "plain")
+    assert "3 rendered, 2 cached" in result.stdout, result.stdout
+
+
+class OffsetBackend:
+    """Paints flat grey, its level set by the seed and the cut: consecutive cuts never match."""
+
+    name = "offset"
+
+    def identity(self):
+        return {"backend": "offset"}
+
+    def load(self):
+        pass
+
+    def describe(self):
+        return {"backend": "offset"}
+
+    def render(self, r):
+        return np.full((r.height, r.width, 3), (r.seed * 97 + ord(r.cut[-1]) * 61) % 256, np.uint8)
+
+
+def test_over_the_limit_retries_then_flags_keeping_the_best(tmp_path):
+    path = pan_episode(tmp_path, fusion=0.0, limit=0.0001, max_attempts=3)
+    plan = make_plan(load(path))
+    result = render(plan, OffsetBackend(), RenderOptions(tmp_path / "out"))
+    statuses = {r.cut: r.status for r in result.results}
+    assert statuses["P01"] == "rendered" and statuses["P02"] == statuses["P04"] == "flagged"
+    record = json.loads((tmp_path / "out" / "ep01_P02.json").read_text())
+    attempts = record["continuity"]["attempts"]
+    assert len(attempts) == 3 and record["status"] == "flagged" and record["continuity"]["flagged"]
+    base = plan.jobs[1]
+    assert [(a["strength"], a["seed"]) for a in attempts] == [continuity.attempt_params(base.strength, base.seed, i)
+                                                              for i in range(3)]
+    best = min(range(3), key=lambda i: attempts[i]["score"])
+    assert record["continuity"]["chosen"] == best and record["seed_used"] == attempts[best]["seed"]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["counts"]["flagged"] == 3
+
+
+def test_low_overlap_falls_back_to_colour_statistics(tmp_path):
+    path = pan_episode(tmp_path, step=240, min_overlap=0.5)  # 16 px of 256 shared: flow not trusted
+    assert run_cli("render", str(path)).returncode == 0
+    record = json.loads((tmp_path / "out" / "ep01_P02.json").read_text())["continuity"]
+    assert record["mode"] == "colour" and record["reference"] == "P01" and record["overlap"] < 0.5
+
+
+def test_check_command_scores_existing_renders(tmp_path):
+    path = pan_episode(tmp_path)
+    assert run_cli("render", str(path)).returncode == 0
+    rows = json.loads(run_cli("check", str(path), "--json").stdout)
+    assert [(r["upstream"], r["cut"], r["mode"]) for r in rows] == [("P01", "P02", "flow"), ("P02", "P03", "flow"),
+                                                                     ("P03", "P04", "flow")]
+    assert all(not r["over"] for r in rows)
+    plan = make_plan(load(path))
+    assert [r.cut for r in check(plan, tmp_path / "out")] == ["P02", "P03", "P04"]
+
+
+def test_background_overrides_and_bad_settings(tmp_path):
+    data = episode([cut("C001"), cut("C002", bg="street")], continuity={"fusion": 0.5})
+    data["backgrounds"]["street"]["continuity"] = {"enabled": False}
+    sl = load(write_shotlist(tmp_path / "ok", data))
+    assert sl.continuity_for("park").fusion == 0.5 and sl.continuity_for("park").enabled
+    assert not sl.continuity_for("street").enabled and sl.continuity_for("street").fusion == 0.5
+    bad = episode([cut("C001")], continuity={"fusion": 2, "flow_preset": "slow", "enabeld": True})
+    with pytest.raises(ShotListError) as e:
+        load(write_shotlist(tmp_path / "bad", bad))
+    text = str(e.value)
+    assert "continuity.fusion: must be between 0 and 1" in text
+    assert "must be one of ultrafast, fast, medium" in text and "did you mean 'enabled'?" in text
