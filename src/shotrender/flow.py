@@ -1,16 +1,16 @@
-"""Optical flow between layouts: OpenCV DIS at a working resolution, forward-backward mask, warp, metrics.
+"""Optical flow between layouts: small pure functions, ndarray in, ndarray out (numpy + OpenCV only).
 
-Flow convention: a flow is an H×W×2 float32 field (dx, dy) on the grid of the image it starts from, pointing
-into the other image: ``compute_flow(a, b)[y, x] = (dx, dy)`` where ``a[y, x] ≈ b[y + dy, x + dx]``. So
-``warp(b, compute_flow(a, b))`` is b seen in a's frame; continuity uses ``warp(render_a, flow_ba)`` to put A's
-painting in B's frame (backward warping: every pixel of B looks up where it was in A).
+Convention: `flow_ba` lives in B's frame. For a pixel x of B, x + flow_ba[x] is where the same point of
+the place sits in A, so `warp(image_a, flow_ba)` shows A's content in B's frame (a backward warp, as
+cv2.remap does it). The mask marks the B pixels that A also sees.
 
-Flow is estimated on the layouts (line art), never on renders. Images are H×W×3 uint8 RGB or H×W gray.
+Layouts are line art: thin dark lines on flat white paper. Dense flow on that is blind in the paper,
+so flow runs on the distance to the nearest line (`texture`), which gives every pixel a gradient.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+import functools
 from dataclasses import dataclass
 
 import cv2
@@ -21,208 +21,224 @@ PRESETS = {
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
     "medium": cv2.DISOPTICAL_FLOW_PRESET_MEDIUM,
 }
-DEFAULT_PRESET = "fast"
-# bench/bench_flow.py: at 256 px, "fast" lands within ~0.6 px (1080p pixels) of a known pan, and a pair
-# (both directions, mask, upscale) stays near 30 ms on 2 cores; 320 px halves the error for ~1.5x the time.
-WORK_WIDTH = 256
-# Thin lines on flat white give DIS nothing to match between strokes; blurring at the working resolution
-# spreads every stroke into a ramp, which cut the median flow error on line art by 1.5-3x in measurements.
-LINE_BLUR_SIGMA = 2.0
-
-
-def work_size(shape: tuple[int, ...], work_width: int) -> tuple[int, int]:
-    """(width, height) flow is estimated at: `work_width` wide, same aspect, never larger than the image."""
-    height, width = shape[:2]
-    if work_width >= width:
-        return width, height
-    return work_width, max(1, round(height * work_width / width))
-
-
-def prepare(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Gray uint8 line art at `size` (width, height), blurred so DIS has texture between strokes."""
-    gray = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
-    if (gray.shape[1], gray.shape[0]) != size:
-        gray = cv2.resize(gray, size, interpolation=cv2.INTER_AREA)
-    return cv2.GaussianBlur(gray, (0, 0), LINE_BLUR_SIGMA)
-
-
-def dis_flow(a: np.ndarray, b: np.ndarray, preset: str) -> np.ndarray:
-    """DIS flow from gray a to gray b at their own resolution (a[y, x] ≈ b[y + dy, x + dx])."""
-    dis = cv2.DISOpticalFlow.create(PRESETS[preset])
-    # The presets stop refining at 1/4 (1/2 for medium) of the image they get. Our input is already the
-    # working resolution, so refine all the way down: work_width is then the resolution flow really has.
-    dis.setFinestScale(0)
-    return dis.calc(a, b, None)
-
-
-def upscale_flow(flow: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize a flow field to `size` (width, height), scaling its vectors to the new pixel units."""
-    height, width = flow.shape[:2]
-    if (width, height) == size:
-        return flow
-    # Resizing is linear, so scaling the small field first gives the same result for a fraction of the work.
-    scaled = flow * np.array([size[0] / width, size[1] / height], np.float32)
-    return cv2.resize(scaled, size, interpolation=cv2.INTER_LINEAR)
-
-
-def upscale_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize a bool mask to `size` (width, height), keeping only pixels whose whole neighbourhood holds."""
-    if (mask.shape[1], mask.shape[0]) == size:
-        return mask
-    # A full-resolution pixel between a True and a False working pixel may sample A outside its frame;
-    # requiring every contributing working pixel to hold keeps the warped black border out of the mask.
-    return cv2.resize(mask.astype(np.uint8) * 255, size, interpolation=cv2.INTER_LINEAR) == 255
-
-
-def compute_flow(
-    a: np.ndarray, b: np.ndarray, *, preset: str = DEFAULT_PRESET, work_width: int = WORK_WIDTH
-) -> np.ndarray:
-    """Dense flow on a's full-resolution grid into b: a[y, x] ≈ b[y + dy, x + dx].
-
-    >>> flow_ba = compute_flow(layout_b, layout_a)
-    >>> a_in_b_frame = warp(render_a, flow_ba)
-    """
-    _check_pair(a, b, preset, work_width)
-    size = work_size(a.shape, work_width)
-    small = dis_flow(prepare(a, size), prepare(b, size), preset)
-    return upscale_flow(small, (a.shape[1], a.shape[0]))
-
-
-def consistency_mask(flow_fwd: np.ndarray, flow_bwd: np.ndarray) -> np.ndarray:
-    """Bool mask on flow_fwd's grid: True where the pixel is seen in the other image and its flow is trusted.
-
-    flow_fwd goes from image X to Y (on X's grid), flow_bwd from Y to X. False where x + w_fwd leaves Y,
-    where the round trip does not come back (occlusion, Ruder et al. 2016:
-    |w_fwd + w_bwd(x + w_fwd)|² > 0.01(|w_fwd|² + |w_bwd(x + w_fwd)|²) + 0.5), and on motion boundaries
-    (|∇u|² + |∇v|² > 0.01|w_fwd|² + 0.002). Thresholds are in pixels of the grid the flows are on.
-    """
-    height, width = flow_fwd.shape[:2]
-    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-    inside = (xs + flow_fwd[..., 0] >= 0) & (xs + flow_fwd[..., 0] <= width - 1)
-    inside &= (ys + flow_fwd[..., 1] >= 0) & (ys + flow_fwd[..., 1] <= height - 1)
-    back = warp(flow_bwd, flow_fwd)
-    fwd_sq, back_sq = _sq(flow_fwd), _sq(back)
-    occluded = _sq(flow_fwd + back) > 0.01 * (fwd_sq + back_sq) + 0.5
-    du_dy, du_dx = np.gradient(flow_fwd[..., 0])
-    dv_dy, dv_dx = np.gradient(flow_fwd[..., 1])
-    boundary = du_dx**2 + du_dy**2 + dv_dx**2 + dv_dy**2 > 0.01 * fwd_sq + 0.002
-    return inside & ~occluded & ~boundary
-
-
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Backward-warp `image` by `flow` (on the output grid): out[y, x] = image[y + dy, x + dx], bilinear.
-
-    Pixels that look outside `image` come out 0; `consistency_mask` marks them False.
-    """
-    return cv2.remap(
-        image, flow, None, cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP, borderMode=cv2.BORDER_CONSTANT, borderValue=0
-    )
-
-
-def overlap(mask: np.ndarray) -> float:
-    """Fraction of pixels the mask holds, 0–1."""
-    return np.count_nonzero(mask) / mask.size
-
-
-def warp_error(x: np.ndarray, y_warped: np.ndarray, mask: np.ndarray) -> float:
-    """Mean absolute difference over the mask on a 0–1 scale (Lai et al. 2018); nan if the mask is empty.
-
-    uint8 images are read as 0–255, float images as 0–1; both images must have the same shape and dtype.
-    """
-    if x.shape != y_warped.shape or x.dtype != y_warped.dtype:
-        raise ValueError(f"x and y_warped differ: {x.shape} {x.dtype} vs {y_warped.shape} {y_warped.dtype}")
-    if not mask.any():
-        return float("nan")
-    channels = 1 if x.ndim == 2 else x.shape[2]
-    means = cv2.mean(cv2.absdiff(x, y_warped), mask=mask.astype(np.uint8))[:channels]
-    return float(np.mean(means)) / _full_scale(x)
-
-
-def feather(mask: np.ndarray, radius: float) -> np.ndarray:
-    """float32 blend weights: 0 off the mask, rising linearly to 1 at `radius` pixels inside it.
-
-    The frame border does not count as an edge, so a mask that reaches it keeps full weight there.
-    """
-    if radius <= 0:
-        return mask.astype(np.float32)
-    distance = cv2.distanceTransform(mask.astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_5)
-    return np.minimum(distance * (1.0 / radius), 1.0)
-
-
-def flow_to_color(flow: np.ndarray, max_magnitude: float | None = None) -> np.ndarray:
-    """RGB uint8 picture of a flow: direction as hue, length as brightness (full at `max_magnitude`)."""
-    magnitude, angle = cv2.cartToPolar(flow[..., 0], flow[..., 1], angleInDegrees=True)
-    top = max_magnitude or float(magnitude.max()) or 1.0
-    hsv = np.empty((*flow.shape[:2], 3), np.uint8)
-    hsv[..., 0] = angle / 2  # OpenCV's 8-bit hue runs 0–180
-    hsv[..., 1] = 255
-    hsv[..., 2] = np.clip(magnitude * (255.0 / top), 0, 255)
-    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
-
-
-def error_heatmap(x: np.ndarray, y_warped: np.ndarray, mask: np.ndarray, *, max_error: float = 0.25) -> np.ndarray:
-    """RGB uint8 map of |x − y_warped| (inferno, saturating at `max_error` on the 0–1 scale); off-mask grey.
-
-    A fixed scale rather than the image's own maximum keeps heatmaps of different cuts comparable.
-    """
-    diff = cv2.absdiff(x, y_warped).astype(np.float32)
-    error = diff.mean(axis=2) if diff.ndim == 3 else diff
-    level = np.clip(error * (255.0 / (_full_scale(x) * max_error)), 0, 255).astype(np.uint8)
-    heat = cv2.cvtColor(cv2.applyColorMap(level, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
-    # Grey, not black: inferno's black means "no error", which is not what an unchecked pixel is.
-    heat[~mask] = 128
-    return heat
+# Phase correlation peaks this high only for a real shift (pans measured 0.24-0.83, a zoom 0.02,
+# unrelated layouts 0.07).
+PAN_RESPONSE = 0.15
+# The match test compares the layouts blurred by this sigma (half-working-width px), in grey levels.
+MATCH_BLUR = 2.0
+MATCH_TOLERANCE = 8.0
+# Distances beyond this many working pixels read the same: deep paper carries no more information.
+TEXTURE_REACH = 24.0
 
 
 @dataclass(frozen=True)
 class PairFlow:
-    """Flow between consecutive layouts A → B, as continuity needs it, all at B's full resolution.
+    flow: np.ndarray  # H×W×2 float32, B's frame, full resolution: see the module docstring
+    mask: np.ndarray  # H×W bool, B's frame: pixels of B that A also sees
+    overlap: float  # the mask's share of B's frame
 
-    flow: B → A, on B's grid, so warp(render_a, flow) is A's render in B's frame.
-    mask: B's pixels that A also sees (in frame, consistent both ways, off motion boundaries).
-    overlap: the fraction of B the mask holds.
+
+def _gray(image: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(image, cv2.COLOR_RGB2GRAY) if image.ndim == 3 else image
+
+
+def small_gray(layout: np.ndarray, width: int) -> np.ndarray:
+    """The layout in gray at no more than `width` px wide, area-averaged so thin lines survive."""
+    # OpenCV's area resize is fast for whole halvings and ten times slower for other factors:
+    # halve while that stays at or above the target, then close the gap.
+    while layout.shape[1] >= 2 * width:
+        layout = cv2.resize(layout, (layout.shape[1] // 2, layout.shape[0] // 2), interpolation=cv2.INTER_AREA)
+    gray = _gray(layout)
+    h, w = gray.shape
+    if w > width:
+        gray = cv2.resize(gray, (width, round(h * width / w)), interpolation=cv2.INTER_AREA)
+    return gray
+
+
+def texture(gray: np.ndarray) -> np.ndarray:
+    """Line art as uint8 distance-to-line: lines dark, paper brighter with distance."""
+    paper = (gray > 160).astype(np.uint8)
+    distance = cv2.distanceTransform(paper, cv2.DIST_L2, 3)
+    return (np.minimum(distance, TEXTURE_REACH) * (255.0 / TEXTURE_REACH)).astype(np.uint8)
+
+
+def dis(a: np.ndarray, b: np.ndarray, preset: str = "fast", start: np.ndarray | None = None) -> np.ndarray:
+    """Dense flow in a's frame: a[x] ≈ b[x + flow[x]] (OpenCV DIS).
+
+    With `start` (a smooth guess of the same flow), b is first warped by it and DIS finds only the
+    residual r; the flow is then r(x) + start(x + r(x)).
     """
+    solver = cv2.DISOpticalFlow.create(PRESETS[preset])
+    if start is None:
+        return solver.calc(a, b, None)
+    residual = solver.calc(a, warp(b, start), None)
+    return residual + warp(start, residual)
 
-    flow: np.ndarray
-    mask: np.ndarray
-    overlap: float
 
+def global_motion(texture_a: np.ndarray, texture_b: np.ndarray) -> np.ndarray | None:
+    """The pan/zoom between two layouts (as `texture` images) as a 2×3 similarity taking B's coordinates
+    to A's; None when nothing agrees. Dense flow alone cannot follow a pan of a third of the frame across
+    line art, which repeats itself; this gives it the right start.
 
-def pair_flow(
-    layout_a: np.ndarray, layout_b: np.ndarray, *, preset: str = DEFAULT_PRESET, work_width: int = WORK_WIDTH
-) -> PairFlow:
-    """Both flows between two layouts, the consistency mask in B's frame, and the overlap fraction.
-
-    >>> pair = pair_flow(layout_c001, layout_c002)
-    >>> init = np.where(pair.mask[..., None], warp(render_c001, pair.flow), layout_c002)
+    A pan is found by phase correlation (about 1 ms); anything else (a zoom, a reframing) by matching
+    line junctions (ORB + RANSAC).
     """
-    _check_pair(layout_a, layout_b, preset, work_width)
-    size = work_size(layout_b.shape, work_width)
-    small_a, small_b = prepare(layout_a, size), prepare(layout_b, size)
-    # DIS gains little from OpenCV's own threads at this size; the two directions run side by side instead.
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        ba = pool.submit(dis_flow, small_b, small_a, preset)
-        flow_ab = dis_flow(small_a, small_b, preset)
-        flow_ba = ba.result()
-    full = (layout_b.shape[1], layout_b.shape[0])
-    mask = upscale_mask(consistency_mask(flow_ba, flow_ab), full)
-    return PairFlow(flow=upscale_flow(flow_ba, full), mask=mask, overlap=overlap(mask))
+    fa, fb = texture_a.astype(np.float32), texture_b.astype(np.float32)
+    (dx, dy), response = cv2.phaseCorrelate(fa, fb, _window(*fa.shape))
+    if response >= PAN_RESPONSE:
+        return np.float32([[1, 0, -dx], [0, 1, -dy]])
+    orb = cv2.ORB_create(nfeatures=600, fastThreshold=10)
+    ka, da = orb.detectAndCompute(texture_a, None)
+    kb, db = orb.detectAndCompute(texture_b, None)
+    if da is None or db is None or len(ka) < 8 or len(kb) < 8:
+        return None
+    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(db, da)
+    if len(matches) < 8:
+        return None
+    pts_b = np.float32([kb[m.queryIdx].pt for m in matches])
+    pts_a = np.float32([ka[m.trainIdx].pt for m in matches])
+    matrix, inliers = cv2.estimateAffinePartial2D(pts_b, pts_a, method=cv2.RANSAC, ransacReprojThreshold=3.0)
+    if matrix is None or int(inliers.sum()) < max(12, len(matches) // 10):
+        return None
+    return matrix.astype(np.float32)
 
 
-def _check_pair(a: np.ndarray, b: np.ndarray, preset: str, work_width: int) -> None:
-    if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}: choose one of {', '.join(PRESETS)}")
-    if work_width < 8:
-        raise ValueError(f"work_width must be at least 8 pixels, got {work_width}")
-    if a.shape != b.shape:
-        raise ValueError(f"layouts differ in size: {a.shape} vs {b.shape}; flow needs two frames of one size")
-    if a.dtype != np.uint8 or b.dtype != np.uint8:
-        raise ValueError(f"layouts must be uint8 RGB or gray, got {a.dtype} and {b.dtype}")
+def motion_field(matrix: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The flow of a 2×3 transform: for each pixel x, matrix·x − x."""
+    grid = _grid(height, width)
+    return cv2.transform(grid, matrix) - grid
 
 
-def _sq(flow: np.ndarray) -> np.ndarray:
-    return flow[..., 0] ** 2 + flow[..., 1] ** 2
+@functools.lru_cache(maxsize=4)
+def _window(height: int, width: int) -> np.ndarray:
+    return cv2.createHanningWindow((width, height), cv2.CV_32F)
 
 
-def _full_scale(image: np.ndarray) -> float:
-    return 255.0 if image.dtype == np.uint8 else 1.0
+@functools.lru_cache(maxsize=8)
+def _grid(height: int, width: int) -> np.ndarray:
+    """H×W×2 float32 pixel coordinates (x, y); read-only, shared."""
+    grid = np.dstack(np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)))
+    grid.setflags(write=False)
+    return grid
+
+
+def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
+    """Backward warp: out[x] = image[x + flow[x]]; outside the image, black (the mask excludes it)."""
+    return cv2.remap(image, _grid(*flow.shape[:2]) + flow, None, cv2.INTER_LINEAR,
+                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+
+
+def consistency_mask(flow_ba: np.ndarray, flow_ab: np.ndarray, camera: np.ndarray | None = None) -> np.ndarray:
+    """B pixels whose flow into A comes back (Ruder et al. 2016), lands inside A, and is no motion
+    boundary. Both flows at the same resolution, in their own frames.
+
+    `camera` is the flow of the global pan/zoom, if known: boundaries are looked for in what the flow
+    does beyond it, since a zoom's flow changes steadily everywhere without any boundary.
+    """
+    h, w = flow_ba.shape[:2]
+    target = _grid(h, w) + flow_ba
+    # Sampling outside A gives the border value: a huge flow that fails the round trip below.
+    back = cv2.remap(flow_ab, target, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=1e6)
+    fx, fy = flow_ba[..., 0], flow_ba[..., 1]
+    bx, by = back[..., 0], back[..., 1]
+    own = fx * fx + fy * fy
+    loop = (fx + bx) ** 2 + (fy + by) ** 2
+    consistent = loop <= 0.01 * (own + bx * bx + by * by) + 0.5
+    local = flow_ba if camera is None else flow_ba - camera
+    ux, uy = np.gradient(local[..., 0])[::-1]
+    vx, vy = np.gradient(local[..., 1])[::-1]
+    boundary = ux * ux + uy * uy + vx * vx + vy * vy > 0.01 * own + 0.002
+    return consistent & ~boundary
+
+
+def match_mask(x: np.ndarray, y_warped: np.ndarray, *, tolerance: float = MATCH_TOLERANCE, window: int = 9
+               ) -> np.ndarray:
+    """Where two gray images agree: mean |x − y| over a window × window neighbourhood within `tolerance`.
+
+    The round-trip test alone trusts any smooth flow, even between two unrelated drawings; requiring the
+    (blurred) layouts to agree once warped removes that, at the cost of a few per cent of a true pan.
+    """
+    return cv2.blur(cv2.absdiff(x, y_warped).astype(np.float32), (window, window)) <= tolerance
+
+
+def _resize_flow(flow: np.ndarray, width: int, height: int) -> np.ndarray:
+    scale = width / flow.shape[1]
+    if scale == 1:
+        return flow
+    interpolation = cv2.INTER_LINEAR if scale > 1 else cv2.INTER_AREA
+    # Resizing is linear, so scale the vectors on whichever side has fewer pixels.
+    if scale > 1:
+        return cv2.resize(flow * np.float32(scale), (width, height), interpolation=interpolation)
+    return cv2.resize(flow, (width, height), interpolation=interpolation) * np.float32(scale)
+
+
+def pair_flow(layout_a: np.ndarray, layout_b: np.ndarray, *, preset: str = "fast", work_width: int = 512
+              ) -> PairFlow:
+    """Flow B -> A and the mask of B that A sees, at full size.
+
+    The flow that warps paintings runs at `work_width`; the backward flow, which only serves the
+    round-trip test of the mask, and the mask itself run at half that: the mask is feathered anyway.
+    """
+    h, w = layout_b.shape[:2]
+    ga, gb = small_gray(layout_a, work_width), small_gray(layout_b, work_width)
+    ta, tb = texture(ga), texture(gb)
+    half = (max(1, ta.shape[1] // 2), max(1, ta.shape[0] // 2))
+    ta_half = cv2.resize(ta, half, interpolation=cv2.INTER_AREA)
+    tb_half = cv2.resize(tb, half, interpolation=cv2.INTER_AREA)
+    start_ba = start_ab = camera = None
+    matrix = global_motion(ta_half, tb_half)
+    if matrix is not None:
+        start_ab = motion_field(cv2.invertAffineTransform(matrix), *half)
+        camera = motion_field(matrix, *half)
+        matrix[:, 2] *= ta.shape[1] / half[0]
+        start_ba = motion_field(matrix, tb.shape[1], tb.shape[0])
+    flow_ba = dis(tb, ta, preset, start_ba)
+    flow_ab_half = dis(ta_half, tb_half, preset, start_ab)
+    flow_ba_half = _resize_flow(flow_ba, *half)
+    soft_a, soft_b = (cv2.GaussianBlur(cv2.resize(g, half, interpolation=cv2.INTER_AREA), (0, 0), MATCH_BLUR)
+                      for g in (ga, gb))
+    small_mask = consistency_mask(flow_ba_half, flow_ab_half, camera) & match_mask(soft_b, warp(soft_a, flow_ba_half))
+    mask = cv2.resize(small_mask.view(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST).view(bool)
+    return PairFlow(_resize_flow(flow_ba, w, h), mask, float(small_mask.mean()))
+
+
+def overlap(mask: np.ndarray) -> float:
+    return float(mask.mean())
+
+
+def warp_error(x: np.ndarray, y_warped: np.ndarray, mask: np.ndarray) -> float:
+    """Mean |x − y| over masked pixels and channels, on a 0-1 scale (Lai et al. 2018); 0 for an empty mask."""
+    if not mask.any():
+        return 0.0
+    per_channel = cv2.mean(cv2.absdiff(x, y_warped), mask=mask.view(np.uint8))
+    channels = x.shape[2] if x.ndim == 3 else 1
+    return float(np.mean(per_channel[:channels])) / 255.0
+
+
+def feather(mask: np.ndarray, radius: int) -> np.ndarray:
+    """The mask as float32 weights that rise from 0 at its edge to 1 at `radius` px inside it."""
+    if radius <= 0:
+        return mask.astype(np.float32)
+    inside = cv2.distanceTransform(mask.view(np.uint8), cv2.DIST_L2, 3)
+    return np.minimum(inside / np.float32(radius), 1.0)
+
+
+def flow_to_color(flow: np.ndarray) -> np.ndarray:
+    """RGB picture of a flow field: hue is direction, brightness is length (scaled to the longest)."""
+    magnitude, angle = cv2.cartToPolar(flow[..., 0], flow[..., 1], angleInDegrees=True)
+    hsv = np.empty(flow.shape[:2] + (3,), np.uint8)
+    hsv[..., 0] = (angle / 2).astype(np.uint8)
+    hsv[..., 1] = 255
+    top = float(magnitude.max())
+    hsv[..., 2] = np.clip(magnitude * (255.0 / top), 0, 255).astype(np.uint8) if top > 0 else 0
+    return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+
+
+def error_heatmap(x: np.ndarray, y_warped: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """RGB heatmap of |x − y| where the mask holds (0 → dark blue, ≥ 25 % → red); grey elsewhere."""
+    diff = cv2.absdiff(x, y_warped)
+    diff = (diff.max(axis=2) if diff.ndim == 3 else diff).astype(np.float32)
+    scaled = np.clip(diff * (255.0 / 64.0), 0, 255).astype(np.uint8)
+    picture = cv2.cvtColor(cv2.applyColorMap(scaled, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
+    picture[~mask] = 128
+    return picture
