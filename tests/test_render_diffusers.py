@@ -72,3 +72,14 @@ def test_hub_id_offline_fails_fast_with_a_way_out(tmp_path):
     result = run_cli("render", str(write_shotlist(tmp_path, data)), env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "Point `model:` at a local diffusers folder" in result.stderr
+
+
+def test_batched_render_equals_unbatched(tmp_path, tiny_model):
+    path = _episode(tmp_path, tiny_model)
+    env = _env()
+    one = run_cli("render", str(path), "--out", str(tmp_path / "one"), env=env)
+    two = run_cli("render", str(path), "--out", str(tmp_path / "two"), "--batch", "2", "--progress", "plain", env=env)
+    assert one.returncode == 0 and two.returncode == 0, two.stderr
+    # chains park (C001, C002) and street (C003) run side by side: C001 and C003 form one batch
+    assert two.stderr.index("C003") < two.stderr.index("C002")
+    assert _digests(tmp_path / "one") == _digests(tmp_path / "two")

@@ -251,3 +251,26 @@ def test_status_command(tmp_path):
     os.utime(path)  # touching the shot list changes nothing that decides pixels
     out = run_cli("status", str(path))
     assert out.stdout.strip().endswith("3 up to date")
+
+
+class BatchSpy(SpyBackend):
+    def __init__(self):
+        super().__init__()
+        self.batches: list[list[str]] = []
+
+    def render_batch(self, requests):
+        self.batches.append([r.cut for r in requests])
+        return [self.render(r) for r in requests]
+
+
+def test_batch_runs_chains_side_by_side_and_batches_first_attempts(tmp_path):
+    plan = _plan(tmp_path, continuity={"enabled": False})
+    spy = BatchSpy()
+    _render(plan, spy, tmp_path, batch=3)
+    # chains park (C001, C002), street (C003, C004), C005: waves of their n-th cuts
+    assert spy.batches == [["C001", "C003", "C005"], ["C002", "C004"]]
+    plain = SpyBackend()
+    render(plan, plain, RenderOptions(tmp_path / "plain"))
+    out = tmp_path / "out"
+    for c in ("C001", "C002", "C003", "C004", "C005"):
+        assert (out / f"ep01_{c}.png").read_bytes() == (tmp_path / "plain" / f"ep01_{c}.png").read_bytes()
