@@ -114,7 +114,7 @@ class _Resolver:
             self.bases[bg_id] = values
         return self.bases[bg_id]
 
-    def job(self, cut: Cut, position: int, upstream: Cut | None, head: Cut) -> Job:
+    def job(self, cut: Cut, position: int, upstream: Job | None, head: Cut) -> Job:
         base, p = self.base(cut.bg), cut.params
         seed = p.seed if p.seed is not None else base["seed"]
         if seed is None:
@@ -130,8 +130,8 @@ class _Resolver:
             steps=p.steps if p.steps is not None else base["steps"],
             strength=p.strength if p.strength is not None else base["strength"],
             guidance=p.guidance if p.guidance is not None else base["guidance"],
-            upstream=upstream.id if upstream else None,
-            upstream_layout=Path(self.base_dir, upstream.layout) if upstream else None,
+            upstream=upstream.cut if upstream else None,
+            upstream_layout=upstream.layout if upstream else None,
             chain_head=head.id,
         )
 
@@ -148,7 +148,7 @@ def make_plan(shotlist: ShotList) -> Plan:
     for name, cuts in members.items():
         jobs[name] = []
         for position, cut in enumerate(cuts):
-            upstream = cuts[position - 1] if position else None
+            upstream = jobs[name][-1] if position else None
             jobs[name].append(resolver.job(cut, position, upstream, cuts[0]))
             chain_of[cut.id] = name
     by_id = {c.id: c for c in shotlist.cuts}
@@ -259,7 +259,10 @@ def select(plan: Plan, *, cuts: str | None = None, chain: str | None = None, sha
 
 
 def plan_to_dict(plan: Plan) -> dict:
-    """The documented, stable JSON form of a plan (docs/commands.md#plan) for farm scripts."""
+    """The documented, stable JSON form of a plan (docs/commands.md#plan) for farm scripts.
+
+    Paths are absolute: `load` anchors the shot list's folder once, and every layout path derives from it.
+    """
     sl = plan.shotlist
     return {
         "schema": PLAN_SCHEMA,
@@ -278,7 +281,7 @@ def plan_to_dict(plan: Plan) -> dict:
                     {
                         "cut": j.cut,
                         "position": j.position,
-                        "layout": str(j.layout.resolve()),
+                        "layout": str(j.layout),
                         "upstream": j.upstream,
                         "seed": j.seed,
                         "steps": j.steps,
