@@ -248,6 +248,86 @@ def check(shotlist: Path, cuts, chain, shard, out_dir, as_json):
         click.echo("no consecutive pairs in the selection")
 
 
+@cli.command()
+@click.option("--from-edl", "edl", type=click.Path(dir_okay=False, path_type=Path),
+              help="The cut as a CMX 3600 EDL.")
+@click.option("--from-otio", "otio_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The cut as an OpenTimelineIO timeline (.otio or any file OpenTimelineIO reads).")
+@click.option("--rate", type=click.FloatRange(min=1), default=24, show_default=True,
+              help="Frames per second of the EDL's timecodes (EDL only; a timeline carries its own).")
+@click.option("--layouts", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of layout images, matched to cuts by id; alone, one cut per image.")
+@click.option("--id-pattern", metavar="REGEX", help="How to find the cut id in a clip or file name: the first "
+              "match, or its first group. Default: letters, digits and one optional letter (C012_take2 -> C012).")
+@click.option("--size", metavar="W,H", help="Output size. Default: the layouts' size rounded to multiples of 8, "
+              "else 1024,576.")
+@click.option("--model", default="draft", show_default=True, help="The shot list's model.")
+@click.option("--episode", help="Episode id. Default: made from the edit's file name, else the layouts folder's.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the shot list to FILE (layout paths relative to its folder) instead of standard output.")
+@click.option("--force", is_flag=True, help="Overwrite the --output file if it exists.")
+def init(edl, otio_file, rate, layouts, id_pattern, size, model, episode, output, force):
+    """Start a shot list from the edit (EDL or OpenTimelineIO) or from a folder of layouts.
+
+    One cut per clip of the edit's first video track, in record order (gaps, transitions and black
+    are skipped), with its duration as `frames` and its markers as `notes`; or one cut per layout
+    image, in natural order (C2 before C10). Prompts are left empty to fill in. Reading an edit needs
+    the extra: pip install 'shotrender[editorial]'.
+
+    \b
+    Examples:
+      shotrender init --from-edl cut.edl --layouts layouts > episode.yaml
+      shotrender init --from-otio cut.otio --episode ep07 -o shots/ep07.yaml
+      shotrender init --layouts layouts --size 1024,576 > episode.yaml
+    """
+    from shotrender.editorial import DEFAULT_ID_PATTERN, make_scaffold
+    from shotrender.errors import UsageError
+
+    if edl and otio_file:
+        raise UsageError("give one of --from-edl and --from-otio, not both")
+    if output is not None and output.exists() and not force:
+        raise UsageError(f"{output} exists; give --force to overwrite it")
+    base_dir = output.parent if output is not None else Path(".")
+    text, summary = make_scaffold(edit=edl or otio_file, edl=edl is not None, rate=rate, layouts=layouts,
+                                  id_pattern=id_pattern or DEFAULT_ID_PATTERN, size=size, model=model,
+                                  episode=episode, base_dir=base_dir)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+    click.echo(f"shotrender init: {summary}" + (f"; wrote {output}" if output is not None else ""), err=True)
+
+
+@cli.command()
+@shotlist_argument
+@out_option
+@click.option("--open", "open_browser", is_flag=True, help="Open the report in the default web browser.")
+def report(shotlist: Path, out_dir, open_browser):
+    """Write <out>/report.html and <out>/<episode>_contact.png for review, from the manifest alone.
+
+    Nothing is rendered or recomputed: the page shows every cut's layout and render, prompt, seed,
+    parameters and attempts, and each consecutive pair's overlap, score and pictures, flagged cuts
+    highlighted. It is self-contained (thumbnails in <out>/thumbs/), so the folder can be copied or served.
+
+    \b
+    Examples:
+      shotrender report shots/example/episode.yaml
+      shotrender report shots/example/episode.yaml --out /mnt/renders/ep01 --open
+    """
+    from shotrender.report import write_report
+
+    full, _ = _load_plan(shotlist, None, None, None)
+    sl = full.shotlist
+    layouts = {c.id: sl.layout_path(c) for c in sl.cuts if c.layout is not None}
+    files = write_report(out_dir or sl.output_dir, layouts)
+    click.echo(f"{sl.episode}: report of {files.cuts} cuts in {files.html}; contact sheet {files.contact_sheet}")
+    if open_browser:
+        import webbrowser
+
+        webbrowser.open(files.html.resolve().as_uri())
+
+
 def _backend(sl, model: str | None, controlnet: str | None = None, device: str | None = None,
              dtype: str | None = None, allow_unsafe_checkpoint: bool = False):
     """The backend for a shot list, with command-line overrides; nothing loads until a cut needs it."""

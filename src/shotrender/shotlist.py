@@ -40,9 +40,11 @@ CONTINUITY_FIELDS: dict[str, tuple[Any, Any, Any]] = {
     "flow_preset": ("fast", None, None),
     "work_width": (512, 128, 4096),
 }
-CUT_KEYS = ("id", "layout", "bg", "reuse", *CUT_PARAMS)
-REUSE_KEYS = ("id", "reuse")
+CUT_INFO = ("frames", "notes")  # editorial facts: kept with the cut, change no picture
+CUT_KEYS = ("id", "layout", "bg", "reuse", *CUT_PARAMS, *CUT_INFO)
+REUSE_KEYS = ("id", "reuse", *CUT_INFO)
 MAX_SEED = 2**63 - 1
+MAX_FRAMES = 2**31 - 1
 ASPECT_TOLERANCE = 0.01
 LAYOUT_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "BMP")
 # Values reached through aliases (*name); generous for honest reuse of a block, tiny next to a bomb.
@@ -97,6 +99,8 @@ class Cut:
     params: Params = field(default_factory=Params)
     line: int | None = None
     layout_line: int | None = None
+    frames: int | None = None  # duration in the edit
+    notes: str | None = None
 
 
 @dataclass(frozen=True)
@@ -479,6 +483,7 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
         backgrounds[bg_id] = Background(bg_id, ck.params(bg_data, path), ck.line(path), overrides)
 
     cuts = _parse_cuts(ck, data.get("cuts"), backgrounds)
+    _warn_empty_prompts(ck, cuts, defaults, backgrounds)
 
     # Returned even with problems, so the layout checks can still report on the cuts that parsed.
     shotlist = ShotList(
@@ -524,7 +529,8 @@ def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]
                            "has no effect", f"remove '{key}', or remove 'reuse' to render this cut", cut_id)
             ck.unknown_keys({k: v for k, v in cut_data.items() if k not in CUT_KEYS}, path, REUSE_KEYS, cut_id)
             reuse = ck.ident(cut_data, path, "reuse", "reused cut", cut_id)
-            cuts.append(Cut(cut_id or f"#{i}", i, reuse=reuse, line=ck.line(path)))
+            cuts.append(Cut(cut_id or f"#{i}", i, reuse=reuse, line=ck.line(path), **_cut_info(ck, cut_data, path,
+                                                                                                  cut_id)))
             continue
         ck.unknown_keys(cut_data, path, CUT_KEYS, cut_id)
         layout = ck.text(cut_data, path, "layout", cut_id)
@@ -542,7 +548,7 @@ def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]
             used_bgs.add(bg or "")
         params = ck.params(cut_data, path, cut_id)
         cuts.append(Cut(cut_id or f"#{i}", i, layout=layout, bg=bg, params=params, line=ck.line(path),
-                        layout_line=ck.line((*path, "layout"))))
+                        layout_line=ck.line((*path, "layout")), **_cut_info(ck, cut_data, path, cut_id)))
 
     by_id = {c.id: c for c in cuts}
     loops: set[frozenset[str]] = set()
@@ -577,6 +583,23 @@ def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]
     return cuts
 
 
+def _cut_info(ck: _Checker, cut_data: dict, path: tuple, cut_id: str | None) -> dict:
+    return {"frames": ck.integer(cut_data, path, "frames", 1, MAX_FRAMES, cut_id),
+            "notes": ck.text(cut_data, path, "notes", cut_id)}
+
+
+def _warn_empty_prompts(ck: _Checker, cuts: list[Cut], defaults: Params, backgrounds: dict[str, Background]):
+    """A cut with no prompt text at any level is painted from the layout alone: allowed, but worth a word."""
+    for c in cuts:
+        if c.reuse is not None:
+            continue
+        bg = backgrounds.get(c.bg) if c.bg else None
+        texts = (c.params.prompt, bg.params.prompt if bg else None, defaults.prompt)
+        if not any(t and t.strip() for t in texts):
+            ck.add(("cuts", c.index), "no prompt at any level (cut, background or defaults)",
+                   "write a prompt on the cut, its background or under defaults", c.id, warning=True)
+
+
 # ---------------------------------------------------------------------------------------------- files
 
 
@@ -603,12 +626,13 @@ def load_with_warnings(path: str | Path) -> tuple[ShotList | None, list[Problem]
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
         return None, [Problem(source, line, "", "the file is not UTF-8 text", "save it as UTF-8")]
-    shotlist, problems = _parse(text, source, path.parent)
+    base_dir = path.parent.resolve()  # absolute once, so every path derived from it is absolute too
+    shotlist, problems = _parse(text, source, base_dir)
     if shotlist is not None:
         file_problems = check_files(shotlist)
         if file_problems and shotlist.cuts and shotlist.cuts[0].line is None:
             # Read again with line numbers, so the layout messages can point at their lines.
-            shotlist, problems = _parse(text, source, path.parent, careful=True)
+            shotlist, problems = _parse(text, source, base_dir, careful=True)
             file_problems = check_files(shotlist)
         problems += file_problems
     if any(not p.warning for p in problems):

@@ -1,0 +1,537 @@
+"""The review report: a static HTML page and a contact sheet, made from the manifest and the files it names.
+
+Nothing is recomputed and nothing heavy is imported: the page shows what the sidecars record. `report_html`
+is pure (manifest + thumbnail names -> one HTML string); `write_report` does the I/O: it writes small JPEG
+thumbnails under `<out>/thumbs/` (kept while newer than their source), `report.html` beside the renders and
+`<episode>_contact.png`. Every image is referenced by a relative path, so the folder can be opened from disk,
+copied, or served by any file server.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+from shotrender.errors import UsageError
+
+REPORT_NAME = "report.html"
+THUMBS = "thumbs"
+THUMB_WIDTH = 400
+STATUS_ORDER = ("rendered", "flagged", "cached", "reused", "failed", "blocked", "missing")
+STATUS_COLOURS = {  # RGB, shared by the page and the contact sheet
+    "rendered": (46, 160, 67), "cached": (46, 160, 67), "reused": (88, 130, 220), "flagged": (230, 150, 20),
+    "failed": (220, 60, 60), "blocked": (220, 60, 60), "missing": (130, 130, 130),
+}
+
+
+@dataclass(frozen=True)
+class Thumb:
+    """A thumbnail beside the report: its relative path, pixel size, and the full picture it links to."""
+
+    src: str
+    width: int
+    height: int
+    full: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    html: Path
+    contact_sheet: Path
+    cuts: int
+
+
+# ------------------------------------------------------------------------------------------------ pure
+
+def _e(value) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _fmt(value, digits: int = 4) -> str:
+    """A number for the page, HTML-escaped like any text."""
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}".rstrip("0").rstrip(".") if value else "0"
+    return _e(value)
+
+
+def _score(cut: dict) -> float | None:
+    c = cut.get("continuity") or {}
+    attempts = c.get("attempts") or []
+    chosen = c.get("chosen", 0)
+    return attempts[chosen].get("score") if 0 <= chosen < len(attempts) else None
+
+
+def chains_in_order(manifest: dict) -> list[tuple[str, list[dict]]]:
+    """Chains in episode order, each with its cuts in render order; reused cuts after, cuts without a
+    sidecar (missing) in a group of their own at the end."""
+    chains: dict[str, list[dict]] = {}
+    for cut in manifest.get("cuts", []):
+        chains.setdefault(cut.get("chain") or "", []).append(cut)
+    ordered = [(name, sorted(cuts, key=lambda c: (c.get("position") is None, c.get("position") or 0)))
+               for name, cuts in chains.items() if name]
+    if "" in chains:
+        ordered.append(("", chains[""]))
+    return ordered
+
+
+def overview(manifest: dict) -> dict:
+    """The figures at the top of the page: counts, times, model, backend, versions."""
+    cuts = manifest.get("cuts", [])
+    run = manifest.get("last_run") or {}
+    counts = {s: n for s, n in (manifest.get("counts") or {}).items() if n}
+    backends = {c.get("device", {}).get("backend") or c.get("inputs", {}).get("backend", {}).get("backend")
+                for c in cuts} - {None}
+    backend = (run.get("backend") or {}).get("backend") or ", ".join(sorted(backends)) or "unknown"
+    times = [(c["timings"]["total"], c["cut"]) for c in cuts if (c.get("timings") or {}).get("total") is not None]
+    versions = {"shotrender": ", ".join(sorted({c["shotrender"] for c in cuts if c.get("shotrender")}))}
+    versions.update({f"backend {k}": v for k, v in (run.get("backend") or {}).items() if k != "backend"})
+    for ident in ((c.get("inputs") or {}).get("backend") or {} for c in cuts):
+        if ident.get("version") is not None:
+            versions[f"{ident.get('backend')} version"] = ident["version"]
+    return {
+        "episode": manifest.get("episode", "?"), "counts": counts, "cuts": len(cuts),
+        "model": ", ".join(sorted({c["model"] for c in cuts if c.get("model")})) or "unknown",
+        "backend": backend, "draft": "draft" in backend.split(", "),
+        "render_seconds": sum(t for t, _ in times), "mean_seconds": sum(t for t, _ in times) / len(times) if times
+        else None, "slowest": max(times) if times else None, "last_run_seconds": run.get("seconds"),
+        "versions": {k: v for k, v in versions.items() if v not in (None, "")},
+        "size": manifest.get("size"), "updated": manifest.get("updated"), "shotlist": manifest.get("shotlist"),
+    }
+
+
+# A transparent 1×1 GIF: an image that is not loaded yet shows nothing rather than a broken-image icon.
+_PLACEHOLDER = "data:image/gif;base64,R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
+
+
+def _img(thumb: Thumb | None, alt: str, label: str) -> str:
+    if thumb is None:
+        return (f'<figure class="pic none"><div class="empty">no {_e(label)}</div>'
+                f'<figcaption>{_e(label)}</figcaption></figure>')
+    # The real address waits in data-src until the picture nears the screen (the script below): browsers,
+    # headless ones above all, otherwise fetch every lazy image of a 300-cut page before the load event.
+    img = (f'<img src="{_PLACEHOLDER}" data-src="{_e(thumb.src)}" width="{thumb.width}" height="{thumb.height}" '
+           f'alt="{_e(alt)}" decoding="async">')
+    if thumb.full:
+        img = f'<a href="{_e(thumb.full)}">{img}</a>'
+    return f'<figure class="pic">{img}<figcaption>{_e(label)}</figcaption></figure>'
+
+
+def _pair(cut: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
+    c = cut.get("continuity") or {}
+    if not c.get("upstream"):
+        return ""
+    score, limit = _score(cut), c.get("limit")
+    over = score is not None and limit is not None and score > limit
+    ratio = min(score / limit, 1.5) / 1.5 * 100 if score is not None and limit else (100 if over else 0)
+    verdict = "over the limit" if over else ("within the limit" if limit is not None else "not checked")
+    ref = f' against {_e(c["reference"])}' if c.get("reference") else ""
+    reason = f'<p class="reason">{_e(c["reason"])}</p>' if c.get("reason") else ""
+    pics = "".join(_img(thumbs.get((cut["cut"], kind)), f"{cut['cut']} {kind}", label)
+                   for kind, label in (("error", "warp error"), ("flow", "flow")) if (cut["cut"], kind) in thumbs)
+    return (
+        f'<div class="pair{" over" if over else ""}">'
+        f'<div class="pairhead">{_e(c["upstream"])} → {_e(cut["cut"])} · {_e(c.get("mode"))}{ref}</div>'
+        f'<dl class="kv"><div><dt>overlap</dt><dd>{_fmt(c.get("overlap"), 2)}</dd></div>'
+        f'<div><dt>score</dt><dd>{_fmt(score)} / limit {_fmt(limit)} — {verdict}</dd></div>'
+        f'<div><dt>layouts</dt><dd>{_fmt(c.get("layout_error"))}</dd></div></dl>'
+        f'<div class="meter" title="score / limit"><span style="width:{ratio:.0f}%"></span>'
+        f'<i style="left:{100 / 1.5:.1f}%"></i></div>'
+        f'{pics and f"<div class=pics>{pics}</div>"}{reason}</div>'
+    )
+
+
+def _attempts(cut: dict) -> str:
+    c = cut.get("continuity") or {}
+    attempts = c.get("attempts") or []
+    if not attempts:
+        return ""
+    rows = "".join(
+        f'<tr{" class=chosen" if i == c.get("chosen") else ""}><td>{i + 1}</td><td>{_e(a.get("seed"))}</td>'
+        f'<td>{_fmt(a.get("strength"))}</td><td>{_fmt(a.get("score"))}</td><td>{_fmt(a.get("seconds"), 2)} s</td></tr>'
+        for i, a in enumerate(attempts))
+    return ('<table class="attempts"><thead><tr><th>#</th><th>seed</th><th>strength</th><th>score</th><th>time</th>'
+            f'</tr></thead><tbody>{rows}</tbody></table>')
+
+
+def _card(cut: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
+    cid, status = cut["cut"], cut.get("status", "missing")
+    params = (cut.get("inputs") or {}).get("params") or {}
+    fields = [("seed", cut.get("seed_used", params.get("seed"))), ("steps", params.get("steps")),
+              ("strength", cut.get("strength_used", params.get("strength"))), ("guidance", params.get("guidance")),
+              ("time", f'{cut["timings"]["total"]:.2f} s' if (cut.get("timings") or {}).get("total") is not None
+               else None)]
+    kv = "".join(f"<div><dt>{name}</dt><dd>{_fmt(value)}</dd></div>" for name, value in fields if value is not None)
+    notes = ""
+    if cut.get("reuse_of"):
+        notes += f'<p class="note">reuses {_e(cut["reuse_of"])}: linked, not rendered again</p>'
+    if cut.get("error"):
+        notes += f'<p class="reason">{_e(cut["error"])}</p>'
+    text = ""
+    if params.get("prompt"):
+        text += f'<p class="prompt">{_e(params["prompt"])}</p>'
+    if params.get("negative"):
+        text += f'<p class="negative">not: {_e(params["negative"])}</p>'
+    position = cut.get("position")
+    where = f" · #{position + 1}" if isinstance(position, int) else ""
+    return (
+        f'<article class="cut" id="cut-{_e(cid)}" data-status="{_e(status)}" tabindex="-1">'
+        f'<header><h3>{_e(cid)}</h3><span class="badge s-{_e(status)}">{_e(status)}</span>'
+        f'<span class="muted">{_e(cut.get("chain") or "")}{where}</span></header>'
+        f'<div class="pics">{_img(thumbs.get((cid, "layout")), f"{cid} layout", "layout")}'
+        f'{_img(thumbs.get((cid, "render")), f"{cid} render", "render")}</div>'
+        f'{text}<dl class="kv">{kv}</dl>{notes}{_attempts(cut)}{_pair(cut, thumbs)}</article>'
+    )
+
+
+def report_html(manifest: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
+    """The whole page as one string. `thumbs` maps (cut id, kind) to a thumbnail, kind being one of
+    layout, render, error, flow. Every text from the shot list or the sidecars is HTML-escaped."""
+    o = overview(manifest)
+    counts = "".join(f'<button class="chip s-{_e(s)}" data-filter="{_e(s)}"><b>{n}</b> {_e(s)}</button>'
+                     for s, n in sorted(o["counts"].items(), key=lambda kv: _status_rank(kv[0])))
+    problems = sum(o["counts"].get(s, 0) for s in ("flagged", "failed", "blocked", "missing"))
+    facts = [("cuts", o["cuts"]), ("model", o["model"]), ("backend", o["backend"]),
+             ("size", "×".join(map(str, o["size"])) if o["size"] else None),
+             ("render time", f'{o["render_seconds"]:.1f} s total' + (f', {o["mean_seconds"]:.2f} s per cut'
+                                                                       if o["mean_seconds"] is not None else "")),
+             ("slowest", f'{o["slowest"][1]} {o["slowest"][0]:.2f} s' if o["slowest"] else None),
+             ("last run", f'{o["last_run_seconds"]:.1f} s' if o["last_run_seconds"] is not None else None),
+             *o["versions"].items(), ("updated", o["updated"]), ("shot list", o["shotlist"])]
+    facts_html = "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts if v is not None)
+    sections = []
+    for name, cuts in chains_in_order(manifest):
+        title = f"chain {_e(name)}" if name else "not rendered yet"
+        cards = "".join(_card(c, thumbs) for c in cuts)
+        sections.append(f'<section class="chain"><h2>{title} <span class="muted">{len(cuts)} cuts</span></h2>'
+                        f'<div class="grid">{cards}</div></section>')
+    draft = ('<span class="draft" title="draft backend: colour-key previews, not paintings">DRAFT</span>'
+             if o["draft"] else "")
+    return _PAGE.format(
+        title=_e(f"{o['episode']} — shotrender report"), episode=_e(o["episode"]), draft=draft, chips=counts,
+        facts=facts_html, sections="".join(sections), problems=problems, total=o["cuts"], css=_CSS, js=_JS,
+    )
+
+
+def _status_rank(status: str) -> int:
+    return STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER)
+
+
+_CSS = """
+:root{--bg:#15171c;--panel:#1e2128;--line:#2e323c;--text:#e6e8ec;--muted:#9097a3;--accent:#6aa7ff;
+--ok:#2ea043;--warn:#e69614;--bad:#dc3c3c;--reuse:#5882dc;--miss:#828282}
+*{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--text);
+font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK JP",sans-serif}
+header.top{position:sticky;top:0;z-index:2;background:rgba(21,23,28,.96);border-bottom:1px solid var(--line);
+padding:14px 24px}
+h1{margin:0 0 8px;font-size:22px;display:flex;align-items:center;gap:12px}
+.draft{background:var(--warn);color:#1a1200;font-size:13px;font-weight:800;padding:3px 10px;border-radius:4px;
+letter-spacing:.12em}
+.bar{display:flex;flex-wrap:wrap;gap:8px;align-items:center}
+button{font:inherit;cursor:pointer;border:1px solid var(--line);background:var(--panel);color:var(--text);
+border-radius:999px;padding:4px 12px}
+button.active{border-color:var(--accent);box-shadow:0 0 0 1px var(--accent) inset}
+.chip b{margin-right:2px}.keys{color:var(--muted);margin-left:auto;font-size:12px}
+kbd{border:1px solid var(--line);border-radius:3px;padding:0 4px;background:var(--panel)}
+main{padding:16px 24px 80px}
+.facts{display:grid;grid-template-columns:max-content 1fr max-content 1fr max-content 1fr;gap:4px 14px;
+margin:0 0 8px;padding:12px 16px;background:var(--panel);border:1px solid var(--line);border-radius:8px}
+.facts dt{color:var(--muted)}.facts dd{margin:0;overflow-wrap:anywhere}
+h2{font-size:17px;margin:26px 0 10px}.muted{color:var(--muted);font-weight:400;font-size:13px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:14px}
+.cut{content-visibility:auto;contain-intrinsic-size:auto 580px;background:var(--panel);border:1px solid var(--line);
+border-radius:8px;padding:10px 12px;outline:none}
+.cut[data-status=flagged]{border-color:var(--warn);box-shadow:0 0 0 1px var(--warn) inset}
+.cut[data-status=failed],.cut[data-status=blocked]{border-color:var(--bad);box-shadow:0 0 0 1px var(--bad) inset}
+.cut.current{box-shadow:0 0 0 3px var(--accent)}
+.cut header{display:flex;align-items:center;gap:10px;margin-bottom:8px}.cut h3{margin:0;font-size:16px}
+.badge{font-size:12px;font-weight:700;padding:1px 8px;border-radius:999px;color:#fff;background:var(--miss)}
+.badge.s-rendered,.badge.s-cached{background:var(--ok)}.badge.s-flagged{background:var(--warn);color:#1a1200}
+.badge.s-failed,.badge.s-blocked{background:var(--bad)}.badge.s-reused{background:var(--reuse)}
+.chip.s-rendered,.chip.s-cached{border-color:var(--ok)}.chip.s-flagged{border-color:var(--warn)}
+.chip.s-failed,.chip.s-blocked{border-color:var(--bad)}.chip.s-reused{border-color:var(--reuse)}
+.pics{display:grid;grid-template-columns:1fr 1fr;gap:8px}
+figure{margin:0}figure img{display:block;width:100%;height:auto;border-radius:4px;background:#000}
+figcaption{color:var(--muted);font-size:12px;margin-top:2px}
+.empty{aspect-ratio:16/9;display:grid;place-items:center;border:1px dashed var(--line);border-radius:4px;
+color:var(--muted)}
+.prompt{margin:8px 0 2px}.negative{margin:0 0 6px;color:var(--muted);font-size:12px}
+.kv{display:flex;flex-wrap:wrap;gap:2px 16px;margin:6px 0}.kv div{display:flex;gap:5px;white-space:nowrap}
+.kv dt{color:var(--muted)}.kv dd{margin:0}
+.note{color:var(--reuse);margin:6px 0}.reason{color:var(--warn);margin:6px 0}
+.cut[data-status=failed] .reason,.cut[data-status=blocked] .reason{color:#ff8a8a}
+table.attempts{border-collapse:collapse;font-size:12px;margin:4px 0;width:100%}
+.attempts th,.attempts td{border-bottom:1px solid var(--line);padding:2px 6px;text-align:right}
+.attempts th{color:var(--muted);font-weight:400}.attempts tr.chosen td{color:var(--accent);font-weight:600}
+.pair{margin-top:8px;padding:8px 10px;border-radius:6px;background:#191c22;border-left:3px solid var(--ok)}
+.pair.over{border-left-color:var(--warn);background:#2a2113}
+.pairhead{font-weight:600}
+.meter{position:relative;height:6px;background:#2b2f38;border-radius:3px;margin:4px 0 8px}
+.meter span{position:absolute;left:0;top:0;bottom:0;background:var(--ok);border-radius:3px}
+.pair.over .meter span{background:var(--warn)}.meter i{position:absolute;top:-3px;bottom:-3px;width:2px;
+background:var(--text)}
+body[data-filter] .cut{display:none}body[data-filter] .chain.empty{display:none}
+body[data-filter=flagged] .cut[data-status=flagged],body[data-filter=failed] .cut[data-status=failed],
+body[data-filter=failed] .cut[data-status=blocked],body[data-filter=problems] .cut[data-status=flagged],
+body[data-filter=problems] .cut[data-status=failed],body[data-filter=problems] .cut[data-status=blocked],
+body[data-filter=problems] .cut[data-status=missing],body[data-filter=rendered] .cut[data-status=rendered],
+body[data-filter=reused] .cut[data-status=reused],body[data-filter=missing] .cut[data-status=missing],
+body[data-filter=cached] .cut[data-status=cached],body[data-filter=blocked] .cut[data-status=blocked]{display:block}
+"""
+
+# Images load as they near the screen; filters and keyboard navigation. With `?check` in the address every
+# image loads at once. After loading, the
+# count of broken images and the page's own timings are written onto <body> for a headless browser's --dump-dom.
+_JS = """
+(function () {
+  var body = document.body;
+  var check = /[?&]check\\b/.test(location.search);
+  var imgs = Array.prototype.slice.call(document.images);
+  function show(img) { img.src = img.getAttribute("data-src"); img.removeAttribute("data-src"); }
+  var waiting = imgs.filter(function (img) { return img.hasAttribute("data-src"); });
+  if (check || !("IntersectionObserver" in window)) waiting.forEach(show);
+  else {
+    var seen = new IntersectionObserver(function (entries) {
+      entries.forEach(function (e) { if (e.isIntersecting) { show(e.target); seen.unobserve(e.target); } });
+    }, {rootMargin: "800px"});
+    waiting.forEach(function (img) { seen.observe(img); });
+  }
+  window.addEventListener("load", function () {
+    var broken = imgs.filter(function (img) { return img.complete && img.naturalWidth === 0; }).length;
+    var pending = imgs.filter(function (img) { return !img.complete; }).length;
+    body.setAttribute("data-broken-images", String(broken));
+    body.setAttribute("data-pending-images", String(pending));
+    body.setAttribute("data-images", String(imgs.length));
+    var t = performance.getEntriesByType("navigation")[0];
+    body.setAttribute("data-ready-ms", String(Math.round(t.domContentLoadedEventEnd)));
+    body.setAttribute("data-load-ms", String(Math.round(performance.now())));
+  });
+  var buttons = Array.prototype.slice.call(document.querySelectorAll("button[data-filter]"));
+  function setFilter(name) {
+    if (!name || name === "all" || body.getAttribute("data-filter") === name) body.removeAttribute("data-filter");
+    else body.setAttribute("data-filter", name);
+    var active = body.getAttribute("data-filter") || "all";
+    buttons.forEach(function (b) { b.classList.toggle("active", b.getAttribute("data-filter") === active); });
+    Array.prototype.forEach.call(document.querySelectorAll(".chain"), function (s) {
+      s.classList.toggle("empty", !Array.prototype.some.call(s.querySelectorAll(".cut"), visible));
+    });
+  }
+  buttons.forEach(function (b) {
+    b.addEventListener("click", function () { setFilter(b.getAttribute("data-filter")); });
+  });
+  function visible(el) { return el.offsetParent !== null; }
+  var current = -1;
+  function move(step) {
+    var cuts = Array.prototype.filter.call(document.querySelectorAll(".cut"), visible);
+    if (!cuts.length) return;
+    var at = cuts.indexOf(document.querySelector(".cut.current"));
+    current = at < 0 ? (step > 0 ? 0 : cuts.length - 1) : Math.max(0, Math.min(cuts.length - 1, at + step));
+    Array.prototype.forEach.call(document.querySelectorAll(".cut.current"), function (c) {
+      c.classList.remove("current");
+    });
+    var cut = cuts[current];
+    cut.classList.add("current");
+    cut.focus({preventScroll: true});
+    cut.scrollIntoView({block: "center"});
+    try { history.replaceState(null, "", "#" + cut.id); } catch (e) { /* some file:// pages refuse it */ }
+  }
+  document.addEventListener("keydown", function (ev) {
+    if (ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    var step = {j: 1, ArrowDown: 1, ArrowRight: 1, k: -1, ArrowUp: -1, ArrowLeft: -1}[ev.key];
+    if (step) { ev.preventDefault(); move(step); }
+    else if (ev.key === "f") setFilter("flagged");
+    else if (ev.key === "x") setFilter("failed");
+    else if (ev.key === "a") setFilter("all");
+  });
+  setFilter(body.getAttribute("data-filter"));
+})();
+"""
+
+_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title><style>{css}</style></head>
+<body>
+<header class="top"><h1>{episode} {draft}</h1>
+<div class="bar"><button data-filter="all" class="active">all <b>{total}</b></button>{chips}
+<button data-filter="problems">needs review <b>{problems}</b></button>
+<span class="keys"><kbd>j</kbd>/<kbd>k</kbd> or arrows: next/previous cut · <kbd>f</kbd> flagged ·
+<kbd>x</kbd> failed · <kbd>a</kbd> all</span></div></header>
+<main><dl class="facts">{facts}</dl>{sections}</main>
+<script>{js}</script>
+</body></html>
+"""
+
+
+# ------------------------------------------------------------------------------------------------ I/O
+
+def read_manifest(out_dir: Path) -> dict:
+    path = Path(out_dir) / "manifest.json"
+    try:
+        manifest = json.loads(path.read_bytes())
+    except FileNotFoundError as e:
+        raise UsageError(f"{path} does not exist; render the episode first (shotrender render …)") from e
+    except (OSError, ValueError) as e:
+        raise UsageError(f"{path} is unreadable ({e}); render again to rebuild it") from e
+    if not isinstance(manifest, dict) or not str(manifest.get("schema", "")).startswith("shotrender.manifest/"):
+        raise UsageError(f"{path} is not a shotrender manifest")
+    return manifest
+
+
+def _png_size(path: Path) -> tuple[int, int] | None:
+    """Width and height from a PNG's header, or None for anything else."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def _make_thumb(src: Path, dst: Path, width: int) -> tuple[int, int] | None:
+    """A JPEG thumbnail of `src`, remade only when `src` is newer; its size, or None if `src` is unreadable.
+
+    OpenCV rather than Pillow: twice as fast here, and it lets threads run in parallel."""
+    import cv2
+    import numpy as np
+    from PIL import Image
+
+    try:
+        if _newer_than(dst, src):
+            with Image.open(dst) as im:
+                return im.size
+        image = cv2.imread(str(src), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            return None
+        if image.dtype != np.uint8:  # 16-bit layouts
+            image = (image / 257).astype(np.uint8)
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        elif image.shape[2] == 4:  # transparent line art lies on white paper, as in read_layout
+            alpha = image[:, :, 3:] / 255.0
+            image = (image[:, :, :3] * alpha + 255 * (1 - alpha)).astype(np.uint8)
+        h, w = image.shape[:2]
+        if w > width:
+            h, w = max(1, round(h * width / w)), width
+            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
+        ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 82])
+        if not ok:
+            return None
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data.tobytes())
+        os.replace(tmp, dst)
+        return w, h
+    except (OSError, ValueError, cv2.error):
+        return None
+
+
+def _sources(manifest: dict, out_dir: Path, layouts: dict[str, Path]) -> list[tuple[str, str, Path, str | None]]:
+    """(cut, kind, source file, link target relative to the report) for every picture the report shows."""
+    items = []
+    for cut in manifest.get("cuts", []):
+        cid = cut["cut"]
+        layout = layouts.get(cid) or (Path(cut["layout"]) if cut.get("layout") else None)
+        if layout is not None:
+            items.append((cid, "layout", layout, None))
+        image = (cut.get("image") or {}).get("file")
+        if image and cut.get("status") not in ("missing", "failed"):
+            items.append((cid, "render", out_dir / image, image))
+        for kind, name in (cut.get("pictures") or {}).items():
+            items.append((cid, kind, out_dir / name, name))
+    return items
+
+
+def make_thumbs(manifest: dict, out_dir: Path, layouts: dict[str, Path]) -> dict[tuple[str, str], Thumb]:
+    """Thumbnails of every layout, render, flow and error picture the manifest names, under <out>/thumbs/."""
+    folder = out_dir / THUMBS
+    folder.mkdir(parents=True, exist_ok=True)
+    episode = manifest.get("episode", "ep")
+    items = _sources(manifest, out_dir, layouts)
+
+    def one(item):
+        cid, kind, src, full = item
+        size = _png_size(src) if full else None
+        if size and size[0] <= THUMB_WIDTH:  # already thumbnail-sized: shown as it is
+            return (cid, kind), Thumb(full, *size, full)
+        name = f"{episode}_{cid}.{kind}.jpg"
+        size = _make_thumb(src, folder / name, THUMB_WIDTH)
+        return (cid, kind), (Thumb(f"{THUMBS}/{name}", *size, full) if size else None)
+
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
+        return {key: thumb for key, thumb in pool.map(one, items) if thumb is not None}
+
+
+def contact_sheet(manifest: dict, out_dir: Path, thumbs: dict[tuple[str, str], Thumb]):
+    """One PIL image: every cut in episode order, its render thumbnail, its id and status."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    cuts = manifest.get("cuts", [])
+    n = len(cuts)
+    cols = max(1, min(12, n, round(math.sqrt(n * 1.6))))
+    tile = 320 if n <= 48 else 240 if n <= 120 else 160  # a long episode's sheet stays near 6 Mpx
+    w, h = manifest.get("size") or (16, 9)
+    th = max(1, round(tile * h / w))
+    label, pad, head = 30, 10, 52
+    rows = max(1, -(-len(cuts) // cols))
+    sheet = Image.new("RGB", (pad + cols * (tile + pad), head + rows * (th + label + pad)), (21, 23, 28))
+    draw = ImageDraw.Draw(sheet)
+    font, small = ImageFont.load_default(size=18), ImageFont.load_default(size=15)
+    o = overview(manifest)
+    counts = sorted(o["counts"].items(), key=lambda kv: _status_rank(kv[0]))
+    title = f"{o['episode']}  ·  {o['cuts']} cuts  ·  " + ", ".join(f"{n} {s}" for s, n in counts)
+    draw.text((pad, 14), title + ("   DRAFT" if o["draft"] else ""), fill=(230, 232, 236), font=font)
+    for i, cut in enumerate(cuts):
+        x, y = pad + (i % cols) * (tile + pad), head + (i // cols) * (th + label + pad)
+        status = cut.get("status", "missing")
+        colour = STATUS_COLOURS.get(status, (130, 130, 130))
+        thumb = thumbs.get((cut["cut"], "render"))
+        if thumb is not None:
+            with Image.open(out_dir / thumb.src) as im:
+                im.draft("RGB", (tile, th))  # JPEG decodes straight at a half or a quarter of the size
+                sheet.paste(im.convert("RGB").resize((tile, th), Image.Resampling.BILINEAR), (x, y))
+        else:
+            draw.rectangle((x, y, x + tile - 1, y + th - 1), fill=(40, 43, 50))
+            draw.text((x + tile // 2, y + th // 2), f"no render ({status})", fill=(150, 150, 150), font=small,
+                      anchor="mm")
+        draw.rectangle((x, y + th, x + tile - 1, y + th + label - 1), fill=(30, 33, 40))
+        draw.rectangle((x, y + th, x + 5, y + th + label - 1), fill=colour)
+        draw.text((x + 12, y + th + label // 2), cut["cut"], fill=(230, 232, 236), font=font, anchor="lm")
+        draw.text((x + tile - 8, y + th + label // 2), status, fill=colour, font=small, anchor="rm")
+        if status in ("flagged", "failed", "blocked"):
+            draw.rectangle((x, y, x + tile - 1, y + th + label - 1), outline=colour, width=3)
+    return sheet
+
+
+def _newer_than(path: Path, *sources: Path) -> bool:
+    """Whether `path` exists and was written after every source changed (the sheet's PNG is slow to encode)."""
+    try:
+        return path.stat().st_mtime >= max(src.stat().st_mtime for src in sources)
+    except FileNotFoundError:
+        return False
+
+
+def write_report(out_dir: Path, layouts: dict[str, Path] | None = None) -> ReportFiles:
+    """Write `<out>/report.html`, its thumbnails and `<out>/<episode>_contact.png` from the manifest.
+
+    `layouts` maps cut ids to layout files (the shot list's); without it, the paths the sidecars record.
+    """
+    out_dir = Path(out_dir)
+    manifest = read_manifest(out_dir)
+    thumbs = make_thumbs(manifest, out_dir, layouts or {})
+    html_path = out_dir / REPORT_NAME
+    tmp = out_dir / f".{REPORT_NAME}.{os.getpid()}.tmp"
+    tmp.write_text(report_html(manifest, thumbs), encoding="utf-8")
+    os.replace(tmp, html_path)
+    sheet_path = out_dir / f"{manifest.get('episode', 'episode')}_contact.png"
+    if not _newer_than(sheet_path, out_dir / "manifest.json", Path(__file__)):
+        tmp = out_dir / f".{sheet_path.name}.{os.getpid()}.tmp"
+        contact_sheet(manifest, out_dir, thumbs).save(tmp, "PNG", compress_level=1)  # level 6 takes seconds
+        os.replace(tmp, sheet_path)
+    return ReportFiles(html_path, sheet_path, len(manifest.get("cuts", [])))
