@@ -1,0 +1,99 @@
+"""Overhead: `shotrender render` (continuity on) against a plain loop over the same diffusers pipeline.
+
+    python bench/bench_overhead.py [--sizes 128,256] [--steps 4]
+
+Both sides paint the same 12 cuts (three backgrounds, a four-cut pan each) with the tiny random-weight
+pipeline that the tests build, from the same layouts, with the same steps, strength, guidance and seeds,
+and write one PNG per cut. Both load the model once and both times include the load. The shot list sets
+`continuity.limit: 1.0`, so every cut is painted exactly once on both sides (on random weights the check
+would otherwise retry every guided cut); everything else continuity does (flow, guided init, fusion, the
+check, previews) is in shotrender's time. Each side runs in its own fresh process, one torch thread.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+RAW = r"""
+import json, sys, time
+t0 = time.perf_counter()
+import numpy as np, torch
+from PIL import Image
+from diffusers import AutoPipelineForImage2Image
+torch.set_num_threads(1)
+jobs = json.loads(sys.argv[1])
+pipe = AutoPipelineForImage2Image.from_pretrained(jobs["model"], local_files_only=True)
+pipe.set_progress_bar_config(disable=True)
+for job in jobs["jobs"]:
+    init = Image.open(job["layout"]).convert("RGB").resize((jobs["width"], jobs["height"]))
+    out = pipe(prompt=job["prompt"], negative_prompt=job["negative"] or None, image=init,
+               num_inference_steps=job["steps"], strength=job["strength"], guidance_scale=job["guidance"],
+               generator=torch.Generator().manual_seed(job["seed"])).images[0]
+    out.save(f"{jobs['out']}/{job['cut']}.png")
+print(time.perf_counter() - t0)
+"""
+
+
+def episode(folder: Path, model: Path, size: int, steps: int) -> Path:
+    from helpers import pan_layouts, write_shotlist
+
+    cuts = []
+    for bg, seed in (("park", 1), ("street", 2), ("room", 3)):
+        for i, path in enumerate(pan_layouts(folder / "layouts" / bg, 4, size, size, step=size // 8, seed=seed)):
+            cuts.append({"id": f"{bg[0].upper()}{i + 1:02d}", "layout": str(path.relative_to(folder)), "bg": bg})
+    data = {"version": 1, "episode": "bench", "size": [size, size], "model": str(model), "seed": 7,
+            "defaults": {"steps": steps, "strength": 0.6, "guidance": 7.5, "prompt": "background"},
+            "backgrounds": {"park": {}, "street": {}, "room": {}}, "continuity": {"limit": 1.0}, "cuts": cuts}
+    return write_shotlist(folder, data, layouts=False)
+
+
+def timed_process(args: list[str], env: dict) -> tuple[float, str]:
+    t = time.perf_counter()
+    out = subprocess.run(args, capture_output=True, text=True, env=env)
+    if out.returncode:
+        raise SystemExit(out.stderr)
+    return time.perf_counter() - t, out.stdout
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="128,256")
+    parser.add_argument("--steps", type=int, default=4)
+    args = parser.parse_args()
+    from tinymodel import build_tiny_pipeline
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    print(f"{'size':>9} {'raw loop s':>11} {'shotrender s':>13} {'ratio':>7}  (12 cuts, {args.steps} steps)")
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        model = build_tiny_pipeline(scratch / "tiny")
+        for size in (int(s) for s in args.sizes.split(",")):
+            folder = scratch / str(size)
+            path = episode(folder, model, size, args.steps)
+            from shotrender.plan import make_plan
+            from shotrender.shotlist import load
+
+            plan = make_plan(load(path))
+            jobs = {"model": str(model), "width": size, "height": size, "out": str(folder / "raw"),
+                    "jobs": [{"cut": j.cut, "layout": str(j.layout), "prompt": j.prompt, "negative": j.negative,
+                              "steps": j.steps, "strength": j.strength, "guidance": j.guidance, "seed": j.seed}
+                             for j in plan.jobs]}
+            (folder / "raw").mkdir()
+            raw, _ = timed_process([sys.executable, "-c", RAW, json.dumps(jobs)], env)
+            ours, _ = timed_process([sys.executable, "-m", "shotrender", "render", str(path), "--out",
+                                     str(folder / "ours"), "--progress", "none"], env)
+            print(f"{size}x{size:<5} {raw:>11.2f} {ours:>13.2f} {ours / raw:>7.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""Scale: validate + plan at 300, 3,000 and 30,000 cuts; a cached 300-cut re-run; render memory vs cut count.
+
+    python bench/bench_scale.py [--sizes 300,3000,30000] [--render-size 512x288]
+
+Every figure is a whole process, as a user or a farm runs it (`python -m shotrender ...`), with its
+peak resident memory read from the process itself. Episodes are generated: pans of 10 cuts per
+background, drawn as line art; the large shot lists reuse 30 layout files (reading layout headers is
+per distinct file).
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+# Runs the CLI in-process, then reports its own peak RSS and whether torch was imported.
+PROBE = r"""
+import resource, sys
+from shotrender.cli import main
+sys.argv = ["shotrender", *sys.argv[1:]]
+try:
+    main()
+except SystemExit as e:
+    if e.code:
+        raise
+print("PROBE", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, "torch" in sys.modules, file=sys.stderr)
+"""
+
+
+def probe(*args: str) -> tuple[float, int, bool]:
+    t = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", PROBE, *args], capture_output=True, text=True)
+    seconds = time.perf_counter() - t
+    if out.returncode:
+        raise SystemExit(out.stderr)
+    line = next(x for x in out.stderr.splitlines() if x.startswith("PROBE"))
+    _, rss, torch = line.split()
+    return seconds, int(rss), torch == "True"
+
+
+def make_episode(folder: Path, cuts: int, width: int, height: int, distinct_layouts: int | None) -> Path:
+    from helpers import pan_layouts, write_shotlist
+
+    per_bg = 10
+    layouts: list[str] = []
+    chains = -(-cuts // per_bg)
+    for b in range(min(chains, (distinct_layouts or cuts) // per_bg or 1)):
+        for path in pan_layouts(folder / "layouts" / f"bg{b:04d}", per_bg, width, height, step=width // 10, seed=b):
+            layouts.append(str(path.relative_to(folder)))
+    entries = [{"id": f"C{n + 1:05d}", "layout": layouts[n % len(layouts)], "bg": f"bg{n // per_bg:04d}",
+                "prompt": f"cut {n + 1}"} for n in range(cuts)]
+    data = {"version": 1, "episode": "scale", "size": [width, height], "model": "draft", "seed": 1,
+            "defaults": {"prompt": "anime background"},
+            "backgrounds": {f"bg{b:04d}": {"prompt": f"place {b}"} for b in range(chains)}, "cuts": entries}
+    return write_shotlist(folder, data, layouts=False)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", default="300,3000,30000")
+    parser.add_argument("--render-size", default="512x288")
+    args = parser.parse_args()
+    width, height = (int(v) for v in args.render_size.split("x"))
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch = Path(scratch)
+        print(f"{'cuts':>7} {'validate s':>11} {'plan --json s':>14} {'peak MB':>8}  torch")
+        for n in (int(s) for s in args.sizes.split(",")):
+            path = make_episode(scratch / f"plan{n}", n, 128, 72, distinct_layouts=30)
+            validate_s, _, torch_v = probe("validate", str(path))
+            plan_s, rss, torch_p = probe("plan", str(path), "--json")
+            print(f"{n:>7} {validate_s:>11.2f} {plan_s:>14.2f} {rss:>8}  {torch_v or torch_p}")
+
+        print(f"\nrenders at {width}x{height}, draft backend, continuity on")
+        print(f"{'cuts':>7} {'first render s':>15} {'peak MB':>8} {'cached re-run s':>16} {'peak MB':>8}  torch")
+        peaks = {}
+        for n in (30, 300):
+            path = make_episode(scratch / f"render{n}", n, width, height, distinct_layouts=None)
+            first_s, first_rss, _ = probe("render", str(path), "--progress", "none")
+            again_s, again_rss, torch = probe("render", str(path), "--progress", "none")
+            peaks[n] = first_rss
+            print(f"{n:>7} {first_s:>15.2f} {first_rss:>8} {again_s:>16.2f} {again_rss:>8}  {torch}")
+        print(f"render peak RSS, 300 cuts / 30 cuts: {peaks[300] / peaks[30]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
