@@ -34,6 +34,16 @@ class RenderRequest:
     control_scale: float = 1.0
     extra: dict = field(default_factory=dict)
 
+    def check_images(self) -> None:
+        """Raise BackendError unless the init image and the layout are H×W×3 uint8 RGB arrays."""
+        from shotrender.errors import BackendError
+
+        for name in ("init_image", "layout"):
+            image = getattr(self, name)
+            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+                raise BackendError(f"cut {self.cut}: {name} must be an H×W×3 uint8 RGB array, "
+                                   f"got shape {image.shape} and dtype {image.dtype}")
+
 
 class Backend(Protocol):
     """What render.py needs from a backend."""

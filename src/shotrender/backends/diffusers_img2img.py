@@ -304,13 +304,7 @@ class DiffusersBackend:
         if first.width % factor or first.height % factor:
             raise ValueError(f"width and height must be multiples of {factor}, got {first.width}×{first.height}")
         for request in requests:
-            for field in ("init_image", "layout"):
-                image = getattr(request, field)
-                if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-                    raise BackendError(
-                        f"cut {request.cut}: {field} must be an H×W×3 uint8 RGB array, "
-                        f"got shape {image.shape} dtype {image.dtype}"
-                    )
+            request.check_images()
 
     def _paint_all(self, requests: list[RenderRequest]) -> list[np.ndarray]:
         if self._device == "cpu":

@@ -476,13 +476,7 @@ class DraftBackend:
 
     @staticmethod
     def _check(request: RenderRequest) -> None:
-        for field in ("layout", "init_image"):
-            image = getattr(request, field)
-            if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-                raise BackendError(
-                    f"cut {request.cut}: {field} must be an H×W×3 uint8 RGB array, "
-                    f"got shape {image.shape} and dtype {image.dtype}"
-                )
+        request.check_images()
         if not 0.0 <= request.strength <= 1.0:
             raise BackendError(f"cut {request.cut}: strength must be within 0..1, got {request.strength}")
         if request.width <= 0 or request.height <= 0:
