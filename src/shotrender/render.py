@@ -337,13 +337,16 @@ class _Run:
 
     def ensure_loaded(self) -> None:
         if not self.loaded:
-            self.progress.message(f"loading model {self.sl.model} ({self.identity.get('backend')})")
+            draft = self.identity.get("backend") == "draft"
+            self.progress.message("draft backend: colour keys painted from the layouts, no diffusion model"
+                                  if draft else f"loading model {self.sl.model}")
             t0 = time.perf_counter()
             self.backend.load()
             self.loaded = True
             self.result.model_loads += 1
             self.result.backend = self.backend.describe()
-            self.progress.message(f"model loaded in {time.perf_counter() - t0:.1f} s")
+            if not draft:
+                self.progress.message(f"model loaded in {time.perf_counter() - t0:.1f} s")
 
     def forced(self, cut: str) -> bool:
         return self.options.force or cut in self.options.force_cuts
