@@ -274,3 +274,16 @@ def test_batch_runs_chains_side_by_side_and_batches_first_attempts(tmp_path):
     out = tmp_path / "out"
     for c in ("C001", "C002", "C003", "C004", "C005"):
         assert (out / f"ep01_{c}.png").read_bytes() == (tmp_path / "plain" / f"ep01_{c}.png").read_bytes()
+
+
+@pytest.mark.parametrize("fmt, pattern", [("openjd", r"openjd_progress: (\d+)"), ("deadline", r"Progress: (\d+)%"),
+                                          ("tractor", r"TR_PROGRESS (\d+)%")])
+def test_farm_progress_lines(tmp_path, fmt, pattern):
+    path = _draft_episode(tmp_path, n=4)
+    out = run_cli("render", str(path), "--progress", fmt)
+    assert out.returncode == 0 and "\r" not in out.stdout + out.stderr
+    percents = [int(p) for p in re.findall(rf"^{pattern}$", out.stdout, re.M)]
+    assert percents == [0, 25, 50, 75, 100]
+    assert len(DONE.findall(out.stderr)) == 4  # the per-cut lines still reach the log
+    if fmt == "openjd":
+        assert "openjd_status: cut C001" in out.stdout

@@ -135,9 +135,11 @@ def plan(shotlist: Path, cuts, chain, shard, as_json):
                    "on the CPU; on a GPU kernels may round differently).")
 @click.option("--no-continuity", is_flag=True,
               help="Render every cut from its own layout alone: no guided init, fusion or check (for comparison).")
-@click.option("--progress", "progress_mode", type=click.Choice(["auto", "bar", "plain", "none"]),
+@click.option("--progress", "progress_mode",
+              type=click.Choice(["auto", "bar", "plain", "none", "openjd", "deadline", "tractor"]),
               default="auto", show_default=True,
-              help="auto: a bar at a terminal, plain lines otherwise.")
+              help="auto: a bar at a terminal, plain lines otherwise; openjd, deadline, tractor: progress lines "
+                   "on standard output for that farm's log parser.")
 def render(shotlist: Path, cuts, chain, shard, out_dir, model, controlnet, device, dtype,
            allow_unsafe_checkpoint, force, force_cuts, batch, no_continuity, progress_mode):
     """Paint every selected cut's background and write <out>/<episode>_<cut>.png with a sidecar .json.
@@ -342,9 +344,11 @@ def _backend(sl, model: str | None, controlnet: str | None = None, device: str |
 
 
 def _progress(mode: str):
-    from shotrender.progress import BarProgress, PlainProgress
+    from shotrender.progress import BarProgress, FarmProgress, PlainProgress
     from shotrender.render import SilentProgress
 
+    if mode in FarmProgress.FORMATS:
+        return FarmProgress(mode)
     if mode == "auto":
         mode = "bar" if sys.stderr.isatty() else "plain"
     return {"bar": BarProgress, "plain": PlainProgress, "none": SilentProgress}[mode]()

@@ -79,3 +79,48 @@ class PlainProgress:
 
     def write(self, text: str) -> None:
         print(text, file=self.stream, flush=True)
+
+
+class FarmProgress:
+    """Progress lines a render farm's log parser reads, on standard output, one flushed line each.
+
+    openjd: `openjd_progress: N` and `openjd_status: ...` (Open Job Description); deadline: `Progress: N%`
+    (Deadline's command-line plugin); tractor: `TR_PROGRESS N%`. Per-cut details go to standard error as
+    plain lines, so the farm's log keeps them without mistaking them for progress.
+    """
+
+    FORMATS = {
+        "openjd": ("openjd_progress: {percent}", "openjd_status: {text}"),
+        "deadline": ("Progress: {percent}%", "{text}"),
+        "tractor": ("TR_PROGRESS {percent}%", "{text}"),
+    }
+
+    def __init__(self, fmt: str, out: TextIO | None = None, err: TextIO | None = None):
+        self.progress_line, self.status_line = self.FORMATS[fmt]
+        self.out = out or sys.stdout
+        self.details = PlainProgress(err)
+        self.total = 0
+        self.done = 0
+
+    def start(self, episode: str, total: int) -> None:
+        self.total = total
+        self.details.start(episode, total)
+        self.emit(self.status_line.format(text=f"{episode}: {total} cuts"))
+        self.emit(self.progress_line.format(percent=0))
+
+    def cut_started(self, cut: str) -> None:
+        self.emit(self.status_line.format(text=f"cut {cut}"))
+
+    def cut_finished(self, result: CutResult, detail: str) -> None:
+        self.done += 1
+        self.details.cut_finished(result, detail)
+        self.emit(self.progress_line.format(percent=int(100 * self.done / self.total) if self.total else 100))
+
+    def message(self, text: str) -> None:
+        self.details.message(text)
+
+    def close(self) -> None:
+        pass
+
+    def emit(self, line: str) -> None:
+        print(line, file=self.out, flush=True)
