@@ -191,34 +191,40 @@ class Store:
     # -------------------------------------------------------------------------------- reading
     def read_state(self, cut: str) -> CutState:
         """Read a cut's sidecar and verify its image. A corrupt file is a warning and a miss, never a crash."""
+        return self._read(cut)[0]
+
+    def read_image(self, cut: str):
+        """A cut's render, decoded, when its sidecar vouches for it; otherwise None.
+
+        The bytes decoded are the bytes whose hash was checked: the PNG is read once.
+        """
+        from shotrender.images import decode_png
+
+        state, png = self._read(cut)
+        return decode_png(png) if state.image_ok else None
+
+    def _read(self, cut: str) -> tuple[CutState, bytes | None]:
+        """The cut's state and, when there is one, the PNG's bytes as read for the hash check."""
         path = self.sidecar_path(cut)
         try:
             record = json.loads(path.read_bytes())
             if not isinstance(record, dict) or record.get("schema") != SIDECAR_SCHEMA:
                 raise ValueError("not a shotrender sidecar")
             if record.get("status") == "failed":
-                return CutState(record, False)
+                return CutState(record, False), None
             expected = record["image"]["sha256"]
         except FileNotFoundError:
-            return CutState(None, False)
+            return CutState(None, False), None
         except (OSError, ValueError, KeyError, TypeError) as e:
-            return CutState(None, False, f"{path.name} is unreadable ({e}); the cut will be rendered again")
+            return CutState(None, False, f"{path.name} is unreadable ({e}); the cut will be rendered again"), None
         try:
-            actual = sha256_bytes(self.png_path(cut).read_bytes())
+            png = self.png_path(cut).read_bytes()
         except FileNotFoundError:
-            return CutState(record, False, f"{self.png_path(cut).name} is missing; rendering it again")
-        if actual != expected:
+            return CutState(record, False, f"{self.png_path(cut).name} is missing; rendering it again"), None
+        if sha256_bytes(png) != expected:
             return CutState(record, False,
-                            f"{self.png_path(cut).name} does not match its sidecar; rendering it again")
-        return CutState(record, True)
-
-    def read_image(self, cut: str):
-        """A cut's render, decoded, when its sidecar vouches for it; otherwise None."""
-        from shotrender.images import decode_png
-
-        if not self.read_state(cut).image_ok:
-            return None
-        return decode_png(self.png_path(cut).read_bytes())
+                            f"{self.png_path(cut).name} does not match its sidecar; rendering it again"), None
+        return CutState(record, True), png
 
     # -------------------------------------------------------------------------------- manifest
     def write_manifest(self, plan: Plan, run: dict) -> dict:
