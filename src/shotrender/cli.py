@@ -50,6 +50,8 @@ def shotlist_argument(f):
 
 
 def selector_options(f):
+    f = click.option("--units", metavar="RANGE", help="Only these work units (chains by number, see `shotrender "
+                     "units`): an OpenJD-style range such as 3, 1-10, 1-10:2 or 10-15,1-5.")(f)
     f = click.option("--shard", metavar="I/N", help="Only the I-th of N fixed shards of whole chains, e.g. 2/3.")(f)
     f = click.option("--chain", metavar="NAMES", help="Only these chains (background ids), comma-separated.")(f)
     f = click.option("--cuts", metavar="IDS", help="Only these cuts, e.g. C001,C010-C020.")(f)
@@ -62,7 +64,7 @@ def out_option(f):
                              "beside it.")(f)
 
 
-def _load_plan(shotlist: Path, cuts, chain, shard):
+def _load_plan(shotlist: Path, cuts=None, chain=None, shard=None, units=None):
     from shotrender.plan import make_plan, select
     from shotrender.shotlist import load_with_warnings
 
@@ -72,7 +74,7 @@ def _load_plan(shotlist: Path, cuts, chain, shard):
     for w in problems:
         click.echo(str(w), err=True)
     full = make_plan(sl)
-    return full, select(full, cuts=cuts, chain=chain, shard=shard)
+    return full, select(full, cuts=cuts, chain=chain, shard=shard, units=units)
 
 
 @cli.command()
@@ -86,7 +88,7 @@ def validate(shotlist: Path):
     Example:
       shotrender validate shots/example/episode.yaml
     """
-    full, _ = _load_plan(shotlist, None, None, None)
+    full, _ = _load_plan(shotlist)
     sl = full.shotlist
     click.echo(f"{shotlist}: ok: episode {sl.episode}, {len(sl.cuts)} cuts, {len(sl.backgrounds)} backgrounds, "
                f"{len(full.chains)} chains, {sl.width}x{sl.height}, model {sl.model}")
@@ -96,7 +98,7 @@ def validate(shotlist: Path):
 @shotlist_argument
 @selector_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (schema shotrender.plan/1).")
-def plan(shotlist: Path, cuts, chain, shard, as_json):
+def plan(shotlist: Path, cuts, chain, shard, units, as_json):
     """Show how a shot list will be rendered: chains, order, seeds and resolved parameters.
 
     Nothing is rendered and no model is loaded. `--json` is the stable form for farm scripts
@@ -109,11 +111,81 @@ def plan(shotlist: Path, cuts, chain, shard, as_json):
     """
     from shotrender.plan import plan_to_dict, plan_to_text
 
-    _, selected = _load_plan(shotlist, cuts, chain, shard)
+    _, selected = _load_plan(shotlist, cuts, chain, shard, units)
     if as_json:
         click.echo(json.dumps(plan_to_dict(selected), indent=2))
     else:
         click.echo(plan_to_text(selected))
+
+
+@cli.command()
+@shotlist_argument
+@selector_options
+@click.option("--json", "as_json", is_flag=True, help="Print the units as JSON (schema shotrender.units/1).")
+def units(shotlist: Path, cuts, chain, shard, units, as_json):
+    """List the work units of a shot list for farm submit scripts: one per continuity chain.
+
+    A unit's cuts run in order on one machine with the model loaded once; units are independent.
+    They are numbered from 1 in the order of each chain's first cut, so `render --units 4-6` runs
+    units 4, 5 and 6. `--json` gives each unit's chain, cuts and the command that renders it.
+
+    \b
+    Examples:
+      shotrender units shots/example/episode.yaml
+      shotrender units shots/example/episode.yaml --json
+    """
+    from shotrender.farm import units_to_dict, units_to_text
+
+    _, selected = _load_plan(shotlist, cuts, chain, shard, units)
+    if as_json:
+        click.echo(json.dumps(units_to_dict(selected), indent=2))
+    else:
+        click.echo(units_to_text(selected))
+
+
+@cli.command("export-job")
+@shotlist_argument
+@selector_options
+@out_option
+@click.option("--format", "job_format", type=click.Choice(["openjd"]), default="openjd", show_default=True,
+              help="openjd: an Open Job Description job template (YAML).")
+@click.option("--command", "command", default="shotrender", show_default=True,
+              help="How workers run shotrender: a name on their PATH or a full path (the template's "
+                   "Shotrender parameter, which a submitter may change too).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the template to FILE instead of standard output. Its default paths are relative "
+                   "to the template's folder: this file's, else the current folder.")
+def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, command, output):
+    """Print a farm job template for the shot list: one task per chain, then the report.
+
+    The Render step runs `shotrender render SHOTLIST --out DIR --chain NAME --progress openjd` per
+    chain; the Report step runs after all of them. The shot list, output folder and command are job
+    parameters; their defaults are this machine's paths, relative to the template's folder as OpenJD
+    wants. Check and run it with openjd-cli, or submit it to any Open Job Description scheduler
+    (docs/farm.md).
+
+    \b
+    Examples:
+      shotrender export-job shots/example/episode.yaml --format openjd -o job.yaml
+      openjd check job.yaml && openjd run job.yaml --step Report --run-dependencies
+    """
+    from shotrender.farm import dump_yaml, missing_defaults, openjd_template
+
+    full, selected = _load_plan(shotlist, cuts, chain, shard, units)
+    out = out_dir or full.shotlist.output_dir
+    template_dir = output.parent if output is not None else Path(".")
+    template = openjd_template(selected, out, template_dir, command)
+    if output is None:
+        click.echo(dump_yaml(template), nl=False)
+    else:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(dump_yaml(template), encoding="utf-8")
+    where = f" in {output}" if output is not None else ""
+    click.echo(f"{full.shotlist.episode}: job template with {len(selected.chains)} render tasks{where}", err=True)
+    missing = missing_defaults(template, selected, out)
+    if missing:
+        click.echo("  paths outside the template's folder have no default (OpenJD forbids it); give them when "
+                   f"you run or submit it: {' '.join(missing)}", err=True)
 
 
 @cli.command()
@@ -140,7 +212,7 @@ def plan(shotlist: Path, cuts, chain, shard, as_json):
               default="auto", show_default=True,
               help="auto: a bar at a terminal, plain lines otherwise; openjd, deadline, tractor: progress lines "
                    "on standard output for that farm's log parser.")
-def render(shotlist: Path, cuts, chain, shard, out_dir, model, controlnet, device, dtype,
+def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet, device, dtype,
            allow_unsafe_checkpoint, force, force_cuts, batch, no_continuity, progress_mode):
     """Paint every selected cut's background and write <out>/<episode>_<cut>.png with a sidecar .json.
 
@@ -157,7 +229,7 @@ def render(shotlist: Path, cuts, chain, shard, out_dir, model, controlnet, devic
     from shotrender.render import RenderOptions
     from shotrender.render import render as run_render
 
-    full, selected = _load_plan(shotlist, cuts, chain, shard)
+    full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     sl = full.shotlist
     forced = frozenset()
     if force_cuts:
@@ -186,7 +258,7 @@ def render(shotlist: Path, cuts, chain, shard, out_dir, model, controlnet, devic
 @out_option
 @click.option("--model", help="The model to compare against, if not the shot list's.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per cut in a list.")
-def status(shotlist: Path, cuts, chain, shard, out_dir, model, as_json):
+def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, as_json):
     """Show which cuts are up to date, stale (and why), missing or failed, without rendering.
 
     \b
@@ -196,7 +268,7 @@ def status(shotlist: Path, cuts, chain, shard, out_dir, model, as_json):
     """
     from shotrender.render import status as cut_status
 
-    full, selected = _load_plan(shotlist, cuts, chain, shard)
+    full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     sl = full.shotlist
     rows = cut_status(selected, _backend(sl, model), out_dir or sl.output_dir)
     if as_json:
@@ -217,7 +289,7 @@ def status(shotlist: Path, cuts, chain, shard, out_dir, model, as_json):
 @selector_options
 @out_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per consecutive pair in a list.")
-def check(shotlist: Path, cuts, chain, shard, out_dir, as_json):
+def check(shotlist: Path, cuts, chain, shard, units, out_dir, as_json):
     """Score the continuity of existing renders, pair by pair, without rendering anything.
 
     For each consecutive pair of cuts in a chain: the overlap of their layouts and the masked warp
@@ -231,7 +303,7 @@ def check(shotlist: Path, cuts, chain, shard, out_dir, as_json):
     """
     from shotrender.render import check as check_pairs
 
-    full, selected = _load_plan(shotlist, cuts, chain, shard)
+    full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     rows = check_pairs(selected, out_dir or full.shotlist.output_dir)
     if as_json:
         click.echo(json.dumps([{"upstream": r.upstream, "cut": r.cut, "chain": r.chain, "mode": r.mode,
@@ -319,7 +391,7 @@ def report(shotlist: Path, out_dir, open_browser):
     """
     from shotrender.report import write_report
 
-    full, _ = _load_plan(shotlist, None, None, None)
+    full, _ = _load_plan(shotlist)
     sl = full.shotlist
     layouts = {c.id: sl.layout_path(c) for c in sl.cuts if c.layout is not None}
     files = write_report(out_dir or sl.output_dir, layouts)

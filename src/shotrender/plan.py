@@ -51,13 +51,18 @@ class Link:
 @dataclass(frozen=True)
 class Chain:
     name: str
-    index: int  # position among all chains of the episode, 0-based; stable for farm units
+    index: int  # position among all chains of the episode, 0-based; the chain is farm unit index + 1
     jobs: tuple[Job, ...]
     links: tuple[Link, ...] = ()
 
     @property
     def cuts(self) -> tuple[str, ...]:
         return tuple(j.cut for j in self.jobs) + tuple(link.cut for link in self.links)
+
+    @property
+    def unit(self) -> int:
+        """The chain's farm work-unit number, 1-based like frame numbers (`--units 1-10`)."""
+        return self.index + 1
 
 
 @dataclass(frozen=True)
@@ -189,6 +194,31 @@ def shard_of_chains(chains: tuple[Chain, ...], count: int) -> dict[str, int]:
     return assignment
 
 
+def parse_units(text: str, count: int) -> set[int]:
+    """An OpenJD-style range expression of unit numbers: `3`, `1-10`, `1-10:2`, `10-15,1-5`, `9-1:-2`.
+
+    Units are numbered 1..count. The expression is a set: order and repeats do not matter.
+    """
+    usage = "write unit numbers and ranges like 3, 1-10, 1-10:2 or 10-15,1-5"
+    units: set[int] = set()
+    for item in text.split(","):
+        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*(?::\s*(-?\d+)\s*)?)?", item)
+        if not m:
+            raise UsageError(f"--units {text!r}: cannot read {item.strip()!r}; {usage}")
+        lo = int(m.group(1))
+        hi = int(m.group(2)) if m.group(2) else lo
+        step = int(m.group(3)) if m.group(3) else (1 if hi >= lo else 0)
+        if step == 0 or (hi - lo) * step < 0:
+            raise UsageError(f"--units {text!r}: the range {item.strip()!r} has no step that goes from {lo} "
+                             f"to {hi}; {usage} (a falling range needs a negative step: 10-1:-1)")
+        for number in (lo, hi):
+            if not 1 <= number <= count:
+                raise UsageError(f"--units {text!r}: there is no unit {number}; this plan's units are "
+                                 f"1-{count} (shotrender units SHOTLIST lists them)")
+        units.update(range(lo, hi + (1 if step > 0 else -1), step))
+    return units
+
+
 _RANGE_RE = re.compile(r"^(.*?)(\d+)([A-Za-z_]*)$")
 
 
@@ -229,10 +259,14 @@ def _span(ids: list[str]) -> str:
     return ", ".join(ids) if len(ids) <= 6 else f"{ids[0]} ... {ids[-1]} ({len(ids)} cuts)"
 
 
-def select(plan: Plan, *, cuts: str | None = None, chain: str | None = None, shard: str | None = None) -> Plan:
+def select(plan: Plan, *, cuts: str | None = None, chain: str | None = None, shard: str | None = None,
+           units: str | None = None) -> Plan:
     """Narrow a plan; selectors combine as an intersection. Raises UsageError for a selector that matches
     nothing known."""
     chains = plan.chains
+    if units is not None:
+        numbers = parse_units(units, len(plan.chains))
+        chains = tuple(c for c in chains if c.unit in numbers)
     if chain is not None:
         names = [n.strip() for n in chain.split(",") if n.strip()]
         by_name = {c.name: c for c in chains}
@@ -276,6 +310,7 @@ def plan_to_dict(plan: Plan) -> dict:
             {
                 "name": c.name,
                 "index": c.index,
+                "unit": c.unit,
                 "cuts": list(c.cuts),
                 "jobs": [
                     {

@@ -62,7 +62,7 @@ class PlainProgress:
 
     def start(self, episode: str, total: int) -> None:
         self.total = total
-        self.write(f"{episode}: {total} cuts")
+        self.write(f"{episode}: {total} cut{'s' if total != 1 else ''}")
 
     def cut_started(self, cut: str) -> None:
         pass
@@ -105,7 +105,7 @@ class FarmProgress:
     def start(self, episode: str, total: int) -> None:
         self.total = total
         self.details.start(episode, total)
-        self.emit(self.status_line.format(text=f"{episode}: {total} cuts"))
+        self.emit(self.status_line.format(text=f"{episode}: {total} cut{'s' if total != 1 else ''}"))
         self.emit(self.progress_line.format(percent=0))
 
     def cut_started(self, cut: str) -> None:

@@ -1,0 +1,174 @@
+"""Farms: work units, OpenJD ranges, shards as separate processes, the OpenJD job template."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shotrender.errors import UsageError
+from shotrender.plan import make_plan, parse_units, select
+from shotrender.shotlist import load, parse
+
+from helpers import cut, episode, pan_layouts, run_cli, write_shotlist
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "shots" / "example"
+OPENJD = Path(sys.executable).with_name("openjd")
+SHOTRENDER = Path(sys.executable).with_name("shotrender")
+
+# Fields of a manifest that say when, where and how fast, not what was made.
+VOLATILE = {"updated", "last_run", "timings", "seconds", "host"}
+
+
+def manifest_content(out: Path) -> dict:
+    def strip(value):
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in VOLATILE}
+        if isinstance(value, list):
+            return [strip(v) for v in value]
+        return value
+
+    return strip(json.loads((out / "manifest.json").read_text()))
+
+
+def pictures(out: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(out.glob("*.png"))}
+
+
+@pytest.mark.parametrize("text, count, expected", [
+    ("3", 5, {3}),
+    ("1-10", 12, set(range(1, 11))),
+    ("1-10:2", 12, {1, 3, 5, 7, 9}),
+    ("10-15,1-5", 15, {1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15}),
+    ("9-1:-3", 9, {9, 6, 3}),
+    (" 2 - 4 , 4 ", 5, {2, 3, 4}),
+])
+def test_openjd_style_unit_ranges(text, count, expected):
+    assert parse_units(text, count) == expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("0", "there is no unit 0; this plan's units are 1-12"),
+    ("5-13", "there is no unit 13"),
+    ("5-1", "a falling range needs a negative step"),
+    ("1-4:0", "has no step that goes from 1 to 4"),
+    ("1-4:-1", "has no step that goes from 1 to 4"),
+    ("one", "cannot read 'one'"),
+    ("1,,2", "cannot read ''"),
+])
+def test_bad_unit_ranges_say_what_to_write(text, message):
+    with pytest.raises(UsageError) as caught:
+        parse_units(text, 12)
+    assert str(caught.value).startswith(f"--units {text!r}: ") and message in str(caught.value)
+
+
+def test_units_are_chains_numbered_in_plan_order():
+    plan = make_plan(load(EXAMPLE / "episode.yaml"))
+    assert [(c.unit, c.name) for c in plan.chains] == [(1, "park"), (2, "street"), (3, "room")]
+    assert [c.name for c in select(plan, units="3,1").chains] == ["park", "room"]
+    assert [c.name for c in select(plan, units="1-3:2", chain="room").chains] == ["room"]
+
+
+def test_units_command_lists_every_cut_once_with_a_command_per_unit(tmp_path):
+    out = run_cli("units", str(EXAMPLE / "episode.yaml"), "--json")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(out.stdout)
+    assert data["schema"] == "shotrender.units/1" and data["unit_count"] == 3
+    cuts = [c for u in data["units"] for c in u["cuts"]]
+    assert sorted(cuts) == [f"C00{i}" for i in range(1, 9)]
+    park = data["units"][0]
+    assert park["unit"] == 1 and park["chain"] == "park" and park["renders"] == 4 and park["reuses"] == 1
+    assert park["command"][1:] == ["render", str((EXAMPLE / "episode.yaml").resolve()), "--chain", "park"]
+    text = run_cli("units", str(EXAMPLE / "episode.yaml"), "--units", "2-3")
+    assert text.returncode == 0 and "street" in text.stdout and "park" not in text.stdout
+    bad = run_cli("units", str(EXAMPLE / "episode.yaml"), "--units", "4")
+    assert bad.returncode == 2 and "no unit 4; this plan's units are 1-3" in bad.stderr
+
+
+@pytest.mark.slow
+def test_three_shard_processes_make_what_one_unsharded_run_makes(tmp_path):
+    pans = {"park": iter(pan_layouts(tmp_path / "park", 4, 128, 72, step=12, seed=1)),
+            "street": iter(pan_layouts(tmp_path / "street", 3, 128, 72, step=12, seed=2))}
+    cuts = [cut(f"C{i:03d}", bg) for i, bg in enumerate(
+        ["park", "park", "street", None, "park", "street", None, "park", None, "street"], start=1)]
+    for c in cuts:
+        if c.get("bg"):
+            c["layout"] = str(next(pans[c["bg"]]).relative_to(tmp_path))
+    cuts.append({"id": "C011", "reuse": "C002"})
+    path = write_shotlist(tmp_path, episode(cuts))
+    whole, sharded = tmp_path / "whole", tmp_path / "sharded"
+    assert run_cli("render", str(path), "--out", str(whole)).returncode == 0
+    procs = [subprocess.Popen([sys.executable, "-m", "shotrender", "render", str(path), "--shard", f"{i}/3",
+                               "--out", str(sharded), "--progress", "none"], stderr=subprocess.PIPE)
+             for i in (1, 2, 3)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], errors
+    assert len(pictures(whole)) == 11 + 2 * 5  # 11 cuts, flow and error previews of 3 park and 2 street pairs
+    assert pictures(sharded) == pictures(whole)
+    assert manifest_content(sharded) == manifest_content(whole)
+
+
+def test_export_job_template_has_one_render_task_per_chain(tmp_path):
+    job = tmp_path / "job.yaml"
+    out = run_cli("export-job", str(EXAMPLE / "episode.yaml"), "--format", "openjd", "-o", str(job),
+                  "--out", str(tmp_path / "renders"))
+    assert out.returncode == 0, out.stderr
+    template = yaml.safe_load(job.read_text())
+    render, report = template["steps"]
+    assert render["parameterSpace"]["taskParameterDefinitions"] == [
+        {"name": "Chain", "type": "STRING", "range": ["park", "street", "room"]}]
+    args = render["script"]["actions"]["onRun"]["args"]
+    assert args[:2] == ["render", "{{Param.ShotList}}"]
+    assert args[args.index("--chain") + 1] == "{{Task.Param.Chain}}"
+    assert args[args.index("--progress") + 1] == "openjd"
+    assert report["dependencies"] == [{"dependsOn": "Render"}]
+    params = {p["name"]: p for p in template["parameterDefinitions"]}
+    assert params["OutputDir"]["default"] == "renders"  # under the template's folder: relative, as OpenJD wants
+    assert "default" not in params["ShotList"]  # outside it: no default, the submitter gives it
+    assert f"-p ShotList={(EXAMPLE / 'episode.yaml').resolve()}" in out.stderr
+
+
+def test_export_job_numbers_tasks_when_chains_exceed_what_openjd_lists(tmp_path):
+    cuts = "\n".join(f"  - {{id: C{i:04d}, layout: l.png}}" for i in range(1, 1027))
+    sl = parse(f"version: 1\nepisode: big\nsize: [64, 64]\nmodel: draft\ncuts:\n{cuts}\n", base_dir=tmp_path)
+    from shotrender.farm import openjd_template
+
+    template = openjd_template(make_plan(sl), tmp_path / "out", tmp_path)
+    (param,) = template["steps"][0]["parameterSpace"]["taskParameterDefinitions"]
+    assert param == {"name": "Unit", "type": "INT", "range": "1-1026"}
+    assert "{{Task.Param.Unit}}" in template["steps"][0]["script"]["actions"]["onRun"]["args"]
+    job = tmp_path / "job.yaml"
+    job.write_text(yaml.safe_dump(template, sort_keys=False))
+    check = subprocess.run([str(OPENJD), "check", str(job)], capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+
+@pytest.mark.slow
+def test_openjd_check_and_run_render_the_example(tmp_path):
+    work = tmp_path / "example"
+    shutil.copytree(EXAMPLE, work, ignore=shutil.ignore_patterns("renders"))
+    job = work / "job.yaml"
+    out = run_cli("export-job", str(work / "episode.yaml"), "-o", str(job), "--command", str(SHOTRENDER))
+    assert out.returncode == 0, out.stderr
+    check = subprocess.run([str(OPENJD), "check", str(job)], capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0 and "passes validation" in check.stdout, check.stdout + check.stderr
+    run = subprocess.run([str(OPENJD), "run", str(job), "--step", "Report", "--run-dependencies"],
+                         capture_output=True, text=True, timeout=600)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0, log
+    assert log.count("openjd_progress: 100") == 3  # one finished task per chain
+    renders = work / "renders" / "ep01"
+    manifest = json.loads((renders / "manifest.json").read_text())
+    assert manifest["counts"] == {"rendered": 7, "reused": 1}
+    assert (renders / "report.html").is_file()
+
+    local = tmp_path / "local"
+    assert run_cli("render", str(work / "episode.yaml"), "--out", str(local)).returncode == 0
+    assert pictures(renders).keys() - {"ep01_contact.png"} == pictures(local).keys()
+    assert all(pictures(renders)[name] == data for name, data in pictures(local).items())
