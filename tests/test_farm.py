@@ -114,6 +114,17 @@ def test_three_shard_processes_make_what_one_unsharded_run_makes(tmp_path):
     assert manifest_content(sharded) == manifest_content(whole)
 
 
+def test_strict_turns_a_flagged_cut_into_exit_1(tmp_path):
+    # two unrelated drawings in one chain: no overlap, so the colour check, which the draft keys fail
+    path = write_shotlist(tmp_path, episode([cut("C001"), cut("C002")],
+                                            continuity={"colour_limit": 0.001, "max_attempts": 1}))
+    plain = run_cli("render", str(path), "--out", str(tmp_path / "a"))
+    assert plain.returncode == 0 and "C002: flagged for review" in plain.stdout, plain.stdout + plain.stderr
+    strict = run_cli("render", str(path), "--out", str(tmp_path / "b"), "--strict")
+    assert strict.returncode == 1 and "1 cut(s) flagged for review and --strict was given" in strict.stderr
+    assert pictures(tmp_path / "b") == pictures(tmp_path / "a")  # written all the same
+
+
 def test_export_job_template_has_one_render_task_per_chain(tmp_path):
     job = tmp_path / "job.yaml"
     out = run_cli("export-job", str(EXAMPLE / "episode.yaml"), "--format", "openjd", "-o", str(job),

@@ -15,7 +15,7 @@ def _episode(tmp_path, tiny_model, **top):
 
 
 def _env():
-    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    return {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": ""}
 
 
 def _digests(out):
@@ -35,6 +35,7 @@ def test_two_processes_render_identical_bytes_and_load_the_model_once(tmp_path, 
         assert manifest["counts"] == {"rendered": 3, "reused": 1}
         sidecar = json.loads((tmp_path / name / "out" / "ep01_C001.json").read_text())
         assert sidecar["device"]["backend"] == "diffusers" and sidecar["device"]["device"] == "cpu"
+        assert sidecar["device"]["cuda_visible_devices"] == "" and sidecar["device"]["gpu"] is None
     assert runs[0] == runs[1] and len(runs[0]) == 4
     assert runs[0]["ep01_C001.png"] == runs[0]["ep01_C004.png"]  # the reused cut is its source's picture
     assert runs[0]["ep01_C001.png"] != runs[0]["ep01_C003.png"]  # another background, another seed

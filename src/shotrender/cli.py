@@ -212,8 +212,22 @@ def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, c
               default="auto", show_default=True,
               help="auto: a bar at a terminal, plain lines otherwise; openjd, deadline, tractor: progress lines "
                    "on standard output for that farm's log parser.")
+@click.option("--strict", is_flag=True, help="Exit 1 when a cut is flagged for review, not only when one fails.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: chains run in this process; ray: each chain is a task on a Ray cluster's workers, "
+                   "which keep their model loaded (needs pip install 'shotrender[ray]').")
+@click.option("--address", metavar="ADDR", help="With --executor ray: the cluster to join (ray://HOST:10001, "
+              "HOST:6379 or auto). Default: a private local cluster on this machine.")
+@click.option("--workers", type=click.IntRange(1), help="With --executor ray: how many workers (Ray actors). "
+              "Default: as many as the cluster's CPUs or GPUs fit, at most one per chain.")
+@click.option("--cpus-per-worker", type=click.FloatRange(min=0.01), default=1, show_default=True,
+              help="With --executor ray: CPUs each worker reserves; on a CPU-only worker also torch's thread "
+                   "count, which CPU renders' bytes depend on.")
+@click.option("--gpus-per-worker", type=click.FloatRange(min=0), help="With --executor ray: GPUs each worker "
+              "reserves. Default: 1 when the cluster has GPUs, else 0.")
 def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet, device, dtype,
-           allow_unsafe_checkpoint, force, force_cuts, batch, no_continuity, progress_mode):
+           allow_unsafe_checkpoint, force, force_cuts, batch, no_continuity, progress_mode, strict, executor,
+           address, workers, cpus_per_worker, gpus_per_worker):
     """Paint every selected cut's background and write <out>/<episode>_<cut>.png with a sidecar .json.
 
     The shot list is checked first: with any problem, nothing loads and the exit code is 2. Cuts whose
@@ -224,11 +238,18 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
       shotrender render shots/example/episode.yaml
       shotrender render shots/example/episode.yaml --model models/sd15 --device cuda
       shotrender render episode.yaml --chain park --out /mnt/renders/ep01
+      shotrender render episode.yaml --executor ray --address ray://head:10001
     """
+    from shotrender.errors import UsageError
     from shotrender.plan import select
     from shotrender.render import RenderOptions
     from shotrender.render import render as run_render
 
+    ray_only = {"--address": address, "--workers": workers, "--gpus-per-worker": gpus_per_worker,
+                "--cpus-per-worker": cpus_per_worker if cpus_per_worker != 1 else None}
+    given = [name for name, value in ray_only.items() if value is not None]
+    if executor != "ray" and given:
+        raise UsageError(f"{', '.join(given)} only mean something with --executor ray")
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     sl = full.shotlist
     forced = frozenset()
@@ -238,7 +259,12 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     out = out_dir or sl.output_dir
     progress = _progress(progress_mode)
     options = RenderOptions(out, force=force, force_cuts=forced, continuity=not no_continuity, batch=batch)
-    result = run_render(selected, backend, options, progress)
+    runner = None
+    if executor == "ray":
+        from shotrender.executors.ray import RayExecutor
+
+        runner = RayExecutor(address, workers, cpus_per_worker, gpus_per_worker)
+    result = run_render(selected, backend, options, progress, executor=runner)
     summary = ", ".join(f"{result.count(s)} {s}" for s in ("rendered", "flagged", "cached", "reused", "failed",
                                                            "blocked") if result.count(s))
     click.echo(f"{sl.episode}: {summary or 'nothing selected'} in {result.seconds:.1f} s "
@@ -249,6 +275,10 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     if result.failed:
         for r in result.failed:
             click.echo(f"  {r.cut}: {r.status}: {r.error}", err=True)
+        sys.exit(1)
+    if strict and result.count("flagged"):
+        click.echo(f"shotrender: {result.count('flagged')} cut(s) flagged for review and --strict was given",
+                   err=True)
         sys.exit(1)
 
 

@@ -324,7 +324,8 @@ class _Pending:
 class _Run:
     """State of one render call: the backend (loaded on first need), the store, decoded renders."""
 
-    def __init__(self, plan: Plan, backend: Backend, options: RenderOptions, progress: Progress):
+    def __init__(self, plan: Plan, backend: Backend, options: RenderOptions, progress: Progress,
+                 loaded: bool = False):
         self.plan = plan
         self.sl = plan.shotlist
         self.backend = backend
@@ -332,7 +333,7 @@ class _Run:
         self.options = options
         self.progress = progress
         self.store = Store(options.out_dir, self.sl.episode)
-        self.loaded = False
+        self.loaded = loaded  # a worker that keeps its backend between calls passes True after the first
         self.result = RunResult(self.sl.episode, options.out_dir)
 
     def ensure_loaded(self) -> None:
@@ -499,8 +500,16 @@ class _Run:
         return result
 
 
+class Executor(Protocol):
+    """Where chains run. In-process by default (`_Run.run_chains`); executors/ray.py runs them on a cluster
+    and must leave `run.result` and `run.progress` as an in-process run would."""
+
+    def run(self, run: _Run, chains: tuple[Chain, ...]) -> None: ...
+
+
 def render(plan: Plan, backend: Backend, options: RenderOptions,
-           progress: Progress | None = None, on_start: Callable[[Store], None] | None = None) -> RunResult:
+           progress: Progress | None = None, on_start: Callable[[Store], None] | None = None,
+           executor: Executor | None = None) -> RunResult:
     """Render every job of `plan` into `options.out_dir`; always leaves a manifest that matches the disk.
 
     Raises Interrupted on SIGINT/SIGTERM (after writing the manifest) and ModelError when the model
@@ -515,7 +524,10 @@ def render(plan: Plan, backend: Backend, options: RenderOptions,
     progress.start(plan.shotlist.episode, plan.cut_count)
     try:
         with _signals_raise():
-            run.run_chains(plan.chains)
+            if executor is None:
+                run.run_chains(plan.chains)
+            else:
+                executor.run(run, plan.chains)
     finally:
         run.result.seconds = time.perf_counter() - t0
         progress.close()

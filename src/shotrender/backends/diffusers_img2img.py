@@ -132,6 +132,9 @@ class DiffusersBackend:
             "fp32_fallback": self._fallback_cut is not None,
             "fp32_fallback_cut": self._fallback_cut,
             "threads": torch.get_num_threads(),
+            # torch numbers only the GPUs this variable lets it see: cuda:0 is the first of them
+            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+            "gpu": torch.cuda.get_device_name(torch.device(self._device)) if self._device.startswith("cuda") else None,
         }
 
     def _build(self, dtype):

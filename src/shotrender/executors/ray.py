@@ -1,0 +1,164 @@
+"""Chains on a Ray cluster: `shotrender render --executor ray [--address ADDR]`.
+
+The driver (the `render` process) plans, prepares the output folder, hands whole chains to a pool of
+Ray actors and writes the manifest. Each actor holds one backend, loads its model on the first cut
+that needs it and keeps it for every later chain. An actor runs a chain with the same code as a
+local render (`render._Run`) and writes through the same store, so the output folder must be one
+every node sees (a shared file system), as on any farm. What happened comes back per chain and is
+replayed into the driver's progress and result.
+
+A worker that dies (node lost, killed for memory) is replaced and its chain given out once more; the
+cuts it had finished are in the store and are not rendered again. Ray itself is imported only here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, replace
+
+from shotrender.errors import BackendError, ShotRenderError, UsageError
+from shotrender.plan import Chain, Plan
+from shotrender.render import CutResult, _Run
+
+
+class _Recorder:
+    """A Progress that keeps every event for the driver to replay."""
+
+    def __init__(self):
+        self.events: list[tuple] = []
+
+    def start(self, episode: str, total: int) -> None:
+        pass
+
+    def cut_started(self, cut: str) -> None:
+        self.events.append(("started", cut))
+
+    def cut_finished(self, result: CutResult, detail: str) -> None:
+        self.events.append(("finished", result, detail))
+
+    def message(self, text: str) -> None:
+        self.events.append(("message", text))
+
+    def close(self) -> None:
+        pass
+
+
+class ChainWorker:
+    """The body of one Ray actor: one backend, loaded once, for every chain the actor is given."""
+
+    def __init__(self, backend, options):
+        self.backend, self.options, self.loaded = backend, options, False
+
+    def run(self, plan: Plan) -> tuple[list[tuple], dict, int]:
+        recorder = _Recorder()
+        run = _Run(plan, self.backend, self.options, recorder, loaded=self.loaded)
+        run.run_chains(plan.chains)
+        self.loaded = run.loaded
+        return recorder.events, run.result.backend, run.result.model_loads
+
+
+@dataclass(frozen=True)
+class RayExecutor:
+    address: str | None = None  # None: start a private local cluster on this machine (loopback only)
+    workers: int | None = None  # None: as many as the cluster's resources fit, at most one per chain
+    cpus: float = 1.0  # per worker; on a CPU-only worker also torch's thread count (OMP_NUM_THREADS)
+    gpus: float | None = None  # per worker; None: 1 when the cluster has GPUs, else 0
+
+    def run(self, run: _Run, chains: tuple[Chain, ...]) -> None:
+        if not chains:
+            return
+        ray = _import_ray()
+        started = self._connect(ray)
+        actors: list = []
+        try:
+            resources = ray.cluster_resources()
+            gpus = self.gpus if self.gpus is not None else (1.0 if resources.get("GPU", 0) >= 1 else 0.0)
+            fit = int(resources.get("GPU", 0) // gpus) if gpus else int(resources.get("CPU", 1) // self.cpus)
+            count = max(1, min(self.workers or fit or 1, len(chains)))
+            run.progress.message(f"ray: {count} worker{'s' if count != 1 else ''} ({self.cpus:g} CPU, {gpus:g} GPU "
+                                 f"each) on {self.address or 'a local cluster'}")
+            worker = ray.remote(ChainWorker).options(num_cpus=self.cpus, num_gpus=gpus)
+            options = replace(run.options, out_dir=run.options.out_dir.resolve())
+            actors = [worker.remote(run.backend, options) for _ in range(count)]
+            self._dispatch(ray, run, chains, actors, lambda: worker.remote(run.backend, options))
+        finally:
+            for actor in actors:
+                ray.kill(actor)
+            if started:
+                ray.shutdown()
+
+    def _dispatch(self, ray, run: _Run, chains: tuple[Chain, ...], actors: list, new_actor) -> None:
+        from ray.exceptions import RayActorError, RayTaskError
+
+        queue = list(chains)
+        idle = list(actors)
+        pending: dict = {}
+        retried: set[str] = set()
+        while queue or pending:
+            while idle and queue:
+                actor, chain = idle.pop(0), queue.pop(0)
+                pending[actor.run.remote(Plan(run.plan.shotlist, (chain,)))] = (actor, chain)
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            actor, chain = pending.pop(ref)
+            try:
+                events, backend, loads = ray.get(ref)
+            except RayTaskError as e:
+                cause = getattr(e, "cause", None)
+                if isinstance(cause, ShotRenderError):
+                    raise cause from None
+                raise BackendError(f"chain {chain.name} failed on a Ray worker: {cause or e}") from None
+            except RayActorError as e:
+                actors.remove(actor)
+                ray.kill(actor)
+                replacement = new_actor()
+                actors.append(replacement)
+                idle.append(replacement)
+                if chain.name in retried:
+                    self._lost(run, chain, e)
+                else:
+                    retried.add(chain.name)
+                    run.progress.message(f"ray: the worker running chain {chain.name} was lost; running it again")
+                    queue.insert(0, chain)
+                continue
+            idle.append(actor)
+            for event in events:
+                if event[0] == "started":
+                    run.progress.cut_started(event[1])
+                elif event[0] == "finished":
+                    run.finish(event[1], event[2])
+                else:
+                    run.progress.message(event[1])
+            run.result.backend = backend or run.result.backend
+            run.result.model_loads += loads
+
+    def _lost(self, run: _Run, chain: Chain, error: Exception) -> None:
+        reason = f"its Ray worker was lost twice ({type(error).__name__}); run render again to finish it"
+        for cut in chain.cuts:
+            run.finish(CutResult(cut, chain.name, "failed", error=reason), "")
+
+    def _connect(self, ray) -> bool:
+        """Join the cluster at `address`, or start a private one here; True when this call connected."""
+        if ray.is_initialized():
+            return False
+        quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
+        try:
+            if self.address:
+                ray.init(address=self.address, **quiet)
+            else:
+                ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, _node_ip_address="127.0.0.1",
+                         **quiet)
+        except (ConnectionError, RuntimeError, ValueError) as e:
+            where = f"the Ray cluster at {self.address}" if self.address else "a local Ray cluster"
+            raise BackendError(f"cannot start or reach {where}: {e}; check --address (ray://HOST:10001, HOST:6379 "
+                               f"or auto) and that `ray status` answers there") from None
+        return True  # shutting down leaves a cluster we joined running; it stops one we started
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise UsageError("--executor ray needs Ray on this machine and the workers: "
+                         "pip install 'shotrender[ray]'") from None
+    return ray
