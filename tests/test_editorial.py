@@ -260,9 +260,12 @@ def test_init_output_file_paths_relative_to_it_and_force(tmp_path):
     assert (data["size"], data["model"], data["episode"]) == ([1024, 576], "models/sd15", "ep07")
     again = run_cli(*args, cwd=tmp_path)
     assert again.returncode == 2 and "exists" in again.stderr and "--force" in again.stderr
-    assert run_cli(*args, "--force", cwd=tmp_path).returncode == 0
-    shotlist, problems = load_with_warnings(target)
+    forced = run_cli(*args, "--force", cwd=tmp_path)
+    assert forced.returncode == 0 and "will ask for --allow-outside-paths" in forced.stderr
+    shotlist, problems = load_with_warnings(target, allow_outside=True)
     assert problems and all(p.warning for p in problems) and "models/sd15" not in str(problems)
+    shotlist, problems = load_with_warnings(target)
+    assert shotlist is None and "../layouts/C001.png is outside the shot list's folder" in str(problems)
 
 
 def test_init_from_layouts_only(tmp_path):

@@ -45,7 +45,16 @@ def cli():
     """
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value):
+    ctx.meta[param.name] = value
+
+
 def shotlist_argument(f):
+    """The shot list argument, with --allow-outside-paths, which `_load_plan` reads from the context."""
+    f = click.option("--allow-outside-paths", is_flag=True, expose_value=False, callback=_remember,
+                     help="Let the shot list name layouts and an output folder outside its own folder "
+                          "(symlinks included). Off by default, so a shot list from elsewhere cannot make "
+                          "shotrender read or write beyond it.")(f)
     return click.argument("shotlist", type=click.Path(dir_okay=False, path_type=Path))(f)
 
 
@@ -68,7 +77,7 @@ def _load_plan(shotlist: Path, cuts=None, chain=None, shard=None, units=None):
     from shotrender.plan import make_plan, select
     from shotrender.shotlist import load_with_warnings
 
-    sl, problems = load_with_warnings(shotlist)
+    sl, problems = load_with_warnings(shotlist, click.get_current_context().meta.get("allow_outside_paths", False))
     if sl is None:
         raise ShotListError(problems)
     for w in problems:
@@ -401,6 +410,9 @@ def init(edl, otio_file, rate, layouts, id_pattern, size, model, episode, output
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
     click.echo(f"shotrender init: {summary}" + (f"; wrote {output}" if output is not None else ""), err=True)
+    if layouts is not None and not layouts.resolve().is_relative_to(base_dir.resolve()):
+        click.echo("shotrender init: the layouts are outside the shot list's folder, so validate and render will "
+                   "ask for --allow-outside-paths; keep the shot list beside its layouts to do without", err=True)
 
 
 @cli.command()

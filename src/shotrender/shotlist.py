@@ -11,7 +11,9 @@ aliases are walked with a node budget so an alias bomb is refused instead of exp
 from __future__ import annotations
 
 import difflib
+import os
 import re
+import warnings
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,7 @@ MAX_SEED = 2**63 - 1
 MAX_FRAMES = 2**31 - 1
 ASPECT_TOLERANCE = 0.01
 LAYOUT_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "BMP")
+MAX_LAYOUT_PIXELS = 100_000_000  # a 4x-wide pan layout at 4K is 33 MP; a decompression bomb is billions
 # Values reached through aliases (*name); generous for honest reuse of a block, tiny next to a bomb.
 ALIAS_BUDGET = 100_000
 
@@ -603,16 +606,20 @@ def _warn_empty_prompts(ck: _Checker, cuts: list[Cut], defaults: Params, backgro
 # ---------------------------------------------------------------------------------------------- files
 
 
-def load(path: str | Path) -> ShotList:
+def load(path: str | Path, allow_outside: bool = False) -> ShotList:
     """Read a shot list file and check the layouts it names. Raises ShotListError with every problem."""
-    shotlist, problems = load_with_warnings(path)
+    shotlist, problems = load_with_warnings(path, allow_outside)
     if shotlist is None:
         raise ShotListError(problems)
     return shotlist
 
 
-def load_with_warnings(path: str | Path) -> tuple[ShotList | None, list[Problem]]:
-    """Like `load`, but also returns warnings; the shot list is None when any problem is an error."""
+def load_with_warnings(path: str | Path, allow_outside: bool = False) -> tuple[ShotList | None, list[Problem]]:
+    """Like `load`, but also returns warnings; the shot list is None when any problem is an error.
+
+    Layouts and `output` must lie under the shot list's folder, symlinks resolved, unless `allow_outside`
+    (`--allow-outside-paths`): a shot list from elsewhere cannot make shotrender read or write beyond it.
+    """
     path = Path(path)
     source = str(path)
     try:
@@ -629,20 +636,62 @@ def load_with_warnings(path: str | Path) -> tuple[ShotList | None, list[Problem]
     base_dir = path.parent.resolve()  # absolute once, so every path derived from it is absolute too
     shotlist, problems = _parse(text, source, base_dir)
     if shotlist is not None:
-        file_problems = check_files(shotlist)
+        file_problems = check_files(shotlist, allow_outside)
         if file_problems and shotlist.cuts and shotlist.cuts[0].line is None:
             # Read again with line numbers, so the layout messages can point at their lines.
             shotlist, problems = _parse(text, source, base_dir, careful=True)
-            file_problems = check_files(shotlist)
-        problems += file_problems
+            file_problems = check_files(shotlist, allow_outside)
+        for p in file_problems:
+            if p.line is None and p.field in ("output", "model", "controlnet"):
+                m = re.search(rf"(?m)^{p.field}[ \t]*:", text)
+                problems.append(replace(p, line=text.count("\n", 0, m.start()) + 1) if m else p)
+            else:
+                problems.append(p)
     if any(not p.warning for p in problems):
         return None, problems
     return shotlist, problems
 
 
-def check_files(shotlist: ShotList) -> list[Problem]:
-    """Check every layout the shot list names, and the model path if it is a local one."""
+OUTSIDE_FIX = ("keep it under the shot list's folder, or give --allow-outside-paths if you trust this shot list")
+
+
+def _outside(value: str, base_dir: Path) -> str | None:
+    """None when the path `value` (relative to `base_dir`, itself resolved) stays under it with symlinks
+    resolved; else a message saying where it leads."""
+    path = base_dir / Path(value).expanduser()
+    resolved = path.resolve()
+    if resolved.is_relative_to(base_dir):
+        return None
+    plain = Path(os.path.normpath(path))
+    if not plain.is_relative_to(base_dir):
+        where = "" if Path(value).is_absolute() else f" (it is {resolved})"
+        return f"{value} is outside the shot list's folder{where}"
+    inside = plain.relative_to(base_dir)
+    link = next(part for part in (base_dir / Path(*inside.parts[:n]) for n in range(1, len(inside.parts) + 1))
+                if part.is_symlink())
+    return f"{value} leads outside the shot list's folder: {link.relative_to(base_dir)} is a symlink to " \
+           f"{link.resolve()}"
+
+
+def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem]:
+    """Check every layout the shot list names, the model path if it is a local one, and that layouts and
+    the output folder stay under the shot list's folder (unless `allow_outside`)."""
     problems: list[Problem] = []
+    if not allow_outside:
+        base = shotlist.base_dir
+        if shotlist.output and (message := _outside(shotlist.output, base)):
+            problems.append(Problem(shotlist.source, None, "output", message, OUTSIDE_FIX))
+        outside: dict[str, str | None] = {}
+        for cut in shotlist.cuts:
+            if cut.layout is None:
+                continue
+            if cut.layout not in outside:
+                outside[cut.layout] = _outside(cut.layout, base)
+            if outside[cut.layout]:
+                problems.append(Problem(shotlist.source, cut.layout_line, f"cuts[{cut.index}].layout",
+                                        outside[cut.layout], OUTSIDE_FIX, cut.id))
+        if problems:
+            return problems  # nothing outside is opened, not even to read a header
     headers: dict[str, tuple[int, int] | Problem] = {}  # by the path as written: one read per file
     target = shotlist.width / shotlist.height if shotlist.height else None
     for cut in shotlist.cuts:
@@ -681,13 +730,31 @@ def _layout_header(path: Path) -> tuple[int, int] | Problem:
         return Problem("", None, "", "file not found", "check the path (relative to the shot list)")
     if not path.is_file():
         return Problem("", None, "", "is not a file", "give the path of an image")
+    if path.stat().st_size == 0:
+        return Problem("", None, "", "is empty (0 bytes)", "export the layout again")
     try:
-        with Image.open(path) as im:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+        with im:
             if im.format not in LAYOUT_FORMATS:
                 return Problem("", None, "", f"{im.format} images are not read",
                                f"save it as one of {', '.join(LAYOUT_FORMATS)}")
-            return im.size
+            w, h = im.size
+            if w * h > MAX_LAYOUT_PIXELS:
+                return Problem("", None, "", f"is {w}x{h} ({w * h / 1e6:.0f} megapixels); layouts are read up to "
+                               f"{MAX_LAYOUT_PIXELS // 1_000_000} megapixels", "export it at the episode's size")
+            # Truncated or damaged data would otherwise surface in the middle of a render: a PNG's chunk
+            # checksums are checked without decoding; other formats are decoded.
+            if im.format == "PNG":
+                im.verify()
+            else:
+                im.load()
+            return w, h
     except UnidentifiedImageError:
         return Problem("", None, "", "is not an image", "export the layout as PNG")
-    except OSError as e:
-        return Problem("", None, "", f"cannot be read: {e}", "re-export the layout")
+    except Image.DecompressionBombError:
+        return Problem("", None, "", f"has more than {MAX_LAYOUT_PIXELS // 1_000_000} megapixels",
+                       "export it at the episode's size")
+    except (OSError, SyntaxError, ValueError) as e:
+        return Problem("", None, "", f"is damaged or truncated ({e})", "export the layout again")
