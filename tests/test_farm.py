@@ -54,7 +54,7 @@ def test_openjd_style_unit_ranges(text, count, expected):
 
 
 @pytest.mark.parametrize("text, message", [
-    ("0", "there is no unit 0; this plan's units are 1-12"),
+    ("0", "there is no unit 0; its units are 1-12"),
     ("5-13", "there is no unit 13"),
     ("5-1", "a falling range needs a negative step"),
     ("1-4:0", "has no step that goes from 1 to 4"),
@@ -88,7 +88,7 @@ def test_units_command_lists_every_cut_once_with_a_command_per_unit(tmp_path):
     text = run_cli("units", str(EXAMPLE / "episode.yaml"), "--units", "2-3")
     assert text.returncode == 0 and "street" in text.stdout and "park" not in text.stdout
     bad = run_cli("units", str(EXAMPLE / "episode.yaml"), "--units", "4")
-    assert bad.returncode == 2 and "no unit 4; this plan's units are 1-3" in bad.stderr
+    assert bad.returncode == 2 and "no unit 4; its units are 1-3" in bad.stderr
 
 
 @pytest.mark.slow

@@ -448,13 +448,23 @@ def _backend(sl, model: str | None, controlnet: str | None = None, device: str |
              dtype: str | None = None, allow_unsafe_checkpoint: bool = False):
     """The backend for a shot list, with command-line overrides; nothing loads until a cut needs it."""
     from shotrender.backends import make_backend
+    from shotrender.errors import Problem
+    from shotrender.shotlist import top_key_line
 
     model_ref = str(Path(model).resolve()) if model and Path(model).exists() else model
-    return make_backend(
-        model_ref or sl.resolve_path_or_id(sl.model),
-        controlnet=controlnet or (sl.resolve_path_or_id(sl.controlnet) if sl.controlnet else None),
-        device=device, dtype=dtype, allow_unsafe_checkpoint=allow_unsafe_checkpoint,
-    )
+    try:
+        return make_backend(
+            model_ref or sl.resolve_path_or_id(sl.model),
+            controlnet=controlnet or (sl.resolve_path_or_id(sl.controlnet) if sl.controlnet else None),
+            device=device, dtype=dtype, allow_unsafe_checkpoint=allow_unsafe_checkpoint,
+        )
+    except ShotRenderError as e:
+        if model or e.exit_code != 2:
+            raise
+        # the shot list's own model: say where it is written
+        field = "controlnet" if sl.controlnet and not controlnet and sl.controlnet in str(e) else "model"
+        text = Path(sl.source).read_text(encoding="utf-8-sig")
+        raise ShotListError([Problem(sl.source, top_key_line(text, field), field, str(e))]) from None
 
 
 def _progress(mode: str):

@@ -213,8 +213,9 @@ def parse_units(text: str, count: int) -> set[int]:
                              f"to {hi}; {usage} (a falling range needs a negative step: 10-1:-1)")
         for number in (lo, hi):
             if not 1 <= number <= count:
-                raise UsageError(f"--units {text!r}: there is no unit {number}; this plan's units are "
-                                 f"1-{count} (shotrender units SHOTLIST lists them)")
+                numbers = "its only unit is 1" if count == 1 else f"its units are 1-{count}"
+                raise UsageError(f"--units {text!r}: there is no unit {number}; {numbers} (shotrender units "
+                                 "SHOTLIST lists them)")
         units.update(range(lo, hi + (1 if step > 0 else -1), step))
     return units
 

@@ -45,10 +45,12 @@ CONTINUITY_FIELDS: dict[str, tuple[Any, Any, Any]] = {
 CUT_INFO = ("frames", "notes")  # editorial facts: kept with the cut, change no picture
 CUT_KEYS = ("id", "layout", "bg", "reuse", *CUT_PARAMS, *CUT_INFO)
 REUSE_KEYS = ("id", "reuse", *CUT_INFO)
+NUMBER_EXAMPLES = {"guidance": 7.5, "strength": 0.55}
 MAX_SEED = 2**63 - 1
 MAX_FRAMES = 2**31 - 1
 ASPECT_TOLERANCE = 0.01
 LAYOUT_FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "BMP")
+MAX_SHOTLIST_BYTES = 32 * 1024 * 1024  # a 30,000-cut shot list is about 3 MB
 MAX_LAYOUT_PIXELS = 100_000_000  # a 4x-wide pan layout at 4K is 33 MP; a decompression bomb is billions
 # Values reached through aliases (*name); generous for honest reuse of a block, tiny next to a bomb.
 ALIAS_BUDGET = 100_000
@@ -348,7 +350,8 @@ class _Checker:
         if value is None:
             return None
         if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:
-            self.add((*path, key), f"must be a number, got {_show(value)}", f"e.g. {key}: 0.5", cut)
+            self.add((*path, key), f"must be a number, got {_show(value)}",
+                     f"e.g. {key}: {NUMBER_EXAMPLES.get(key, 0.5)}", cut)
             return None
         return float(value)
 
@@ -440,7 +443,7 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
     if version is None:
         ck.add((), "'version' is missing", "add version: 1 at the top")
     elif version != VERSION:
-        ck.add(("version",), f"unknown version {_show(version)}", "this shotrender reads version: 1")
+        ck.add(("version",), f"unknown version {version!r}", "this shotrender reads version: 1")
         return None, problems
 
     episode = ck.ident(data, (), "episode", "episode", example="ep01")
@@ -623,6 +626,11 @@ def load_with_warnings(path: str | Path, allow_outside: bool = False) -> tuple[S
     path = Path(path)
     source = str(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_SHOTLIST_BYTES:
+            return None, [Problem(source, None, "", f"the file is {size / 2**20:.0f} MB; shot lists are read up to "
+                                  f"{MAX_SHOTLIST_BYTES // 2**20} MB (a 30,000-cut episode takes about 3 MB)",
+                                  "check that this is the shot list; split a larger one by episode")]
         raw = path.read_bytes()
     except FileNotFoundError:
         return None, [Problem(source, None, "", "file not found", "check the path")]
@@ -641,15 +649,17 @@ def load_with_warnings(path: str | Path, allow_outside: bool = False) -> tuple[S
             # Read again with line numbers, so the layout messages can point at their lines.
             shotlist, problems = _parse(text, source, base_dir, careful=True)
             file_problems = check_files(shotlist, allow_outside)
-        for p in file_problems:
-            if p.line is None and p.field in ("output", "model", "controlnet"):
-                m = re.search(rf"(?m)^{p.field}[ \t]*:", text)
-                problems.append(replace(p, line=text.count("\n", 0, m.start()) + 1) if m else p)
-            else:
-                problems.append(p)
+        problems += [replace(p, line=top_key_line(text, p.field)) if p.line is None and p.field in TOP_KEYS else p
+                     for p in file_problems]
     if any(not p.warning for p in problems):
         return None, problems
     return shotlist, problems
+
+
+def top_key_line(text: str, key: str) -> int | None:
+    """The line of a top-level key in a shot list's text, for messages about values checked after parsing."""
+    m = re.search(rf"(?m)^{re.escape(key)}[ \t]*:", text)
+    return text.count("\n", 0, m.start()) + 1 if m else None
 
 
 OUTSIDE_FIX = ("keep it under the shot list's folder, or give --allow-outside-paths if you trust this shot list")

@@ -386,7 +386,7 @@ def model_kind(model: str, allow_unsafe_checkpoint: bool) -> str:
                 raise ModelError(
                     f"{path} is a pickle checkpoint, and loading pickle can run arbitrary code. Use a "
                     ".safetensors version of it, or, if you trust where it came from, allow it with "
-                    "--allow-unsafe-checkpoint (allow_unsafe_checkpoint=True)"
+                    "--allow-unsafe-checkpoint"
                 )
             return "file"
         raise ModelError(f"model file {path} is not a checkpoint this backend reads; `model:` accepts {ACCEPTED}")
