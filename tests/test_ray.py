@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -16,6 +20,7 @@ from shotrender.plan import make_plan
 from shotrender.render import RenderOptions
 from shotrender.render import render as run_render
 from shotrender.shotlist import load
+from shotrender.store import TMP_MARK
 from test_farm import manifest_content, pictures
 
 from helpers import cut, episode, pan_layouts, run_cli, write_shotlist
@@ -90,7 +95,7 @@ class _FakeRay:
 
         return type("Actor", (), {"run": Method()})()
 
-    def wait(self, refs, num_returns):
+    def wait(self, refs, num_returns, timeout=None):
         return refs[:num_returns], refs[num_returns:]
 
     def get(self, ref):
@@ -118,6 +123,24 @@ def test_a_lost_worker_is_replaced_and_its_chain_given_out_once_more(tmp_path, l
     assert result.count("rendered") + result.count("reused") + failed == 8
     if failed:
         assert "lost twice" in next(r.error for r in result.results if r.status == "failed")
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_ray_render_exits_143_with_the_manifest_written(tmp_path):
+    data = episode([cut(f"C{i:03d}", bg=["park", "street"][i % 2]) for i in range(1, 41)], size=[512, 288])
+    path = write_shotlist(tmp_path, data, width=512, height=288)
+    out = tmp_path / "renders" / "ep01"
+    log = (tmp_path / "err.log").open("w")
+    proc = subprocess.Popen([sys.executable, "-m", "shotrender", "render", str(path), "--executor", "ray",
+                             "--progress", "plain"], stdout=subprocess.DEVNULL, stderr=log, env=_env())
+    deadline = time.monotonic() + 120
+    while not list(out.glob("*.json")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)  # Ray is up and the first cut is written: Ray's own SIGTERM handler is in place by now
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 143, (tmp_path / "err.log").read_text()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert 0 < manifest["counts"].get("rendered", 0) < 40 and sum(manifest["counts"].values()) == 40
+    assert not [p.name for p in out.iterdir() if TMP_MARK in p.name]
 
 
 def test_ray_options_without_the_ray_executor_are_a_usage_error(tmp_path):

@@ -13,13 +13,36 @@ cuts it had finished are in the store and are not rendered again. Ray itself is 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import signal
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from shotrender.errors import BackendError, ShotRenderError, UsageError
+from shotrender.errors import BackendError, Interrupted, ShotRenderError, UsageError
 from shotrender.plan import Chain, Plan
 from shotrender.render import CutResult, _Run
+
+WAIT_SECONDS = 0.5  # how often the driver looks up from waiting on workers to notice a signal
+
+
+@contextlib.contextmanager
+def _signals_noted() -> Iterator[list[int]]:
+    """SIGINT/SIGTERM noted in a list instead of raised: raising inside Ray's C++ wait loses the exception,
+    so the dispatch loop waits in short steps and raises Interrupted itself."""
+    caught: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield caught
+        return
+    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in (signal.SIGINT,
+                                                                                        signal.SIGTERM)}
+    try:
+        yield caught
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 class _Recorder:
@@ -69,26 +92,34 @@ class RayExecutor:
         if not chains:
             return
         ray = _import_ray()
-        started = self._connect(ray)
         actors: list = []
+        ours = not ray.is_initialized()  # a session the caller opened is the caller's to close
         try:
-            resources = ray.cluster_resources()
-            gpus = self.gpus if self.gpus is not None else (1.0 if resources.get("GPU", 0) >= 1 else 0.0)
-            fit = int(resources.get("GPU", 0) // gpus) if gpus else int(resources.get("CPU", 1) // self.cpus)
-            count = max(1, min(self.workers or fit or 1, len(chains)))
-            run.progress.message(f"ray: {count} worker{'s' if count != 1 else ''} ({self.cpus:g} CPU, {gpus:g} GPU "
-                                 f"each) on {self.address or 'a local cluster'}")
-            worker = ray.remote(ChainWorker).options(num_cpus=self.cpus, num_gpus=gpus)
-            options = replace(run.options, out_dir=run.options.out_dir.resolve())
-            actors = [worker.remote(run.backend, options) for _ in range(count)]
-            self._dispatch(ray, run, chains, actors, lambda: worker.remote(run.backend, options))
+            if ours:
+                self._connect(ray)
+            with _signals_noted() as caught:  # replaces the SIGTERM handler ray.init installs
+                self._start_and_dispatch(ray, run, chains, actors, caught)
         finally:
             for actor in actors:
                 ray.kill(actor)
-            if started:
-                ray.shutdown()
+            if ours and ray.is_initialized():
+                ray.shutdown()  # leaves a cluster we joined running; stops the private one we started
 
-    def _dispatch(self, ray, run: _Run, chains: tuple[Chain, ...], actors: list, new_actor) -> None:
+    def _start_and_dispatch(self, ray, run: _Run, chains: tuple[Chain, ...], actors: list, caught: list) -> None:
+        """Start the workers (into `actors`, which the caller kills at the end) and hand out the chains."""
+        resources = ray.cluster_resources()
+        gpus = self.gpus if self.gpus is not None else (1.0 if resources.get("GPU", 0) >= 1 else 0.0)
+        fit = int(resources.get("GPU", 0) // gpus) if gpus else int(resources.get("CPU", 1) // self.cpus)
+        count = max(1, min(self.workers or fit or 1, len(chains)))
+        run.progress.message(f"ray: {count} worker{'s' if count != 1 else ''} ({self.cpus:g} CPU, {gpus:g} GPU "
+                             f"each) on {self.address or 'a local cluster'}")
+        worker = ray.remote(ChainWorker).options(num_cpus=self.cpus, num_gpus=gpus)
+        options = replace(run.options, out_dir=run.options.out_dir.resolve())
+        actors += [worker.remote(run.backend, options) for _ in range(count)]
+        self._dispatch(ray, run, chains, actors, lambda: worker.remote(run.backend, options), caught)
+
+    def _dispatch(self, ray, run: _Run, chains: tuple[Chain, ...], actors: list, new_actor,
+                  caught: list | None = None) -> None:
         from ray.exceptions import RayActorError, RayTaskError
 
         queue = list(chains)
@@ -99,8 +130,13 @@ class RayExecutor:
             while idle and queue:
                 actor, chain = idle.pop(0), queue.pop(0)
                 pending[actor.run.remote(Plan(run.plan.shotlist, (chain,)))] = (actor, chain)
-            (ref,), _ = ray.wait(list(pending), num_returns=1)
-            actor, chain = pending.pop(ref)
+            ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_SECONDS)
+            if caught:
+                raise Interrupted(caught[0])
+            if not ready:
+                continue
+            actor, chain = pending.pop(ready[0])
+            ref = ready[0]
             try:
                 events, backend, loads = ray.get(ref)
             except RayTaskError as e:
@@ -137,10 +173,8 @@ class RayExecutor:
         for cut in chain.cuts:
             run.finish(CutResult(cut, chain.name, "failed", error=reason), "")
 
-    def _connect(self, ray) -> bool:
-        """Join the cluster at `address`, or start a private one here; True when this call connected."""
-        if ray.is_initialized():
-            return False
+    def _connect(self, ray) -> None:
+        """Join the cluster at `address`, or start a private one here."""
         quiet = {"logging_level": logging.ERROR, "log_to_driver": False}
         try:
             if self.address:
@@ -152,7 +186,6 @@ class RayExecutor:
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray cluster"
             raise BackendError(f"cannot start or reach {where}: {e}; check --address (ray://HOST:10001, HOST:6379 "
                                f"or auto) and that `ray status` answers there") from None
-        return True  # shutting down leaves a cluster we joined running; it stops one we started
 
 
 def _import_ray():
