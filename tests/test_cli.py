@@ -1,3 +1,4 @@
+import json
 import re
 from pathlib import Path
 
@@ -40,3 +41,12 @@ def test_missing_file_and_bad_selector_exit_2(tmp_path):
     good = write_shotlist(tmp_path, episode([cut("C001")]))
     out = run_cli("plan", str(good), "--cuts", "C404")
     assert out.returncode == 2 and "no cut 'C404'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_json_output_is_the_same_document_as_json_dumps():
+    from shotrender.cli import _json
+
+    doc = {"a": [1, 2.5, None], "b": [{"c": "é \"q\"\n", "d": [{"e": []}, {}]}], "f": {}, "g": [], "h": [[1], [2]]}
+    for depth in range(5):
+        assert json.loads(_json(doc, depth)) == doc
+    assert _json(doc, 2).count("\n") > _json(doc, 1).count("\n") > 0

@@ -142,3 +142,53 @@ def test_validate_and_plan_of_3000_cuts_never_import_torch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "imported: []"
+
+
+def test_objects_built_per_cut_equal_those_their_classes_build(tmp_path):
+    """Cut, Params and Job are made without their dataclass __init__ (shotlist._frozen) for speed."""
+    import dataclasses
+    import gc
+
+    cuts = [cut("C001", prompt=" bench ", seed=3, frames=24, notes="n"), cut("C002", bg="street", steps=4),
+            cut("C003", bg=None, strength=0.3, guidance=2), {"id": "C004", "reuse": "C001"}]
+    plan = make_plan(load(write_shotlist(tmp_path, episode(cuts))))
+    objects = [*plan.shotlist.cuts, *(c.params for c in plan.shotlist.cuts), *plan.jobs]
+    assert len(objects) == 11
+    for obj in objects:
+        again = dataclasses.replace(obj)  # through __init__, every field given
+        assert again == obj and hash(again) == hash(obj) and repr(again) == repr(obj)
+        assert list(vars(again).items()) == list(vars(obj).items())
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            obj.line = 1
+    assert gc.isenabled()
+
+
+def test_gc_pause_restores_the_collector():
+    import gc
+
+    from shotrender.shotlist import _gc_paused
+
+    with _gc_paused():
+        assert not gc.isenabled()
+        with _gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(KeyError), _gc_paused():
+        raise KeyError("x")
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with _gc_paused():
+            pass
+        assert not gc.isenabled()  # left as it was found
+    finally:
+        gc.enable()
+
+
+@pytest.mark.parametrize("base", ["", "a", "a, b"])
+@pytest.mark.parametrize("part", [None, "", "  ", "x", " x ", "x, y", "\tx\n"])
+def test_prompt_join_onto_a_joined_base_is_the_full_join(base, part):
+    from shotrender.plan import _join, _join_onto
+
+    assert _join_onto(base, part) == _join(base, part)

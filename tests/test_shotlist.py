@@ -173,6 +173,254 @@ def test_python_tags_are_not_constructed(tmp_path):
     assert any("tag:yaml.org,2002:python/object/apply:os.system is not allowed" in m for m in problems_of(path))
 
 
+# ------------------------------------------------------------------ happy path (events) against careful path
+
+VARIED_YAML = """\
+ints: [1, -3, +7, 0, 012, 0x1F, 0b101, 1_000, 1:30, 12345678901234567890123]
+floats: [0.5, -1.25, 1.0e+3, 6.8523015e+5, .inf, -.Inf, 1_000.5, 190:20:30.15]
+nan: .NaN
+bools: [true, False, yes, No, on, OFF, y]
+nulls: [~, null, Null, ]
+empty:
+looks_like_numbers: ["0.5", '1e3', 1e3, "12", '0x1F', "true", 'null', "~", .5e3, 1.e3]
+dates: [2024-01-02, 2001-12-14t21:59:43.10-05:00, 2001-12-14 21:59:43.10, "2024-01-02"]
+flow: {a: 1, 'b': "2", c: [x, {d: 3.5}], e: []}
+nested:
+  - name: one
+    values: [1, 2.0, three]
+  - {name: two, values: []}
+  - - deep
+    - 4
+literal: |
+  line one
+    indented
+  line three
+folded: >
+  folded
+  text
+
+  paragraph
+plain multi: a plain
+  scalar on
+  three lines
+quoted: "tab\\there, unicode \\u00e9 and a quote \\" inside"
+single: 'it''s'
+unicode: 日本語の背景 — café ✓
+日本語キー: 値
+1: int key
+2.5: float key
+null: null key
+"spaces ": "  padded  "
+"""
+
+
+def _same(a, b) -> bool:
+    """Equal and of the same types all the way down (1 == 1.0 == True for ==, not here); NaN equals NaN."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return (len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+                and all(_same(a[k], b[k]) for k in a))
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(a, float) and a != a:
+        return b != b
+    return a == b
+
+
+def _careful(text: str):
+    from shotrender.shotlist import _read_yaml
+
+    problems = []
+    data, _ = _read_yaml(text, "t.yaml", problems, track=True)
+    return data, problems
+
+
+def test_happy_path_reads_a_varied_file_exactly_as_the_careful_path():
+    from shotrender.shotlist import _read_plain
+
+    data, problems = _careful(VARIED_YAML)
+    assert not problems
+    fast = _read_plain(VARIED_YAML)
+    assert _same(fast, data), (fast, data)
+    # spot checks that the comparison is about YAML 1.1 types, not just equality
+    assert fast["ints"][4:9] == [10, 31, 5, 1000, 90] and fast["floats"][7] == 685230.15
+    assert fast["looks_like_numbers"][:3] == ["0.5", "1e3", "1e3"] and fast["nulls"] == [None, None, None]
+    assert fast["bools"] == [True, False, True, False, True, False, "y"]
+    assert fast["literal"] == "line one\n  indented\nline three\n"
+    assert fast["plain multi"] == "a plain scalar on three lines"
+    assert list(fast)[-4:] == [1, 2.5, None, "spaces "]
+
+
+@pytest.mark.parametrize("text", [
+    "a: &x {b: 1}\nc: *x\n",  # anchor and alias: counted by the careful path
+    "a: &x 1\n",
+    "a: !!str 12\n",  # any tag
+    "a: ! 12\n",
+    "a: !local x\n",
+    "a: 1\na: 2\n",  # a key given twice
+    "1: a\ntrue: b\n",  # ... as Python sees keys
+    "? [a, b]\n: 1\n",  # a key that is not a scalar
+    "<<: {a: 1}\n",  # a merge key
+    "a: 1\n---\nb: 2\n",  # two documents
+    "a: [unclosed\n",  # syntax errors
+    "a: b: c\n",
+    "a: 2024-13-45\n",  # a date that is not one
+])
+def test_happy_path_leaves_what_it_does_not_read_exactly_to_the_careful_path(text):
+    from shotrender.shotlist import _NotPlain, _read_plain
+
+    with pytest.raises(_NotPlain):
+        _read_plain(text)
+
+
+def _without_lines(sl):
+    from dataclasses import replace
+
+    return replace(sl, cuts=tuple(replace(c, line=None, layout_line=None) for c in sl.cuts),
+                   backgrounds={k: replace(b, line=None) for k, b in sl.backgrounds.items()})
+
+
+VARIED_SHOTLIST = """\
+version: 1
+episode: ep-07
+size: [1024, 576]
+model: "draft"
+seed: 0x10
+output: renders/ep07
+continuity: {enabled: yes, fusion: 0.8, max_attempts: 5, flow_preset: medium, colour_limit: 10}
+defaults:
+  prompt: >
+    anime background,
+    soft light
+  negative: ~
+  strength: 0.5
+  guidance: 7
+backgrounds:
+  park: {prompt: "city park, 夕方", seed: 42, continuity: {enabled: off, limit: .1}}
+  '12': {prompt: '0.5'}
+cuts:
+  - id: C001
+    layout: layouts/C001.png
+    bg: park
+    prompt: |
+      bench on the left
+      café sign
+    frames: 48
+    notes: "1e3"
+  - {id: 12, layout: "layouts/12.png", bg: '12', steps: 20, strength: 1, notes: '0.5'}
+  - id: C003
+    layout: layouts/C003.png
+    seed: null
+    guidance: 4.5
+  - {id: C004, reuse: C001, frames: 12}
+"""
+
+
+@pytest.mark.parametrize("anchors", [False, True])
+def test_happy_and_careful_paths_give_the_same_shot_list(tmp_path, anchors):
+    from shotrender.shotlist import _parse
+
+    text = VARIED_SHOTLIST
+    if anchors:
+        text = text.replace("steps: 20", "steps: &steps 20").replace("seed: null", "seed: null\n    steps: *steps")
+    happy, problems = _parse(text, "ep.yaml", tmp_path)
+    assert not problems
+    careful, problems = _parse(text, "ep.yaml", tmp_path, careful=True)
+    assert not problems
+    assert _without_lines(happy) == _without_lines(careful)
+    assert careful.cuts[0].line == 19
+    # a file with an anchor is read the careful way (with lines); one without, the happy way
+    assert (happy.cuts[0].line is None) is (not anchors)
+    assert happy.seed == 16 and happy.cuts[1].id == "12" and happy.cuts[1].params.strength == 1.0
+    assert happy.cuts[1].notes == "0.5" and happy.cuts[0].notes == "1e3" and happy.defaults.guidance == 7.0
+    assert happy.continuity.enabled and happy.continuity_for("park").enabled is False
+    if anchors:
+        assert happy.cuts[2].params.steps == 20
+
+
+def _scalar_texts():
+    from hypothesis import strategies as st
+
+    tricky = ["yes", "No", "on", "OFF", "y", "~", "null", "NULL", "true", "0x1F", "0o7", "012", "09", "1_000", "1:30",
+              "1:70", ".inf", "-.Inf", ".NaN", "1e3", "1.0e+3", "+.5", "-0", "2024-01-02", "2024-13-45",
+              "2001-12-14t21:59:43.10-05:00", "<<", "=", "", " ", "a: b", "- x", "#c", "x #c", "[a]", "{a: 1}", "&a",
+              "*a", "!t", "'q'", '"q"', "日本", "é"]
+    return st.one_of(st.sampled_from(tricky), st.text("0123456789.-+_:eExXobBaTFyYnNl~ #é日\"'[]{},&*!", max_size=8))
+
+
+def _render(value: str, style: str) -> str:
+    import json
+
+    if style == "plain":
+        return value
+    if style == "single":
+        return "'" + value.replace("'", "''") + "'"
+    return json.dumps(value)
+
+
+def test_happy_path_matches_the_careful_path_on_generated_scalars():
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from shotrender.shotlist import _NotPlain, _read_plain
+
+    styles = st.sampled_from(["plain", "plain", "single", "double"])
+    pairs = st.lists(st.tuples(_scalar_texts(), styles, _scalar_texts(), styles, st.booleans()), max_size=6)
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(pairs)
+    def check(items):
+        lines = []
+        for key, key_style, value, value_style, flow in items:
+            rendered = _render(value, value_style)
+            lines.append(f"{_render(key, key_style)}: {f'[{rendered}, x]' if flow else rendered}")
+        text = "\n".join(lines) + "\n"
+        data, problems = _careful(text)
+        try:
+            fast = _read_plain(text)
+        except _NotPlain:
+            return  # left to the careful path: allowed for anything
+        assert not problems, (text, problems)
+        assert _same(fast, data), (text, fast, data)
+
+    check()
+
+
+def test_happy_path_reads_any_dumped_data_without_falling_back():
+    import yaml
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from shotrender.shotlist import _read_plain
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), _scalar_texts(),
+                        st.text(max_size=20))
+    documents = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                              st.dictionaries(_scalar_texts(), inner, max_size=4)),
+                             max_leaves=20)
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(documents, st.sampled_from([None, True, False]))
+    def check(document, flow):
+        text = yaml.safe_dump(document, default_flow_style=flow, allow_unicode=True)
+        data, problems = _careful(text)
+        assert not problems
+        assert _same(_read_plain(text), data), text
+
+    check()
+
+
+def test_a_date_that_is_not_one_is_a_problem_not_a_crash(tmp_path):
+    path = tmp_path / "d.yaml"
+    path.write_text("version: 1\nepisode: ep01\nsize: [128, 72]\nmodel: draft\nseed: 2024-13-45\ncuts: []\n")
+    (message,) = problems_of(path)
+    assert "d.yaml:5: seed: cannot read '2024-13-45' as a date" in message
+    path.write_text("version: 1\nepisode: !!int ep01\n")
+    (message,) = problems_of(path)
+    assert "d.yaml:2: episode: cannot read 'ep01' as a whole number" in message
+
+
 def _seeds(sl):
     return {j.cut: j.seed for j in make_plan(sl).jobs}
 

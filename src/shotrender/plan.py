@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shotrender.errors import UsageError
-from shotrender.shotlist import PARAM_DEFAULTS, Cut, ShotList
+from shotrender.shotlist import PARAM_DEFAULTS, Cut, ShotList, _frozen, _gc_paused
 
 PLAN_SCHEMA = "shotrender.plan/1"
 
@@ -93,16 +93,26 @@ def _join(*parts: str | None) -> str:
     return ", ".join(p.strip() for p in parts if p and p.strip())
 
 
+def _join_onto(base: str, part: str | None) -> str:
+    """`_join(base, part)` for a `base` that is itself a `_join` result (stripped): once per cut, so cheaper."""
+    part = part.strip() if part else ""
+    if not part:
+        return base
+    return f"{base}, {part}" if base else part
+
+
 class _Resolver:
     """Resolves cut parameters: cut, then background, then defaults; prompts join all three.
 
-    What a background contributes is worked out once per background, not once per cut.
+    What a background contributes (its seed included) is worked out once per background, not once per
+    cut, and each layout path once per file.
     """
 
     def __init__(self, shotlist: ShotList):
         self.shotlist = shotlist
-        self.base_dir = str(shotlist.base_dir)
+        self.base_dir = shotlist.base_dir
         self.bases: dict[str | None, dict] = {}
+        self.layouts: dict[str, Path] = {}
 
     def base(self, bg_id: str | None) -> dict:
         if bg_id not in self.bases:
@@ -114,6 +124,8 @@ class _Resolver:
                 for name in ("seed", "steps", "strength", "guidance"):
                     if getattr(level, name) is not None:
                         values[name] = getattr(level, name)
+            if values["seed"] is None and bg_id is not None:
+                values["seed"] = derive_seed(self.shotlist.seed, f"bg:{bg_id}")
             values["prompt"] = _join(*(level.prompt for level in levels))
             values["negative"] = _join(*(level.negative for level in levels))
             self.bases[bg_id] = values
@@ -122,25 +134,29 @@ class _Resolver:
     def job(self, cut: Cut, position: int, upstream: Job | None, head: Cut) -> Job:
         base, p = self.base(cut.bg), cut.params
         seed = p.seed if p.seed is not None else base["seed"]
-        if seed is None:
-            seed = derive_seed(self.shotlist.seed, f"bg:{cut.bg}" if cut.bg else f"cut:{cut.id}")
-        return Job(
-            cut=cut.id,
-            chain=cut.bg or cut.id,
-            position=position,
-            layout=Path(self.base_dir, cut.layout),
-            prompt=_join(base["prompt"], p.prompt),
-            negative=_join(base["negative"], p.negative),
-            seed=seed,
-            steps=p.steps if p.steps is not None else base["steps"],
-            strength=p.strength if p.strength is not None else base["strength"],
-            guidance=p.guidance if p.guidance is not None else base["guidance"],
-            upstream=upstream.cut if upstream else None,
-            upstream_layout=upstream.layout if upstream else None,
-            chain_head=head.id,
-        )
+        if seed is None:  # only a cut without bg gets here: a background's seed is in its base
+            seed = derive_seed(self.shotlist.seed, f"cut:{cut.id}")
+        layout = self.layouts.get(cut.layout)
+        if layout is None:
+            layout = self.layouts[cut.layout] = self.base_dir / cut.layout
+        return _frozen(Job, {
+            "cut": cut.id,
+            "chain": cut.bg or cut.id,
+            "position": position,
+            "layout": layout,
+            "prompt": _join_onto(base["prompt"], p.prompt),
+            "negative": _join_onto(base["negative"], p.negative),
+            "seed": seed,
+            "steps": p.steps if p.steps is not None else base["steps"],
+            "strength": p.strength if p.strength is not None else base["strength"],
+            "guidance": p.guidance if p.guidance is not None else base["guidance"],
+            "upstream": upstream.cut if upstream else None,
+            "upstream_layout": upstream.layout if upstream else None,
+            "chain_head": head.id,
+        })
 
 
+@_gc_paused()  # a job per cut, all kept: see shotlist._gc_paused
 def make_plan(shotlist: ShotList) -> Plan:
     """Group a valid shot list's cuts into chains, in order of each chain's first cut."""
     members: dict[str, list[Cut]] = {}
@@ -293,6 +309,7 @@ def select(plan: Plan, *, cuts: str | None = None, chain: str | None = None, sha
 # ------------------------------------------------------------------------------------------- output
 
 
+@_gc_paused()  # a dict per job, all kept
 def plan_to_dict(plan: Plan) -> dict:
     """The documented, stable JSON form of a plan (docs/commands.md#plan) for farm scripts.
 
