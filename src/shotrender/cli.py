@@ -283,7 +283,8 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     backend = _backend(sl, model, controlnet, device, dtype, allow_unsafe_checkpoint)
     out = out_dir or sl.output_dir
     progress = _progress(progress_mode)
-    options = RenderOptions(out, force=force, force_cuts=forced, continuity=not no_continuity, batch=batch)
+    options = RenderOptions(out, force=force, force_cuts=forced, continuity=not no_continuity, batch=batch,
+                            model=model)
     runner = None
     if executor == "ray":
         from shotrender.executors.ray import RayExecutor

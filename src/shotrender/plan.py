@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import hashlib
+import heapq
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -190,7 +191,7 @@ def make_plan(shotlist: ShotList) -> Plan:
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    m = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", text)
+    m = re.fullmatch(r"\s*(\d{1,9})\s*/\s*(\d{1,9})\s*", text)
     if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
         raise UsageError(f"--shard {text!r}: expected i/n with 1 <= i <= n, e.g. --shard 2/3")
     return int(m.group(1)), int(m.group(2))
@@ -200,13 +201,14 @@ def shard_of_chains(chains: tuple[Chain, ...], count: int) -> dict[str, int]:
     """Assign whole chains to `count` shards (1-based), balanced by cut count; the same on every machine.
 
     Largest chains first, each to the least-loaded shard (lowest number on a tie): a fixed, greedy split.
+    Shards beyond the number of chains stay empty, so only that many are kept in the heap.
     """
-    load = [0] * count
+    heap = [(0, s) for s in range(min(count, len(chains)))]  # (cuts so far, shard), already a heap
     assignment: dict[str, int] = {}
     for chain in sorted(chains, key=lambda c: (-(len(c.jobs) + len(c.links)), c.index)):
-        shard = min(range(count), key=lambda s: (load[s], s))
+        load, shard = heapq.heappop(heap)
         assignment[chain.name] = shard + 1
-        load[shard] += len(chain.jobs) + len(chain.links)
+        heapq.heappush(heap, (load + len(chain.jobs) + len(chain.links), shard))
     return assignment
 
 
@@ -218,7 +220,7 @@ def parse_units(text: str, count: int) -> set[int]:
     usage = "write unit numbers and ranges like 3, 1-10, 1-10:2 or 10-15,1-5"
     units: set[int] = set()
     for item in text.split(","):
-        m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*(?::\s*(-?\d+)\s*)?)?", item)
+        m = re.fullmatch(r"\s*(\d{1,9})\s*(?:-\s*(\d{1,9})\s*(?::\s*(-?\d{1,9})\s*)?)?", item)
         if not m:
             raise UsageError(f"--units {text!r}: cannot read {item.strip()!r}; {usage}")
         lo = int(m.group(1))
@@ -236,7 +238,7 @@ def parse_units(text: str, count: int) -> set[int]:
     return units
 
 
-_RANGE_RE = re.compile(r"^(.*?)(\d+)([A-Za-z_]*)$")
+_RANGE_RE = re.compile(r"^(.*?)(\d{1,18})([A-Za-z_]*)$")
 
 
 def _cut_selector(plan: Plan, text: str) -> set[str]:

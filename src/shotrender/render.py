@@ -36,6 +36,7 @@ class RenderOptions:
     force_cuts: frozenset[str] = frozenset()
     continuity: bool = True  # False: every cut from its own layout alone (`render --no-continuity`)
     batch: int = 1  # chains run side by side; their cuts' first attempts are batched
+    model: str | None = None  # `render --model`: the model that paints, when not the shot list's
 
 
 @dataclass
@@ -321,6 +322,12 @@ class _Pending:
             yield "error", continuity.error_picture(chosen.image, self.warped, self.pair)
 
 
+def _ends_the_run(error: Exception) -> bool:
+    """Whatever a backend raises fails its cut, and the run goes on with other chains; but our own errors
+    that are not about one cut (an interrupt, a model that cannot load, a full disk, a broken layout) end it."""
+    return isinstance(error, ShotRenderError) and not isinstance(error, BackendError)
+
+
 class _Run:
     """State of one render call: the backend (loaded on first need), the store, decoded renders."""
 
@@ -340,7 +347,7 @@ class _Run:
         if not self.loaded:
             draft = self.identity.get("backend") == "draft"
             self.progress.message("draft backend: colour keys painted from the layouts, no diffusion model"
-                                  if draft else f"loading model {self.sl.model}")
+                                  if draft else f"loading model {self.options.model or self.sl.model}")
             t0 = time.perf_counter()
             self.backend.load()
             self.loaded = True
@@ -392,12 +399,15 @@ class _Run:
             return None
         pending = _Pending(job, t0, {
             "key": key, "inputs": inputs, "chain": job.chain, "position": job.position, "upstream": job.upstream,
-            "layout": str(job.layout), "model": self.sl.model, "shotrender": __version__, "host": platform.node(),
+            "layout": str(job.layout), "model": self.options.model or self.sl.model,
+            "shotrender": __version__, "host": platform.node(),
         })
         try:
             self.ensure_loaded()
             pending.setup(self.sl, self.store, guide, self.options.continuity)
-        except (BackendError, RuntimeError, ValueError, MemoryError) as e:
+        except Exception as e:
+            if _ends_the_run(e):
+                raise
             self.fail(pending, e)
             return None
         return pending
@@ -419,7 +429,9 @@ class _Run:
                     images = batch([requests[i] for i in members])
                 else:
                     images = [self.backend.render(requests[members[0]])]
-            except (BackendError, RuntimeError, ValueError, MemoryError) as e:
+            except Exception as e:
+                if _ends_the_run(e):
+                    raise
                 if len(members) == 1:
                     out[members[0]] = e
                     continue
@@ -427,7 +439,9 @@ class _Run:
                 for i in members:
                     try:
                         images.append(self.backend.render(requests[i]))
-                    except (BackendError, RuntimeError, ValueError, MemoryError) as single:
+                    except Exception as single:
+                        if _ends_the_run(single):
+                            raise
                         images.append(single)
             share = (time.perf_counter() - t) / len(members)
             for i, image in zip(members, images, strict=True):
@@ -448,7 +462,9 @@ class _Run:
                 image = self.backend.render(p.request(len(attempts)))
                 self.result.backend = self.backend.describe()
                 attempts.append(p.attempt(image, len(attempts), time.perf_counter() - t))
-        except (BackendError, RuntimeError, ValueError, MemoryError) as e:
+        except Exception as e:
+            if _ends_the_run(e):
+                raise
             return self.fail(p, e)
         best = min(range(len(attempts)), key=lambda i: attempts[i].score if attempts[i].score is not None else 0)
         chosen = attempts[best]

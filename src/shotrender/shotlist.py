@@ -240,7 +240,7 @@ class _Walk:
     def scalar(self, node: yaml.ScalarNode, path: tuple | None) -> Any:
         try:
             return self.loader.construct_object(node)
-        except (ValueError, KeyError, AttributeError, TypeError):  # 2024-13-45, !!int abc, !!bool maybe
+        except (ValueError, KeyError, AttributeError, TypeError, IndexError, OverflowError):  # 2024-13-45, !!int abc
             self.problems.append(Problem(
                 self.source, node.start_mark.line + 1, _fmt(path or ()),
                 f"cannot read {node.value!r} as {_KINDS.get(node.tag, node.tag)}",
@@ -415,7 +415,7 @@ def _read_plain(text: str) -> Any:
         if get().__class__ is not yaml.DocumentEndEvent or get().__class__ is not yaml.StreamEndEvent:
             raise _NotPlain  # another document follows
         return root
-    except (yaml.YAMLError, ValueError, KeyError, AttributeError, TypeError, OverflowError) as e:
+    except (yaml.YAMLError, ValueError, KeyError, AttributeError, TypeError, IndexError, OverflowError) as e:
         raise _NotPlain from e  # the careful path reports it
     finally:
         loader.dispose()
@@ -517,7 +517,12 @@ class _Checker:
             self.add((*path, key), f"must be a number, got {_show(value)}",
                      f"e.g. {key}: {NUMBER_EXAMPLES.get(key, 0.5)}", cut)
             return None
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:
+            self.add((*path, key), f"is too large a number ({len(str(value))} digits)",
+                     f"e.g. {key}: {NUMBER_EXAMPLES.get(key, 0.5)}", cut)
+            return None
 
     def continuity(self, value: Any, path: tuple) -> dict:
         """The continuity settings given at `path`, checked; only the keys that were set."""

@@ -5,13 +5,19 @@ records the cache key and the image's sha256, and it is the truth: the manifest 
 sidecars, so shard processes writing into one folder never lose each other's entries.
 
 Writes go to a temporary name in the same folder and are renamed into place. A cut is replaced in this
-order: remove the old sidecar, rename the new PNG in, rename the new sidecar in. At every instant a
-sidecar that exists describes the PNG beside it; a PNG without a sidecar is never trusted.
+order: remove the old sidecar, rename its new pictures (flow, error) in, then the new PNG, then the new
+sidecar. At every instant a sidecar that exists describes the PNG and the pictures beside it; a PNG
+without a sidecar is never trusted.
+
+A write that fails (disk full, quota, file-size limit, permissions) removes its temporary and raises
+WriteError, one line that names the file and the way out; a cut whose sidecar could not follow its PNG
+loses that PNG too, so a failed write leaves the cut missing, never half there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
@@ -21,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from shotrender.errors import EXIT_RENDER_FAILED, ShotRenderError
 from shotrender.plan import Job, Plan
 
 SIDECAR_SCHEMA = "shotrender.cut/1"
@@ -28,6 +35,22 @@ MANIFEST_SCHEMA = "shotrender.manifest/1"
 KEY_SCHEMA = 1
 TMP_MARK = ".tmp-"
 STALE_TMP_SECONDS = 3600
+DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+class WriteError(ShotRenderError):
+    """A file of the output folder could not be written; what was written before it is kept."""
+
+    exit_code = EXIT_RENDER_FAILED
+
+
+def _write_error(path: Path, e: OSError) -> WriteError:
+    why = e.strerror or str(e)
+    if e.errno in DISK_FULL:
+        return WriteError(f"disk full or file too large while writing {path} ({why}); free space in {path.parent} "
+                          "and run again: cuts already written are kept")
+    return WriteError(f"cannot write {path} ({why}); make {path.parent} writable and run again: cuts already "
+                      "written are kept")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -117,7 +140,10 @@ class Store:
     # -------------------------------------------------------------------------------- writing
     def prepare(self) -> list[Path]:
         """Create the folder and remove temporaries that dead processes left behind. Returns what went."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise _write_error(self.dir, e) from e
         removed = []
         host = _host()
         for path in self.dir.glob(f"*{TMP_MARK}*"):
@@ -147,12 +173,15 @@ class Store:
                 tmp.unlink()
 
     def _write_atomic(self, final: Path, data: bytes) -> None:
-        with self._temporary(final) as tmp:
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, final)
+        try:
+            with self._temporary(final) as tmp:
+                with open(tmp, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.replace(tmp, final)
+        except OSError as e:
+            raise _write_error(final, e) from e
 
     def write_cut(self, cut: str, png: bytes, record: dict) -> dict:
         """Put one cut's image and sidecar in place; returns the sidecar record as written."""
@@ -164,17 +193,33 @@ class Store:
             "image": {"file": self.png_path(cut).name, "sha256": sha256_bytes(png)},
         }
         data = json.dumps(record, indent=2, sort_keys=True).encode() + b"\n"
-        with contextlib.suppress(FileNotFoundError):
-            self.sidecar_path(cut).unlink()
+        self._drop_sidecar(cut)
         self._write_atomic(self.png_path(cut), png)
-        self._write_atomic(self.sidecar_path(cut), data)
+        try:
+            self._write_atomic(self.sidecar_path(cut), data)
+        except BaseException:  # disk full, or a signal: the PNG must not stay without its sidecar
+            with contextlib.suppress(OSError):
+                self.png_path(cut).unlink()
+            raise
         return record
 
     def write_picture(self, cut: str, name: str, png: bytes) -> str:
-        """A picture that belongs to a cut (flow, error heatmap), beside it; returns its file name."""
+        """A picture that belongs to a cut (flow, error heatmap), beside it; returns its file name.
+
+        The cut's old sidecar goes first: it names this picture, which no longer belongs to its render."""
         path = self.dir / f"{self.episode}_{cut}.{name}.png"
+        self._drop_sidecar(cut)
         self._write_atomic(path, png)
         return path.name
+
+    def _drop_sidecar(self, cut: str) -> None:
+        path = self.sidecar_path(cut)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise _write_error(path, e) from e
 
     def write_failure(self, cut: str, record: dict) -> dict:
         """Record a failed cut. Its sidecar goes first, so an old PNG left beside it is no longer trusted."""

@@ -363,6 +363,9 @@ def _quiet_libraries() -> None:
 
     diffusers_logging.set_verbosity_error()
     transformers_logging.set_verbosity_error()
+    # their "Loading pipeline components" bars write carriage returns into farm logs; we report progress
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.disable_progress_bar()
     warnings.filterwarnings("ignore", category=UserWarning, module=r"huggingface_hub\..*")
     warnings.filterwarnings("ignore", category=FutureWarning, module=r"(diffusers|transformers)\..*")
 
