@@ -25,7 +25,7 @@ import yaml
 from shotrender.errors import Problem, ShotListError
 
 VERSION = 1
-ID_RE = re.compile(r"^[A-Za-z0-9_-]+$")
+ID_RE = re.compile(r"^[A-Za-z0-9_-]+\Z")  # \Z: "C001\n" is not an id
 CUT_PARAMS = ("prompt", "negative", "seed", "steps", "strength", "guidance")
 PARAM_DEFAULTS = {"prompt": "", "negative": "", "steps": 30, "strength": 0.55, "guidance": 7.5}
 TOP_KEYS = ("version", "episode", "size", "model", "seed", "output", "controlnet", "continuity", "defaults",
