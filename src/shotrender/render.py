@@ -92,21 +92,27 @@ class SilentProgress:
 
 
 @contextlib.contextmanager
-def _signals_raise() -> Iterator[None]:
-    """Turn SIGINT/SIGTERM into an Interrupted exception so `finally` blocks remove temporaries."""
+def _on_signals(handler: Callable[[int, object], None]) -> Iterator[None]:
+    """`handler` for SIGINT and SIGTERM inside the block, the previous handlers after it. Only the main
+    thread may set handlers; elsewhere the block runs with them as they are."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def handler(signum, frame):
-        raise Interrupted(signum)
-
     previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
         for s, h in previous.items():
             signal.signal(s, h)
+
+
+def _signals_raise():
+    """Turn SIGINT/SIGTERM into an Interrupted exception so `finally` blocks remove temporaries."""
+
+    def handler(signum, frame):
+        raise Interrupted(signum)
+
+    return _on_signals(handler)
 
 
 def _inspect(store: Store, job: Job, width: int, height: int, identity: dict, guide: dict | None

@@ -16,14 +16,12 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from shotrender.errors import BackendError, Interrupted, ShotRenderError, UsageError
 from shotrender.plan import Chain, Plan
-from shotrender.render import CutResult, _Run
+from shotrender.render import CutResult, _on_signals, _Run
 
 WAIT_SECONDS = 0.5  # how often the driver looks up from waiting on workers to notice a signal
 
@@ -33,16 +31,8 @@ def _signals_noted() -> Iterator[list[int]]:
     """SIGINT/SIGTERM noted in a list instead of raised: raising inside Ray's C++ wait loses the exception,
     so the dispatch loop waits in short steps and raises Interrupted itself."""
     caught: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
+    with _on_signals(lambda signum, frame: caught.append(signum)):
         yield caught
-        return
-    previous = {s: signal.signal(s, lambda signum, frame: caught.append(signum)) for s in (signal.SIGINT,
-                                                                                        signal.SIGTERM)}
-    try:
-        yield caught
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
 
 
 class _Recorder:
@@ -135,8 +125,8 @@ class RayExecutor:
                 raise Interrupted(caught[0])
             if not ready:
                 continue
-            actor, chain = pending.pop(ready[0])
             ref = ready[0]
+            actor, chain = pending.pop(ref)
             try:
                 events, backend, loads = ray.get(ref)
             except RayTaskError as e:
