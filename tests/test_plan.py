@@ -4,7 +4,7 @@ import sys
 import pytest
 
 from shotrender.errors import UsageError
-from shotrender.plan import make_plan, select, shard_of_chains
+from shotrender.plan import count_chains, make_plan, select, shard_of_chains
 from shotrender.shotlist import load
 
 from helpers import cut, episode, run_cli, write_shotlist
@@ -24,6 +24,7 @@ def test_chains_group_backgrounds_in_shot_list_order(plan):
     assert [j.upstream for j in park.jobs] == [None, "C001", "C003"]
     # a reuse of a reuse links to the rendered cut at the end of the trail, in that cut's chain
     assert [(k.cut, k.source) for k in park.links] == [("C005", "C003"), ("C006", "C003")]
+    assert count_chains(plan.shotlist) == 3  # what `validate` prints, counted without planning
 
 
 def test_every_cut_appears_once(plan):

@@ -66,7 +66,7 @@ def _remember(ctx: click.Context, param: click.Parameter, value):
 
 
 def shotlist_argument(f):
-    """The shot list argument, with --allow-outside-paths, which `_load_plan` reads from the context."""
+    """The shot list argument, with --allow-outside-paths, which `_load` reads from the context."""
     f = click.option("--allow-outside-paths", is_flag=True, expose_value=False, callback=_remember,
                      help="Let the shot list name layouts and an output folder outside its own folder "
                           "(symlinks included). Off by default, so a shot list from elsewhere cannot make "
@@ -89,8 +89,8 @@ def out_option(f):
                              "beside it.")(f)
 
 
-def _load_plan(shotlist: Path, cuts=None, chain=None, shard=None, units=None):
-    from shotrender.plan import make_plan, select
+def _load(shotlist: Path):
+    """The checked shot list, its warnings printed; bad input raises ShotListError (exit 2)."""
     from shotrender.shotlist import load_with_warnings
 
     sl, problems = load_with_warnings(shotlist, click.get_current_context().meta.get("allow_outside_paths", False))
@@ -98,7 +98,13 @@ def _load_plan(shotlist: Path, cuts=None, chain=None, shard=None, units=None):
         raise ShotListError(problems)
     for w in problems:
         click.echo(str(w), err=True)
-    full = make_plan(sl)
+    return sl
+
+
+def _load_plan(shotlist: Path, cuts=None, chain=None, shard=None, units=None):
+    from shotrender.plan import make_plan, select
+
+    full = make_plan(_load(shotlist))
     return full, select(full, cuts=cuts, chain=chain, shard=shard, units=units)
 
 
@@ -113,10 +119,11 @@ def validate(shotlist: Path):
     Example:
       shotrender validate shots/example/episode.yaml
     """
-    full, _ = _load_plan(shotlist)
-    sl = full.shotlist
+    from shotrender.plan import count_chains
+
+    sl = _load(shotlist)
     click.echo(f"{shotlist}: ok: episode {sl.episode}, {len(sl.cuts)} cuts, {len(sl.backgrounds)} backgrounds, "
-               f"{len(full.chains)} chains, {sl.width}x{sl.height}, model {sl.model}")
+               f"{count_chains(sl)} chains, {sl.width}x{sl.height}, model {sl.model}")
 
 
 @cli.command()
@@ -450,8 +457,7 @@ def report(shotlist: Path, out_dir, open_browser):
     """
     from shotrender.report import write_report
 
-    full, _ = _load_plan(shotlist)
-    sl = full.shotlist
+    sl = _load(shotlist)
     layouts = {c.id: sl.layout_path(c) for c in sl.cuts if c.layout is not None}
     files = write_report(out_dir or sl.output_dir, layouts)
     click.echo(f"{sl.episode}: report of {files.cuts} cuts in {files.html}; contact sheet {files.contact_sheet}")

@@ -142,7 +142,7 @@ class _Resolver:
             layout = self.layouts[cut.layout] = self.base_dir / cut.layout
         return _frozen(Job, {
             "cut": cut.id,
-            "chain": cut.bg or cut.id,
+            "chain": _chain_of(cut),
             "position": position,
             "layout": layout,
             "prompt": _join_onto(base["prompt"], p.prompt),
@@ -157,13 +157,23 @@ class _Resolver:
         })
 
 
+def _chain_of(cut: Cut) -> str:
+    """The chain a painted cut belongs to: its background's, or its own when it has none."""
+    return cut.bg or cut.id
+
+
+def count_chains(shotlist: ShotList) -> int:
+    """How many chains `make_plan` would make, without making it (`validate` needs only the number)."""
+    return len({_chain_of(cut) for cut in shotlist.cuts if cut.reuse is None})
+
+
 @_gc_paused()  # a job per cut, all kept: see shotlist._gc_paused
 def make_plan(shotlist: ShotList) -> Plan:
     """Group a valid shot list's cuts into chains, in order of each chain's first cut."""
     members: dict[str, list[Cut]] = {}
     for cut in shotlist.cuts:
         if cut.reuse is None:
-            members.setdefault(cut.bg or cut.id, []).append(cut)
+            members.setdefault(_chain_of(cut), []).append(cut)
     chain_of: dict[str, str] = {}
     jobs: dict[str, list[Job]] = {}
     resolver = _Resolver(shotlist)
