@@ -160,6 +160,14 @@ def test_alias_bomb_is_refused_not_expanded(tmp_path):
     assert "too many values" in message
 
 
+@pytest.mark.parametrize("levels", [65, 5000])  # ours (64) and, beyond 1,000, libyaml's own cap in PyYAML 6.0.4
+def test_deep_nesting_is_named_with_its_line(tmp_path, levels):
+    path = tmp_path / "deep.yaml"
+    path.write_text("version: 1\ncuts: " + "[" * levels + "]" * levels + "\n")
+    (message,) = problems_of(path)
+    assert message.startswith(f"{path}:2: lists or mappings nest more than 64 levels deep")
+
+
 def test_not_utf8_is_a_problem_with_a_line(tmp_path):
     path = tmp_path / "latin.yaml"
     path.write_bytes(b"version: 1\nepisode: ep01\n# caf\xe9\n")
