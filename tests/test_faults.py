@@ -402,6 +402,15 @@ def test_a_failing_cut_exits_1_and_status_and_the_manifest_say_which(tmp_path):
                                                        "--json").stdout)}
     assert as_json["C003"]["state"] == "failed" and as_json["C003"]["reasons"] == ["CUDA out of memory painting C003"]
 
+    # on a farm the task's last lines say why it failed, on one line, where the farm's monitor shows them
+    farm = subprocess.run([sys.executable, str(wrapper), "render", str(shotlist), "--out", str(tmp_path / "farm"),
+                           "--progress", "openjd"], capture_output=True, text=True, timeout=300)
+    assert farm.returncode == EXIT_RENDER_FAILED, farm.stderr
+    assert farm.stdout.splitlines()[-2:] == [
+        "openjd_status: ep01: 4 rendered, 2 reused, 1 failed, 1 blocked",
+        "openjd_fail: 2 of 8 cuts not painted: C003 failed: CUDA out of memory painting C003; "
+        "C005 blocked: not rendered: C003 before it in the chain failed"]
+
     rerun = run_cli("render", str(shotlist), "--out", str(out), "--progress", "plain")
     assert rerun.returncode == 0, rerun.stderr
     assert sorted(re.findall(r"\] (C\d+) \[\w+\] done", rerun.stderr)) == ["C003", "C005"]

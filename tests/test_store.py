@@ -1,3 +1,4 @@
+import io
 import json
 import os
 import re
@@ -11,7 +12,8 @@ import pytest
 from shotrender.errors import BackendError
 from shotrender.images import decode_png
 from shotrender.plan import make_plan, select
-from shotrender.render import RenderOptions, render, status
+from shotrender.progress import FarmProgress
+from shotrender.render import CutResult, RenderOptions, render, status
 from shotrender.shotlist import load
 from shotrender.store import Store
 
@@ -287,3 +289,18 @@ def test_farm_progress_lines(tmp_path, fmt, pattern):
     assert len(DONE.findall(out.stderr)) == 4  # the per-cut lines still reach the log
     if fmt == "openjd":
         assert "openjd_status: cut C001" in out.stdout
+    assert "openjd_fail" not in out.stdout
+
+
+@pytest.mark.parametrize("fmt", ["openjd", "deadline", "tractor"])
+def test_farm_progress_ends_with_the_summary_and_for_openjd_why_it_failed(fmt):
+    out, err = io.StringIO(), io.StringIO()
+    progress = FarmProgress(fmt, out, err)
+    progress.start("ep01", 6)
+    failures = [CutResult("C001", "park", "failed", error="CUDA out of memory\nwhile painting"),
+                *(CutResult(f"C00{n}", "park", "blocked", error="not rendered") for n in (2, 3, 4, 5))]
+    progress.ended("ep01: 1 rendered, 1 failed, 4 blocked", failures)
+    status, *fail = out.getvalue().splitlines()[2:]
+    assert status == ("openjd_status: " if fmt == "openjd" else "") + "ep01: 1 rendered, 1 failed, 4 blocked"
+    assert fail == (["openjd_fail: 5 of 6 cuts not painted: C001 failed: CUDA out of memory while painting; "
+                     "C002 blocked: not rendered; C003 blocked: not rendered; 2 more"] if fmt == "openjd" else [])

@@ -274,6 +274,7 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     """
     from shotrender.errors import UsageError
     from shotrender.plan import select
+    from shotrender.progress import FarmProgress
     from shotrender.render import RenderOptions
     from shotrender.render import render as run_render
 
@@ -302,6 +303,8 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
                                                            "blocked") if result.count(s))
     click.echo(f"{sl.episode}: {summary or 'nothing selected'} in {result.seconds:.1f} s "
                f"({backend.name}); pictures in {out}")
+    if isinstance(progress, FarmProgress):
+        progress.ended(f"{sl.episode}: {summary or 'nothing selected'}", result.failed)
     for r in result.results:
         if r.status == "flagged":
             click.echo(f"  {r.cut}: flagged for review: {r.error}")

@@ -84,19 +84,21 @@ class PlainProgress:
 class FarmProgress:
     """Progress lines a render farm's log parser reads, on standard output, one flushed line each.
 
-    openjd: `openjd_progress: N` and `openjd_status: ...` (Open Job Description); deadline: `Progress: N%`
-    (Deadline's command-line plugin); tractor: `TR_PROGRESS N%`. Per-cut details go to standard error as
-    plain lines, so the farm's log keeps them without mistaking them for progress.
+    openjd: `openjd_progress: N`, `openjd_status: ...` and, when cuts failed, `openjd_fail: ...` (Open Job
+    Description: the farm shows that message with the failed task); deadline: `Progress: N%` (Deadline's
+    command-line plugin); tractor: `TR_PROGRESS N%`. Per-cut details go to standard error as plain lines,
+    so the farm's log keeps them without mistaking them for progress.
     """
 
     FORMATS = {
-        "openjd": ("openjd_progress: {percent}", "openjd_status: {text}"),
-        "deadline": ("Progress: {percent}%", "{text}"),
-        "tractor": ("TR_PROGRESS {percent}%", "{text}"),
+        "openjd": ("openjd_progress: {percent}", "openjd_status: {text}", "openjd_fail: {text}"),
+        "deadline": ("Progress: {percent}%", "{text}", None),
+        "tractor": ("TR_PROGRESS {percent}%", "{text}", None),
     }
+    SHOWN_FAILURES = 3  # a farm shows the message on one line
 
     def __init__(self, fmt: str, out: TextIO | None = None, err: TextIO | None = None):
-        self.progress_line, self.status_line = self.FORMATS[fmt]
+        self.progress_line, self.status_line, self.fail_line = self.FORMATS[fmt]
         self.out = out or sys.stdout
         self.details = PlainProgress(err)
         self.total = 0
@@ -118,6 +120,15 @@ class FarmProgress:
 
     def message(self, text: str) -> None:
         self.details.message(text)
+
+    def ended(self, summary: str, failures: list[CutResult]) -> None:
+        """The render's summary as the task's last status and, for a farm that takes one, why it failed."""
+        self.emit(self.status_line.format(text=summary))
+        if failures and self.fail_line:
+            shown = "; ".join(f"{r.cut} {r.status}: {r.error}" for r in failures[:self.SHOWN_FAILURES])
+            more = len(failures) - self.SHOWN_FAILURES
+            text = f"{len(failures)} of {self.total} cuts not painted: {shown}" + (f"; {more} more" if more > 0 else "")
+            self.emit(self.fail_line.format(text=" ".join(text.split())))  # one line, whatever the errors hold
 
     def close(self) -> None:
         pass
