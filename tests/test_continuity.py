@@ -146,8 +146,13 @@ def test_check_command_scores_existing_renders(tmp_path):
     assert [(r["upstream"], r["cut"], r["mode"]) for r in rows] == [("P01", "P02", "flow"), ("P02", "P03", "flow"),
                                                                      ("P03", "P04", "flow")]
     assert all(not r["over"] for r in rows)
+    for r in rows:  # the score render kept for each cut, worked out again from the files
+        record = json.loads((tmp_path / "out" / f"ep01_{r['cut']}.json").read_text())["continuity"]
+        assert r["score"] == pytest.approx(record["attempts"][record["chosen"]]["score"], abs=1e-6)
     plan = make_plan(load(path))
     assert [r.cut for r in check(plan, tmp_path / "out")] == ["P02", "P03", "P04"]
+    # a selection that starts mid-chain reads its first upstream picture itself, and scores the same
+    assert json.loads(run_cli("check", str(path), "--cuts", "P03,P04", "--json").stdout) == rows[1:]
 
 
 def test_background_overrides_and_bad_settings(tmp_path):

@@ -210,21 +210,30 @@ class PairCheck:
 
 
 def check(plan: Plan, out_dir: Path) -> list[PairCheck]:
-    """Score every consecutive pair of existing renders the way render's check does, rendering nothing."""
+    """Score every consecutive pair of existing renders the way render's check does, rendering nothing.
+
+    A pair's second render and layout are the next pair's first: each picture is read once.
+    """
     store = Store(out_dir, plan.shotlist.episode)
     sl = plan.shotlist
     rows: list[PairCheck] = []
     for chain in plan.chains:
         settings = sl.continuity_for(chain.name if chain.name in sl.backgrounds else None)
+        last: tuple[str | None, np.ndarray | None, np.ndarray | None] = (None, None, None)  # cut, render, layout
         for job in chain.jobs:
             if job.upstream is None:
                 continue
-            a, b = store.read_image(job.upstream), store.read_image(job.cut)
+            a, layout_a = last[1:] if last[0] == job.upstream else (store.read_image(job.upstream), None)
+            b = store.read_image(job.cut)
+            last = (job.cut, b, None)
             if a is None or b is None:
                 rows.append(PairCheck(job.upstream, job.cut, chain.name, "missing"))
                 continue
-            layout_a = read_layout(job.upstream_layout, sl.width, sl.height)
-            p = continuity.pair(layout_a, read_layout(job.layout, sl.width, sl.height), settings)
+            if layout_a is None:
+                layout_a = read_layout(job.upstream_layout, sl.width, sl.height)
+            layout_b = read_layout(job.layout, sl.width, sl.height)
+            last = (job.cut, b, layout_b)
+            p = continuity.pair(layout_a, layout_b, settings)
             if p.overlap >= settings.min_overlap:
                 score, _ = continuity.flow_score(b, p.warp(a), p)
                 rows.append(PairCheck(job.upstream, job.cut, chain.name, "flow", p.overlap, score, settings.limit))
