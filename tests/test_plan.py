@@ -146,7 +146,7 @@ def test_validate_and_plan_of_3000_cuts_never_import_torch(tmp_path):
 
 
 def test_objects_built_per_cut_equal_those_their_classes_build(tmp_path):
-    """Cut, Params and Job are made without their dataclass __init__ (shotlist._frozen) for speed."""
+    """Cut, Params and Job are made without their dataclass __init__ (shotlist.frozen_instance) for speed."""
     import dataclasses
     import gc
 
@@ -167,20 +167,20 @@ def test_objects_built_per_cut_equal_those_their_classes_build(tmp_path):
 def test_gc_pause_restores_the_collector():
     import gc
 
-    from shotrender.shotlist import _gc_paused
+    from shotrender.shotlist import gc_paused
 
-    with _gc_paused():
+    with gc_paused():
         assert not gc.isenabled()
-        with _gc_paused():
+        with gc_paused():
             assert not gc.isenabled()
         assert not gc.isenabled()
     assert gc.isenabled()
-    with pytest.raises(KeyError), _gc_paused():
+    with pytest.raises(KeyError), gc_paused():
         raise KeyError("x")
     assert gc.isenabled()
     gc.disable()
     try:
-        with _gc_paused():
+        with gc_paused():
             pass
         assert not gc.isenabled()  # left as it was found
     finally:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shotrender.errors import UsageError
-from shotrender.shotlist import PARAM_DEFAULTS, Cut, ShotList, _frozen, _gc_paused
+from shotrender.shotlist import PARAM_DEFAULTS, Cut, ShotList, frozen_instance, gc_paused
 
 PLAN_SCHEMA = "shotrender.plan/1"
 
@@ -140,7 +140,7 @@ class _Resolver:
         layout = self.layouts.get(cut.layout)
         if layout is None:
             layout = self.layouts[cut.layout] = self.base_dir / cut.layout
-        return _frozen(Job, {
+        return frozen_instance(Job, {
             "cut": cut.id,
             "chain": _chain_of(cut),
             "position": position,
@@ -167,7 +167,7 @@ def count_chains(shotlist: ShotList) -> int:
     return len({_chain_of(cut) for cut in shotlist.cuts if cut.reuse is None})
 
 
-@_gc_paused()  # a job per cut, all kept: see shotlist._gc_paused
+@gc_paused()  # a job per cut, all kept: see shotlist.gc_paused
 def make_plan(shotlist: ShotList) -> Plan:
     """Group a valid shot list's cuts into chains, in order of each chain's first cut."""
     members: dict[str, list[Cut]] = {}
@@ -321,7 +321,7 @@ def select(plan: Plan, *, cuts: str | None = None, chain: str | None = None, sha
 # ------------------------------------------------------------------------------------------- output
 
 
-@_gc_paused()  # a dict per job, all kept
+@gc_paused()  # a dict per job, all kept
 def plan_to_dict(plan: Plan) -> dict:
     """The documented, stable JSON form of a plan (docs/commands.md#plan) for farm scripts.
 

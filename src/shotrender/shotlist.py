@@ -156,7 +156,7 @@ class ShotList:
         return str((self.base_dir / Path(value).expanduser()).resolve())
 
 
-def _frozen(cls: Any, values: dict) -> Any:
+def frozen_instance(cls: Any, values: dict) -> Any:
     """`cls(**values)` for a frozen dataclass without __post_init__, given all its fields in their order;
     `values` becomes the instance's own dict.
 
@@ -499,7 +499,7 @@ class _Checker:
             self.add((*path, "guidance"), f"must be between 0 and 50, got {guidance}", "7.5 is usual", cut)
             guidance = None
         values["guidance"] = guidance
-        return _frozen(Params, values)
+        return frozen_instance(Params, values)
 
     def integer(self, data: dict, path: tuple, key: str, lo: int, hi: int, cut: str | None = None):
         value = data.get(key)
@@ -594,7 +594,7 @@ def _parse(text: str, source: str, base_dir: Path, careful: bool = False) -> tup
     that every message can say where.
     """
     problems: list[Problem] = []
-    with _gc_paused():
+    with gc_paused():
         if careful:
             data, lines = _read_yaml(text, source, problems, track=True)
             if problems:
@@ -611,7 +611,7 @@ def _parse(text: str, source: str, base_dir: Path, careful: bool = False) -> tup
 
 
 @contextmanager
-def _gc_paused():
+def gc_paused():
     """Pause the cyclic garbage collector while a shot list's values are built.
 
     Building them makes hundreds of thousands of objects that all live on, and each of them counts
@@ -755,7 +755,7 @@ def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]
                     ck.add((*path, "bg"), f"unknown background '{bg}'", fix, cut_id)
             used_bgs.add(bg or "")
         params = ck.params(cut_data, path, cut_id)
-        cuts.append(_frozen(Cut, {
+        cuts.append(frozen_instance(Cut, {
             "id": cut_id or f"#{i}", "index": i, "layout": layout, "bg": bg, "reuse": None, "params": params,
             "line": ck.line(path), "layout_line": ck.line((*path, "layout")),
             "frames": ck.integer(cut_data, path, "frames", 1, MAX_FRAMES, cut_id),
