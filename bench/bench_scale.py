@@ -24,7 +24,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-# Runs the CLI in-process, then reports its own peak RSS and whether torch was imported.
+# Runs the CLI in-process, then reports its own peak RSS and whether torch was imported. The peak is
+# VmHWM, the high-water mark of this program's memory: ru_maxrss would carry over the parent's (Linux
+# keeps it across fork and exec), and this script holds a 30,000-cut episode by then.
 PROBE = r"""
 import resource, sys
 from shotrender.cli import main
@@ -35,7 +37,9 @@ except SystemExit as e:
     if e.code:
         raise
 usage = resource.getrusage(resource.RUSAGE_SELF)
-print("PROBE", usage.ru_maxrss // 1024, "torch" in sys.modules, usage.ru_utime + usage.ru_stime, file=sys.stderr)
+with open("/proc/self/status") as status:
+    peak_kb = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+print("PROBE", peak_kb // 1024, "torch" in sys.modules, usage.ru_utime + usage.ru_stime, file=sys.stderr)
 """
 
 
