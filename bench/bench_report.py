@@ -1,8 +1,9 @@
 """The review report on a long episode: how long `shotrender report` takes, and how long the page takes to open.
 
-    python bench/bench_report.py [--cuts 300] [--chain-length 10] [--keep DIR]
+    python bench/bench_report.py [--cuts 300] [--chain-length 10] [--size 256x144] [--keep DIR]
 
-Builds a draft episode of N cuts in a temporary folder (chains of camera pans, 256×144 layouts), renders it
+Builds a draft episode of N cuts in a temporary folder (chains of camera pans, 256×144 layouts unless
+--size says otherwise; renders above 400 px wide need a thumbnail each), renders it
 with `shotrender render`, then times `shotrender report` as a user runs it (a fresh process, thumbnails
 made from nothing), again with its thumbnails already made, and `report_html` alone. With chromium
 installed it also opens the page in headless Chromium and prints the page's own DOMContentLoaded and load
@@ -27,15 +28,16 @@ from shotrender.report import make_thumbs, read_manifest, report_html  # noqa: E
 from helpers import cut, episode, pan_layouts, write_shotlist  # noqa: E402
 
 
-def build_episode(folder: Path, cuts: int, chain_length: int) -> Path:
+def build_episode(folder: Path, cuts: int, chain_length: int, width: int = 256, height: int = 144) -> Path:
     entries, backgrounds = [], {}
     for c in range(-(-cuts // chain_length)):
         bg = f"bg{c:03d}"
         backgrounds[bg] = {"prompt": ("city park in spring", "street at dusk", "room interior")[c % 3]}
         count = min(chain_length, cuts - c * chain_length)
-        for i, path in enumerate(pan_layouts(folder / "layouts" / bg, count=count, step=24, seed=c)):
+        for i, path in enumerate(pan_layouts(folder / "layouts" / bg, count=count, width=width, height=height,
+                                             step=width * 3 // 32, seed=c)):
             entries.append(cut(f"C{c * chain_length + i + 1:04d}", bg, layout=str(path.relative_to(folder))))
-    return write_shotlist(folder, episode(entries, size=[256, 144], backgrounds=backgrounds), layouts=False)
+    return write_shotlist(folder, episode(entries, size=[width, height], backgrounds=backgrounds), layouts=False)
 
 
 def timed(*args: str) -> float:
@@ -60,11 +62,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cuts", type=int, default=300)
     ap.add_argument("--chain-length", type=int, default=10)
+    ap.add_argument("--size", default="256x144", help="Layout and render size, WxH.")
     ap.add_argument("--keep", type=Path, help="Build in this folder and keep it, instead of a temporary one.")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.keep or Path(tmp)
-        shotlist = build_episode(folder, args.cuts, args.chain_length)
+        width, height = (int(v) for v in args.size.split("x"))
+        shotlist = build_episode(folder, args.cuts, args.chain_length, width, height)
         out = folder / "out"
         shotrender = (sys.executable, "-m", "shotrender")
         render_s = timed(*shotrender, "render", str(shotlist), "--out", str(out), "--progress", "none")
@@ -76,7 +80,7 @@ def main() -> None:
         html = report_html(manifest, thumbs)
         html_s = time.perf_counter() - t
         size_kb = sum(p.stat().st_size for p in (out / "thumbs").iterdir()) / 1024
-        print(f"episode: {args.cuts} cuts in chains of {args.chain_length}, 256x144, draft; "
+        print(f"episode: {args.cuts} cuts in chains of {args.chain_length}, {width}x{height}, draft; "
               f"rendered in {render_s:.1f} s")
         print(f"shotrender report, thumbnails made:      {cold:.2f} s  ({len(thumbs)} pictures, "
               f"{size_kb:.0f} KiB of thumbnails)")
