@@ -284,12 +284,11 @@ def _too_deep(text: str) -> int | None:
                     return event.start_mark.line + 1
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
                 depth -= 1
-    except yaml.MarkedYAMLError as e:
-        if e.problem == "exceeded maximum nesting depth" and e.problem_mark:  # libyaml's own cap (PyYAML 6.0.4: 1,000)
-            return e.problem_mark.line + 1
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        if mark and getattr(e, "problem", None) == "exceeded maximum nesting depth":  # libyaml's cap (1,000)
+            return mark.line + 1
         return None  # another syntax error: the composer reports it, as far as it gets
-    except yaml.YAMLError:
-        return None
     finally:
         loader.dispose()
     return None
