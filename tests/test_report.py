@@ -66,7 +66,19 @@ def reported(tmp_path_factory):
     code, heavy, result = run_cli_watching_imports("report", str(shotlist), "--out", str(out))
     assert code == 0, result.stderr
     assert heavy == [], f"report imported {heavy}"
+    assert "\r" not in result.stderr  # not a terminal: no bar
     return out
+
+
+def test_thumbnails_have_a_bar_when_asked(reported, capsys):
+    from shotrender.report import write_report
+
+    write_report(reported, bar=False)
+    assert capsys.readouterr().err == ""
+    shutil.rmtree(reported / "thumbs")  # made again from nothing, as on a first report
+    write_report(reported, bar=True)
+    bar = re.match(r"\rthumbnails: +0%\|.*\| 0/(\d+) ", capsys.readouterr().err)
+    assert bar and int(bar.group(1)) == len(list((reported / "thumbs").iterdir()))
 
 
 def test_report_files_are_written_and_self_contained(reported):

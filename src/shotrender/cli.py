@@ -462,7 +462,7 @@ def report(shotlist: Path, out_dir, open_browser):
 
     sl = _load(shotlist)
     layouts = {c.id: sl.layout_path(c) for c in sl.cuts if c.layout is not None}
-    files = write_report(out_dir or sl.output_dir, layouts)
+    files = write_report(out_dir or sl.output_dir, layouts, bar=sys.stderr.isatty())  # a bar at a terminal only
     click.echo(f"{sl.episode}: report of {files.cuts} cuts in {files.html}; contact sheet {files.contact_sheet}")
     if open_browser:
         import webbrowser

@@ -448,8 +448,14 @@ def _sources(manifest: dict, out_dir: Path, layouts: dict[str, Path]) -> list[tu
     return items
 
 
-def make_thumbs(manifest: dict, out_dir: Path, layouts: dict[str, Path]) -> dict[tuple[str, str], Thumb]:
-    """Thumbnails of every layout, render, flow and error picture the manifest names, under <out>/thumbs/."""
+def make_thumbs(manifest: dict, out_dir: Path, layouts: dict[str, Path],
+                bar: bool = False) -> dict[tuple[str, str], Thumb]:
+    """Thumbnails of every layout, render, flow and error picture the manifest names, under <out>/thumbs/.
+
+    `bar`: a progress bar on standard error while they are made (a long episode's first report takes seconds).
+    """
+    from tqdm import tqdm
+
     folder = out_dir / THUMBS
     folder.mkdir(parents=True, exist_ok=True)
     episode = manifest.get("episode", "ep")
@@ -464,8 +470,14 @@ def make_thumbs(manifest: dict, out_dir: Path, layouts: dict[str, Path]) -> dict
         size = _make_thumb(src, folder / name, THUMB_WIDTH)
         return (cid, kind), (Thumb(f"{THUMBS}/{name}", *size, full) if size else None)
 
-    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool:
-        return {key: thumb for key, thumb in pool.map(one, items) if thumb is not None}
+    with ThreadPoolExecutor(max_workers=min(8, os.cpu_count() or 1)) as pool, \
+            tqdm(total=len(items), desc="thumbnails", unit="picture", disable=not bar, leave=False) as progress:
+        thumbs = {}
+        for key, thumb in pool.map(one, items):
+            progress.update(1)
+            if thumb is not None:
+                thumbs[key] = thumb
+        return thumbs
 
 
 def contact_sheet(manifest: dict, out_dir: Path, thumbs: dict[tuple[str, str], Thumb]):
@@ -517,14 +529,15 @@ def _newer_than(path: Path, *sources: Path) -> bool:
         return False
 
 
-def write_report(out_dir: Path, layouts: dict[str, Path] | None = None) -> ReportFiles:
+def write_report(out_dir: Path, layouts: dict[str, Path] | None = None, bar: bool = False) -> ReportFiles:
     """Write `<out>/report.html`, its thumbnails and `<out>/<episode>_contact.png` from the manifest.
 
     `layouts` maps cut ids to layout files (the shot list's); without it, the paths the sidecars record.
+    `bar`: show a progress bar on standard error while the thumbnails are made.
     """
     out_dir = Path(out_dir)
     manifest = read_manifest(out_dir)
-    thumbs = make_thumbs(manifest, out_dir, layouts or {})
+    thumbs = make_thumbs(manifest, out_dir, layouts or {}, bar)
     html_path = out_dir / REPORT_NAME
     tmp = out_dir / f".{REPORT_NAME}.{os.getpid()}.tmp"
     tmp.write_text(report_html(manifest, thumbs), encoding="utf-8")
