@@ -70,6 +70,10 @@ def main() -> None:
     parser.add_argument("--sizes", default="128,256")
     parser.add_argument("--steps", type=int, default=4)
     args = parser.parse_args()
+    # transformers' notices (no torchvision: a slower image processor nobody here uses) and its save bar
+    # would land in the middle of the table
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from tinymodel import build_tiny_pipeline
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
