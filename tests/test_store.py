@@ -5,6 +5,8 @@ import re
 import signal
 import subprocess
 import sys
+from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -70,6 +72,38 @@ def test_first_run_renders_and_a_second_run_renders_nothing(tmp_path):
     second = _render(plan, again, tmp_path)
     assert again.rendered == [] and again.loads == 0  # a cache hit never calls or loads the backend
     assert second.count("cached") == 6
+
+
+def test_a_cached_rerun_reads_each_render_once(tmp_path, monkeypatch):
+    """Each job asks for the cut before it and its chain's head, and the manifest for every cut: a cut
+    verified once is not read and hashed again while its files stay as they were."""
+    plan = _plan(tmp_path)
+    _render(plan, SpyBackend(), tmp_path)
+    out, reads, real = tmp_path / "out", Counter(), Path.read_bytes
+
+    def counting(self):
+        if self.parent == out and self.suffix == ".png":
+            reads[self.name] += 1
+        return real(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting)
+    assert _render(plan, SpyBackend(), tmp_path).count("cached") == 6
+    assert reads == {f"ep01_C00{n}.png": 1 for n in range(1, 7)}
+
+
+def test_a_remembered_cut_is_verified_again_when_its_files_change(tmp_path):
+    store = Store(tmp_path, "ep01")
+    store.write_cut("C001", b"one", {})
+    assert store.read_state("C001").image_ok and store.read_state("C001").image_ok
+    other = tmp_path / "other.png"  # another process puts a different picture in place
+    other.write_bytes(b"two")
+    os.replace(other, store.png_path("C001"))
+    state = store.read_state("C001")
+    assert not state.image_ok and "does not match its sidecar" in state.warning
+    store.write_cut("C001", b"two", {})
+    assert store.read_state("C001").image_ok
+    store.png_path("C001").unlink()
+    assert not store.read_state("C001").image_ok
 
 
 def test_outputs_sidecars_and_manifest(tmp_path):

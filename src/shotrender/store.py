@@ -125,6 +125,7 @@ class Store:
         self.dir = Path(out_dir)
         self.episode = episode
         self._tmp_prefix = f"{TMP_MARK}{_host()}-{os.getpid()}-"
+        self._verified: dict[str, tuple[tuple, CutState]] = {}  # cut -> stamp of its two files, verified state
 
     # -------------------------------------------------------------------------------- names
     def png_path(self, cut: str) -> Path:
@@ -235,8 +236,29 @@ class Store:
 
     # -------------------------------------------------------------------------------- reading
     def read_state(self, cut: str) -> CutState:
-        """Read a cut's sidecar and verify its image. A corrupt file is a warning and a miss, never a crash."""
-        return self._read(cut)[0]
+        """Read a cut's sidecar and verify its image. A corrupt file is a warning and a miss, never a crash.
+
+        A verified cut is remembered with the stamp of its two files (inode, size, modification and change
+        times). Asked again while they are unchanged, as each job asks of the cut before it and of its
+        chain's head and the manifest of every cut, its PNG is not read and hashed again: on a file server
+        that was three reads of each render in a cached re-run. Every write here replaces a file, so its
+        inode changes.
+        """
+        stamp = self._stamp(cut)
+        known = self._verified.get(cut)
+        if known is not None and stamp is not None and known[0] == stamp:
+            return known[1]
+        state = self._read(cut)[0]
+        if state.image_ok and stamp is not None:  # taken before the read: a file changed since is read again
+            self._verified[cut] = (stamp, state)
+        return state
+
+    def _stamp(self, cut: str) -> tuple | None:
+        try:
+            return tuple((s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns)
+                         for s in (os.stat(self.sidecar_path(cut)), os.stat(self.png_path(cut))))
+        except OSError:
+            return None
 
     def read_image(self, cut: str):
         """A cut's render, decoded, when its sidecar vouches for it; otherwise None.
