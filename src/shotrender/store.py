@@ -240,9 +240,9 @@ class Store:
 
         A verified cut is remembered with the stamp of its two files (inode, size, modification and change
         times). Asked again while they are unchanged, as each job asks of the cut before it and of its
-        chain's head and the manifest of every cut, its PNG is not read and hashed again: on a file server
-        that was three reads of each render in a cached re-run. Every write here replaces a file, so its
-        inode changes.
+        chain's head and the manifest of every cut, its PNG is not read and hashed again: a cached re-run
+        used to read each render two or three times, and a chain's head once for every cut of the chain.
+        Every write here replaces a file, so its inode changes.
         """
         stamp = self._stamp(cut)
         known = self._verified.get(cut)
