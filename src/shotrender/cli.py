@@ -301,10 +301,10 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     result = run_render(selected, backend, options, progress, executor=runner)
     summary = ", ".join(f"{result.count(s)} {s}" for s in ("rendered", "flagged", "cached", "reused", "failed",
                                                            "blocked") if result.count(s))
-    click.echo(f"{sl.episode}: {summary or 'nothing selected'} in {result.seconds:.1f} s "
-               f"({backend.name}); pictures in {out}")
+    headline = f"{sl.episode}: {summary or 'nothing selected'}"
+    click.echo(f"{headline} in {result.seconds:.1f} s ({backend.name}); pictures in {out}")
     if isinstance(progress, FarmProgress):
-        progress.ended(f"{sl.episode}: {summary or 'nothing selected'}", result.failed)
+        progress.ended(headline, result.failed)
     for r in result.results:
         if r.status == "flagged":
             click.echo(f"  {r.cut}: flagged for review: {r.error}")
