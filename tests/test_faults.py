@@ -27,10 +27,11 @@ from PIL import Image
 
 from shotrender.backends.draft import DraftBackend
 from shotrender.errors import EXIT_RENDER_FAILED
+from shotrender.files import TMP_MARK, WriteError
 from shotrender.plan import make_plan
 from shotrender.render import RenderOptions, render
 from shotrender.shotlist import load
-from shotrender.store import TMP_MARK, Store, WriteError
+from shotrender.store import Store
 
 from helpers import cut, episode, pan_layouts, run_cli, write_shotlist
 
@@ -227,7 +228,8 @@ def test_a_crash_at_any_step_of_a_render_leaves_every_sidecar_true(tmp_path):
             render(new, DraftBackend(), RenderOptions(scratch))
         # dying before a step that changes nothing leaves the folder as dying before the step before it
         points = [0] + [i + 1 for i, changed in enumerate(visible[:-1]) if changed]
-        assert len(points) >= (24 if start == "old" else 18)
+        # (the last step, the manifest's rename, has no point after it: dying there is not dying at all)
+        assert len(points) >= (23 if start == "old" else 17)
         for step in points:
             out = tmp_path / f"{start}-{step}"
             if start == "old":
@@ -276,7 +278,7 @@ def test_full_disk_fails_in_one_line_leaves_no_partial_file_and_a_rerun_complete
     message = result.stderr.strip()
     assert "\n" not in message, message
     m = re.fullmatch(r"shotrender: disk full or file too large while writing (\S+) \(.+\); free space in (\S+) "
-                     r"and run again: cuts already written are kept", message)
+                     r"and run again: files already written are kept", message)
     assert m, message
     assert Path(m.group(1)).parent == out and Path(m.group(2)) == out
     assert not Path(m.group(1)).exists()  # the file it could not write is not there half written

@@ -16,11 +16,11 @@ from ray.exceptions import RayActorError
 
 from shotrender.backends.draft import DraftBackend
 from shotrender.executors.ray import ChainWorker, RayExecutor
+from shotrender.files import TMP_MARK
 from shotrender.plan import make_plan
 from shotrender.render import RenderOptions
 from shotrender.render import render as run_render
 from shotrender.shotlist import load
-from shotrender.store import TMP_MARK
 from test_farm import manifest_content, pictures
 
 from helpers import cut, episode, pan_layouts, run_cli, write_shotlist

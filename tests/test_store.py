@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from shotrender.errors import BackendError
+from shotrender.files import TMP_MARK, host, temp_prefix
 from shotrender.images import decode_png
 from shotrender.plan import make_plan, select
 from shotrender.progress import FarmProgress
@@ -185,10 +186,9 @@ def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):
     store = Store(tmp_path / "out", "ep01")
     store.dir.mkdir()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
-    leftover = store.png_path("C001").with_name(f"ep01_C001.png{store._tmp_prefix.rsplit('-', 2)[0]}-"
-                                                f"{dead.stdout.strip()}-abcd")
+    leftover = store.png_path("C001").with_name(f"ep01_C001.png{TMP_MARK}{host()}-{dead.stdout.strip()}-abcd")
     leftover.write_bytes(b"half")
-    live = store.png_path("C002").with_name(f"ep01_C002.png{store._tmp_prefix}beef")
+    live = store.png_path("C002").with_name(f"{temp_prefix(store.png_path('C002'))}beef")
     live.write_bytes(b"mine")
     assert store.prepare() == [leftover]
     assert live.exists() and not leftover.exists()

@@ -17,40 +17,21 @@ loses that PNG too, so a failed write leaves the cut missing, never half there.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
-import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from shotrender.errors import EXIT_RENDER_FAILED, ShotRenderError
+from shotrender.files import TMP_MARK, host, open_lock, write_atomic, write_error
 from shotrender.plan import Job, Plan
 
 SIDECAR_SCHEMA = "shotrender.cut/1"
 MANIFEST_SCHEMA = "shotrender.manifest/1"
 KEY_SCHEMA = 1
-TMP_MARK = ".tmp-"
 STALE_TMP_SECONDS = 3600
-DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
-
-
-class WriteError(ShotRenderError):
-    """A file of the output folder could not be written; what was written before it is kept."""
-
-    exit_code = EXIT_RENDER_FAILED
-
-
-def _write_error(path: Path, e: OSError) -> WriteError:
-    why = e.strerror or str(e)
-    if e.errno in DISK_FULL:
-        return WriteError(f"disk full or file too large while writing {path} ({why}); free space in {path.parent} "
-                          "and run again: cuts already written are kept")
-    return WriteError(f"cannot write {path} ({why}); make {path.parent} writable and run again: cuts already "
-                      "written are kept")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -96,10 +77,6 @@ def stale_reasons(recorded: dict | None, current: dict) -> list[str]:
     return reasons or ["inputs changed"]
 
 
-def _host() -> str:
-    return socket.gethostname().replace(".", "_")
-
-
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -124,7 +101,6 @@ class Store:
     def __init__(self, out_dir: Path, episode: str):
         self.dir = Path(out_dir)
         self.episode = episode
-        self._tmp_prefix = f"{TMP_MARK}{_host()}-{os.getpid()}-"
         self._verified: dict[str, tuple[tuple, CutState]] = {}  # cut -> stamp of its two files, verified state
 
     # -------------------------------------------------------------------------------- names
@@ -144,16 +120,16 @@ class Store:
         try:
             self.dir.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise _write_error(self.dir, e) from e
+            raise write_error(self.dir, e) from e
         removed = []
-        host = _host()
+        here = host()
         for path in self.dir.glob(f"*{TMP_MARK}*"):
             parts = path.name.split(TMP_MARK, 1)[1].split("-")
             try:
                 owner_host, pid = "-".join(parts[:-2]), int(parts[-2])
             except (IndexError, ValueError):
                 owner_host, pid = "", -1
-            mine_and_dead = owner_host == host and not _pid_alive(pid)
+            mine_and_dead = owner_host == here and not _pid_alive(pid)
             try:
                 old = time.time() - path.stat().st_mtime > STALE_TMP_SECONDS
             except FileNotFoundError:
@@ -164,25 +140,8 @@ class Store:
                     removed.append(path)
         return removed
 
-    @contextlib.contextmanager
-    def _temporary(self, final: Path) -> Iterator[Path]:
-        tmp = final.with_name(f"{final.name}{self._tmp_prefix}{os.urandom(4).hex()}")
-        try:
-            yield tmp
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-
     def _write_atomic(self, final: Path, data: bytes) -> None:
-        try:
-            with self._temporary(final) as tmp:
-                with open(tmp, "wb") as f:
-                    f.write(data)
-                    f.flush()
-                    os.fsync(f.fileno())
-                os.replace(tmp, final)
-        except OSError as e:
-            raise _write_error(final, e) from e
+        write_atomic(final, data)
 
     def write_cut(self, cut: str, png: bytes, record: dict) -> dict:
         """Put one cut's image and sidecar in place; returns the sidecar record as written."""
@@ -220,7 +179,7 @@ class Store:
         except FileNotFoundError:
             pass
         except OSError as e:
-            raise _write_error(path, e) from e
+            raise write_error(path, e) from e
 
     def write_failure(self, cut: str, record: dict) -> dict:
         """Record a failed cut. Its sidecar goes first, so an old PNG left beside it is no longer trusted."""
@@ -326,12 +285,12 @@ class Store:
     def _lock(self) -> Iterator[None]:
         import fcntl
 
-        with open(self.dir / ".manifest.lock", "a+b") as f:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        fd = open_lock(self.dir / ".manifest.lock")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock
 
 
 def _count(cuts: list[dict]) -> dict[str, int]:

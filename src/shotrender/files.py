@@ -1,0 +1,96 @@
+"""The one writer for every file shotrender creates, and its errors.
+
+A file is written to a temporary beside it, made by `tempfile` (O_CREAT|O_EXCL, a random name: nothing
+planted at a guessable name is opened), fsynced, and renamed over the final name. A rename replaces a
+symlink at the final name with the file; it never writes through it. Whatever stands at the final name
+must be a regular file or a symlink: a device, a pipe or a folder there is refused, so `-o /dev/full`
+is an error, not a replaced device.
+
+A temporary's name carries this host and process (`NAME.tmp-HOST-PID-RANDOM`), so the output folder's
+clean-up (`Store.prepare`) knows the ones a dead process of this host left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+import stat
+import tempfile
+from pathlib import Path
+
+from shotrender.errors import EXIT_RENDER_FAILED, ShotRenderError, UsageError
+
+TMP_MARK = ".tmp-"
+DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
+
+
+class WriteError(ShotRenderError):
+    """A file could not be written; what was written before it is kept."""
+
+    exit_code = EXIT_RENDER_FAILED
+
+
+def write_error(path: Path, e: OSError) -> WriteError:
+    why = e.strerror or str(e)
+    if e.errno in DISK_FULL:
+        return WriteError(f"disk full or file too large while writing {path} ({why}); free space in {path.parent} "
+                          "and run again: files already written are kept")
+    return WriteError(f"cannot write {path} ({why}); make {path.parent} writable and run again: files already "
+                      "written are kept")
+
+
+def host() -> str:
+    return socket.gethostname().replace(".", "_")
+
+
+def temp_prefix(final: Path) -> str:
+    return f"{final.name}{TMP_MARK}{host()}-{os.getpid()}-"
+
+
+def check_target(final: Path) -> None:
+    """Refuse a final name held by something that is not a file (a device, a pipe, a folder)."""
+    try:
+        mode = os.lstat(final).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as e:
+        raise write_error(final, e) from e
+    if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+        raise UsageError(f"{final} is not a regular file; name a file to write")
+
+
+def write_atomic(final: Path, data: bytes) -> None:
+    """Put `data` at `final` whole or not at all; raises WriteError (or UsageError for a non-file target)."""
+    final = Path(final)
+    check_target(final)
+    tmp = None
+    try:
+        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=temp_prefix(final))
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, final)
+        tmp = None
+    except OSError as e:
+        raise write_error(final, e) from e
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                Path(tmp).unlink()
+
+
+def write_text_atomic(final: Path, text: str) -> None:
+    write_atomic(final, text.encode("utf-8"))
+
+
+def open_lock(path: Path) -> int:
+    """A lock file's descriptor, opened without following a symlink at its name."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise WriteError(f"{path} is a symlink; remove it and run again") from e
+        raise write_error(path, e) from e
