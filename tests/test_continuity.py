@@ -79,7 +79,9 @@ def test_sidecar_records_the_pair_and_pictures(tmp_path):
     assert record["attempts"][record["chosen"]]["score"] <= record["limit"]
     for name in second["pictures"].values():
         assert decode_png((out / name).read_bytes()).shape == (144, 256, 3)
-    assert second["inputs"]["upstream"] == first["image"]["sha256"]
+    # keyed by the key of the cut before it, and made from its picture, named by hash
+    assert second["inputs"]["upstream"] == first["key"]
+    assert second["guided_by"] == {"P01": first["image"]["sha256"]}
 
 
 def test_changing_a_cut_rerenders_it_and_the_cuts_it_guides_only(tmp_path):

@@ -6,7 +6,6 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +15,9 @@ from shotrender.files import TMP_MARK, host, temp_prefix
 from shotrender.images import decode_png
 from shotrender.plan import make_plan, select
 from shotrender.progress import FarmProgress
-from shotrender.render import CutResult, RenderOptions, render, status
+from shotrender.render import CutResult, RenderOptions, render
 from shotrender.shotlist import load
+from shotrender.state import status
 from shotrender.store import Store
 
 from helpers import cut, episode, run_cli, run_cli_watching_imports, write_shotlist
@@ -80,28 +80,30 @@ def test_a_cached_rerun_reads_each_render_once(tmp_path, monkeypatch):
     verified once is not read and hashed again while its files stay as they were."""
     plan = _plan(tmp_path)
     _render(plan, SpyBackend(), tmp_path)
-    out, reads, real = tmp_path / "out", Counter(), Path.read_bytes
+    import shotrender.store
 
-    def counting(self):
-        if self.parent == out and self.suffix == ".png":
-            reads[self.name] += 1
-        return real(self)
+    out, reads, real = tmp_path / "out", Counter(), shotrender.store._read_no_follow
 
-    monkeypatch.setattr(Path, "read_bytes", counting)
+    def counting(path, limit=None):
+        if path.parent == out and path.suffix == ".png":
+            reads[path.name] += 1
+        return real(path, limit)
+
+    monkeypatch.setattr(shotrender.store, "_read_no_follow", counting)
     assert _render(plan, SpyBackend(), tmp_path).count("cached") == 6
     assert reads == {f"ep01_C00{n}.png": 1 for n in range(1, 7)}
 
 
 def test_a_remembered_cut_is_verified_again_when_its_files_change(tmp_path):
     store = Store(tmp_path, "ep01")
-    store.write_cut("C001", b"one", {})
+    store.write_cut("C001", b"one", {"status": "rendered", "key": "k"})
     assert store.read_state("C001").image_ok and store.read_state("C001").image_ok
     other = tmp_path / "other.png"  # another process puts a different picture in place
     other.write_bytes(b"two")
     os.replace(other, store.png_path("C001"))
     state = store.read_state("C001")
     assert not state.image_ok and "does not match its sidecar" in state.warning
-    store.write_cut("C001", b"two", {})
+    store.write_cut("C001", b"two", {"status": "rendered", "key": "k"})
     assert store.read_state("C001").image_ok
     store.png_path("C001").unlink()
     assert not store.read_state("C001").image_ok
@@ -143,9 +145,10 @@ def test_model_change_and_force(tmp_path):
     newer = SpyBackend(version=2)
     rows = {s.cut: s for s in status(plan, newer, tmp_path / "out")}
     assert {s.state for s in rows.values()} == {"stale"}
-    # the first cut of each chain says why; the cuts after it are stale because it will change
+    # every cut says why; the cuts after the first of a chain also name the cut before them and its reason
     assert rows["C001"].reasons == rows["C003"].reasons == ("model or library versions changed",)
-    assert rows["C002"].reasons == ("C001 before it will be rendered again",)
+    assert rows["C002"].reasons == ("model or library versions changed",
+                                    "C001 before it changes (model or library versions changed)")
     spy = SpyBackend()
     _render(select(plan, cuts="C002"), spy, tmp_path, force_cuts=frozenset({"C002"}))
     assert spy.rendered == ["C002"]

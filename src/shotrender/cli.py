@@ -83,6 +83,32 @@ def selector_options(f):
     return f
 
 
+def run_options(f):
+    """What decides a run's identity, given alike to render, status and check so that they judge the same run
+    (state.RunSettings): read with `_settings`."""
+    for option in reversed((
+        click.option("--model", help="Override the shot list's model: draft, a diffusers folder, a .safetensors "
+                     "file or a hub id."),
+        click.option("--controlnet", help="Override the shot list's ControlNet: a ControlNetModel folder."),
+        click.option("--device", help="cuda, cuda:1, mps or cpu. Default: the best available."),
+        click.option("--dtype", type=click.Choice(["float16", "bfloat16", "float32"]),
+                     help="Default: float16 on CUDA, float32 elsewhere."),
+        click.option("--allow-unsafe-checkpoint", is_flag=True,
+                     help="Allow pickle checkpoints (.ckpt/.pt/.bin). Loading one runs code from the file."),
+        click.option("--no-continuity", is_flag=True,
+                     help="Every cut from its own layout alone: no guided init, fusion or check (for comparison)."),
+    )):
+        f = option(f)
+    return f
+
+
+def _settings(model, controlnet, device, dtype, allow_unsafe_checkpoint, no_continuity):
+    from shotrender.state import RunSettings
+
+    return RunSettings(model=model, controlnet=controlnet, device=device, dtype=dtype,
+                       allow_unsafe_checkpoint=allow_unsafe_checkpoint, continuity=not no_continuity)
+
+
 def out_option(f):
     return click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
                         help="Output folder. Default: the shot list's `output`, else renders/<episode> "
@@ -224,21 +250,12 @@ def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, c
 @shotlist_argument
 @selector_options
 @out_option
-@click.option("--model", help="Override the shot list's model: draft, a diffusers folder, a .safetensors file "
-                              "or a hub id.")
-@click.option("--controlnet", help="Override the shot list's ControlNet: a ControlNetModel folder.")
-@click.option("--device", help="cuda, cuda:1, mps or cpu. Default: the best available.")
-@click.option("--dtype", type=click.Choice(["float16", "bfloat16", "float32"]),
-              help="Default: float16 on CUDA, float32 elsewhere.")
-@click.option("--allow-unsafe-checkpoint", is_flag=True,
-              help="Allow pickle checkpoints (.ckpt/.pt/.bin). Loading one runs code from the file.")
+@run_options
 @click.option("--force", is_flag=True, help="Render every selected cut even if it is up to date.")
 @click.option("--force-cuts", metavar="IDS", help="Render these cuts even if they are up to date.")
 @click.option("--batch", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Run N chains side by side and batch their cuts' renders on the GPU (same bytes as unbatched "
                    "on the CPU; on a GPU kernels may round differently).")
-@click.option("--no-continuity", is_flag=True,
-              help="Render every cut from its own layout alone: no guided init, fusion or check (for comparison).")
 @click.option("--progress", "progress_mode",
               type=click.Choice(["auto", "bar", "plain", "none", "openjd", "deadline", "tractor"]),
               default="auto", show_default=True,
@@ -258,7 +275,7 @@ def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, c
 @click.option("--gpus-per-worker", type=click.FloatRange(min=0), help="With --executor ray: GPUs each worker "
               "reserves. Default: 1 when the cluster has GPUs, else 0.")
 def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet, device, dtype,
-           allow_unsafe_checkpoint, force, force_cuts, batch, no_continuity, progress_mode, strict, executor,
+           allow_unsafe_checkpoint, no_continuity, force, force_cuts, batch, progress_mode, strict, executor,
            address, workers, cpus_per_worker, gpus_per_worker):
     """Paint every selected cut's background and write <out>/<episode>_<cut>.png with a sidecar .json.
 
@@ -288,11 +305,11 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     forced = frozenset()
     if force_cuts:
         forced = frozenset(c for ch in select(full, cuts=force_cuts).chains for c in ch.cuts)
-    backend = _backend(sl, model, controlnet, device, dtype, allow_unsafe_checkpoint)
+    settings = _settings(model, controlnet, device, dtype, allow_unsafe_checkpoint, no_continuity)
+    backend = _backend(sl, settings)
     out = out_dir or sl.output_dir
     progress = _progress(progress_mode)
-    options = RenderOptions(out, force=force, force_cuts=forced, continuity=not no_continuity, batch=batch,
-                            model=model)
+    options = RenderOptions(out, settings, force=force, force_cuts=forced, batch=batch)
     runner = None
     if executor == "ray":
         from shotrender.executors.ray import RayExecutor
@@ -301,20 +318,19 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     result = run_render(selected, backend, options, progress, executor=runner)
     summary = ", ".join(f"{result.count(s)} {s}" for s in ("rendered", "flagged", "cached", "reused", "failed",
                                                            "blocked") if result.count(s))
-    headline = f"{sl.episode}: {summary or 'nothing selected'}"
+    still = sum(1 for r in result.flagged if r.status == "cached")
+    headline = f"{sl.episode}: {summary or 'nothing selected'}" + (f" ({still} cached still flagged)" if still else "")
     click.echo(f"{headline} in {result.seconds:.1f} s ({backend.name}); pictures in {out}")
     if isinstance(progress, FarmProgress):
         progress.ended(headline, result.failed)
-    for r in result.results:
-        if r.status == "flagged":
-            click.echo(f"  {r.cut}: flagged for review: {r.error}")
+    for r in result.flagged:
+        click.echo(f"  {r.cut}: flagged for review{' (cached)' if r.status == 'cached' else ''}: {r.error}")
     if result.failed:
         for r in result.failed:
             click.echo(f"  {r.cut}: {r.status}: {r.error}", err=True)
         sys.exit(1)
-    if strict and result.count("flagged"):
-        click.echo(f"shotrender: {result.count('flagged')} cut(s) flagged for review and --strict was given",
-                   err=True)
+    if strict and result.flagged:
+        click.echo(f"shotrender: {len(result.flagged)} cut(s) flagged for review and --strict was given", err=True)
         sys.exit(1)
 
 
@@ -322,21 +338,26 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
 @shotlist_argument
 @selector_options
 @out_option
-@click.option("--model", help="The model to compare against, if not the shot list's.")
+@run_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per cut in a list.")
-def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, as_json):
-    """Show which cuts are up to date, stale (and why), missing or failed, without rendering.
+def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet, device, dtype,
+           allow_unsafe_checkpoint, no_continuity, as_json):
+    """Show which cuts are up to date, flagged, stale (and why), missing or failed, without rendering.
+
+    Give it the options you give `render` (--model, --device, --no-continuity, ...): it answers for that
+    run, and `render` then skips exactly the cuts it calls up to date or flagged.
 
     \b
     Examples:
       shotrender status shots/example/episode.yaml
-      shotrender status shots/example/episode.yaml --json
+      shotrender status shots/example/episode.yaml --no-continuity --json
     """
-    from shotrender.render import status as cut_status
+    from shotrender.state import status as cut_status
 
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     sl = full.shotlist
-    rows = cut_status(selected, _backend(sl, model), out_dir or sl.output_dir)
+    settings = _settings(model, controlnet, device, dtype, allow_unsafe_checkpoint, no_continuity)
+    rows = cut_status(selected, _backend(sl, settings), out_dir or sl.output_dir, settings)
     if as_json:
         click.echo(json.dumps([{"cut": r.cut, "chain": r.chain, "state": r.state, "reasons": list(r.reasons)}
                                for r in rows], indent=2))
@@ -354,8 +375,10 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, as_json):
 @shotlist_argument
 @selector_options
 @out_option
+@click.option("--no-continuity", is_flag=True, help="As render --no-continuity: no cut is painted from another, "
+              "so there is nothing to check.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per consecutive pair in a list.")
-def check(shotlist: Path, cuts, chain, shard, units, out_dir, as_json):
+def check(shotlist: Path, cuts, chain, shard, units, out_dir, no_continuity, as_json):
     """Score the continuity of existing renders, pair by pair, without rendering anything.
 
     For each consecutive pair of cuts in a chain: the overlap of their layouts and the masked warp
@@ -370,7 +393,9 @@ def check(shotlist: Path, cuts, chain, shard, units, out_dir, as_json):
     from shotrender.render import check as check_pairs
 
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
-    rows = check_pairs(selected, out_dir or full.shotlist.output_dir)
+    from shotrender.state import RunSettings
+
+    rows = check_pairs(selected, out_dir or full.shotlist.output_dir, RunSettings(continuity=not no_continuity))
     if as_json:
         click.echo(json.dumps([{"upstream": r.upstream, "cut": r.cut, "chain": r.chain, "mode": r.mode,
                                 "overlap": r.overlap, "score": r.score, "limit": r.limit, "over": r.over}
@@ -470,19 +495,19 @@ def report(shotlist: Path, out_dir, open_browser):
         webbrowser.open(files.html.resolve().as_uri())
 
 
-def _backend(sl, model: str | None, controlnet: str | None = None, device: str | None = None,
-             dtype: str | None = None, allow_unsafe_checkpoint: bool = False):
-    """The backend for a shot list, with command-line overrides; nothing loads until a cut needs it."""
+def _backend(sl, settings):
+    """The backend for a shot list under the run's settings; nothing loads until a cut needs it."""
     from shotrender.backends import make_backend
     from shotrender.errors import Problem
     from shotrender.shotlist import top_key_line
 
+    model, controlnet = settings.model, settings.controlnet
     model_ref = str(Path(model).resolve()) if model and Path(model).exists() else model
     try:
         return make_backend(
             model_ref or sl.resolve_path_or_id(sl.model),
             controlnet=controlnet or (sl.resolve_path_or_id(sl.controlnet) if sl.controlnet else None),
-            device=device, dtype=dtype, allow_unsafe_checkpoint=allow_unsafe_checkpoint,
+            device=settings.device, dtype=settings.dtype, allow_unsafe_checkpoint=settings.allow_unsafe_checkpoint,
         )
     except ShotRenderError as e:
         if model or e.exit_code != 2:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +10,8 @@ import numpy as np
 from shotrender.errors import Problem, ShotListError
 
 
-def read_layout(path: Path, width: int, height: int) -> np.ndarray:
-    """Decode a layout to RGB uint8 at width×height.
+def read_layout(path: Path, width: int, height: int, data: bytes | None = None) -> np.ndarray:
+    """Decode a layout to RGB uint8 at width×height; from `data`, the file's bytes as read before, if given.
 
     Grayscale, 16-bit, palette and CMYK images are converted; transparency is laid over white paper,
     since a transparent layout is line art on nothing.
@@ -18,7 +19,7 @@ def read_layout(path: Path, width: int, height: int) -> np.ndarray:
     from PIL import Image
 
     try:
-        with Image.open(path) as im:
+        with Image.open(io.BytesIO(data) if data is not None else path) as im:
             im.load()
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 # Pillow's 16-bit modes do not convert to RGB with scaling; do it by hand.

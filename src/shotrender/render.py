@@ -1,9 +1,9 @@
 """The one orchestrator: plan + backend + store -> images, sidecars and the manifest.
 
-For each chain, in order: hash the job's inputs (the upstream render's hash among them) into a cache key;
-skip the cut if its sidecar holds that key and its image is intact; otherwise render it, guided by the
-cut before it (continuity.py), check it, retry or flag it, and write it atomically. The model loads on
-the first cut that needs it, once. Reused cuts are copied from their source once it exists.
+For each chain, in order: ask state.py whether the cut is up to date (its cache key from its inputs,
+the key of the cut before it among them); skip it if so; otherwise render it, guided by the cut before
+it (continuity.py), check it, retry or flag it, and write it atomically. The model loads on the first
+cut that needs it, once. Reused cuts are copied from their source once it exists.
 """
 
 from __future__ import annotations
@@ -21,22 +21,22 @@ from typing import Protocol
 import numpy as np
 
 from shotrender import __version__, continuity
-from shotrender.backends.base import Backend, RenderRequest
+from shotrender.backends.base import PARAMS, Backend, RenderRequest
 from shotrender.errors import BackendError, Interrupted, ShotRenderError
 from shotrender.images import encode_png, read_layout
 from shotrender.plan import Chain, Job, Link, Plan
 from shotrender.shotlist import ShotList
-from shotrender.store import CutState, Store, cache_key, job_inputs, sha256_bytes, stale_reasons
+from shotrender.state import RunSettings, State, Verdict
+from shotrender.store import Store
 
 
 @dataclass(frozen=True)
 class RenderOptions:
     out_dir: Path
+    settings: RunSettings = RunSettings()  # what decides the run's identity: model, device, continuity, ...
     force: bool = False
     force_cuts: frozenset[str] = frozenset()
-    continuity: bool = True  # False: every cut from its own layout alone (`render --no-continuity`)
     batch: int = 1  # chains run side by side; their cuts' first attempts are batched
-    model: str | None = None  # `render --model`: the model that paints, when not the shot list's
 
 
 @dataclass
@@ -46,7 +46,8 @@ class CutResult:
     status: str  # rendered | flagged | cached | reused | failed | blocked
     seconds: float = 0.0
     seed: int | None = None
-    error: str | None = None
+    error: str | None = None  # why it failed, or why it is flagged
+    flagged: bool = False  # over a continuity limit: rendered so now, or cached and still so
 
 
 @dataclass
@@ -64,6 +65,11 @@ class RunResult:
     @property
     def failed(self) -> list[CutResult]:
         return [r for r in self.results if r.status in ("failed", "blocked")]
+
+    @property
+    def flagged(self) -> list[CutResult]:
+        """Cuts flagged for review, rendered this run or cached: a flag holds until the cut is rendered again."""
+        return [r for r in self.results if r.flagged]
 
 
 class Progress(Protocol):
@@ -115,85 +121,6 @@ def _signals_raise():
     return _on_signals(handler)
 
 
-def _inspect(store: Store, job: Job, width: int, height: int, identity: dict, guide: dict | None
-             ) -> tuple[dict, str, CutState]:
-    """A job's current inputs, their key, and what the store holds for the cut."""
-    inputs = job_inputs(job, sha256_bytes(job.layout.read_bytes()), width, height, identity,
-                        guide["upstream_sha"] if guide else None)
-    if guide:
-        inputs["continuity"] = {**guide["settings"], "head": guide["head_sha"]}
-    return inputs, cache_key(inputs), store.read_state(job.cut)
-
-
-def _guide(sl: ShotList, job: Job, enabled: bool, upstream_state: CutState | None,
-           head_state: CutState | None) -> dict | None:
-    """What guides a job: the upstream render's hash, the chain head's (the colour reference where flow
-    is not trusted) and the continuity settings; None when the cut is first in its chain, continuity
-    is off, or the upstream has no render to guide with."""
-    if job.upstream is None or not enabled or upstream_state is None or not upstream_state.image_ok:
-        return None
-    settings = sl.continuity_for(job.chain if job.chain in sl.backgrounds else None)
-    if not settings.enabled:
-        return None
-    return {"upstream_sha": upstream_state.record["image"]["sha256"], "settings": settings.as_dict(),
-            "head_sha": head_state.record["image"]["sha256"] if head_state and head_state.image_ok else None}
-
-
-def _guide_states(store: Store, job: Job) -> tuple[CutState | None, CutState | None]:
-    if job.upstream is None:
-        return None, None
-    upstream = store.read_state(job.upstream)
-    return upstream, (upstream if job.chain_head == job.upstream else store.read_state(job.chain_head))
-
-
-@dataclass(frozen=True)
-class CutStatus:
-    cut: str
-    chain: str
-    state: str  # up to date | stale | missing | failed | flagged
-    reasons: tuple[str, ...] = ()
-
-
-def status(plan: Plan, backend: Backend, out_dir: Path, continuity_on: bool = True) -> list[CutStatus]:
-    """What `render` would do for each cut, and why, without rendering or loading a model."""
-    store = Store(out_dir, plan.shotlist.episode)
-    identity = backend.identity()
-    sl = plan.shotlist
-    out: list[CutStatus] = []
-    for chain in plan.chains:
-        changing: set[str] = set()  # cuts whose render the next run will replace
-        for job in chain.jobs:
-            guide = _guide(sl, job, continuity_on, *_guide_states(store, job))
-            inputs, key, state = _inspect(store, job, sl.width, sl.height, identity, guide)
-            if state.record is None:
-                row = CutStatus(job.cut, chain.name, "missing", (state.warning,) if state.warning else ())
-            elif state.record.get("status") == "failed":
-                row = CutStatus(job.cut, chain.name, "failed", (state.record.get("error", ""),))
-            elif not state.image_ok:
-                row = CutStatus(job.cut, chain.name, "missing", (state.warning,))
-            elif job.upstream in changing:
-                row = CutStatus(job.cut, chain.name, "stale", (f"{job.upstream} before it will be rendered again",))
-            elif state.record.get("key") != key:
-                row = CutStatus(job.cut, chain.name, "stale", tuple(stale_reasons(state.record.get("inputs"), inputs)))
-            elif state.record.get("status") == "flagged":
-                row = CutStatus(job.cut, chain.name, "flagged", (state.record["continuity"]["reason"],))
-            else:
-                row = CutStatus(job.cut, chain.name, "up to date")
-            if row.state in ("missing", "failed", "stale"):
-                changing.add(job.cut)
-            out.append(row)
-        for link in chain.links:
-            state = store.read_state(link.cut)
-            source = store.read_state(link.source)
-            if not state.image_ok:
-                out.append(CutStatus(link.cut, chain.name, "missing"))
-            elif link.source in changing or not source.image_ok or state.record.get("key") != _link_key(source.record):
-                out.append(CutStatus(link.cut, chain.name, "stale", (f"{link.source} changed",)))
-            else:
-                out.append(CutStatus(link.cut, chain.name, "up to date"))
-    return out
-
-
 @dataclass(frozen=True)
 class PairCheck:
     upstream: str
@@ -209,19 +136,22 @@ class PairCheck:
         return self.score is not None and self.limit is not None and self.score > self.limit
 
 
-def check(plan: Plan, out_dir: Path) -> list[PairCheck]:
-    """Score every consecutive pair of existing renders the way render's check does, rendering nothing.
+def check(plan: Plan, out_dir: Path, settings: RunSettings | None = None) -> list[PairCheck]:
+    """Score every guided pair of existing renders the way render's check does, rendering nothing.
 
-    A pair's second render and layout are the next pair's first: each picture is read once.
+    A pair is a cut and the one before it in its chain, where the run's settings paint the cut from it
+    (state.State.guided): with `--no-continuity`, or a background whose continuity is off, there is
+    nothing to check. A pair's second render and layout are the next pair's first: each picture is read once.
     """
     store = Store(out_dir, plan.shotlist.episode)
     sl = plan.shotlist
+    state = State(plan, store, {}, settings or RunSettings())
     rows: list[PairCheck] = []
     for chain in plan.chains:
-        settings = sl.continuity_for(chain.name if chain.name in sl.backgrounds else None)
+        settings_bg = sl.continuity_for(chain.name if chain.name in sl.backgrounds else None)
         last: tuple[str | None, np.ndarray | None, np.ndarray | None] = (None, None, None)  # cut, render, layout
         for job in chain.jobs:
-            if job.upstream is None:
+            if not state.guided(job):
                 continue
             a, layout_a = last[1:] if last[0] == job.upstream else (store.read_image(job.upstream), None)
             b = store.read_image(job.cut)
@@ -233,20 +163,16 @@ def check(plan: Plan, out_dir: Path) -> list[PairCheck]:
                 layout_a = read_layout(job.upstream_layout, sl.width, sl.height)
             layout_b = read_layout(job.layout, sl.width, sl.height)
             last = (job.cut, b, layout_b)
-            p = continuity.pair(layout_a, layout_b, settings)
-            if p.overlap >= settings.min_overlap:
+            p = continuity.pair(layout_a, layout_b, settings_bg)
+            if p.overlap >= settings_bg.min_overlap:
                 score, _ = continuity.flow_score(b, p.warp(a), p)
-                rows.append(PairCheck(job.upstream, job.cut, chain.name, "flow", p.overlap, score, settings.limit))
+                rows.append(PairCheck(job.upstream, job.cut, chain.name, "flow", p.overlap, score, settings_bg.limit))
             else:
                 head = store.read_image(job.chain_head)
                 score = continuity.colour_score(b, continuity.lab_stats(head)) if head is not None else None
                 rows.append(PairCheck(job.upstream, job.cut, chain.name, "colour", p.overlap, score,
-                                      settings.colour_limit))
+                                      settings_bg.colour_limit))
     return rows
-
-
-def _link_key(source_record: dict) -> str:
-    return cache_key({"reuse_of": source_record["image"]["sha256"]})
 
 
 @dataclass
@@ -270,6 +196,10 @@ class _Attempt:
         return self.score is not None and limit is not None and self.score > limit
 
 
+class _Blocked(Exception):
+    """A cut that must be rendered from a picture that is not there."""
+
+
 class _Pending:
     """One cut on its way through the continuity policy: its init image, how each attempt is finished
     (fusion, then the score) and the report for its sidecar."""
@@ -277,38 +207,45 @@ class _Pending:
     def __init__(self, job: Job, t0: float, base: dict):
         self.job, self.t0, self.base = job, t0, base
         self.first_seconds = 0.0
-        self.mode = "first" if job.upstream is None else "off"
+        self.mode = "first" if job.upstream is None else "off"  # off: continuity off for the run or place
         self.report: dict = {}
         self.limit: float | None = None
         self.max_attempts = 1
         self.pair: continuity.Pair | None = None
         self.warped: np.ndarray | None = None
-        self.reference: np.ndarray | None = None
+        self.guided_by: dict[str, str] = {}  # cut -> sha256 of its picture this render was painted from
 
-    def setup(self, sl: ShotList, store: Store, guide: dict | None, continuity_on: bool) -> None:
+    def setup(self, sl: ShotList, store: Store, verdict: Verdict, guided: bool, upstream_layout: bytes | None
+              ) -> None:
+        """Decode the layout from the bytes the key was made of; when guided, read the renders it is painted
+        from, naming each in `guided_by` with the hash of the picture used (state.py's provenance check)."""
         job = self.job
         self.width, self.height = sl.width, sl.height
-        self.layout = self.init = read_layout(job.layout, sl.width, sl.height)
+        self.layout = self.init = read_layout(job.layout, sl.width, sl.height, verdict.layout)
         self.settings = settings = sl.continuity_for(job.chain if job.chain in sl.backgrounds else None)
-        if guide is None:
-            if job.upstream is not None and continuity_on and settings.enabled:
-                self.mode = "unguided"  # the cut before it has no render yet
+        if not guided:
             return
-        layout_a = read_layout(job.upstream_layout, sl.width, sl.height)
+        upstream = store.read_picture(job.upstream)
+        if upstream is None:
+            raise _Blocked(f"{job.upstream} before it in the chain has no render; render it first "
+                           f"(or add it to the selection)")
+        self.guided_by[job.upstream] = upstream[1]
+        layout_a = read_layout(job.upstream_layout, sl.width, sl.height, upstream_layout)
         self.pair = continuity.pair(layout_a, self.layout, settings)
         self.report.update(upstream=job.upstream, overlap=round(self.pair.overlap, 4),
                            layout_error=round(self.pair.layout_error, 6))
         if self.pair.overlap >= settings.min_overlap:
             self.mode, self.limit = "flow", settings.limit
-            self.warped = self.pair.warp(store.read_image(job.upstream))
+            self.warped = self.pair.warp(upstream[0])
             self.init = continuity.guided_init(self.layout, self.warped, self.pair.weight)
         else:
-            self.reference = store.read_image(job.chain_head) if guide["head_sha"] else None
-            self.mode = "colour" if self.reference is not None else "unchecked"
-            if self.reference is not None:
+            head = store.read_picture(job.chain_head)
+            self.mode = "colour" if head is not None else "unchecked"
+            if head is not None:
                 self.limit = settings.colour_limit
                 self.report["reference"] = job.chain_head
-                self.reference_stats = continuity.lab_stats(self.reference)
+                self.guided_by[job.chain_head] = head[1]
+                self.reference_stats = continuity.lab_stats(head[0])
         if self.limit is not None:
             self.max_attempts = settings.max_attempts
 
@@ -355,6 +292,9 @@ class _Run:
         self.options = options
         self.progress = progress
         self.store = Store(options.out_dir, self.sl.episode)
+        self.reads = getattr(backend, "reads", PARAMS)
+        self.state = State(plan, self.store, self.identity, options.settings, self.reads)
+        self.layouts: dict[str, bytes] = {}  # chain -> the layout bytes of its cut asked for last
         self.loaded = loaded  # a worker that keeps its backend between calls passes True after the first
         self.result = RunResult(self.sl.episode, options.out_dir)
 
@@ -362,7 +302,7 @@ class _Run:
         if not self.loaded:
             draft = self.identity.get("backend") == "draft"
             self.progress.message("draft backend: colour keys painted from the layouts, no diffusion model"
-                                  if draft else f"loading model {self.options.model or self.sl.model}")
+                                  if draft else f"loading model {self.options.settings.model or self.sl.model}")
             t0 = time.perf_counter()
             self.backend.load()
             self.loaded = True
@@ -405,21 +345,28 @@ class _Run:
             self.finish(CutResult(job.cut, chain.name, "blocked", seed=job.seed,
                                   error=f"not rendered: {blocked_by} before it in the chain failed"), "")
             return None
-        guide = _guide(self.sl, job, self.options.continuity, *_guide_states(self.store, job))
-        inputs, key, state = _inspect(self.store, job, self.sl.width, self.sl.height, self.identity, guide)
-        if state.warning:
-            self.progress.message(f"warning: {state.warning}")
-        if not self.forced(job.cut) and state.image_ok and state.record.get("key") == key:
-            self.finish(CutResult(job.cut, job.chain, "cached", time.perf_counter() - t0, job.seed), "")
+        verdict = self.state.job(job)
+        upstream_layout = self.layouts.pop(chain.name, None) if job.upstream else None
+        self.layouts[chain.name] = verdict.layout
+        if verdict.stored.warning:
+            self.progress.message(f"warning: {verdict.stored.warning}")
+        if not self.forced(job.cut) and verdict.skip:
+            flagged = verdict.state == "flagged"
+            self.finish(CutResult(job.cut, job.chain, "cached", time.perf_counter() - t0, job.seed,
+                                  verdict.reasons[0] if flagged else None, flagged), "")
             return None
         pending = _Pending(job, t0, {
-            "key": key, "inputs": inputs, "chain": job.chain, "position": job.position, "upstream": job.upstream,
-            "layout": str(job.layout), "model": self.options.model or self.sl.model,
-            "shotrender": __version__, "host": platform.node(),
+            "key": verdict.key, "inputs": verdict.inputs, "chain": job.chain, "position": job.position,
+            "upstream": job.upstream, "layout": str(job.layout),
+            "model": self.options.settings.model or self.sl.model, "shotrender": __version__, "host": platform.node(),
         })
+        guided = self.state.guided(job)
         try:
+            pending.setup(self.sl, self.store, verdict, guided, upstream_layout)
             self.ensure_loaded()
-            pending.setup(self.sl, self.store, guide, self.options.continuity)
+        except _Blocked as e:
+            self.finish(CutResult(job.cut, chain.name, "blocked", seed=job.seed, error=f"not rendered: {e}"), "")
+            return None
         except Exception as e:
             if _ends_the_run(e):
                 raise
@@ -494,14 +441,17 @@ class _Run:
         status = "flagged" if flagged else "rendered"
         self.store.write_cut(job.cut, encode_png(chosen.image), {
             **p.base, "status": status, "device": self.result.backend, "continuity": report, "pictures": written,
+            "guided_by": p.guided_by,
             "seed_used": chosen.seed, "strength_used": chosen.strength,
             "timings": {"render": round(sum(a.seconds for a in attempts), 4), "total": round(seconds, 4)},
         })
-        detail = (f"seed {chosen.seed} steps {job.steps} strength {chosen.strength:g} guidance {job.guidance:g} "
-                  f"{p.mode}" + (f" score {chosen.score:.4f}" if chosen.score is not None else "")
+        used = {"seed": chosen.seed, "steps": job.steps, "strength": f"{chosen.strength:g}",
+                "guidance": f"{job.guidance:g}"}
+        detail = ("".join(f"{name} {value} " for name, value in used.items() if name in self.reads)
+                  + p.mode + (f" score {chosen.score:.4f}" if chosen.score is not None else "")
                   + (f" after {len(attempts)} attempts" if len(attempts) > 1 else "") + f" {seconds:.2f} s")
         return self.finish(CutResult(job.cut, job.chain, status, seconds, chosen.seed,
-                                     report.get("reason") if flagged else None), detail)
+                                     report.get("reason") if flagged else None, flagged), detail)
 
     def fail(self, p: _Pending, error: Exception) -> CutResult:
         seconds = time.perf_counter() - p.t0
@@ -510,18 +460,16 @@ class _Run:
 
     def run_link(self, link: Link, chain: str) -> None:
         t0 = time.perf_counter()
-        source = self.store.read_state(link.source)
-        if not source.image_ok:
+        verdict = self.state.link(link, chain)
+        if verdict.skip and not self.forced(link.cut):
+            self.finish(CutResult(link.cut, chain, "cached", time.perf_counter() - t0), "")
+            return
+        if not self.store.read_state(link.source).image_ok:
             self.finish(CutResult(link.cut, chain, "blocked",
                                   error=f"reuses {link.source}, which has no render yet"), "")
             return
-        state = self.store.read_state(link.cut)
-        key = _link_key(source.record)
-        if state.image_ok and state.record.get("key") == key and not self.forced(link.cut):
-            self.finish(CutResult(link.cut, chain, "cached", time.perf_counter() - t0), "")
-            return
         self.store.write_link(link.cut, link.source, {
-            "key": key, "chain": chain, "status": "reused", "shotrender": __version__,
+            "key": verdict.key, "chain": chain, "status": "reused", "shotrender": __version__,
         })
         self.finish(CutResult(link.cut, chain, "reused", time.perf_counter() - t0), f"copy of {link.source}")
 

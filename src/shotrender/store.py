@@ -20,13 +20,14 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from shotrender.files import TMP_MARK, host, open_lock, write_atomic, write_error
-from shotrender.plan import Job, Plan
+from shotrender.plan import Plan
 
 SIDECAR_SCHEMA = "shotrender.cut/1"
 MANIFEST_SCHEMA = "shotrender.manifest/1"
@@ -42,39 +43,6 @@ def cache_key(record: dict) -> str:
     """sha256 of a canonical JSON record of everything that decides a cut's pixels."""
     canonical = json.dumps({"key_schema": KEY_SCHEMA, **record}, sort_keys=True, separators=(",", ":"))
     return sha256_bytes(canonical.encode())
-
-
-def job_inputs(job: Job, layout_sha: str, width: int, height: int, backend_identity: dict,
-               upstream_sha: str | None) -> dict:
-    """Everything that decides a job's pixels; paths and times are deliberately left out."""
-    return {
-        "layout": layout_sha,
-        "params": {
-            "prompt": job.prompt, "negative": job.negative, "seed": job.seed, "steps": job.steps,
-            "strength": job.strength, "guidance": job.guidance, "width": width, "height": height,
-        },
-        "backend": backend_identity,
-        "upstream": upstream_sha,
-    }
-
-
-def stale_reasons(recorded: dict | None, current: dict) -> list[str]:
-    """Which inputs differ between a sidecar's recorded inputs and the current ones, in words."""
-    if not isinstance(recorded, dict):
-        return ["rendered by an older shotrender"]
-    reasons = []
-    if recorded.get("layout") != current["layout"]:
-        reasons.append("layout changed")
-    old_params = recorded.get("params") or {}
-    reasons += [f"{name} changed" for name in current["params"] if old_params.get(name) != current["params"][name]]
-    if recorded.get("backend") != current["backend"]:
-        reasons.append("model or library versions changed")
-    if recorded.get("upstream") != current["upstream"]:
-        reasons.append("the render before it in the chain changed")
-    for name in sorted(set(current) - {"layout", "params", "backend", "upstream"}):
-        if recorded.get(name) != current[name]:
-            reasons.append(f"{name} settings changed")
-    return reasons or ["inputs changed"]
 
 
 def _pid_alive(pid: int) -> bool:
@@ -220,34 +188,44 @@ class Store:
             return None
 
     def read_image(self, cut: str):
-        """A cut's render, decoded, when its sidecar vouches for it; otherwise None.
+        """A cut's render, decoded, when its sidecar vouches for it; otherwise None."""
+        picture = self.read_picture(cut)
+        return picture[0] if picture else None
+
+    def read_picture(self, cut: str):
+        """(the render decoded, its sha256) when the cut's sidecar vouches for it; otherwise None.
 
         The bytes decoded are the bytes whose hash was checked: the PNG is read once.
         """
         from shotrender.images import decode_png
 
         state, png = self._read(cut)
-        return decode_png(png) if state.image_ok else None
+        if not state.image_ok:
+            return None
+        image = decode_png(png)
+        return (image, state.record["image"]["sha256"]) if image is not None else None
 
     def _read(self, cut: str) -> tuple[CutState, bytes | None]:
         """The cut's state and, when there is one, the PNG's bytes as read for the hash check."""
         path = self.sidecar_path(cut)
         try:
-            record = json.loads(path.read_bytes())
-            if not isinstance(record, dict) or record.get("schema") != SIDECAR_SCHEMA:
-                raise ValueError("not a shotrender sidecar")
-            if record.get("status") == "failed":
-                return CutState(record, False), None
-            expected = record["image"]["sha256"]
+            record = json.loads(_read_no_follow(path, MAX_SIDECAR_BYTES))
+            problem = sidecar_problem(record, cut, self.png_path(cut).name)
+            if problem:
+                raise ValueError(problem)
         except FileNotFoundError:
             return CutState(None, False), None
-        except (OSError, ValueError, KeyError, TypeError) as e:
+        except (OSError, ValueError, RecursionError) as e:
             return CutState(None, False, f"{path.name} is unreadable ({e}); the cut will be rendered again"), None
+        if record["status"] == "failed":
+            return CutState(record, False), None
         try:
-            png = self.png_path(cut).read_bytes()
+            png = _read_no_follow(self.png_path(cut))
         except FileNotFoundError:
             return CutState(record, False, f"{self.png_path(cut).name} is missing; rendering it again"), None
-        if sha256_bytes(png) != expected:
+        except OSError as e:
+            return CutState(record, False, f"{self.png_path(cut).name} is unreadable ({e}); rendering it again"), None
+        if sha256_bytes(png) != record["image"]["sha256"]:
             return CutState(record, False,
                             f"{self.png_path(cut).name} does not match its sidecar; rendering it again"), None
         return CutState(record, True), png
@@ -291,6 +269,74 @@ class Store:
             yield
         finally:
             os.close(fd)  # closing releases the lock
+
+
+MAX_SIDECAR_BYTES = 4 << 20  # a real sidecar is a few kB
+STATUSES = ("rendered", "flagged", "reused", "failed")
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_PLAIN_NAME = re.compile(r"[^/\\\0]+")
+
+
+def _read_no_follow(path: Path, limit: int | None = None) -> bytes:
+    """A file's bytes, refusing a symlink at its name (shotrender never writes one) and, with `limit`, a file
+    larger than that."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        data = f.read() if limit is None else f.read(limit + 1)
+    if limit is not None and len(data) > limit:
+        raise ValueError(f"larger than {limit >> 20} MB")
+    return data
+
+
+def sidecar_problem(record, cut: str, png_name: str) -> str | None:
+    """Why a parsed sidecar is not one this version of shotrender wrote for `cut`, or None when it is.
+
+    Every field a command reads is checked for its type here, once, so that no reader further on can crash
+    on a damaged or hand-edited file: anything else is a corrupt entry, a warning and a miss.
+    """
+    if not isinstance(record, dict):
+        return f"a JSON {type(record).__name__}, not an object"
+    if record.get("schema") != SIDECAR_SCHEMA:
+        return f"schema is not {SIDECAR_SCHEMA}"
+    if record.get("cut") != cut:
+        return f"it is not the sidecar of {cut}"
+    status = record.get("status")
+    if status not in STATUSES:
+        return f"status {_short(status)} is not one of {', '.join(STATUSES)}"
+    if not isinstance(record.get("key"), str):
+        return "it has no cache key"
+    if status == "failed":
+        if not isinstance(record.get("error"), str):
+            return "a failed cut without its error"
+    else:
+        image = record.get("image")
+        if not isinstance(image, dict) or image.get("file") != png_name or not isinstance(image.get("sha256"), str) \
+                or not _HEX64.fullmatch(image["sha256"]):
+            return f"image must name {png_name} and its sha256"
+    for name, kind in (("inputs", dict), ("continuity", dict), ("pictures", dict), ("timings", dict),
+                       ("device", dict), ("guided_by", dict), ("upstream", str), ("reuse_of", str), ("chain", str),
+                       ("layout", str), ("model", str)):
+        value = record.get(name)
+        if value is not None and not isinstance(value, kind):
+            return f"{name} is a {type(value).__name__}, not a{'n' if kind is dict else ''} {kind.__name__}"
+    inputs = record.get("inputs") or {}
+    if "params" in inputs and not isinstance(inputs["params"], dict):
+        return "inputs.params is not an object"
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (record.get("timings") or {}).values()):
+        return "timings are not numbers"
+    if not all(isinstance(k, str) and isinstance(v, str) and _PLAIN_NAME.fullmatch(v) and v not in (".", "..")
+               for k, v in (record.get("pictures") or {}).items()):
+        return "pictures must map names to plain file names"
+    if not all(isinstance(v, str) and _HEX64.fullmatch(v) for v in (record.get("guided_by") or {}).values()):
+        return "guided_by must map cuts to sha256 hashes"
+    if status == "flagged" and not isinstance((record.get("continuity") or {}).get("reason"), str):
+        return "a flagged cut without its reason"
+    return None
+
+
+def _short(value) -> str:
+    text = json.dumps(value) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _count(cuts: list[dict]) -> dict[str, int]:

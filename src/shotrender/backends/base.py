@@ -10,6 +10,9 @@ from typing import Protocol
 
 import numpy as np
 
+#: every parameter a cut resolves; a backend's `reads` names those its pixels depend on
+PARAMS = ("prompt", "negative", "seed", "steps", "strength", "guidance")
+
 
 @dataclass(frozen=True)
 class RenderRequest:
@@ -50,6 +53,10 @@ class Backend(Protocol):
 
     #: short name written to sidecars and the report ("draft", "diffusers")
     name: str
+
+    #: the request parameters its pixels depend on (of PARAMS): only these enter a cut's cache key and its
+    #: log line, so a change to one it ignores renders nothing again
+    reads: tuple[str, ...]
 
     def identity(self) -> dict:
         """What identifies the model and code behind the pixels, for cache keys and sidecars.

@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 
-from shotrender.backends.base import RenderRequest
+from shotrender.backends.base import PARAMS, RenderRequest
 from shotrender.errors import BackendError, ModelError, ShotRenderError, UsageError
 
 log = logging.getLogger(__name__)
@@ -60,6 +60,7 @@ class DiffusersBackend:
     """img2img with diffusers; see the module docstring and docs/models.md."""
 
     name = "diffusers"
+    reads = PARAMS
 
     def __init__(
         self,

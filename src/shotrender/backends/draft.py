@@ -448,6 +448,7 @@ class DraftBackend:
     """Colour-key previews from the layout alone: no model, no GPU, no torch (see the module doc)."""
 
     name = "draft"
+    reads = ("prompt", "seed", "strength")  # a colour key, no diffusion: steps, guidance and negative do nothing
 
     def identity(self) -> dict:
         return {"backend": "draft", "version": VERSION}
