@@ -185,7 +185,7 @@ def test_timeline_errors(tmp_path):
         read_timeline(tmp_path / "track.otio")
     nameless = tmp_path / "nameless.edl"
     write_edl(nameless, [("cut", "take_one", 24, []), ("cut", "C002", 24, [])])
-    with pytest.raises(UsageError, match=r"no usable cut id .* take_one"):
+    with pytest.raises(UsageError, match=r"no distinct cut id .* take_one"):
         cuts_from_timeline(read_timeline(nameless))
 
 

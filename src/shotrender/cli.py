@@ -401,12 +401,13 @@ def check(shotlist: Path, cuts, chain, shard, units, out_dir, as_json):
 @click.option("--id-pattern", metavar="REGEX", help="How to find the cut id in a clip or file name: the first "
               "match, or its first group. Default: the first of C and a number (ep02_C010_lo -> C010), a number "
               "on its own (010), the first letters and digits (K12_take2 -> K12) that finds one in every name.")
-@click.option("--size", metavar="W,H", help="Output size. Default: the layouts' size rounded to multiples of 8, "
-              "else 1024,576.")
+@click.option("--size", metavar="W,H", help="Output size. Default: the nearest size to the layouts' with sides "
+              "multiples of 8 and the same aspect, else 1024,576.")
 @click.option("--model", default="draft", show_default=True, help="The shot list's model.")
 @click.option("--episode", help="Episode id. Default: made from the edit's file name, else the layouts folder's.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the shot list to FILE (layout paths relative to its folder) instead of standard output.")
+              help="Write the shot list to FILE (layout paths relative to its folder), whole or not at all, instead "
+                   "of standard output.")
 @click.option("--force", is_flag=True, help="Overwrite the --output file if it exists.")
 def init(edl, otio_file, rate, layouts, id_pattern, size, model, episode, output, force):
     """Start a shot list from the edit (EDL or OpenTimelineIO) or from a folder of layouts.

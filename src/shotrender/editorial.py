@@ -164,12 +164,16 @@ def _ids(names: list[str], pattern: re.Pattern[str]) -> tuple[list[str | None], 
 
 def _suggest_pattern(names: list[str]) -> str | None:
     """A pattern that finds a distinct id in every name, if one of a few simple shapes does: a form of
-    ID_FORMS, the n-th run of letters and digits (sc01_A_v2, sc01_B_v2 -> A, B), or the whole name."""
+    ID_FORMS, the n-th run of letters and digits (ep02_park_lo, ep02_gate_lo -> park, gate: `^ep02_(...)`
+    when what comes before it is the same in every name), or the whole name."""
     shapes = [form.pattern.pattern for form in ID_FORMS]
-    runs = [re.findall(r"[A-Za-z0-9]+", name) for name in names]
+    runs = [list(re.finditer(r"[A-Za-z0-9]+", name)) for name in names]
     for n in range(min(map(len, runs), default=0)):
-        shapes.append(rf"^[^A-Za-z0-9]*(?:[A-Za-z0-9]+[^A-Za-z0-9]+){{{n}}}([A-Za-z0-9]+)" if n else
-                      r"^[^A-Za-z0-9]*([A-Za-z0-9]+)")
+        before = {name[:found[n].start()] for name, found in zip(names, runs, strict=True)}
+        if len(before) == 1:
+            shapes.append(f"^{re.escape(before.pop())}([A-Za-z0-9]+)")
+        else:
+            shapes.append(rf"^[^A-Za-z0-9]*(?:[A-Za-z0-9]+[^A-Za-z0-9]+){{{n}}}([A-Za-z0-9]+)")
     shapes.append(r"^([A-Za-z0-9_-]+)$")
     for shape in shapes:
         ids, bad = _ids(names, re.compile(shape))
@@ -180,46 +184,44 @@ def _suggest_pattern(names: list[str]) -> str | None:
 
 def find_ids(names: list[str], shown: list[str], what: str, pattern: re.Pattern[str] | None) -> tuple[list[str], str]:
     """The cut id in each name, and how it was found: by `pattern` if given, else by the first of ID_FORMS
-    that finds one in every name. `shown` is how each name is written in messages; `what` is "clip" or
-    "file". Raises UsageError saying what was tried, with an --id-pattern that would work when there is one."""
+    that finds a distinct one in every name. `shown` is how each name is written in messages; `what` is
+    "clip" or "file". Raises UsageError saying what each form found, with an --id-pattern that would work
+    when there is one."""
     tries = [(f"--id-pattern '{_shown(pattern.pattern)}'", "", pattern)] if pattern is not None else [
         (form.name, f" ({form.example})", form.pattern) for form in ID_FORMS]
     failed = []
+    repeated: str | None = None  # the first id a form gave more than one name
     for label, example, pat in tries:
         ids, bad = _ids(names, pat)
         if not bad:
             found = [i for i in ids if i is not None]  # all of them
-            _refuse_duplicates(found, shown, what)
-            return found, f"{label}, e.g. {shown[0]} -> {found[0]}"
-        listed = []
-        for i in bad[:3]:
-            raw = cut_id(names[i], pat)
-            listed.append(shown[i] + (f" -> {_shown(raw)}, not an id" if raw else ""))
+            sources: dict[str, list[str]] = {}
+            for found_id, name in zip(found, shown, strict=True):
+                sources.setdefault(found_id, []).append(name)
+            dups = {k: v for k, v in sources.items() if len(v) > 1}
+            if not dups:
+                return found, f"{label}, e.g. {shown[0]} -> {found[0]}"
+            repeated = repeated or next(iter(dups))
+            listed = "; ".join(f"{k} ({', '.join(v)})" for k, v in dups.items())
+            failed.append(f"{label}{example} gives the same id to more than one {what}: {listed}")
+            continue
+        listed = ", ".join(shown[i] + (f" -> {_shown(raw)}, not an id" if (raw := cut_id(names[i], pat)) else "")
+                           for i in bad[:3])
         more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
-        failed.append(f"{label}{example} finds none in {len(bad)} of {len(names)}: {', '.join(listed)}{more}")
+        failed.append(f"{label}{example} finds no id in {len(bad)} of {len(names)}: {listed}{more}")
     suggestion = _suggest_pattern(names)
-    if suggestion is not None:
-        fix = (f"give --id-pattern, e.g. --id-pattern '{suggestion}' "
-               f"({shown[0]} -> {cut_id(names[0], re.compile(suggestion))})")
+    example_fix = (f"--id-pattern, e.g. --id-pattern '{suggestion}' ({shown[0]} -> "
+                   f"{cut_id(names[0], re.compile(suggestion))})" if suggestion is not None else "--id-pattern REGEX")
+    if repeated is not None:
+        keep = "rename the clips in the edit" if what == "clip" else "keep one file per cut in the folder"
+        fix = f"{keep}, or, if {repeated} is not the cut id, give {example_fix}"
+    elif suggestion is not None:
+        fix = f"give {example_fix}"
     else:
-        example = "C012.png" if what == "file" else "C012_take2"
         fix = (f"no simple pattern finds a distinct id in every {what} name; rename them so each holds its cut "
-               f"id ({example}), or give --id-pattern REGEX")
-    raise UsageError(f"no usable cut id (letters, digits, '_', '-') in every {what} name: " + "; ".join(failed)
+               f"id ({'C012.png' if what == 'file' else 'C012_take2'}), or give --id-pattern REGEX")
+    raise UsageError(f"no distinct cut id (letters, digits, '_', '-') for every {what}: " + "; ".join(failed)
                      + f"; {fix}")
-
-
-def _refuse_duplicates(ids: list[str], shown: list[str], what: str) -> None:
-    sources: dict[str, list[str]] = {}
-    for found, name in zip(ids, shown, strict=True):
-        sources.setdefault(found, []).append(name)
-    dups = {k: v for k, v in sources.items() if len(v) > 1}
-    if dups:
-        listed = "; ".join(f"{k} ({', '.join(v)})" for k, v in dups.items())
-        fix = ("rename the clips in the edit, or give --id-pattern" if what == "clip" else
-               "keep one file per cut in the folder, or give --id-pattern")
-        raise UsageError(f"{len(dups)} cut id{'s' if len(dups) != 1 else ''} given by more than one {what}: "
-                         f"{listed}; {fix}")
 
 
 def cuts_from_timeline(timeline: Any, pattern: re.Pattern[str] | None = None) -> tuple[list[Entry], Counter, str]:
