@@ -159,7 +159,7 @@ def test_rate_takes_ntsc_decimals_and_fractions(tmp_path, rate, fps, shown):
     assert f"EDL read at {shown} fps" in out.stderr
 
 
-@pytest.mark.parametrize("rate", ["23.97", "12", "0", "24/0", "abc", "-24", "nan", "1e400"])
+@pytest.mark.parametrize("rate", ["23.97", "12", "0", "24/0", "abc", "-24", "nan", "1e400", "1e999999999", "9" * 5000])
 def test_a_rate_timecode_has_not_is_a_usage_error_listing_the_rates(tmp_path, rate):
     edl = tmp_path / "cut.edl"
     edl.write_text("TITLE: x\n\n" + edl_event(1, "C001", "02:00:00:00", "02:00:01:00", "01:00:00:00", "01:00:01:00"))
@@ -167,6 +167,13 @@ def test_a_rate_timecode_has_not_is_a_usage_error_listing_the_rates(tmp_path, ra
     assert out.exit_code == 2, out.output
     assert "is not a timecode rate" in out.stderr
     assert "24, 25, 30, 48, 50, 60" in out.stderr and "29.97 (30000/1001)" in out.stderr
+
+
+# Was: a traceback (ValueError: Exceeds the limit (4300 digits) for integer string conversion).
+def test_a_size_of_thousands_of_digits_is_a_usage_error(tmp_path):
+    draw(tmp_path / "layouts" / "C001.png")
+    out = init("--layouts", str(tmp_path / "layouts"), "--size", "9" * 5000 + ",576")
+    assert out.exit_code == 2 and "multiple of 8" in out.stderr, out.output
 
 
 # ------------------------------------------------------------------------------------------- --output

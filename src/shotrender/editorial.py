@@ -77,7 +77,7 @@ def parse_rate(text: str) -> Fraction:
     """`--rate`: a whole number (24), a fraction (24000/1001) or an NTSC rate's decimal name (23.976),
     one of the rates SMPTE timecode has."""
     value: Fraction | None = None
-    m = re.fullmatch(r"\s*([0-9]+)\s*(?:/\s*([0-9]+)\s*)?", text)
+    m = re.fullmatch(r"\s*([0-9]{1,9})\s*(?:/\s*([0-9]{1,9})\s*)?", text)  # int() refuses 4,300 digits
     if m and int(m.group(2) or 1):
         value = Fraction(int(m.group(1)), int(m.group(2) or 1))
     else:
@@ -85,10 +85,8 @@ def parse_rate(text: str) -> Fraction:
             decimal = Decimal(text.strip())
         except InvalidOperation:
             decimal = None
-        if decimal is not None and decimal.is_finite():
-            value = next((rate for name, rate in NTSC_NAMES.items() if Decimal(name) == decimal), None)
-            if value is None and decimal == decimal.to_integral_value():
-                value = Fraction(int(decimal))
+        if decimal is not None and decimal.is_finite() and decimal.adjusted() < 4:  # 1e999999999 is no rate
+            value = next((rate for name, rate in NTSC_NAMES.items() if Decimal(name) == decimal), Fraction(decimal))
     if value not in TIMECODE_RATES:
         whole = ", ".join(str(r) for r in TIMECODE_RATES if r.denominator == 1)
         ntsc = ", ".join(f"{name} ({rate.numerator}/{rate.denominator})" for name, rate in NTSC_NAMES.items()
@@ -268,7 +266,7 @@ def _source_range(clip: Any) -> str:
     end = start + clip.duration()
     try:
         return f"source {otio.opentime.to_timecode(start)} to {otio.opentime.to_timecode(end)}"
-    except (ValueError, TypeError):  # not a timecode rate, or a negative time
+    except ValueError:  # not a timecode rate, or a negative time
         return f"source frames {start.to_frames()} to {end.to_frames()}"
 
 
@@ -392,7 +390,7 @@ def refuse_other_aspects(entries: list[Entry], size: tuple[int, int], given: boo
 
 def parse_size(text: str) -> tuple[int, int]:
     """`W,H` as given to --size: both multiples of 8 from 64 to 8192."""
-    m = re.fullmatch(r"\s*(\d+)\s*[,x]\s*(\d+)\s*", text)
+    m = re.fullmatch(r"\s*([0-9]{1,5})\s*[,x]\s*([0-9]{1,5})\s*", text)  # int() refuses 4,300 digits
     if not m or not all(64 <= int(v) <= 8192 and int(v) % 8 == 0 for v in m.groups()):
         raise UsageError(f"--size {text!r}: give W,H, each a multiple of 8 from 64 to 8192, e.g. 1024,576")
     return int(m.group(1)), int(m.group(2))
