@@ -114,7 +114,8 @@ def draw_layouts(folder: Path, ids, size=(128, 72), suffix=".png") -> list[Path]
 
 def test_edl_events_become_cuts_in_record_order(tmp_path):
     timeline = read_timeline(write_edl(tmp_path / "cut.edl"), rate=RATE)
-    entries, skipped = cuts_from_timeline(timeline)
+    entries, skipped, how = cuts_from_timeline(timeline)
+    assert how == "C and a number, e.g. C001_take1 -> C001"
     assert [e.id for e in entries] == EXPECTED_IDS
     assert [e.frames for e in entries] == EXPECTED_FRAMES
     assert skipped == {"black": 1, "gap": 1, "transition": 2}
@@ -149,15 +150,19 @@ def test_otio_timeline_with_transition_gap_and_generator(tmp_path):
     path = tmp_path / "ep02.otio"
     otio.adapters.write_to_file(timeline, str(path))
 
-    entries, skipped = cuts_from_timeline(read_timeline(path), re.compile(r"C\d+[A-Z]?"))
+    entries, skipped, how = cuts_from_timeline(read_timeline(path), re.compile(r"C\d+[A-Z]?"))
     assert [(e.id, e.frames) for e in entries] == [("C020", 30), ("C021", 40), ("C022B", 25)]
     assert entries[0].notes == "frame 5: pan slower (yellow marker)"
     assert skipped == {"gap": 1, "transition": 1, "SMPTEBars": 1}
-    # the default pattern takes the first letters-and-digits run: here the scene, so every clip is "sc01"
-    with pytest.raises(UsageError, match=r"more than one clip: sc01 \(sc01_C020_take2, sc01_C021, sc01_C022B\)"):
-        cuts_from_timeline(read_timeline(path))
+    assert how == "--id-pattern 'C\\d+[A-Z]?', e.g. sc01_C020_take2 -> C020"
+    # by default the C-and-a-number form passes over the scene's "sc01", which would make every clip one cut
+    entries, _, how = cuts_from_timeline(read_timeline(path))
+    assert [e.id for e in entries] == ["C020", "C021", "C022B"] and how.startswith("C and a number")
+    with pytest.raises(UsageError, match=r"more than one clip: sc01 \(sc01_C020_take2, sc01_C021, sc01_C022B\); "
+                                         r"rename the clips in the edit"):
+        cuts_from_timeline(read_timeline(path), re.compile(r"[a-z]+\d+"))
     # a group in the pattern picks the id out of the match
-    entries, _ = cuts_from_timeline(read_timeline(path), re.compile(r"_(C\d+)"))
+    entries, _, _ = cuts_from_timeline(read_timeline(path), re.compile(r"_(C\d+)"))
     assert [e.id for e in entries] == ["C020", "C021", "C022"]
 
 
@@ -180,7 +185,7 @@ def test_timeline_errors(tmp_path):
         read_timeline(tmp_path / "track.otio")
     nameless = tmp_path / "nameless.edl"
     write_edl(nameless, [("cut", "take_one", 24, []), ("cut", "C002", 24, [])])
-    with pytest.raises(UsageError, match=r"no usable cut id .* 'take_one'"):
+    with pytest.raises(UsageError, match=r"no distinct cut id .* take_one"):
         cuts_from_timeline(read_timeline(nameless))
 
 
@@ -191,7 +196,7 @@ def test_layouts_folder_natural_order_and_size(tmp_path):
     draw_layouts(tmp_path / "lo", ["C10", "C2", "C1"], size=(130, 73))
     draw_layouts(tmp_path / "lo", ["C3"], size=(130, 73), suffix=".jpg")
     (tmp_path / "lo" / "notes.txt").write_text("not a layout")
-    entries = cuts_from_layouts(tmp_path / "lo")
+    entries, _ = cuts_from_layouts(tmp_path / "lo")
     assert [e.id for e in entries] == ["C1", "C2", "C3", "C10"]
     assert entries[2].layout.name == "C3.jpg"
     assert layouts_size(entries) == (128, 72)

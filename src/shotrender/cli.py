@@ -418,50 +418,64 @@ def check(shotlist: Path, cuts, chain, shard, units, out_dir, no_continuity, as_
               help="The cut as a CMX 3600 EDL.")
 @click.option("--from-otio", "otio_file", type=click.Path(dir_okay=False, path_type=Path),
               help="The cut as an OpenTimelineIO timeline (.otio or any file OpenTimelineIO reads).")
-@click.option("--rate", type=click.FloatRange(min=1), default=24, show_default=True,
-              help="Frames per second of the EDL's timecodes (EDL only; a timeline carries its own).")
+@click.option("--rate", metavar="FPS", default="24", show_default=True,
+              help="Frames per second of the EDL's timecodes (EDL only; a timeline carries its own): 24, 25, 30, "
+                   "48, 50, 60, or an NTSC rate as 23.976, 29.97, 47.952, 59.94 or a fraction such as 30000/1001.")
 @click.option("--layouts", type=click.Path(file_okay=False, path_type=Path),
               help="Folder of layout images, matched to cuts by id; alone, one cut per image.")
 @click.option("--id-pattern", metavar="REGEX", help="How to find the cut id in a clip or file name: the first "
-              "match, or its first group. Default: letters, digits and one optional letter (C012_take2 -> C012).")
-@click.option("--size", metavar="W,H", help="Output size. Default: the layouts' size rounded to multiples of 8, "
-              "else 1024,576.")
+              "match, or its first group. Default: the first of C and a number (ep02_C010_lo -> C010), a number "
+              "on its own (010), the first letters and digits (K12_take2 -> K12) that finds one in every name.")
+@click.option("--size", metavar="W,H", help="Output size. Default: the nearest size to the layouts' with sides "
+              "multiples of 8 and the same aspect, else 1024,576.")
 @click.option("--model", default="draft", show_default=True, help="The shot list's model.")
 @click.option("--episode", help="Episode id. Default: made from the edit's file name, else the layouts folder's.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the shot list to FILE (layout paths relative to its folder) instead of standard output.")
+              help="Write the shot list to FILE (layout paths relative to its folder), whole or not at all, instead "
+                   "of standard output.")
 @click.option("--force", is_flag=True, help="Overwrite the --output file if it exists.")
 def init(edl, otio_file, rate, layouts, id_pattern, size, model, episode, output, force):
     """Start a shot list from the edit (EDL or OpenTimelineIO) or from a folder of layouts.
 
     One cut per clip of the edit's first video track, in record order (gaps, transitions and black
     are skipped), with its duration as `frames` and its markers as `notes`; or one cut per layout
-    image, in natural order (C2 before C10). Prompts are left empty to fill in. Reading an edit needs
-    the extra: pip install 'shotrender[editorial]'.
+    image, in natural order (C2 before C10). Prompts are left empty to fill in, and no cut has a
+    background yet (each is a chain of its own): a comment in the file shows how to group them.
+    Reading an edit needs the extra: pip install 'shotrender[editorial]'.
 
     \b
     Examples:
-      shotrender init --from-edl cut.edl --layouts layouts > episode.yaml
+      shotrender init --from-edl cut.edl --layouts layouts -o episode.yaml
       shotrender init --from-otio cut.otio --episode ep07 -o shots/ep07.yaml
-      shotrender init --layouts layouts --size 1024,576 > episode.yaml
+      shotrender init --layouts layouts --size 1024,576 -o episode.yaml
     """
-    from shotrender.editorial import DEFAULT_ID_PATTERN, make_scaffold
+    import os
+
+    from shotrender.editorial import make_scaffold
     from shotrender.errors import UsageError
+    from shotrender.files import check_target, write_error, write_text_atomic
 
     if edl and otio_file:
         raise UsageError("give one of --from-edl and --from-otio, not both")
-    if output is not None and output.exists() and not force:
-        raise UsageError(f"{output} exists; give --force to overwrite it")
+    if output is not None:
+        check_target(output)
+        if os.path.lexists(output) and not force:
+            raise UsageError(f"{output} exists; give --force to overwrite it")
     base_dir = output.parent if output is not None else Path(".")
     text, summary = make_scaffold(edit=edl or otio_file, edl=edl is not None, rate=rate, layouts=layouts,
-                                  id_pattern=id_pattern or DEFAULT_ID_PATTERN, size=size, model=model,
-                                  episode=episode, base_dir=base_dir)
+                                  id_pattern=id_pattern, size=size, model=model, episode=episode, base_dir=base_dir)
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(text, encoding="utf-8")
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise write_error(output, e) from e
+        write_text_atomic(output, text)
     click.echo(f"shotrender init: {summary}" + (f"; wrote {output}" if output is not None else ""), err=True)
+    click.echo("shotrender init: no cut has a bg:, so each is a chain of one, painted without continuity; group "
+               "the cuts of one place under backgrounds: and give them bg: (the comment above cuts: shows how)",
+               err=True)
     if layouts is not None and not layouts.resolve().is_relative_to(base_dir.resolve()):
         click.echo("shotrender init: the layouts are outside the shot list's folder, so validate and render will "
                    "ask for --allow-outside-paths; keep the shot list beside its layouts to do without", err=True)

@@ -2,33 +2,63 @@
 
 The pieces are small and, apart from reading files, pure:
 
->>> timeline = read_timeline("cut.edl", rate=24)            # OpenTimelineIO, imported only here
->>> entries, skipped = cuts_from_timeline(timeline)         # one Entry per clip of the first video track
+>>> timeline = read_timeline("cut.edl", rate=parse_rate("23.976"))   # OpenTimelineIO, imported only here
+>>> entries, skipped, how = cuts_from_timeline(timeline)   # one Entry per clip of the first video track
 >>> entries = attach_layouts(entries, Path("layouts"))      # C012 -> layouts/C012.png
 >>> text = scaffold_yaml(entries, episode="ep01", size=layouts_size(entries), model="draft", base_dir=Path("."))
+
+What it writes is what `validate` reads back: every value is a plain YAML word or a double-quoted
+scalar with every character that is not printable escaped, comments hold no line break or control
+character, and an event, a name or a layout that validate would refuse is refused here, with the reason.
 
 OpenTimelineIO and its CMX 3600 adapter are the optional extra `shotrender[editorial]`.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections import Counter
 from dataclasses import dataclass, replace
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from shotrender.errors import UsageError
-from shotrender.shotlist import ID_RE, _round8
+from shotrender.shotlist import ASPECT_TOLERANCE, ID_RE, MAX_FRAMES, _layout_header, _round8
 
-# Letters, digits and one optional letter: "C012_take2" -> C012, "C012A_v3" -> C012A, "sc_014.mov" -> 014.
-DEFAULT_ID_PATTERN = r"[A-Za-z]*\d+[A-Za-z]?"
 LAYOUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 INSTALL_HINT = "pip install 'shotrender[editorial]'"
+
+
+@dataclass(frozen=True)
+class IdForm:
+    """A common way of writing the cut id in a clip or file name."""
+
+    name: str
+    pattern: re.Pattern[str]
+    example: str  # a name and the id found in it
+
+
+# Tried in this order when no --id-pattern is given; the first that finds an id in every name is used.
+# ASCII only: a Unicode digit (\u0663) is not one an id may hold.
+ID_FORMS = (
+    IdForm("C and a number", re.compile(r"(?<![A-Za-z])([Cc][0-9]+[A-Za-z]?)(?![A-Za-z0-9])"),
+           "ep02_C010_lo -> C010, s01c010 -> c010, C012A_v3 -> C012A"),
+    IdForm("a number on its own", re.compile(r"(?<![A-Za-z0-9])([0-9]+[A-Za-z]?)(?![A-Za-z0-9])"),
+           "010 -> 010, sc_014_v2 -> 014"),
+    IdForm("the first letters and digits", re.compile(r"[A-Za-z]*[0-9]+[A-Za-z]?"), "K12_take2 -> K12"),
+)
+
+# The frame rates SMPTE timecode has (and the CMX 3600 reader accepts), and the decimal names editors
+# give the NTSC ones: 23.976 fps is 24000/1001, not 23976/1000.
+TIMECODE_RATES = tuple(Fraction(n) for n in (24, 25, 30, 48, 50, 60)) + tuple(
+    Fraction(n * 1000, 1001) for n in (24, 30, 48, 60))
+NTSC_NAMES = {"23.976": Fraction(24000, 1001), "23.98": Fraction(24000, 1001), "29.97": Fraction(30000, 1001),
+              "47.952": Fraction(48000, 1001), "47.95": Fraction(48000, 1001), "59.94": Fraction(60000, 1001)}
 
 
 @dataclass(frozen=True)
@@ -43,6 +73,36 @@ class Entry:
     layout_size: tuple[int, int] | None = None
 
 
+def parse_rate(text: str) -> Fraction:
+    """`--rate`: a whole number (24), a fraction (24000/1001) or an NTSC rate's decimal name (23.976),
+    one of the rates SMPTE timecode has."""
+    value: Fraction | None = None
+    m = re.fullmatch(r"\s*([0-9]{1,9})\s*(?:/\s*([0-9]{1,9})\s*)?", text)  # int() refuses 4,300 digits
+    if m and int(m.group(2) or 1):
+        value = Fraction(int(m.group(1)), int(m.group(2) or 1))
+    else:
+        try:
+            decimal = Decimal(text.strip())
+        except InvalidOperation:
+            decimal = None
+        if decimal is not None and decimal.is_finite() and decimal.adjusted() < 4:  # 1e999999999 is no rate
+            value = next((rate for name, rate in NTSC_NAMES.items() if Decimal(name) == decimal), Fraction(decimal))
+    if value not in TIMECODE_RATES:
+        whole = ", ".join(str(r) for r in TIMECODE_RATES if r.denominator == 1)
+        ntsc = ", ".join(f"{name} ({rate.numerator}/{rate.denominator})" for name, rate in NTSC_NAMES.items()
+                         if name in ("23.976", "29.97", "47.952", "59.94"))
+        raise UsageError(f"--rate {text!r} is not a timecode rate; give one of {whole}, or an NTSC rate as its "
+                         f"decimal or its fraction: {ntsc}")
+    return value
+
+
+def rate_name(rate: Fraction) -> str:
+    """24 -> "24", 24000/1001 -> "23.976"."""
+    if rate.denominator == 1:
+        return str(rate.numerator)
+    return next(name for name, r in NTSC_NAMES.items() if r == rate)
+
+
 def _otio():
     try:
         import opentimelineio
@@ -51,7 +111,7 @@ def _otio():
     return opentimelineio
 
 
-def read_timeline(path: Path, rate: float = 24, edl: bool | None = None) -> Any:
+def read_timeline(path: Path, rate: Fraction | float = 24, edl: bool | None = None) -> Any:
     """An EDL (read at `rate` fps by the CMX 3600 adapter) or any file OpenTimelineIO reads (.otio, …).
     `edl` says which; by default a name ending in .edl is an EDL."""
     otio = _otio()
@@ -66,7 +126,7 @@ def read_timeline(path: Path, rate: float = 24, edl: bool | None = None) -> Any:
     what = "EDL" if is_edl else "timeline"
     try:
         if is_edl:
-            timeline = otio.adapters.read_from_file(path, adapter_name="cmx_3600", rate=rate)
+            timeline = otio.adapters.read_from_file(path, adapter_name="cmx_3600", rate=float(rate))
         else:
             timeline = otio.adapters.read_from_file(path)
     except (otio.exceptions.OTIOError, ValueError, IndexError) as e:
@@ -91,17 +151,87 @@ def compile_pattern(text: str) -> re.Pattern[str]:
         raise UsageError(f"--id-pattern {text!r} is not a regular expression: {e}") from None
 
 
-def cuts_from_timeline(timeline: Any, pattern: re.Pattern[str] | None = None) -> tuple[list[Entry], Counter]:
+def _ids(names: list[str], pattern: re.Pattern[str]) -> tuple[list[str | None], list[int]]:
+    """The id the pattern finds in each name (None where it finds no usable one) and those names' indexes."""
+    ids: list[str | None] = []
+    for name in names:
+        found = cut_id(name, pattern)
+        ids.append(found if found is not None and ID_RE.match(found) else None)
+    return ids, [i for i, found in enumerate(ids) if found is None]
+
+
+def _suggest_pattern(names: list[str]) -> str | None:
+    """A pattern that finds a distinct id in every name, if one of a few simple shapes does: a form of
+    ID_FORMS, the n-th run of letters and digits (ep02_park_lo, ep02_gate_lo -> park, gate: `^ep02_(...)`
+    when what comes before it is the same in every name), or the whole name."""
+    shapes = [form.pattern.pattern for form in ID_FORMS]
+    runs = [list(re.finditer(r"[A-Za-z0-9]+", name)) for name in names]
+    for n in range(min(map(len, runs), default=0)):
+        before = {name[:found[n].start()] for name, found in zip(names, runs, strict=True)}
+        if len(before) == 1:
+            shapes.append(f"^{re.escape(before.pop())}([A-Za-z0-9]+)")
+        else:
+            shapes.append(rf"^[^A-Za-z0-9]*(?:[A-Za-z0-9]+[^A-Za-z0-9]+){{{n}}}([A-Za-z0-9]+)")
+    shapes.append(r"^([A-Za-z0-9_-]+)$")
+    for shape in shapes:
+        ids, bad = _ids(names, re.compile(shape))
+        if not bad and len(set(ids)) == len(ids):
+            return shape
+    return None
+
+
+def find_ids(names: list[str], shown: list[str], what: str, pattern: re.Pattern[str] | None) -> tuple[list[str], str]:
+    """The cut id in each name, and how it was found: by `pattern` if given, else by the first of ID_FORMS
+    that finds a distinct one in every name. `shown` is how each name is written in messages; `what` is
+    "clip" or "file". Raises UsageError saying what each form found, with an --id-pattern that would work
+    when there is one."""
+    tries = [(f"--id-pattern '{_shown(pattern.pattern)}'", "", pattern)] if pattern is not None else [
+        (form.name, f" ({form.example})", form.pattern) for form in ID_FORMS]
+    failed = []
+    repeated: str | None = None  # the first id a form gave more than one name
+    for label, example, pat in tries:
+        ids, bad = _ids(names, pat)
+        if not bad:
+            found = [i for i in ids if i is not None]  # all of them
+            sources: dict[str, list[str]] = {}
+            for found_id, name in zip(found, shown, strict=True):
+                sources.setdefault(found_id, []).append(name)
+            dups = {k: v for k, v in sources.items() if len(v) > 1}
+            if not dups:
+                return found, f"{label}, e.g. {shown[0]} -> {found[0]}"
+            repeated = repeated or next(iter(dups))
+            listed = "; ".join(f"{k} ({', '.join(v)})" for k, v in dups.items())
+            failed.append(f"{label}{example} gives the same id to more than one {what}: {listed}")
+            continue
+        listed = ", ".join(shown[i] + (f" -> {_shown(raw)}, not an id" if (raw := cut_id(names[i], pat)) else "")
+                           for i in bad[:3])
+        more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+        failed.append(f"{label}{example} finds no id in {len(bad)} of {len(names)}: {listed}{more}")
+    suggestion = _suggest_pattern(names)
+    example_fix = (f"--id-pattern, e.g. --id-pattern '{suggestion}' ({shown[0]} -> "
+                   f"{cut_id(names[0], re.compile(suggestion))})" if suggestion is not None else "--id-pattern REGEX")
+    if repeated is not None:
+        keep = "rename the clips in the edit" if what == "clip" else "keep one file per cut in the folder"
+        fix = f"{keep}, or, if {repeated} is not the cut id, give {example_fix}"
+    elif suggestion is not None:
+        fix = f"give {example_fix}"
+    else:
+        fix = (f"no simple pattern finds a distinct id in every {what} name; rename them so each holds its cut "
+               f"id ({'C012.png' if what == 'file' else 'C012_take2'}), or give --id-pattern REGEX")
+    raise UsageError(f"no distinct cut id (letters, digits, '_', '-') for every {what}: " + "; ".join(failed)
+                     + f"; {fix}")
+
+
+def cuts_from_timeline(timeline: Any, pattern: re.Pattern[str] | None = None) -> tuple[list[Entry], Counter, str]:
     """One Entry per clip of the first video track, in record order; gaps, transitions and generated
-    media (black, bars) are skipped and counted by kind."""
+    media (black, bars) are skipped and counted by kind. Also says how the ids were found (`find_ids`).
+    A clip that lasts no frame, or less than none (its out point before its in point), is refused."""
     otio = _otio()
-    pattern = pattern or re.compile(DEFAULT_ID_PATTERN)
     tracks = timeline.video_tracks()
     if not tracks:
-        raise UsageError(f"the timeline {timeline.name!r} has no video track")
+        raise UsageError(f"the timeline {_quote(timeline.name)} has no video track")
     skipped: Counter = Counter()
-    entries: list[Entry] = []
-    unnamed: list[str] = []
+    clips = []
     for item in tracks[0]:
         if isinstance(item, otio.schema.Gap):
             skipped["gap"] += 1
@@ -112,21 +242,32 @@ def cuts_from_timeline(timeline: Any, pattern: re.Pattern[str] | None = None) ->
         elif isinstance(item.media_reference, otio.schema.GeneratorReference):
             skipped[item.media_reference.generator_kind or "generator"] += 1
         else:
-            found = cut_id(item.name, pattern)
-            if found is None or not ID_RE.match(found):
-                unnamed.append(f"{item.name!r}" + (f" -> {found!r}" if found else ""))
-                continue
-            entries.append(Entry(found, frames=item.duration().to_frames(), notes=_marker_notes(item),
-                                 clip=item.name if item.name != found else None))
-    if unnamed:
-        raise UsageError(f"no usable cut id (letters, digits, '_', '-') in {len(unnamed)} clip name"
-                         f"{'s' if len(unnamed) != 1 else ''}: {', '.join(unnamed)}; "
-                         f"give --id-pattern (now {pattern.pattern!r})")
-    if not entries:
-        raise UsageError(f"the first video track of {timeline.name!r} has no clips "
+            clips.append(item)
+    if not clips:
+        raise UsageError(f"the first video track of {_quote(timeline.name)} has no clips "
                          f"(skipped: {_counts(skipped) or 'nothing'})")
-    _refuse_duplicates(entries, "clip")
-    return entries, skipped
+    bad = [f"clip {n} {_shown(clip.name)} ({_source_range(clip)}) lasts {frames} frames"
+           for n, clip in enumerate(clips, 1) if not 1 <= (frames := clip.duration().to_frames()) <= MAX_FRAMES]
+    if bad:
+        raise UsageError(f"{len(bad)} clip{'s' if len(bad) != 1 else ''} of the first video track "
+                         f"{'do' if len(bad) != 1 else 'does'} not last from 1 to {MAX_FRAMES} frames: "
+                         f"{'; '.join(bad)}; fix the events' in and out points in the edit (an out point "
+                         "before the in point reverses an event), or remove them")
+    ids, how = find_ids([c.name for c in clips], [_shown(c.name) for c in clips], "clip", pattern)
+    entries = [Entry(found, frames=clip.duration().to_frames(), notes=_marker_notes(clip),
+                     clip=clip.name if clip.name != found else None) for found, clip in zip(ids, clips, strict=True)]
+    return entries, skipped, how
+
+
+def _source_range(clip: Any) -> str:
+    """A clip's source in and out points, as timecode when its rate has one."""
+    otio = _otio()
+    start = clip.trimmed_range().start_time
+    end = start + clip.duration()
+    try:
+        return f"source {otio.opentime.to_timecode(start)} to {otio.opentime.to_timecode(end)}"
+    except ValueError:  # not a timecode rate, or a negative time
+        return f"source frames {start.to_frames()} to {end.to_frames()}"
 
 
 def _marker_notes(clip: Any) -> str | None:
@@ -143,17 +284,6 @@ def _counts(counter: Counter) -> str:
     return ", ".join(f"{kind} {n}" for kind, n in counter.items())
 
 
-def _refuse_duplicates(entries: list[Entry], what: str) -> None:
-    sources: dict[str, list[str]] = {}
-    for e in entries:
-        sources.setdefault(e.id, []).append(e.clip or e.id)
-    dups = {k: v for k, v in sources.items() if len(v) > 1}
-    if dups:
-        listed = "; ".join(f"{k} ({', '.join(v)})" for k, v in dups.items())
-        raise UsageError(f"{len(dups)} cut id{'s' if len(dups) != 1 else ''} given by more than one {what}: "
-                         f"{listed}; rename them in the edit or give --id-pattern")
-
-
 def natural_key(text: str) -> list:
     """Sort key that puts C2 before C10."""
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
@@ -161,81 +291,106 @@ def natural_key(text: str) -> list:
 
 def _images(folder: Path) -> list[Path]:
     if not folder.is_dir():
-        raise UsageError(f"{folder}: not a folder of layouts")
+        raise UsageError(f"{_shown(str(folder))}: not a folder of layouts")
     return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in LAYOUT_SUFFIXES),
                   key=lambda p: natural_key(p.name))
 
 
-def cuts_from_layouts(folder: Path, pattern: re.Pattern[str] | None = None) -> list[Entry]:
-    """One Entry per image in the folder, ids from the file names, in natural order."""
-    pattern = pattern or re.compile(DEFAULT_ID_PATTERN)
-    entries: list[Entry] = []
-    unnamed: list[str] = []
-    for path in _images(folder):
-        found = cut_id(path.stem, pattern)
-        if found is None or not ID_RE.match(found):
-            unnamed.append(path.name)
-            continue
-        entries.append(Entry(found, clip=path.name, layout=path, layout_size=_image_size(path)))
-    if unnamed:
-        raise UsageError(f"no usable cut id in {len(unnamed)} file name{'s' if len(unnamed) != 1 else ''}: "
-                         f"{', '.join(unnamed)}; give --id-pattern (now {pattern.pattern!r})")
-    if not entries:
-        raise UsageError(f"{folder}: no layout images ({', '.join(LAYOUT_SUFFIXES)})")
-    _refuse_duplicates(entries, "file")
+def cuts_from_layouts(folder: Path, pattern: re.Pattern[str] | None = None) -> tuple[list[Entry], str]:
+    """One Entry per image in the folder, ids from the file names (`find_ids`), in natural order; and how
+    the ids were found."""
+    images = _images(folder)
+    if not images:
+        raise UsageError(f"{_shown(str(folder))}: no layout images ({', '.join(LAYOUT_SUFFIXES)})")
+    ids, how = find_ids([p.stem for p in images], [_shown(p.name) for p in images], "file", pattern)
+    sizes = _layout_sizes(images)
+    entries = [Entry(found, layout=path, layout_size=sizes[path]) for found, path in zip(ids, images, strict=True)]
     entries.sort(key=lambda e: natural_key(e.id))
-    return [replace(e, clip=None) for e in entries]
+    return entries, how
 
 
 def attach_layouts(entries: list[Entry], folder: Path) -> list[Entry]:
     """Give each entry its layout: the image in `folder` whose name is the cut id, or holds it between
     non-alphanumerics (C012.png, ep01_C012_lo.png; not C0120.png), letter case ignored."""
     images = _images(folder)
-    out: list[Entry] = []
+    found: dict[str, Path] = {}
     missing: list[str] = []
     ambiguous: list[str] = []
     for e in entries:
         word = re.compile(rf"(?<![A-Za-z0-9]){re.escape(e.id)}(?![A-Za-z0-9])", re.IGNORECASE)
-        found = [p for p in images if word.search(p.stem)]
-        if not found:
+        matches = [p for p in images if word.search(p.stem)]
+        if not matches:
             missing.append(e.id)
-        elif len(found) > 1:
-            ambiguous.append(f"{e.id} ({', '.join(p.name for p in found)})")
+        elif len(matches) > 1:
+            ambiguous.append(f"{e.id} ({', '.join(_shown(p.name) for p in matches)})")
         else:
-            out.append(replace(e, layout=found[0], layout_size=_image_size(found[0])))
+            found[e.id] = matches[0]
     problems = []
     if missing:
-        problems.append(f"no layout in {folder} for {len(missing)} cut{'s' if len(missing) != 1 else ''}: "
+        problems.append(f"no layout in {_shown(str(folder))} for {len(missing)} cut{'s' if len(missing) != 1 else ''}: "
                         f"{', '.join(missing)}")
     if ambiguous:
         problems.append(f"more than one layout for {'; '.join(ambiguous)}")
     if problems:
         raise UsageError("; ".join(problems) + "; add or rename the layouts (C012.png), or leave out --layouts")
-    return out
+    sizes = _layout_sizes(list(found.values()))
+    return [replace(e, layout=found[e.id], layout_size=sizes[found[e.id]]) for e in entries]
 
 
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            return im.size
-    except (UnidentifiedImageError, OSError) as e:
-        raise UsageError(f"{path}: cannot read the image: {e}") from None
+def _layout_sizes(paths: list[Path]) -> dict[Path, tuple[int, int]]:
+    """Each layout's size, read as validate reads it; every layout validate would refuse is refused here."""
+    sizes: dict[Path, tuple[int, int]] = {}
+    problems: list[str] = []
+    for path in paths:
+        header = _layout_header(path)
+        if isinstance(header, tuple):
+            sizes[path] = header
+        else:
+            problems.append(f"{_shown(path.name)} {header.message} ({header.fix})")
+    if problems:
+        raise UsageError(f"{len(problems)} layout{'s' if len(problems) != 1 else ''} that validate would refuse: "
+                         + "; ".join(problems))
+    return sizes
 
 
 def layouts_size(entries: list[Entry]) -> tuple[int, int] | None:
-    """The layouts' most common size, each side rounded to a multiple of 8; None without layouts."""
+    """The output size for the layouts' most common size: the nearest with both sides multiples of 8 from
+    64 to 8192 and the same aspect, within validate's tolerance; None without layouts."""
     sizes = Counter(e.layout_size for e in entries if e.layout_size)
     if not sizes:
         return None
     w, h = sizes.most_common(1)[0][0]
-    return _round8(w), _round8(h)
+    best = None
+    for width in range(64, 8193, 8):
+        height = _round8(width * h / w)
+        if abs((w / h) / (width / height) - 1) <= ASPECT_TOLERANCE:  # as validate compares them
+            cost = abs(width - w) + abs(height - h)
+            if best is None or cost < best[0]:
+                best = (cost, width, height)
+    if best is None:
+        raise UsageError(f"the layouts are {w}x{h} (aspect {w / h:.3f}); no size with sides multiples of 8 from "
+                         "64 to 8192 has that aspect; crop them to a wider or taller frame")
+    return best[1], best[2]
+
+
+def refuse_other_aspects(entries: list[Entry], size: tuple[int, int], given: bool) -> None:
+    """Refuse layouts whose aspect differs from the size's, as validate does."""
+    target = size[0] / size[1]
+    off = [f"{_shown(e.layout.name)} {e.layout_size[0]}x{e.layout_size[1]}" for e in entries
+           if e.layout is not None and e.layout_size is not None
+           and abs((e.layout_size[0] / e.layout_size[1]) / target - 1) > ASPECT_TOLERANCE]
+    if off:
+        listed = ", ".join(off[:10])
+        more = f" and {len(off) - 10} more" if len(off) > 10 else ""
+        why = "--size" if given else "the size of most layouts,"
+        raise UsageError(f"{len(off)} layout{'s' if len(off) != 1 else ''} {'do' if len(off) != 1 else 'does'} not "
+                         f"have the aspect of {why} {size[0]}x{size[1]} ({target:.3f}): {listed}{more}; "
+                         "crop or redraw them to it" + ("" if given else ", or give --size"))
 
 
 def parse_size(text: str) -> tuple[int, int]:
     """`W,H` as given to --size: both multiples of 8 from 64 to 8192."""
-    m = re.fullmatch(r"\s*(\d+)\s*[,x]\s*(\d+)\s*", text)
+    m = re.fullmatch(r"\s*([0-9]{1,5})\s*[,x]\s*([0-9]{1,5})\s*", text)  # int() refuses 4,300 digits
     if not m or not all(64 <= int(v) <= 8192 and int(v) % 8 == 0 for v in m.groups()):
         raise UsageError(f"--size {text!r}: give W,H, each a multiple of 8 from 64 to 8192, e.g. 1024,576")
     return int(m.group(1)), int(m.group(2))
@@ -246,74 +401,122 @@ def episode_id(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "ep01"
 
 
+BACKGROUNDS_HINT = """\
+Cuts of one place share a background: its prompt, its seed, and continuity from cut to cut
+(docs/continuity.md). A cut without bg: is a chain of one, painted on its own. Group them like this:
+backgrounds:
+  park:
+    prompt: "city park in spring, cherry trees"
+and give each cut of the park the line   bg: park"""
+
+
 def scaffold_yaml(entries: list[Entry], *, episode: str, size: tuple[int, int], model: str, base_dir: Path,
                   header: str = "") -> str:
     """A version-1 shot list: one cut per entry, layouts relative to `base_dir` (where the file will be),
-    prompts left empty to fill in. `header` becomes comment lines at the top."""
+    prompts left empty to fill in, and a commented example of backgrounds. `header` becomes comment lines
+    at the top. Raises UsageError for text that a UTF-8 shot list cannot hold."""
     if not ID_RE.match(episode):
-        raise UsageError(f"--episode {episode!r} may use only letters, digits, '_' and '-'")
-    lines = [f"# {line}".rstrip() for line in header.splitlines()]
+        raise UsageError(f"--episode {_shown(episode)} may use only letters, digits, '_' and '-'")
+    if model == "":
+        raise UsageError("--model is empty; give draft, a diffusers folder, a .safetensors file or a hub id")
+    lines = [f"# {_shown(line)}".rstrip() for line in header.splitlines()]
     lines += [
         "version: 1",
-        f"episode: {_q(episode)}",
+        f"episode: {episode}",
         f"size: [{size[0]}, {size[1]}]",
-        f"model: {_q(model)}",
+        f"model: {_q(model, '--model')}",
         "defaults:",
         '  prompt: ""               # the style, put first in every prompt',
+        *(f"# {line}" for line in BACKGROUNDS_HINT.splitlines()),
         "cuts:",
     ]
     for e in entries:
-        lines.append(f"  - id: {_q(e.id)}" + (f"  # clip {e.clip}" if e.clip else ""))
+        lines.append(f"  - id: {_q(e.id, 'the cut id')}" + (f"  # clip {_shown(e.clip)}" if e.clip else ""))
         layout = Path("layouts") / f"{e.id}.png"
         if e.layout is not None:
             layout = Path(os.path.relpath(e.layout.resolve(), base_dir.resolve()))
-        lines.append(f"    layout: {_q(layout.as_posix())}")
+        lines.append(f"    layout: {_q(layout.as_posix(), f'the layout of cut {e.id}')}")
         if e.frames is not None:
             lines.append(f"    frames: {e.frames}")
         if e.notes:
-            lines.append(f"    notes: {_q(e.notes)}")
+            lines.append(f"    notes: {_q(e.notes, f'the markers of cut {e.id}')}")
         lines.append('    prompt: ""')
     return "\n".join(lines) + "\n"
 
 
-def _q(text: str) -> str:
-    """A YAML scalar: plain when it reads back as the same text, else double-quoted (JSON is valid YAML)."""
+_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t", "\r": "\\r"}
+
+
+def _quote(text: str) -> str:
+    """`text` as a YAML double-quoted scalar, every character Python does not call printable escaped (control
+    characters, line and paragraph separators, format characters, non-characters), so the line holds no
+    break and nothing a YAML reader refuses."""
+    out = []
+    for ch in text:
+        if ch in _ESCAPES:
+            out.append(_ESCAPES[ch])
+        elif ch.isprintable():
+            out.append(ch)
+        elif ord(ch) < 0x100:
+            out.append(f"\\x{ord(ch):02x}")
+        elif ord(ch) < 0x10000:
+            out.append(f"\\u{ord(ch):04x}")
+        else:
+            out.append(f"\\U{ord(ch):08x}")
+    return '"' + "".join(out) + '"'
+
+
+def _shown(text: str) -> str:
+    """Text for a comment or a message: as it is when every character is printable, else quoted and escaped."""
+    return text if text.isprintable() else _quote(text)
+
+
+def _q(text: str, what: str) -> str:
+    """A YAML scalar that reads back as `text`: plain when that is safe, else double-quoted and escaped.
+    Text holding a lone surrogate (a file name's bytes that are not UTF-8) cannot be written: refused."""
     if re.fullmatch(r"[A-Za-z0-9_./-]+", text) and yaml.safe_load(text) == text:
         return text
-    return json.dumps(text, ensure_ascii=False)
+    if any("\ud800" <= ch <= "\udfff" for ch in text):
+        raise UsageError(f"{what} {_quote(text)} is not UTF-8 text (a file name in another encoding?), which a "
+                         "shot list cannot hold; rename it")
+    return _quote(text)
 
 
-def make_scaffold(*, edit: Path | None = None, edl: bool | None = None, rate: float = 24, layouts: Path | None = None,
-                  id_pattern: str = DEFAULT_ID_PATTERN, size: str | None = None, model: str = "draft",
+def make_scaffold(*, edit: Path | None = None, edl: bool | None = None, rate: str = "24", layouts: Path | None = None,
+                  id_pattern: str | None = None, size: str | None = None, model: str = "draft",
                   episode: str | None = None, base_dir: Path = Path(".")) -> tuple[str, str]:
     """`shotrender init`: the shot list text, and a one-line summary for the terminal.
 
     With `edit` (an EDL if `edl`; by default if its name ends in .edl), one cut per clip of its first video
     track, each matched to a layout in `layouts` if given (else `layouts/<id>.png`, to be drawn); without it,
-    one cut per image in `layouts`.
+    one cut per image in `layouts`. Cut ids are found by `id_pattern`, or else by ID_FORMS; `rate` is read
+    by `parse_rate`.
     """
-    pattern = compile_pattern(id_pattern)
+    pattern = compile_pattern(id_pattern) if id_pattern is not None else None
     fixed_size = parse_size(size) if size else None
     if edit is not None:
         is_edl = edit.suffix.lower() == ".edl" if edl is None else edl
-        entries, skipped = cuts_from_timeline(read_timeline(edit, rate, is_edl), pattern)
+        fps = parse_rate(rate)
+        entries, skipped, how = cuts_from_timeline(read_timeline(edit, fps, is_edl), pattern)
         if layouts is not None:
             entries = attach_layouts(entries, layouts)
-        rate_note = f" (EDL read at {rate:g} fps)" if is_edl else ""
-        source = f"{edit}{rate_note}: {len(entries)} cuts"
+        rate_note = f" (EDL read at {rate_name(fps)} fps)" if is_edl else ""
+        source = f"{_shown(str(edit))}{rate_note}: {len(entries)} cuts"
         if skipped:
             source += f" (skipped: {_counts(skipped)})"
     elif layouts is not None:
-        entries = cuts_from_layouts(layouts, pattern)
-        source = f"the layouts in {layouts}: {len(entries)} cuts"
+        entries, how = cuts_from_layouts(layouts, pattern)
+        source = f"the layouts in {_shown(str(layouts))}: {len(entries)} cuts"
     else:
         raise UsageError("give the edit (--from-edl CUT.edl or --from-otio TIMELINE.otio) or --layouts DIR")
     final_size = fixed_size or layouts_size(entries) or (1024, 576)
-    name = episode or episode_id(edit.stem if edit is not None else layouts.name)
+    refuse_other_aspects(entries, final_size, given=fixed_size is not None)
+    name = episode or episode_id(edit.stem if edit is not None else layouts.name)  # type: ignore[union-attr]
     where = "this file's folder" if base_dir.resolve() != Path.cwd().resolve() else "the folder it was made in"
     header = (f"Made by `shotrender init` from {source}.\n"
+              f"Cut ids: {how}.\n"
               f"Layout paths are relative to {where}.\n"
-              "Write the prompts (and backgrounds: docs/shotlist.md), then: shotrender validate <this file>")
+              "Write the prompts and group the cuts into backgrounds (below), then: shotrender validate <this file>")
     text = scaffold_yaml(entries, episode=name, size=final_size, model=model, base_dir=base_dir, header=header)
-    layouts_note = f"layouts from {layouts}" if layouts is not None else "layouts to draw in layouts/"
-    return text, f"{source}; {layouts_note}; size {final_size[0]}x{final_size[1]}"
+    layouts_note = f"layouts from {_shown(str(layouts))}" if layouts is not None else "layouts to draw in layouts/"
+    return text, f"{source}; cut ids: {how}; {layouts_note}; size {final_size[0]}x{final_size[1]}"
