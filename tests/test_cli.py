@@ -50,3 +50,15 @@ def test_json_output_is_the_same_document_as_json_dumps():
     for depth in range(5):
         assert json.loads(_json(doc, depth)) == doc
     assert _json(doc, 2).count("\n") > _json(doc, 1).count("\n") > 0
+
+
+@pytest.mark.parametrize("args", [["plan", "--cuts", ""], ["plan", "--chain", ","], ["render", "--force-cuts", ""],
+                                  ["render", "--cuts", ""]])
+def test_an_empty_selector_exits_2_and_renders_nothing(tmp_path, args):
+    path = write_shotlist(tmp_path, episode([cut("C001")]))
+    command, *options = args
+    out = run_cli(command, str(path), *options)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert f"shotrender: {options[0]} {options[1]!r}: the value is empty" in out.stderr
+    assert not (tmp_path / "renders").exists()
+

@@ -273,7 +273,7 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
       shotrender render episode.yaml --executor ray --address ray://head:10001
     """
     from shotrender.errors import UsageError
-    from shotrender.plan import select
+    from shotrender.plan import cut_ids
     from shotrender.progress import FarmProgress
     from shotrender.render import RenderOptions
     from shotrender.render import render as run_render
@@ -285,9 +285,7 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
         raise UsageError(f"{', '.join(given)} only mean something with --executor ray")
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     sl = full.shotlist
-    forced = frozenset()
-    if force_cuts:
-        forced = frozenset(c for ch in select(full, cuts=force_cuts).chains for c in ch.cuts)
+    forced = frozenset(cut_ids(full, force_cuts, "--force-cuts") if force_cuts is not None else ())
     backend = _backend(sl, model, controlnet, device, dtype, allow_unsafe_checkpoint)
     out = out_dir or sl.output_dir
     progress = _progress(progress_mode)
