@@ -62,3 +62,32 @@ def test_an_empty_selector_exits_2_and_renders_nothing(tmp_path, args):
     assert f"shotrender: {options[0]} {options[1]!r}: the value is empty" in out.stderr
     assert not (tmp_path / "renders").exists()
 
+
+@pytest.mark.parametrize("model, why", [("./models/sd15", "it starts like a path"),
+                                        ("models/sd15", "models/ is a folder there"),
+                                        ("models/base/sd15", "it has more than one '/'"),
+                                        ("anime_bg.safetensors", "it ends with .safetensors"),
+                                        ("sd15", "it has no '/'")])
+def test_a_model_path_that_is_not_there_fails_before_torch_is_imported(tmp_path, monkeypatch, model, why):
+    from helpers import run_cli_watching_imports
+
+    path = write_shotlist(tmp_path, episode([cut("C001")]))
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)  # --model is relative to the current folder, which the child inherits
+    code, imported, out = run_cli_watching_imports("render", str(path), "--model", model)
+    assert (code, imported) == (2, []), out.stderr
+    assert f"--model {model!r} does not exist in {tmp_path} (the current folder); it is read as a path, as {why}" \
+        in out.stderr
+    assert "owner/name" in out.stderr and not (tmp_path / "renders").exists()
+
+
+def test_a_shot_list_model_under_an_existing_folder_is_a_path_not_a_hub_id(tmp_path):
+    from helpers import run_cli_watching_imports
+
+    path = write_shotlist(tmp_path, episode([cut("C001")], model="models/sd15"))
+    (tmp_path / "models").mkdir()
+    code, imported, out = run_cli_watching_imports("validate", str(path))
+    assert (code, imported) == (2, []), out.stdout
+    assert re.search(r"episode\.yaml:\d+: model: 'models/sd15' does not exist in .* \(the shot list's folder\); it is "
+                     r"read as a path, as models/ is a folder there", out.stderr)
+

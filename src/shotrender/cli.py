@@ -268,7 +268,7 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     \b
     Examples:
       shotrender render shots/example/episode.yaml
-      shotrender render shots/example/episode.yaml --model models/sd15 --device cuda
+      shotrender render shots/example/episode.yaml --model ./models/sd15 --device cuda
       shotrender render episode.yaml --chain park --out /mnt/renders/ep01
       shotrender render episode.yaml --executor ray --address ray://head:10001
     """
@@ -471,11 +471,11 @@ def report(shotlist: Path, out_dir, open_browser):
 def _backend(sl, model: str | None, controlnet: str | None = None, device: str | None = None,
              dtype: str | None = None, allow_unsafe_checkpoint: bool = False):
     """The backend for a shot list, with command-line overrides; nothing loads until a cut needs it."""
-    from shotrender.backends import make_backend
+    from shotrender.backends import make_backend, model_option
     from shotrender.errors import Problem
     from shotrender.shotlist import top_key_line
 
-    model_ref = str(Path(model).resolve()) if model and Path(model).exists() else model
+    model_ref = model_option(model) if model else None
     try:
         return make_backend(
             model_ref or sl.resolve_path_or_id(sl.model),
