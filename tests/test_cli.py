@@ -91,3 +91,10 @@ def test_a_shot_list_model_under_an_existing_folder_is_a_path_not_a_hub_id(tmp_p
     assert re.search(r"episode\.yaml:\d+: model: 'models/sd15' does not exist in .* \(the shot list's folder\); it is "
                      r"read as a path, as models/ is a folder there", out.stderr)
 
+
+def test_a_draft_render_never_imports_torch(tmp_path):
+    from helpers import run_cli_watching_imports
+
+    path = write_shotlist(tmp_path, episode([cut("C001"), cut("C002")]))
+    code, imported, out = run_cli_watching_imports("render", str(path), "--progress", "none")
+    assert (code, imported) == (0, []) and "ep01: 1 rendered" in out.stdout, out.stderr
