@@ -50,3 +50,51 @@ def test_json_output_is_the_same_document_as_json_dumps():
     for depth in range(5):
         assert json.loads(_json(doc, depth)) == doc
     assert _json(doc, 2).count("\n") > _json(doc, 1).count("\n") > 0
+
+
+@pytest.mark.parametrize("args", [["plan", "--cuts", ""], ["plan", "--chain", ","], ["render", "--force-cuts", ""],
+                                  ["render", "--cuts", ""]])
+def test_an_empty_selector_exits_2_and_renders_nothing(tmp_path, args):
+    path = write_shotlist(tmp_path, episode([cut("C001")]))
+    command, *options = args
+    out = run_cli(command, str(path), *options)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert f"shotrender: {options[0]} {options[1]!r}: the value is empty" in out.stderr
+    assert not (tmp_path / "renders").exists()
+
+
+@pytest.mark.parametrize("model, why", [("./models/sd15", "it starts like a path"),
+                                        ("models/sd15", "models/ is a folder there"),
+                                        ("models/base/sd15", "it has more than one '/'"),
+                                        ("anime_bg.safetensors", "it ends with .safetensors"),
+                                        ("sd15", "it has no '/'")])
+def test_a_model_path_that_is_not_there_fails_before_torch_is_imported(tmp_path, monkeypatch, model, why):
+    from helpers import run_cli_watching_imports
+
+    path = write_shotlist(tmp_path, episode([cut("C001")]))
+    (tmp_path / "models").mkdir()
+    monkeypatch.chdir(tmp_path)  # --model is relative to the current folder, which the child inherits
+    code, imported, out = run_cli_watching_imports("render", str(path), "--model", model)
+    assert (code, imported) == (2, []), out.stderr
+    assert f"--model {model!r} does not exist in {tmp_path} (the current folder); it is read as a path, as {why}" \
+        in out.stderr
+    assert "owner/name" in out.stderr and not (tmp_path / "renders").exists()
+
+
+def test_a_shot_list_model_under_an_existing_folder_is_a_path_not_a_hub_id(tmp_path):
+    from helpers import run_cli_watching_imports
+
+    path = write_shotlist(tmp_path, episode([cut("C001")], model="models/sd15"))
+    (tmp_path / "models").mkdir()
+    code, imported, out = run_cli_watching_imports("validate", str(path))
+    assert (code, imported) == (2, []), out.stdout
+    assert re.search(r"episode\.yaml:\d+: model: 'models/sd15' does not exist in .* \(the shot list's folder\); it is "
+                     r"read as a path, as models/ is a folder there", out.stderr)
+
+
+def test_a_draft_render_never_imports_torch(tmp_path):
+    from helpers import run_cli_watching_imports
+
+    path = write_shotlist(tmp_path, episode([cut("C001"), cut("C002")]))
+    code, imported, out = run_cli_watching_imports("render", str(path), "--progress", "none")
+    assert (code, imported) == (0, []) and "ep01: 1 rendered" in out.stdout, out.stderr

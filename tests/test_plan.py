@@ -193,3 +193,11 @@ def test_prompt_join_onto_a_joined_base_is_the_full_join(base, part):
     from shotrender.plan import _join, _join_onto
 
     assert _join_onto(base, part) == _join(base, part)
+
+
+@pytest.mark.parametrize("kwargs", [{"cuts": ""}, {"cuts": ","}, {"cuts": " , "}, {"chain": ""}, {"chain": ","},
+                                    {"units": ""}, {"units": ","}, {"shard": ""}, {"shard": "/"}])
+def test_an_empty_selector_is_a_usage_error_not_a_selection_of_nothing(plan, kwargs):
+    (option, value), = kwargs.items()
+    with pytest.raises(UsageError, match=rf"^--{option} {value!r}: the value is empty"):
+        select(plan, **kwargs)

@@ -462,3 +462,79 @@ def test_parameter_precedence_and_prompt_join(tmp_path):
     assert jobs["C001"].negative == "text, cars"
     assert (jobs["C001"].steps, jobs["C002"].steps) == (9, 2)
     assert jobs["C001"].strength == 0.3 and jobs["C001"].guidance == 5.0
+
+
+def test_ids_longer_than_the_limit_are_refused_with_their_lines(tmp_path):
+    long_cut, long_bg = "C" * 230, "b" * 65
+    data = episode([cut("C001"), cut(long_cut, bg=long_bg)], episode="e" * 65)
+    data["backgrounds"][long_bg] = {"prompt": "x"}
+    messages = [m for m in problems_of(write_shotlist(tmp_path, data)) if "characters long" in m]
+    where = str(tmp_path / "episode.yaml")
+    assert [m.split(": ")[0] + ": " + m.split(": ")[1] for m in messages] == [
+        f"{where}:2: episode", f"{where}:18: backgrounds.{long_bg}", f"{where}:23: cuts[1].id",
+        f"{where}:25: cuts[1].bg"]
+    assert messages[2] == (
+        f"{where}:23: cuts[1].id: cut id '{'C' * 24}...' is 230 characters long; ids are at most 64, as they name "
+        "the files written for each cut (a file name holds 255 bytes); shorten it, e.g. C001")
+
+
+def test_ids_at_the_limit_keep_every_file_name_within_255_bytes(tmp_path, monkeypatch):
+    """Every file render and report write for a cut, and the temporary each goes through, with a host name
+    of 64 bytes (Linux's most) and a 7-digit pid (pid_max's most)."""
+    from click.testing import CliRunner
+
+    from shotrender import files
+    from shotrender.cli import cli
+    from shotrender.shotlist import MAX_ID_LENGTH
+
+    host = "h" * 64
+    monkeypatch.setattr(files, "host", lambda: host)
+    ids = ["A" * MAX_ID_LENGTH, "B" * MAX_ID_LENGTH]
+    for i, cut_id in enumerate(ids):  # a pan, so the pair is checked by flow and its pictures are written
+        draw_layout(tmp_path / "layouts" / f"{cut_id}.png", seed=0, shift=12 * i)
+    path = write_shotlist(tmp_path, episode([cut(ids[0], bg="p" * MAX_ID_LENGTH), cut(ids[1], bg="p" * MAX_ID_LENGTH)],
+                                            episode="e" * MAX_ID_LENGTH,
+                                            backgrounds={"p" * MAX_ID_LENGTH: {"prompt": "park"}}))
+    for args in (["render", str(path), "--progress", "none"], ["report", str(path)]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+    names = [p.name for p in (tmp_path / "renders").rglob("*") if p.is_file()]
+    assert {n[2 * MAX_ID_LENGTH + 2:] for n in names} >= {"png", "json", "layout.jpg", "flow.png", "error.png"}
+    temporary = len(f"{files.TMP_MARK}{host}-{9_999_999}-XXXXXXXX")
+    assert max(len(n.encode()) for n in names) + temporary <= 255, max(names, key=len)
+
+
+def _size_fix(messages: list[str]) -> list[int]:
+    (size,) = [m for m in messages if ": size: " in m]
+    return [int(v) for v in re.search(r"e\.g\. \[(\d+), (\d+)\]", size).groups()]
+
+
+@pytest.mark.parametrize("layout, size", [((1280, 720), [1280, 700]), ((128, 72), [128, 66]),
+                                          ((128, 72), [1000, 570]), ((96, 96), [100, 90]), ((200, 72), [201, 70])])
+def test_a_suggested_size_passes_every_check_once_applied(tmp_path, layout, size):
+    draw_layout(tmp_path / "layouts" / "C001.png", *layout)
+    draw_layout(tmp_path / "layouts" / "C002.png", *layout, seed=1)
+    data = episode([cut("C001"), cut("C002", bg="street")], size=size)
+    suggested = _size_fix(problems_of(write_shotlist(tmp_path, data)))
+    assert load(write_shotlist(tmp_path, {**data, "size": suggested})).width == suggested[0]
+
+
+def test_a_size_suggestion_without_layouts_keeps_the_asked_aspect():
+    from shotrender.shotlist import ASPECT_TOLERANCE, suggest_size
+
+    for width, height in [(1000, 570), (1280, 700), (65, 3000), (9000, 100), (8193, 8193), (3, 3), (1921, 1081)]:
+        w, h = suggest_size(width, height)
+        assert w % 8 == h % 8 == 0 and 64 <= min(w, h) and max(w, h) <= 8192
+        if 64 <= width / height * 64 and height / width * 64 <= 8192 and width / height <= 8192 / 64:
+            assert abs((w / h) / (width / height) - 1) <= ASPECT_TOLERANCE
+
+
+def test_a_missing_layout_names_the_closest_files_in_its_folder(tmp_path):
+    draw_layout(tmp_path / "layouts" / "C001.png")
+    draw_layout(tmp_path / "layouts" / "c002.png", seed=1)
+    data = episode([{"id": "C001", "layout": "layouts/C01.png"}, {"id": "C002", "layout": "layouts/C002.png"},
+                    {"id": "C003", "layout": "layouts/zzz.png"}])
+    messages = problems_of(write_shotlist(tmp_path, data, layouts=False))
+    assert any("(cut C001): layouts/C01.png: file not found; did you mean layouts/C001.png" in m for m in messages)
+    assert any("(cut C002): layouts/C002.png: file not found; did you mean layouts/c002.png" in m for m in messages)
+    assert any("(cut C003): layouts/zzz.png: file not found; check the path" in m for m in messages)

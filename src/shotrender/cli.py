@@ -285,12 +285,12 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     \b
     Examples:
       shotrender render shots/example/episode.yaml
-      shotrender render shots/example/episode.yaml --model models/sd15 --device cuda
+      shotrender render shots/example/episode.yaml --model ./models/sd15 --device cuda
       shotrender render episode.yaml --chain park --out /mnt/renders/ep01
       shotrender render episode.yaml --executor ray --address ray://head:10001
     """
     from shotrender.errors import UsageError
-    from shotrender.plan import select
+    from shotrender.plan import cut_ids
     from shotrender.progress import FarmProgress
     from shotrender.render import RenderOptions
     from shotrender.render import render as run_render
@@ -302,9 +302,7 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
         raise UsageError(f"{', '.join(given)} only mean something with --executor ray")
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     sl = full.shotlist
-    forced = frozenset()
-    if force_cuts:
-        forced = frozenset(c for ch in select(full, cuts=force_cuts).chains for c in ch.cuts)
+    forced = frozenset(cut_ids(full, force_cuts, "--force-cuts") if force_cuts is not None else ())
     settings = _settings(model, controlnet, device, dtype, allow_unsafe_checkpoint, no_continuity)
     backend = _backend(sl, settings)
     out = out_dir or sl.output_dir
@@ -511,12 +509,12 @@ def report(shotlist: Path, out_dir, open_browser):
 
 def _backend(sl, settings):
     """The backend for a shot list under the run's settings; nothing loads until a cut needs it."""
-    from shotrender.backends import make_backend
+    from shotrender.backends import make_backend, model_option
     from shotrender.errors import Problem
     from shotrender.shotlist import top_key_line
 
     model, controlnet = settings.model, settings.controlnet
-    model_ref = str(Path(model).resolve()) if model and Path(model).exists() else model
+    model_ref = model_option(model) if model else None
     try:
         return make_backend(
             model_ref or sl.resolve_path_or_id(sl.model),

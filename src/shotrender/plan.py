@@ -251,8 +251,24 @@ def parse_units(text: str, count: int) -> set[int]:
 _RANGE_RE = re.compile(r"^(.*?)(\d{1,18})([A-Za-z_]*)$")
 
 
-def _cut_selector(plan: Plan, text: str) -> set[str]:
-    """`C001,C010-C020`: ids, and ranges of ids with the same prefix by their number (C012A included)."""
+# What each selector looks like, for the message about an empty one
+_EXAMPLES = {"--cuts": "C001,C010-C020", "--force-cuts": "C001,C010-C020", "--chain": "park,street",
+             "--units": "1-10", "--shard": "2/3"}
+
+
+def _refuse_empty(option: str, text: str, separators: str = ",") -> None:
+    """An empty selector, or one of separators only, is a usage error, not a selection of nothing: it is
+    what a farm script passes when the variable it meant to use is unset."""
+    if text.strip(separators + " \t\n") == "":
+        what = "is empty" if not text.strip() else "is empty: nothing but separators"
+        raise UsageError(f"{option} {text!r}: the value {what}; give it like {option} {_EXAMPLES[option]}, or "
+                         "leave the option out (a farm script's unset variable gives an empty value)")
+
+
+def cut_ids(plan: Plan, text: str, option: str = "--cuts") -> set[str]:
+    """The ids a cut selector names: `C001,C010-C020`, ids and ranges of ids with the same prefix by their
+    number (C012A included). UsageError for an empty selector or a part that names no cut."""
+    _refuse_empty(option, text)
     known = [cut for chain in plan.chains for cut in chain.cuts]
     order = {c.id: c.index for c in plan.shotlist.cuts}
     wanted: set[str] = set()
@@ -272,14 +288,14 @@ def _cut_selector(plan: Plan, text: str) -> set[str]:
         if not ranges:
             close = difflib.get_close_matches(token, known, n=3)
             hint = f"; did you mean {', '.join(close)}?" if close else f"; cuts are {_span(known)}"
-            raise UsageError(f"--cuts: no cut '{token}'{hint}")
+            raise UsageError(f"{option}: no cut '{token}'{hint}")
         prefix, lo, hi = ranges[0]
         found = {
             cid for cid in known
             if (m := _RANGE_RE.match(cid)) and m.group(1) == prefix and lo <= int(m.group(2)) <= hi
         }
         if not found:
-            raise UsageError(f"--cuts: the range '{token}' matches no cut; cuts are {_span(known)}")
+            raise UsageError(f"{option}: the range '{token}' matches no cut; cuts are {_span(known)}")
         wanted |= found
     return wanted
 
@@ -291,12 +307,14 @@ def _span(ids: list[str]) -> str:
 def select(plan: Plan, *, cuts: str | None = None, chain: str | None = None, shard: str | None = None,
            units: str | None = None) -> Plan:
     """Narrow a plan; selectors combine as an intersection. Raises UsageError for a selector that matches
-    nothing known."""
+    nothing known, and for one that is empty (`--cuts ""`): None is what selects everything."""
     chains = plan.chains
     if units is not None:
+        _refuse_empty("--units", units)
         numbers = parse_units(units, len(plan.chains))
         chains = tuple(c for c in chains if c.unit in numbers)
     if chain is not None:
+        _refuse_empty("--chain", chain)
         names = [n.strip() for n in chain.split(",") if n.strip()]
         by_name = {c.name: c for c in chains}
         missing = [n for n in names if n not in by_name]
@@ -304,11 +322,12 @@ def select(plan: Plan, *, cuts: str | None = None, chain: str | None = None, sha
             raise UsageError(f"--chain: no chain {', '.join(missing)}; chains are {_span(list(by_name))}")
         chains = tuple(c for c in chains if c.name in names)
     if shard is not None:
+        _refuse_empty("--shard", shard, "/")
         i, n = parse_shard(shard)
         assignment = shard_of_chains(plan.chains, n)
         chains = tuple(c for c in chains if assignment[c.name] == i)
     if cuts is not None:
-        wanted = _cut_selector(plan, cuts)
+        wanted = cut_ids(plan, cuts)
         chains = tuple(
             replace(c, jobs=tuple(j for j in c.jobs if j.cut in wanted),
                     links=tuple(k for k in c.links if k.cut in wanted))

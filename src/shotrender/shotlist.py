@@ -26,6 +26,10 @@ from shotrender.errors import Problem, ShotListError
 
 VERSION = 1
 ID_RE = re.compile(r"^[A-Za-z0-9_-]+\Z")  # \Z: "C001\n" is not an id
+# Ids name files: `<episode>_<cut>.render.jpg` is the longest (thumbnails), and its temporary adds
+# `.tmp-HOST-PID-XXXXXXXX` (a host name is at most 64 bytes, a pid 7 digits): 2 x 64 + 12 + 86 = 226
+# bytes, within the 255 a file name may have, with room for another kind of picture.
+MAX_ID_LENGTH = 64
 CUT_PARAMS = ("prompt", "negative", "seed", "steps", "strength", "guidance")
 PARAM_DEFAULTS = {"prompt": "", "negative": "", "steps": 30, "strength": 0.55, "guidance": 7.5}
 TOP_KEYS = ("version", "episode", "size", "model", "seed", "output", "controlnet", "continuity", "defaults",
@@ -170,10 +174,34 @@ def frozen_instance(cls: Any, values: dict) -> Any:
     return obj
 
 
+CHECKPOINT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+HUB_ID_EXAMPLE = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+
+
+def path_reason(value: str, base_dir: Path | None) -> str | None:
+    """Why a `model:`, `controlnet:` or --model value is a path and not a Hugging Face hub id; None for a
+    hub id. One rule for the shot list and the command line (docs/models.md, "Path or hub id"), decided
+    without importing anything heavy, so a path that is not there fails at once.
+
+    A hub id is `owner/name`: one '/', no checkpoint extension, and an owner that is not a folder in
+    `base_dir`. Anything else is a path, relative to `base_dir` unless absolute. With `base_dir` None the
+    value has been resolved already (an absolute path or a hub id), and no folder is looked at.
+    """
+    if value.startswith(("/", "./", "../", "~")) or "\\" in value:
+        return "it starts like a path"
+    if value.lower().endswith(CHECKPOINT_SUFFIXES):
+        return f"it ends with {Path(value).suffix}"
+    slashes = value.count("/")
+    if slashes != 1:
+        return "it has no '/'" if not slashes else "it has more than one '/'"
+    owner = value.split("/", 1)[0]
+    if base_dir is not None and (base_dir / owner).is_dir():
+        return f"{owner}/ is a folder there"
+    return None
+
+
 def _looks_like_path(value: str, base_dir: Path) -> bool:
-    if value.startswith(("/", "./", "../", "~")) or value.endswith((".safetensors", ".ckpt", ".pt", ".bin")):
-        return True
-    return (base_dir / value).exists()
+    return path_reason(value, base_dir) is not None
 
 
 # ---------------------------------------------------------------------------------------------- YAML
@@ -467,7 +495,7 @@ class _Checker:
     def ident(self, data: dict, path: tuple, key: str, what: str, cut: str | None = None, required=True,
               example: str = "C001"):
         value = data.get(key)
-        if value.__class__ is str and ID_RE.match(value):
+        if value.__class__ is str and ID_RE.match(value) and len(value) <= MAX_ID_LENGTH:
             return value  # the usual case, first
         if isinstance(value, int) and not isinstance(value, bool):
             value = str(value)  # `id: 12` is a fine cut id; YAML just read it as a number
@@ -478,6 +506,10 @@ class _Checker:
         if not isinstance(value, str) or not ID_RE.match(value):
             self.add((*path, key), f"{what} id {_show(value)} may use only letters, digits, '_' and '-'",
                      f"rename it, e.g. {example}", cut)
+            return None
+        if len(value) > MAX_ID_LENGTH:
+            self.add((*path, key), _too_long(what, value), f"shorten it, e.g. {example}",
+                     cut)
             return None
         return value
 
@@ -569,6 +601,11 @@ class _Checker:
         return value
 
 
+def _too_long(what: str, value: str) -> str:
+    return (f"{what} id '{value[:24]}...' is {len(value)} characters long; ids are at most {MAX_ID_LENGTH}, as "
+            "they name the files written for each cut (a file name holds 255 bytes)")
+
+
 def _show(value: Any) -> str:
     if isinstance(value, str):
         return repr(value)
@@ -653,9 +690,11 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
     elif (not isinstance(size, list) or len(size) != 2
           or not all(isinstance(v, int) and not isinstance(v, bool) for v in size)):
         ck.add(("size",), f"must be [width, height] in pixels, got {_show(size)}", "e.g. size: [1024, 576]")
-    elif not all(64 <= v <= 8192 and v % 8 == 0 for v in size):
-        ck.add(("size",), f"{size[0]}x{size[1]}: both sides must be multiples of 8 between 64 and 8192",
-               f"e.g. [{_round8(size[0])}, {_round8(size[1])}]")
+    elif not _size_ok(*size):
+        ck.add(("size",), _SIZE_RULE.format(*size), _size_fix(*size))
+        # kept as written (a shot list with problems is never handed out), so `load` can fit the
+        # suggestion to the layouts' aspect; check_files compares layouts only against a valid size
+        width, height = size
     else:
         width, height = size
     model = ck.text(data, (), "model", required=True)
@@ -680,6 +719,9 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
             ck.add(path, f"background id {_show(bg_id)} may use only letters, digits, '_' and '-'",
                    "rename it, e.g. park")
             continue
+        if len(bg_id) > MAX_ID_LENGTH:
+            ck.add(path, _too_long("background", bg_id), "shorten it, e.g. park")
+            continue
         bg_data = ck.mapping(bg_data, path, f"background '{bg_id}'")
         if bg_data is None:
             continue
@@ -702,6 +744,39 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
 
 def _round8(v: int) -> int:
     return max(64, min(8192, int(round(v / 8)) * 8))
+
+
+_SIZE_RULE = "{}x{}: both sides must be multiples of 8 between 64 and 8192"
+
+
+def _size_ok(width: int, height: int) -> bool:
+    return all(64 <= v <= 8192 and v % 8 == 0 for v in (width, height))
+
+
+def suggest_size(width: int, height: int, aspect: float | None = None) -> tuple[int, int] | None:
+    """A valid size near `width` x `height` with `aspect` (default: its own) within ASPECT_TOLERANCE, so the
+    suggestion passes the layout check as well as the size rule; None when no valid size has that aspect.
+
+    The width is kept (rounded to 8) where a height fits it; else the nearest valid size that fits.
+    """
+    aspect = aspect or width / max(height, 1)
+
+    def fits(w: int, h: int) -> bool:
+        return abs((w / h) / aspect - 1) <= ASPECT_TOLERANCE
+
+    w = _round8(width)
+    h = _round8(w / aspect)
+    if fits(w, h):
+        return w, h
+    sizes = [(w, h) for h in range(64, 8193, 8) if fits(w := _round8(h * aspect), h)]
+    return min(sizes, key=lambda wh: abs(wh[0] - width) + abs(wh[1] - height), default=None)
+
+
+def _size_fix(width: int, height: int, aspect: float | None = None, what: str = "") -> str:
+    size = suggest_size(width, height, aspect)
+    if size is None:
+        return f"no valid size has {what or 'this'} aspect; e.g. [{_round8(width)}, {_round8(height)}]"
+    return f"e.g. [{size[0]}, {size[1]}]" + (f", which has {what} aspect" if what else "")
 
 
 def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]) -> list[Cut]:
@@ -857,6 +932,9 @@ def load_with_warnings(path: str | Path, allow_outside: bool = False) -> tuple[S
             file_problems = check_files(shotlist, allow_outside)
         problems += [replace(p, line=top_key_line(text, p.field)) if p.line is None and p.field in TOP_KEYS else p
                      for p in file_problems]
+        if (shotlist.width and not _size_ok(shotlist.width, shotlist.height)
+                and not any(p.fix == OUTSIDE_FIX for p in file_problems)):  # layouts outside stay unopened
+            problems = _fit_size_to_layouts(shotlist, problems)
     if any(not p.warning for p in problems):
         return None, problems
     return shotlist, problems
@@ -909,7 +987,8 @@ def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem
         if problems:
             return problems  # nothing outside is opened, not even to read a header
     headers: dict[str, tuple[int, int] | Problem] = {}  # by the path as written: one read per file
-    target = shotlist.width / shotlist.height if shotlist.height else None
+    listings: dict[Path, dict[str, str]] = {}  # a folder's file names by their lower case, for suggestions
+    target = shotlist.width / shotlist.height if _size_ok(shotlist.width, shotlist.height) else None
     for cut in shotlist.cuts:
         if cut.layout is None:
             continue
@@ -920,7 +999,10 @@ def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem
             continue
         where = (shotlist.source, cut.layout_line, f"cuts[{cut.index}].layout")
         if isinstance(header, Problem):
-            problems.append(Problem(*where, f"{cut.layout}: {header.message}", header.fix, cut.id))
+            fix = header.fix
+            if header is _NOT_FOUND and len(problems) < MAX_SUGGESTED:
+                fix = _close_files(cut.layout, shotlist.layout_path(cut), listings) or fix
+            problems.append(Problem(*where, f"{cut.layout}: {header.message}", fix, cut.id))
             continue
         w, h = header
         if target and abs((w / h) / target - 1) > ASPECT_TOLERANCE:
@@ -933,9 +1015,55 @@ def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem
         if value and value != "draft" and _looks_like_path(value, shotlist.base_dir):
             resolved = Path(shotlist.resolve_path_or_id(value))
             if not resolved.exists():
-                problems.append(Problem(shotlist.source, None, key, f"'{value}' does not exist",
-                                        "give a diffusers folder or a .safetensors file, relative to the shot list"))
+                problems.append(Problem(
+                    shotlist.source, None, key, f"'{value}' does not exist in {shotlist.base_dir} (the shot list's "
+                    f"folder); it is read as a path, as {path_reason(value, shotlist.base_dir)}", _path_fix(key)))
     return problems
+
+
+def _fit_size_to_layouts(shotlist: ShotList, problems: list[Problem]) -> list[Problem]:
+    """The size problem's suggestion made with the layouts' aspect when they share one, so that applying it
+    does not trade the size problem for an aspect one (1280x700 over 1280x720 layouts: [1280, 720])."""
+    aspects = []
+    for layout in dict.fromkeys(c.layout for c in shotlist.cuts if c.layout):
+        header = _layout_header(shotlist.base_dir / layout)
+        if isinstance(header, tuple):
+            aspects.append(header[0] / header[1])
+    if not aspects or any(abs(a / aspects[0] - 1) > ASPECT_TOLERANCE for a in aspects):
+        return problems  # no layout to fit, or they disagree and each is reported when the size is valid
+    rule = _SIZE_RULE.format(shotlist.width, shotlist.height)
+    fix = _size_fix(shotlist.width, shotlist.height, aspects[0], "the layouts'")
+    return [replace(p, fix=fix) if p.field == "size" and p.message == rule else p for p in problems]
+
+
+_NOT_FOUND = Problem("", None, "", "file not found", "check the path (relative to the shot list)")
+# Suggestions compare a name with every file in its folder; past this many problems (a folder renamed
+# wholesale) the plain message is enough and a 30,000-cut shot list is still checked at once.
+MAX_SUGGESTED = 100
+
+
+def _close_files(written: str, path: Path, listings: dict[Path, dict[str, str]]) -> str | None:
+    """'did you mean layouts/C001.png?' for a layout that is not there: the closest file names in its folder,
+    case ignored (C01.png for C001.png, c001.png for C001.png)."""
+    folder = path.parent
+    if folder not in listings:
+        try:
+            with os.scandir(folder) as entries:
+                listings[folder] = {e.name.lower(): e.name for e in entries if e.is_file()}
+        except OSError:
+            listings[folder] = {}
+    names = listings[folder]
+    close = difflib.get_close_matches(path.name.lower(), list(names), n=3, cutoff=0.6)
+    if not close:
+        return None
+    prefix = written[: len(written) - len(path.name)] if written.endswith(path.name) else ""
+    return f"did you mean {' or '.join(prefix + names[c] for c in close)}? (paths are relative to the shot list)"
+
+
+def _path_fix(key: str) -> str:
+    if key == "controlnet":
+        return "give a ControlNet folder that exists (config.json and the weights)"
+    return f"give a diffusers folder or .safetensors file that exists, or a hub id: owner/name, e.g. {HUB_ID_EXAMPLE}"
 
 
 def _layout_header(path: Path) -> tuple[int, int] | Problem:
@@ -943,7 +1071,7 @@ def _layout_header(path: Path) -> tuple[int, int] | Problem:
     from PIL import Image, UnidentifiedImageError
 
     if not path.exists():
-        return Problem("", None, "", "file not found", "check the path (relative to the shot list)")
+        return _NOT_FOUND
     if not path.is_file():
         return Problem("", None, "", "is not a file", "give the path of an image")
     if path.stat().st_size == 0:

@@ -6,9 +6,12 @@ backend imports torch and diffusers only when it loads.
 
 from __future__ import annotations
 
-from shotrender.backends.base import Backend, RenderRequest
+from pathlib import Path
 
-__all__ = ["Backend", "RenderRequest", "make_backend"]
+from shotrender.backends.base import Backend, RenderRequest
+from shotrender.errors import ModelError
+
+__all__ = ["Backend", "RenderRequest", "make_backend", "model_option"]
 
 
 def make_backend(
@@ -21,7 +24,8 @@ def make_backend(
 ) -> Backend:
     """Return the backend for a `model:` value: "draft", a diffusers folder, a .safetensors file or a hub id.
 
-    Paths must already be resolved (absolute, or relative to the current folder).
+    Paths must already be resolved: absolute (`ShotList.resolve_path_or_id`, `model_option`), so that
+    an `owner/name` that reaches here is a hub id.
     """
     if model == "draft":
         from shotrender.backends.draft import DraftBackend
@@ -36,3 +40,23 @@ def make_backend(
         dtype=dtype,
         allow_unsafe_checkpoint=allow_unsafe_checkpoint,
     )
+
+
+def model_option(model: str) -> str:
+    """A --model value as make_backend wants it: "draft", a hub id, or the absolute path of a folder or file
+    that exists. A value that is a path by the rule of docs/models.md, relative to the current folder, and
+    is not there is a ModelError at once, before torch or diffusers is imported."""
+    from shotrender.shotlist import HUB_ID_EXAMPLE, path_reason
+
+    here = Path.cwd()
+    reason = path_reason(model, here)
+    if model == "draft" or reason is None:
+        return model
+    path = here / Path(model).expanduser()
+    if not path.exists():
+        raise ModelError(
+            f"--model {model!r} does not exist in {here} (the current folder); it is read as a path, as {reason}; "
+            "give a diffusers folder or .safetensors file that exists, or a hub id: owner/name whose owner is not "
+            f"a folder here, e.g. {HUB_ID_EXAMPLE}"
+        )
+    return str(path.resolve())

@@ -31,6 +31,7 @@ import numpy as np
 
 from shotrender.backends.base import PARAMS, RenderRequest
 from shotrender.errors import BackendError, ModelError, ShotRenderError, UsageError
+from shotrender.shotlist import path_reason
 
 log = logging.getLogger(__name__)
 
@@ -394,7 +395,7 @@ def model_kind(model: str, allow_unsafe_checkpoint: bool) -> str:
                 )
             return "file"
         raise ModelError(f"model file {path} is not a checkpoint this backend reads; `model:` accepts {ACCEPTED}")
-    if HUB_ID.match(model) and not model.lower().endswith((".safetensors", *PICKLE_SUFFIXES)):
+    if HUB_ID.match(model) and path_reason(model, None) is None:
         return "hub"
     raise ModelError(f"model {model!r} not found: no such folder or file. `model:` accepts {ACCEPTED}")
 
