@@ -101,6 +101,13 @@ def _load(shotlist: Path):
     return sl
 
 
+def _out(sl, out_dir: Path | None) -> Path:
+    """The output folder a command writes or reads (`--out`, else the shot list's), checked before any work."""
+    from shotrender.shotlist import check_output
+
+    return check_output(sl, out_dir, click.get_current_context().meta.get("allow_outside_paths", False))
+
+
 def _load_plan(shotlist: Path, cuts=None, chain=None, shard=None, units=None):
     from shotrender.plan import make_plan, select
 
@@ -204,14 +211,13 @@ def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, c
     from shotrender.farm import dump_yaml, missing_defaults, openjd_template
 
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
-    out = out_dir or full.shotlist.output_dir
+    out = _out(full.shotlist, out_dir)
     template_dir = output.parent if output is not None else Path(".")
     template = openjd_template(selected, out, template_dir, command)
     if output is None:
         click.echo(dump_yaml(template), nl=False)
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(dump_yaml(template), encoding="utf-8")
+        _write_file(output, dump_yaml(template))
     where = f" in {output}" if output is not None else ""
     click.echo(f"{full.shotlist.episode}: job template with {len(selected.chains)} render tasks{where}", err=True)
     missing = missing_defaults(template, selected, out)
@@ -289,7 +295,7 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     if force_cuts:
         forced = frozenset(c for ch in select(full, cuts=force_cuts).chains for c in ch.cuts)
     backend = _backend(sl, model, controlnet, device, dtype, allow_unsafe_checkpoint)
-    out = out_dir or sl.output_dir
+    out = _out(sl, out_dir)
     progress = _progress(progress_mode)
     options = RenderOptions(out, force=force, force_cuts=forced, continuity=not no_continuity, batch=batch,
                             model=model)
@@ -336,7 +342,7 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, as_json):
 
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     sl = full.shotlist
-    rows = cut_status(selected, _backend(sl, model), out_dir or sl.output_dir)
+    rows = cut_status(selected, _backend(sl, model), _out(sl, out_dir))
     if as_json:
         click.echo(json.dumps([{"cut": r.cut, "chain": r.chain, "state": r.state, "reasons": list(r.reasons)}
                                for r in rows], indent=2))
@@ -370,7 +376,7 @@ def check(shotlist: Path, cuts, chain, shard, units, out_dir, as_json):
     from shotrender.render import check as check_pairs
 
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
-    rows = check_pairs(selected, out_dir or full.shotlist.output_dir)
+    rows = check_pairs(selected, _out(full.shotlist, out_dir))
     if as_json:
         click.echo(json.dumps([{"upstream": r.upstream, "cut": r.cut, "chain": r.chain, "mode": r.mode,
                                 "overlap": r.overlap, "score": r.score, "limit": r.limit, "over": r.over}
@@ -462,12 +468,25 @@ def report(shotlist: Path, out_dir, open_browser):
 
     sl = _load(shotlist)
     layouts = {c.id: sl.layout_path(c) for c in sl.cuts if c.layout is not None}
-    files = write_report(out_dir or sl.output_dir, layouts, bar=sys.stderr.isatty())  # a bar at a terminal only
+    files = write_report(_out(sl, out_dir), layouts, bar=sys.stderr.isatty())  # a bar at a terminal only
+    for warning in files.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"{sl.episode}: report of {files.cuts} cuts in {files.html}; contact sheet {files.contact_sheet}")
     if open_browser:
         import webbrowser
 
         webbrowser.open(files.html.resolve().as_uri())
+
+
+def _write_file(path: Path, text: str) -> None:
+    """An output file the user named (`-o`), written whole or not at all; a device or a folder there is refused."""
+    from shotrender.files import write_error, write_text_atomic
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_error(path, e) from e
+    write_text_atomic(path, text)
 
 
 def _backend(sl, model: str | None, controlnet: str | None = None, device: str | None = None,
