@@ -151,3 +151,12 @@ def test_export_job_to_a_device_or_an_unwritable_place_is_a_message(tmp_path):
     (ep / "blocker").write_text("a file, not a folder")
     result, _ = run(ep, "export-job", "episode.yaml", "-o", "blocker/job.yaml")
     assert result.exit_code == 1 and "cannot write blocker/job.yaml" in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("flag", [[], ["--allow-outside-paths"]])
+def test_an_output_with_a_nul_character_is_a_problem(tmp_path, flag):
+    ep = tmp_path / "ep"
+    line = output_line(write_shotlist(ep, episode([cut("C001")], output="renders\0x")))
+    result, changed = run(ep, "validate", "episode.yaml", *flag)
+    assert (result.exit_code, changed) == (2, False)
+    assert result.stderr.startswith(f"episode.yaml:{line}: output: 'renders\\x00x' contains a NUL character")
