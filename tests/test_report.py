@@ -1,5 +1,8 @@
 """The review report: escaping, files written, and the page as a real headless Chromium shows it."""
 
+import hashlib
+import json
+import os
 import re
 import shutil
 import subprocess
@@ -9,9 +12,10 @@ import pytest
 import yaml
 from PIL import Image
 
+from shotrender.errors import UsageError
 from shotrender.report import Thumb, report_html
 
-from helpers import run_cli, run_cli_watching_imports
+from helpers import cut, episode, run_cli, run_cli_watching_imports, write_shotlist
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "shots" / "example"
 CHROMIUM = shutil.which("chromium")
@@ -70,13 +74,21 @@ def reported(tmp_path_factory):
     return out
 
 
+def shot_list_layouts(shotlist: Path) -> dict[str, Path]:
+    from shotrender.shotlist import load
+
+    sl = load(shotlist)
+    return {c.id: sl.layout_path(c) for c in sl.cuts if c.layout is not None}
+
+
 def test_thumbnails_have_a_bar_when_asked(reported, capsys):
     from shotrender.report import write_report
 
-    write_report(reported, bar=False)
+    layouts = shot_list_layouts(reported.parent / "ep" / "episode.yaml")
+    write_report(reported, layouts, bar=False)
     assert capsys.readouterr().err == ""
     shutil.rmtree(reported / "thumbs")  # made again from nothing, as on a first report
-    write_report(reported, bar=True)
+    write_report(reported, layouts, bar=True)
     bar = re.match(r"\rthumbnails: +0%\|.*\| 0/(\d+) ", capsys.readouterr().err)
     assert bar and int(bar.group(1)) == len(list((reported / "thumbs").iterdir()))
 
@@ -178,3 +190,134 @@ def test_failed_missing_and_reused_cuts_are_shown():
     assert order == sorted(order)  # chain order, reused after, missing at the end
     assert "CUDA out of memory" in html and "reuses C002" in html and "not rendered yet" in html
     assert 'data-filter="failed"' in html and 'data-filter="missing"' in html
+
+
+# ------------------------------------------------------------------------------------------------ hostile folders
+
+def snapshot(root: Path, skip: Path) -> dict[str, str]:
+    """Every file under `root` but outside `skip`, symlinks not followed: its content's hash or its target."""
+    found = {}
+    for folder, dirs, files in os.walk(root):
+        dirs[:] = [d for d in dirs if Path(folder, d) != skip]
+        for name in files:
+            path = Path(folder, name)
+            found[str(path)] = "-> " + os.readlink(path) if path.is_symlink() else \
+                hashlib.sha256(path.read_bytes()).hexdigest()
+    return found
+
+
+def episode_with_manifest(tmp_path: Path, manifest: dict) -> tuple[Path, Path]:
+    """A one-cut shot list and its default output folder holding `manifest` as manifest.json."""
+    shotlist = write_shotlist(tmp_path / "ep", episode([cut("C001")], backgrounds={"park": {"prompt": "park"}}))
+    out = tmp_path / "ep" / "renders" / "ep01"
+    out.mkdir(parents=True)
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return shotlist, out
+
+
+def report_in_process(shotlist: Path):
+    from click.testing import CliRunner
+
+    from shotrender.cli import cli
+
+    result = CliRunner().invoke(cli, ["report", str(shotlist)])
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+HOSTILE_ENTRIES = [
+    {"status": "rendered"}, {"cut": ["C001"]}, {"cut": "../../escape", "status": "rendered"}, "C001", None,
+    {"cut": "C010", "timings": [1, 2]}, {"cut": "C011", "device": ["cpu"]}, {"cut": "C012", "continuity": ["flow"]},
+    {"cut": "C013", "continuity": {"upstream": "C012", "attempts": "many", "chosen": "first", "limit": "high"}},
+    {"cut": "C014", "continuity": {"upstream": "C013", "attempts": [{"score": "x"}, 5], "chosen": 1e300}},
+    {"cut": "C015", "timings": {"total": "slow"}, "position": "3", "chain": ["park"], "status": 7},
+    {"cut": "C016", "timings": {"total": float("nan")}, "inputs": ["x"], "image": "ep01_C016.png"},
+    {"cut": "C017", "inputs": {"params": ["x"], "backend": "draft"}, "pictures": ["flow"], "status": "rendered"},
+    {"cut": "C018", "timings": {"total": 10 ** 400}, "model": 5, "shotrender": {"v": 1},
+     "pictures": {"../x": "a.png", "flow": 5}, "image": {"file": ["a"]}},
+    {"cut": "C019", "chain": "park", "continuity": {"upstream": "C018", "attempts": [{"score": 0.1}], "chosen": 5,
+                                                    "limit": 0}},
+    {"cut": "C020", "chain": "park", "position": 10 ** 30, "continuity": {"upstream": "C019", "attempts": [{}],
+                                                                           "chosen": True, "limit": float("inf")}},
+    {"cut": "C010", "status": "rendered"},  # the same id again
+]
+
+
+@pytest.mark.parametrize("top", [{"cuts": HOSTILE_ENTRIES}, {"size": [1, 10 ** 9]}, {"size": "big"},
+                                 {"size": [0, 0]}, {"last_run": ["x"]},
+                                 {"last_run": {"backend": "draft", "seconds": "1"}},
+                                 {"last_run": {"backend": {"backend": 5, "../x": 1}}}, {"counts": ["x"]},
+                                 {"episode": "../../x"}, {"cuts": {"C001": {}}}, {"cuts": "C001"}],
+                         ids=lambda top: "entries" if top.get("cuts") is HOSTILE_ENTRIES else ",".join(top))
+def test_a_malformed_manifest_is_reported_without_a_traceback(tmp_path, top):
+    manifest = {"schema": "shotrender.manifest/1", "episode": "ep01", "size": [128, 72],
+                "cuts": [{"cut": "C001", "status": "missing"}], **top}
+    shotlist, out = episode_with_manifest(tmp_path, manifest)
+    before = snapshot(tmp_path, out)
+    result = report_in_process(shotlist)
+    assert result.exit_code == 0, result.stderr
+    assert snapshot(tmp_path, out) == before  # the id "../../escape" or the episode "../../x" made no file
+    assert (out / "report.html").is_file()
+    if "counts" not in top:  # counts are made again from the entries, never read
+        assert re.search(r"^warning: .*(not as shotrender writes them|skipped|not a list)", result.stderr, re.M)
+    if top.get("cuts") is HOSTILE_ENTRIES:
+        assert "warning: manifest cuts[0] has no valid cut id; skipped" in result.stderr
+        assert "warning: cut C010.timings not as shotrender writes them; not shown" in result.stderr
+        html = (out / "report.html").read_text()
+        assert all(f'id="cut-{c}"' in html for c in ("C010", "C013", "C017", "C020"))
+        assert html.count('id="cut-C010"') == 1 and "escape" not in html
+
+
+def write_png(path: Path, width: int, colour: tuple[int, int, int]) -> Path:
+    Image.new("RGB", (width, width * 9 // 16), colour).save(path)
+    return path
+
+
+def test_only_the_output_folders_own_pictures_are_copied(tmp_path):
+    secret = write_png(tmp_path / "secret.png", 480, (250, 0, 250))
+    manifest = {"schema": "shotrender.manifest/1", "episode": "ep01", "size": [480, 270], "cuts": [
+        {"cut": "C001", "chain": "park", "status": "flagged", "image": {"file": "ep01_C001.png"},
+         "continuity": {"upstream": "C000", "mode": "flow", "limit": 0.1,
+                        "attempts": [{"score": 0.2}], "chosen": 0},
+         "pictures": {"flow": str(secret), "error": "../../../secret.png"}},
+        {"cut": "C002", "chain": "park", "status": "flagged", "image": {"file": "ep01_C002.png"},
+         "continuity": {"upstream": "C001", "mode": "flow", "limit": 0.1, "attempts": [{"score": 0.2}], "chosen": 0},
+         "pictures": {"flow": "ep01_C002.flow.png", "error": "ep01_C002.error.png"}},
+    ]}
+    shotlist, out = episode_with_manifest(tmp_path, manifest)
+    for cid in ("C001", "C002"):
+        write_png(out / f"ep01_{cid}.png", 480, (0, 200, 0))
+    write_png(out / "ep01_C002.flow.png", 480, (0, 0, 200))
+    (out / "ep01_C002.error.png").symlink_to(secret)  # a symlink out, under a name of the folder's own
+    result = report_in_process(shotlist)
+    assert result.exit_code == 0, result.stderr
+    made = sorted(p.name for p in (out / "thumbs").iterdir())
+    assert made == ["ep01_C001.layout.jpg", "ep01_C001.render.jpg", "ep01_C002.flow.jpg", "ep01_C002.render.jpg"]
+    html = (out / "report.html").read_text()
+    assert "secret" not in html
+    for kind, name in (("flow", str(secret)), ("error", "../../../secret.png"), ("error", "ep01_C002.error.png")):
+        assert f"{kind} picture {name!r} is not a file of {out}; not shown" in result.stderr
+
+
+def test_a_thumbs_symlink_planted_after_the_check_is_refused(tmp_path):
+    from shotrender.report import write_report
+
+    shotlist, out = episode_with_manifest(tmp_path, manifest_with("park"))
+    layouts = shot_list_layouts(shotlist)  # the shot list checked; then the link appears
+    (tmp_path / "elsewhere").mkdir()
+    (out / "thumbs").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    with pytest.raises(UsageError, match="thumbs is a symlink or not a folder"):
+        write_report(out, layouts)
+    assert not any((tmp_path / "elsewhere").iterdir()) and not (out / "report.html").exists()
+
+
+def test_report_in_an_unwritable_folder_is_a_message(tmp_path, monkeypatch):
+    shotlist, out = episode_with_manifest(tmp_path, manifest_with("park"))
+
+    def refuse(*args):  # as a read-only folder answers (the tests may run as root, whom chmod does not stop)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(os, "replace", refuse)
+    result = report_in_process(shotlist)
+    assert result.exit_code == 1
+    assert re.search(r"shotrender: cannot write \S+ \(Permission denied\); make \S+ writable", result.stderr)

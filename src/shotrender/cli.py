@@ -127,6 +127,13 @@ def _load(shotlist: Path):
     return sl
 
 
+def _out(sl, out_dir: Path | None) -> Path:
+    """The output folder a command writes or reads (`--out`, else the shot list's), checked before any work."""
+    from shotrender.shotlist import check_output
+
+    return check_output(sl, out_dir, click.get_current_context().meta.get("allow_outside_paths", False))
+
+
 def _load_plan(shotlist: Path, cuts=None, chain=None, shard=None, units=None):
     from shotrender.plan import make_plan, select
 
@@ -230,14 +237,13 @@ def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, c
     from shotrender.farm import dump_yaml, missing_defaults, openjd_template
 
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
-    out = out_dir or full.shotlist.output_dir
+    out = _out(full.shotlist, out_dir)
     template_dir = output.parent if output is not None else Path(".")
     template = openjd_template(selected, out, template_dir, command)
     if output is None:
         click.echo(dump_yaml(template), nl=False)
     else:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(dump_yaml(template), encoding="utf-8")
+        _write_file(output, dump_yaml(template))
     where = f" in {output}" if output is not None else ""
     click.echo(f"{full.shotlist.episode}: job template with {len(selected.chains)} render tasks{where}", err=True)
     missing = missing_defaults(template, selected, out)
@@ -305,7 +311,7 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     forced = frozenset(cut_ids(full, force_cuts, "--force-cuts") if force_cuts is not None else ())
     settings = _settings(model, controlnet, device, dtype, allow_unsafe_checkpoint, no_continuity)
     backend = _backend(sl, settings)
-    out = out_dir or sl.output_dir
+    out = _out(sl, out_dir)
     progress = _progress(progress_mode)
     options = RenderOptions(out, settings, force=force, force_cuts=forced, batch=batch)
     runner = None
@@ -355,7 +361,7 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     sl = full.shotlist
     settings = _settings(model, controlnet, device, dtype, allow_unsafe_checkpoint, no_continuity)
-    rows = cut_status(selected, _backend(sl, settings), out_dir or sl.output_dir, settings)
+    rows = cut_status(selected, _backend(sl, settings), _out(sl, out_dir), settings)
     if as_json:
         click.echo(json.dumps([{"cut": r.cut, "chain": r.chain, "state": r.state, "reasons": list(r.reasons)}
                                for r in rows], indent=2))
@@ -393,7 +399,7 @@ def check(shotlist: Path, cuts, chain, shard, units, out_dir, no_continuity, as_
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     from shotrender.state import RunSettings
 
-    rows = check_pairs(selected, out_dir or full.shotlist.output_dir, RunSettings(continuity=not no_continuity))
+    rows = check_pairs(selected, _out(full.shotlist, out_dir), RunSettings(continuity=not no_continuity))
     if as_json:
         click.echo(json.dumps([{"upstream": r.upstream, "cut": r.cut, "chain": r.chain, "mode": r.mode,
                                 "overlap": r.overlap, "score": r.score, "limit": r.limit, "over": r.over}
@@ -451,7 +457,7 @@ def init(edl, otio_file, rate, layouts, id_pattern, size, model, episode, output
 
     from shotrender.editorial import make_scaffold
     from shotrender.errors import UsageError
-    from shotrender.files import check_target, write_error, write_text_atomic
+    from shotrender.files import check_target
 
     if edl and otio_file:
         raise UsageError("give one of --from-edl and --from-otio, not both")
@@ -465,11 +471,7 @@ def init(edl, otio_file, rate, layouts, id_pattern, size, model, episode, output
     if output is None:
         click.echo(text, nl=False)
     else:
-        try:
-            output.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            raise write_error(output, e) from e
-        write_text_atomic(output, text)
+        _write_file(output, text)
     click.echo(f"shotrender init: {summary}" + (f"; wrote {output}" if output is not None else ""), err=True)
     click.echo("shotrender init: no cut has a bg:, so each is a chain of one, painted without continuity; group "
                "the cuts of one place under backgrounds: and give them bg: (the comment above cuts: shows how)",
@@ -499,12 +501,25 @@ def report(shotlist: Path, out_dir, open_browser):
 
     sl = _load(shotlist)
     layouts = {c.id: sl.layout_path(c) for c in sl.cuts if c.layout is not None}
-    files = write_report(out_dir or sl.output_dir, layouts, bar=sys.stderr.isatty())  # a bar at a terminal only
+    files = write_report(_out(sl, out_dir), layouts, bar=sys.stderr.isatty())  # a bar at a terminal only
+    for warning in files.warnings:
+        click.echo(f"warning: {warning}", err=True)
     click.echo(f"{sl.episode}: report of {files.cuts} cuts in {files.html}; contact sheet {files.contact_sheet}")
     if open_browser:
         import webbrowser
 
         webbrowser.open(files.html.resolve().as_uri())
+
+
+def _write_file(path: Path, text: str) -> None:
+    """An output file the user named (`-o`), written whole or not at all; a device or a folder there is refused."""
+    from shotrender.files import write_error, write_text_atomic
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise write_error(path, e) from e
+    write_text_atomic(path, text)
 
 
 def _backend(sl, settings):

@@ -87,10 +87,20 @@ def write_text_atomic(final: Path, text: str) -> None:
 
 
 def open_lock(path: Path) -> int:
-    """A lock file's descriptor, opened without following a symlink at its name."""
+    """A lock file's descriptor, opened without following a symlink at its name.
+
+    A symlink there was planted (shotrender makes the lock as a plain file): it is replaced by an empty file,
+    renamed over it like any write, so the lock never opens or creates what the link points at. Refusing
+    instead would leave the run without its manifest.
+    """
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:
+            return os.open(path, flags, 0o644)
+        except OSError as e:
+            if e.errno != errno.ELOOP:
+                raise
+        write_atomic(path, b"")
+        return os.open(path, flags, 0o644)
     except OSError as e:
-        if e.errno == errno.ELOOP:
-            raise WriteError(f"{path} is a symlink; remove it and run again") from e
         raise write_error(path, e) from e

@@ -9,18 +9,22 @@ copied, or served by any file server.
 
 from __future__ import annotations
 
+import errno
+import io
 import json
 import math
 import os
+import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
 from shotrender.errors import UsageError
+from shotrender.files import write_atomic, write_error, write_text_atomic
+from shotrender.shotlist import ID_RE, THUMBS
 
 REPORT_NAME = "report.html"
-THUMBS = "thumbs"
 THUMB_WIDTH = 400
 STATUS_ORDER = ("rendered", "flagged", "cached", "reused", "failed", "blocked", "missing")
 STATUS_COLOURS = {  # RGB, shared by the page and the contact sheet
@@ -44,6 +48,7 @@ class ReportFiles:
     html: Path
     contact_sheet: Path
     cuts: int
+    warnings: tuple[str, ...] = ()  # entries of the manifest skipped, fields and pictures not shown
 
 
 # ------------------------------------------------------------------------------------------------ pure
@@ -191,8 +196,9 @@ def _card(cut: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
 
 
 def report_html(manifest: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
-    """The whole page as one string. `thumbs` maps (cut id, kind) to a thumbnail, kind being one of
-    layout, render, error, flow. Every text from the shot list or the sidecars is HTML-escaped."""
+    """The whole page as one string, from a manifest as `clean_manifest` leaves it. `thumbs` maps (cut id, kind)
+    to a thumbnail, kind being one of layout, render, error, flow. Every text from the shot list or the sidecars
+    is HTML-escaped."""
     o = overview(manifest)
     counts = "".join(f'<button class="chip s-{_e(s)}" data-filter="{_e(s)}"><b>{n}</b> {_e(s)}</button>'
                      for s, n in sorted(o["counts"].items(), key=lambda kv: _status_rank(kv[0])))
@@ -368,15 +374,140 @@ _PAGE = """<!doctype html>
 """
 
 
+# ------------------------------------------------------------------------------------------------ the manifest
+
+# What the page reads of a manifest, and as what. A manifest is read from the output folder, which anyone may
+# have edited: every field is checked against this before the page or the file names use it. TEXT is shown
+# (escaped), STR is also sorted or compared, NUMBER and INT are computed with; "*" stands for any other key,
+# which must be an id.
+TEXT, STR, NUMBER, INT = "text", "str", "number", "int"
+_PARAMS = {name: TEXT for name in ("prompt", "negative", "seed", "steps", "strength", "guidance")}
+_CUT = {
+    "chain": STR, "position": INT, "status": STR, "model": STR, "shotrender": STR, "error": TEXT, "reuse_of": TEXT,
+    "seed_used": TEXT, "strength_used": TEXT, "timings": {"total": NUMBER}, "device": {"backend": STR},
+    "inputs": {"params": _PARAMS, "backend": {"backend": STR, "version": TEXT}}, "image": {"file": STR},
+    "pictures": {"flow": STR, "error": STR},
+    "continuity": {"upstream": TEXT, "mode": TEXT, "reference": TEXT, "reason": TEXT, "limit": NUMBER,
+                   "overlap": TEXT, "layout_error": TEXT, "chosen": INT,
+                   "attempts": [{"seed": TEXT, "strength": TEXT, "score": NUMBER, "seconds": TEXT}]},
+}
+_TOP = {"episode": STR, "updated": TEXT, "shotlist": TEXT, "last_run": {"seconds": NUMBER, "backend": {
+    "backend": STR, "*": TEXT}}, "size": [INT]}
+_DROP = object()
+MAX_WARNINGS = 10
+
+
+def _clean(value, spec, path: str, bad: list[str]):
+    """`value` as `spec` describes it, unknown keys left out; _DROP (and its path in `bad`) when it is not."""
+    if value is None:
+        return _DROP
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            bad.append(path)
+            return _DROP
+        out = {}
+        for key, item in value.items():
+            sub = spec.get(key) or (spec.get("*") if key != "*" else None)
+            if sub is None:
+                continue
+            if key not in spec and not ID_RE.match(key):
+                bad.append(f"{path}.{key}")
+                continue
+            item = _clean(item, sub, f"{path}.{key}", bad)
+            if item is not _DROP:
+                out[key] = item
+        return out
+    if isinstance(spec, list):
+        items = [_clean(v, spec[0], f"{path}[{i}]", bad) for i, v in enumerate(value)] \
+            if isinstance(value, list) else [_DROP]
+        if _DROP in items:
+            bad.append(path)
+            return _DROP
+        return items
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if spec == NUMBER and number:
+        try:
+            value = float(value)
+        except OverflowError:
+            value = math.inf
+        ok = math.isfinite(value)
+    else:
+        ok = {TEXT: number or isinstance(value, (str, bool)), STR: isinstance(value, str),
+              INT: number and isinstance(value, int)}.get(spec, False)
+    if not ok:
+        bad.append(path)
+        return _DROP
+    return value
+
+
+def clean_manifest(manifest: dict) -> tuple[dict, list[str]]:
+    """The manifest as the page may use it, and a warning for each entry skipped or field left out.
+
+    An entry without a cut id (or with one already seen) is skipped; a field of the wrong type is not shown.
+    Counts are made again from the entries shown, so the page's figures agree with its cards.
+    """
+    warnings: list[str] = []
+    bad: list[str] = []
+    out = _clean({k: v for k, v in manifest.items() if k in _TOP}, _TOP, "manifest", bad)
+    size = out.get("size")
+    if size is not None and not (len(size) == 2 and all(0 < v <= 65536 for v in size)
+                                 and 1 / 16 <= size[0] / size[1] <= 16):
+        bad.append("manifest.size")
+        del out["size"]
+    if "episode" in out and not ID_RE.match(out["episode"]):
+        bad.append("manifest.episode")
+        del out["episode"]
+    if bad:
+        warnings.append(f"{', '.join(bad)} not as shotrender writes them; not shown")
+    entries = manifest.get("cuts")
+    if not isinstance(entries, list):
+        warnings.append("manifest.cuts is not a list; no cuts shown")
+        entries = []
+    cuts, seen = [], set()
+    for i, entry in enumerate(entries):
+        cid = entry.get("cut") if isinstance(entry, dict) else None
+        if not isinstance(cid, str) or not ID_RE.match(cid) or cid in seen:
+            why = "has no valid cut id" if not isinstance(cid, str) or cid not in seen else \
+                "repeats the cut id of an earlier entry"
+            warnings.append(f"manifest cuts[{i}] {why}; skipped")
+            continue
+        seen.add(cid)
+        bad = []
+        cut = _clean({k: v for k, v in entry.items() if k in _CUT}, _CUT, f"cut {cid}", bad)
+        if bad:
+            warnings.append(f"{', '.join(bad)} not as shotrender writes them; not shown")
+        cuts.append({"cut": cid, **cut})
+    out["cuts"] = cuts
+    out["counts"] = _counts(cuts)
+    if len(warnings) > MAX_WARNINGS:
+        warnings[MAX_WARNINGS:] = [f"and {len(warnings) - MAX_WARNINGS} more problems in the manifest"]
+    return out, warnings
+
+
+def _counts(cuts: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for cut in cuts:
+        status = cut.get("status", "missing")
+        counts[status] = counts.get(status, 0) + 1
+    return counts
+
+
 # ------------------------------------------------------------------------------------------------ I/O
 
 def read_manifest(out_dir: Path) -> dict:
+    """The output folder's manifest.json as written; a symlink there is refused, not followed."""
     path = Path(out_dir) / "manifest.json"
     try:
-        manifest = json.loads(path.read_bytes())
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd, "rb") as f:
+            manifest = json.loads(f.read())
     except FileNotFoundError as e:
         raise UsageError(f"{path} does not exist; render the episode first (shotrender render …)") from e
-    except (OSError, ValueError) as e:
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise UsageError(f"{path} is a symlink; remove it and render again to rebuild it") from e
+        raise UsageError(f"{path} is unreadable ({e.strerror or e}); render again to rebuild it") from e
+    except ValueError as e:
         raise UsageError(f"{path} is unreadable ({e}); render again to rebuild it") from e
     if not isinstance(manifest, dict) or not str(manifest.get("schema", "")).startswith("shotrender.manifest/"):
         raise UsageError(f"{path} is not a shotrender manifest")
@@ -397,16 +528,20 @@ def _png_size(path: Path) -> tuple[int, int] | None:
 
 def _make_thumb(src: Path, dst: Path, width: int) -> tuple[int, int] | None:
     """A JPEG thumbnail of `src`, remade only when `src` is newer; its size, or None if `src` is unreadable.
+    Raises WriteError when the thumbnail cannot be written.
 
     OpenCV rather than Pillow: twice as fast here, and it lets threads run in parallel."""
     import cv2
     import numpy as np
     from PIL import Image
 
-    try:
-        if _newer_than(dst, src):
+    if _newer_than(dst, src):
+        try:
             with Image.open(dst) as im:
                 return im.size
+        except (OSError, ValueError, Image.DecompressionBombError):
+            pass  # damaged: made again
+    try:
         image = cv2.imread(str(src), cv2.IMREAD_UNCHANGED)
         if image is None:
             return None
@@ -422,44 +557,71 @@ def _make_thumb(src: Path, dst: Path, width: int) -> tuple[int, int] | None:
             h, w = max(1, round(h * width / w)), width
             image = cv2.resize(image, (w, h), interpolation=cv2.INTER_AREA)
         ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 82])
-        if not ok:
-            return None
-        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data.tobytes())
-        os.replace(tmp, dst)
-        return w, h
     except (OSError, ValueError, cv2.error):
         return None
+    if not ok:
+        return None
+    write_atomic(dst, data.tobytes())
+    return w, h
 
 
-def _sources(manifest: dict, out_dir: Path, layouts: dict[str, Path]) -> list[tuple[str, str, Path, str | None]]:
-    """(cut, kind, source file, link target relative to the report) for every picture the report shows."""
+def _own_file(out_dir: Path, name: str) -> bool:
+    """Whether `name` is a plain file name of the output folder: no folder part, no `..`, not a symlink out.
+
+    The manifest names the pictures the report copies into thumbs/; anything else it names is not read."""
+    if name in ("", ".", "..") or any(c in name for c in "/\\\0"):
+        return False
+    path = out_dir / name
+    return not path.is_symlink() or Path(os.path.realpath(path)).parent == Path(os.path.realpath(out_dir))
+
+
+def _sources(manifest: dict, out_dir: Path, layouts: dict[str, Path],
+             warnings: list[str]) -> list[tuple[str, str, Path, str | None]]:
+    """(cut, kind, source file, link target relative to the report) for every picture the report shows.
+
+    Layouts are the shot list's; pictures are the output folder's own files the manifest names (a name that
+    leads elsewhere is skipped with a warning)."""
     items = []
-    for cut in manifest.get("cuts", []):
+    for cut in manifest["cuts"]:
         cid = cut["cut"]
-        layout = layouts.get(cid) or (Path(cut["layout"]) if cut.get("layout") else None)
-        if layout is not None:
-            items.append((cid, "layout", layout, None))
+        if cid in layouts:
+            items.append((cid, "layout", layouts[cid], None))
         image = (cut.get("image") or {}).get("file")
-        if image and cut.get("status") not in ("missing", "failed"):
-            items.append((cid, "render", out_dir / image, image))
-        for kind, name in (cut.get("pictures") or {}).items():
-            items.append((cid, kind, out_dir / name, name))
+        names = {"render": image} if image and cut.get("status") not in ("missing", "failed") else {}
+        for kind, name in {**names, **(cut.get("pictures") or {})}.items():
+            if _own_file(out_dir, name):
+                items.append((cid, kind, out_dir / name, name))
+            else:
+                warnings.append(f"cut {cid}: {kind} picture {name!r} is not a file of {out_dir}; not shown")
     return items
 
 
-def make_thumbs(manifest: dict, out_dir: Path, layouts: dict[str, Path],
-                bar: bool = False) -> dict[tuple[str, str], Thumb]:
-    """Thumbnails of every layout, render, flow and error picture the manifest names, under <out>/thumbs/.
+def thumbs_folder(out_dir: Path) -> Path:
+    """<out>/thumbs, made if need be; refused when it is a symlink or not a folder (nothing is written through it)."""
+    folder = out_dir / THUMBS
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as e:
+        if not os.path.lexists(folder):
+            raise write_error(folder, e) from e
+    if folder.is_symlink() or not folder.is_dir():
+        raise UsageError(f"{folder} is a symlink or not a folder; remove it and run again: the report writes its "
+                         "thumbnails there")
+    return folder
+
+
+def make_thumbs(manifest: dict, out_dir: Path, layouts: dict[str, Path], bar: bool = False,
+                warnings: list[str] | None = None) -> dict[tuple[str, str], Thumb]:
+    """Thumbnails of every layout, render, flow and error picture of a cleaned manifest, under <out>/thumbs/.
 
     `bar`: a progress bar on standard error while they are made (a long episode's first report takes seconds).
+    `warnings` collects the pictures skipped.
     """
     from tqdm import tqdm
 
-    folder = out_dir / THUMBS
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = thumbs_folder(out_dir)
     episode = manifest.get("episode", "ep")
-    items = _sources(manifest, out_dir, layouts)
+    items = _sources(manifest, out_dir, layouts, [] if warnings is None else warnings)
 
     def one(item):
         cid, kind, src, full = item
@@ -481,10 +643,10 @@ def make_thumbs(manifest: dict, out_dir: Path, layouts: dict[str, Path],
 
 
 def contact_sheet(manifest: dict, out_dir: Path, thumbs: dict[tuple[str, str], Thumb]):
-    """One PIL image: every cut in episode order, its render thumbnail, its id and status."""
+    """One PIL image of a cleaned manifest: every cut in episode order, its render thumbnail, its id and status."""
     from PIL import Image, ImageDraw, ImageFont
 
-    cuts = manifest.get("cuts", [])
+    cuts = manifest["cuts"]
     n = len(cuts)
     cols = max(1, min(12, n, round(math.sqrt(n * 1.6))))
     tile = 320 if n <= 48 else 240 if n <= 120 else 160  # a long episode's sheet stays near 6 Mpx
@@ -503,11 +665,9 @@ def contact_sheet(manifest: dict, out_dir: Path, thumbs: dict[tuple[str, str], T
         x, y = pad + (i % cols) * (tile + pad), head + (i // cols) * (th + label + pad)
         status = cut.get("status", "missing")
         colour = STATUS_COLOURS.get(status, (130, 130, 130))
-        thumb = thumbs.get((cut["cut"], "render"))
-        if thumb is not None:
-            with Image.open(out_dir / thumb.src) as im:
-                im.draft("RGB", (tile, th))  # JPEG decodes straight at a half or a quarter of the size
-                sheet.paste(im.convert("RGB").resize((tile, th), Image.Resampling.BILINEAR), (x, y))
+        tile_image = _tile(out_dir, thumbs.get((cut["cut"], "render")), tile, th)
+        if tile_image is not None:
+            sheet.paste(tile_image, (x, y))
         else:
             draw.rectangle((x, y, x + tile - 1, y + th - 1), fill=(40, 43, 50))
             draw.text((x + tile // 2, y + th // 2), f"no render ({status})", fill=(150, 150, 150), font=small,
@@ -521,30 +681,45 @@ def contact_sheet(manifest: dict, out_dir: Path, thumbs: dict[tuple[str, str], T
     return sheet
 
 
-def _newer_than(path: Path, *sources: Path) -> bool:
-    """Whether `path` exists and was written after every source changed (the sheet's PNG is slow to encode)."""
+def _tile(out_dir: Path, thumb: Thumb | None, width: int, height: int):
+    """A render's thumbnail at the contact sheet's tile size, or None when there is none or it is unreadable."""
+    from PIL import Image
+
+    if thumb is None:
+        return None
     try:
-        return path.stat().st_mtime >= max(src.stat().st_mtime for src in sources)
-    except FileNotFoundError:
+        with Image.open(out_dir / thumb.src) as im:
+            im.draft("RGB", (width, height))  # JPEG decodes straight at a half or a quarter of the size
+            return im.convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+
+
+def _newer_than(path: Path, *sources: Path) -> bool:
+    """Whether `path` is a file (not a symlink) written after every source changed (the sheet's PNG is slow to
+    encode). A symlink planted there is never kept: the write that follows replaces it."""
+    try:
+        own = os.lstat(path)
+        return stat.S_ISREG(own.st_mode) and own.st_mtime >= max(src.stat().st_mtime for src in sources)
+    except OSError:
         return False
 
 
 def write_report(out_dir: Path, layouts: dict[str, Path] | None = None, bar: bool = False) -> ReportFiles:
     """Write `<out>/report.html`, its thumbnails and `<out>/<episode>_contact.png` from the manifest.
 
-    `layouts` maps cut ids to layout files (the shot list's); without it, the paths the sidecars record.
+    `layouts` maps cut ids to layout files (the shot list's); a cut without one shows no layout. Every file is
+    written atomically through shotrender.files; `ReportFiles.warnings` lists what of the manifest was skipped.
     `bar`: show a progress bar on standard error while the thumbnails are made.
     """
     out_dir = Path(out_dir)
-    manifest = read_manifest(out_dir)
-    thumbs = make_thumbs(manifest, out_dir, layouts or {}, bar)
+    manifest, warnings = clean_manifest(read_manifest(out_dir))
+    thumbs = make_thumbs(manifest, out_dir, layouts or {}, bar, warnings)
     html_path = out_dir / REPORT_NAME
-    tmp = out_dir / f".{REPORT_NAME}.{os.getpid()}.tmp"
-    tmp.write_text(report_html(manifest, thumbs), encoding="utf-8")
-    os.replace(tmp, html_path)
+    write_text_atomic(html_path, report_html(manifest, thumbs))
     sheet_path = out_dir / f"{manifest.get('episode', 'episode')}_contact.png"
     if not _newer_than(sheet_path, out_dir / "manifest.json", Path(__file__)):
-        tmp = out_dir / f".{sheet_path.name}.{os.getpid()}.tmp"
-        contact_sheet(manifest, out_dir, thumbs).save(tmp, "PNG", compress_level=1)  # level 6 takes seconds
-        os.replace(tmp, sheet_path)
-    return ReportFiles(html_path, sheet_path, len(manifest.get("cuts", [])))
+        data = io.BytesIO()
+        contact_sheet(manifest, out_dir, thumbs).save(data, "PNG", compress_level=1)  # level 6 takes seconds
+        write_atomic(sheet_path, data.getvalue())
+    return ReportFiles(html_path, sheet_path, len(manifest["cuts"]), tuple(warnings))
