@@ -98,3 +98,12 @@ def test_a_draft_render_never_imports_torch(tmp_path):
     path = write_shotlist(tmp_path, episode([cut("C001"), cut("C002")]))
     code, imported, out = run_cli_watching_imports("render", str(path), "--progress", "none")
     assert (code, imported) == (0, []) and "ep01: 1 rendered" in out.stdout, out.stderr
+
+
+def test_export_job_never_writes_over_the_shot_list_or_a_layout(tmp_path):
+    path = write_shotlist(tmp_path, episode([cut("C001")]))
+    before = {p: p.read_bytes() for p in (path, tmp_path / "layouts" / "C001.png")}
+    for target in before:
+        result = run_cli("export-job", str(path), "-o", str(target))
+        assert result.returncode == 2 and "name another file to write" in result.stderr, result.stderr
+    assert {p: p.read_bytes() for p in before} == before

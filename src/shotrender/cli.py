@@ -243,6 +243,7 @@ def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, c
     if output is None:
         click.echo(dump_yaml(template), nl=False)
     else:
+        _refuse_inputs(full.shotlist, output, "-o")
         _write_file(output, dump_yaml(template))
     where = f" in {output}" if output is not None else ""
     click.echo(f"{full.shotlist.episode}: job template with {len(selected.chains)} render tasks{where}", err=True)
@@ -509,6 +510,19 @@ def report(shotlist: Path, out_dir, open_browser):
         import webbrowser
 
         webbrowser.open(files.html.resolve().as_uri())
+
+
+def _refuse_inputs(sl, path: Path, option: str) -> None:
+    """A file the user names for writing must not be the shot list or one of its layouts."""
+    import os
+
+    from shotrender.errors import UsageError
+
+    target = os.path.realpath(path)
+    inputs = {os.path.realpath(sl.source): "the shot list"}
+    inputs.update({os.path.realpath(sl.layout_path(c)): f"the layout of {c.id}" for c in sl.cuts if c.layout})
+    if target in inputs:
+        raise UsageError(f"{option} {path} is {inputs[target]}; name another file to write")
 
 
 def _write_file(path: Path, text: str) -> None:
