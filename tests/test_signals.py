@@ -24,12 +24,13 @@ from PIL import Image
 
 from shotrender.backends.draft import DraftBackend
 from shotrender.errors import Interrupted, ModelError
-from shotrender.files import TMP_MARK
 from shotrender.plan import make_plan
 from shotrender.render import RenderOptions, render
 from shotrender.shotlist import load
 
 from helpers import cut, episode, write_shotlist
+
+TMP_MARK = ".tmp-"  # in the names of temporaries (files.py)
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="reads /proc/PID/status to see the interpreter up")
 
