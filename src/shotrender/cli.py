@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from shotrender import __version__
-from shotrender.errors import ShotListError, ShotRenderError
+from shotrender import __version__, signals
+from shotrender.errors import Interrupted, ShotListError, ShotRenderError
 
 
 class _Group(click.Group):
@@ -508,9 +508,6 @@ def main() -> None:
     """The `shotrender` command. SIGINT and SIGTERM raise Interrupted from its first line, not only while
     render() runs, so Ctrl-C while the libraries import or the shot list loads exits 130 (143 for
     SIGTERM) as one during a render does, not with click's "Aborted!" and 1 (signals.py)."""
-    from shotrender import signals
-    from shotrender.errors import Interrupted
-
     signals.install()
     try:
         cli(prog_name="shotrender")
