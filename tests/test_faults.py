@@ -565,3 +565,15 @@ def test_no_connection_is_attempted_without_a_hub_id(tmp_path, tiny_model):
     calls = entries()
     assert len([e for e in calls if e["call"] == "armed"]) >= 2  # both renders ran with the blocker in place
     assert [e for e in calls if e["call"] != "armed"] == []
+
+
+def test_a_manifest_that_cannot_be_written_fails_the_render(tmp_path, monkeypatch):
+    """The rebuild of the manifest used to swallow its own failure: exit 0 and no manifest."""
+    plan = make_plan(load(write_shotlist(tmp_path, episode([cut("C001")]))))
+
+    def full(self, plan, run):
+        raise WriteError("disk full or file too large while writing manifest.json")
+
+    monkeypatch.setattr(Store, "write_manifest", full)
+    with pytest.raises(WriteError):
+        render(plan, DraftBackend(), RenderOptions(tmp_path / "out"))

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from shotrender import __version__
-from shotrender.errors import ShotListError, ShotRenderError
+from shotrender import __version__, signals
+from shotrender.errors import Interrupted, ShotListError, ShotRenderError
 
 
 class _Group(click.Group):
@@ -571,8 +571,17 @@ def _progress(mode: str):
 
 
 def main() -> None:
+    """The `shotrender` command. SIGINT and SIGTERM raise Interrupted from its first line, not only while
+    render() runs, so Ctrl-C while the libraries import or the shot list loads exits 130 (143 for
+    SIGTERM) as one during a render does, not with click's "Aborted!" and 1 (signals.py)."""
+    signals.install()
     try:
         cli(prog_name="shotrender")
-    except KeyboardInterrupt:
-        sys.exit(130)
+    except Interrupted as e:  # where click, not a command, was running
+        click.echo(f"shotrender: {e}", err=True)
+        sys.exit(e.exit_code)
+    finally:
+        first = signals.finish()
+        if first is not None:  # one that arrived while the command ended still decides how it ended
+            sys.exit(Interrupted(first).exit_code)
 

@@ -8,19 +8,16 @@ cut that needs it, once. Reused cuts are copied from their source once it exists
 
 from __future__ import annotations
 
-import contextlib
 import platform
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 
-from shotrender import __version__, continuity
+from shotrender import __version__, continuity, signals
 from shotrender.backends.base import PARAMS, Backend, RenderRequest
 from shotrender.errors import BackendError, Interrupted, ShotRenderError
 from shotrender.images import encode_png, read_layout
@@ -97,28 +94,6 @@ class SilentProgress:
         pass
 
 
-@contextlib.contextmanager
-def _on_signals(handler: Callable[[int, object], None]) -> Iterator[None]:
-    """`handler` for SIGINT and SIGTERM inside the block, the previous handlers after it. Only the main
-    thread may set handlers; elsewhere the block runs with them as they are."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
-def _signals_raise():
-    """Turn SIGINT/SIGTERM into an Interrupted exception so `finally` blocks remove temporaries."""
-
-    def handler(signum, frame):
-        raise Interrupted(signum)
-
-    return _on_signals(handler)
 
 
 @dataclass(frozen=True)
@@ -501,17 +476,32 @@ def render(plan: Plan, backend: Backend, options: RenderOptions,
     if on_start:
         on_start(run.store)
     progress.start(plan.shotlist.episode, plan.cut_count)
-    try:
-        with _signals_raise():
+    interrupted = completed = False
+    with signals.catching():  # SIGINT/SIGTERM raise Interrupted, so `finally` blocks remove temporaries
+        try:
             if executor is None:
                 run.run_chains(plan.chains)
             else:
                 executor.run(run, plan.chains)
-    finally:
-        run.result.seconds = time.perf_counter() - t0
-        progress.close()
-        with contextlib.suppress(OSError, ShotRenderError):
-            run.store.write_manifest(plan, _run_summary(run.result))
+            completed = True
+        except Interrupted:
+            interrupted = True
+            raise
+        finally:
+            # a second signal must not stop the rebuild half way: the manifest would stay as it was, listing
+            # cuts whose sidecars this run has since removed; it is held until the manifest is written
+            with signals.held():
+                run.result.seconds = time.perf_counter() - t0
+                progress.close()
+                # a run that failed before any cut finished (a model that cannot load) changed nothing, and
+                # its summary would hide the last real run's; an interrupt may have landed between a cut's
+                # writes, so after one the manifest is rebuilt all the same
+                if run.result.results or interrupted or not run.store.manifest_path.exists():
+                    try:
+                        run.store.write_manifest(plan, _run_summary(run.result))
+                    except (OSError, ShotRenderError):
+                        if completed:  # a render that went well but left no manifest must not exit 0
+                            raise  # otherwise the error on its way up says more than this one
     return run.result
 
 

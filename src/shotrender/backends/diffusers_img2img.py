@@ -29,8 +29,9 @@ from urllib.parse import urlsplit
 import cv2
 import numpy as np
 
+from shotrender import signals
 from shotrender.backends.base import PARAMS, RenderRequest
-from shotrender.errors import BackendError, ModelError, ShotRenderError, UsageError
+from shotrender.errors import BackendError, Interrupted, ModelError, ShotRenderError, UsageError
 from shotrender.shotlist import path_reason
 
 log = logging.getLogger(__name__)
@@ -113,9 +114,15 @@ class DiffusersBackend:
         """Load the weights and move them to the device; later calls do nothing."""
         if self._pipe is not None:
             return
-        _quiet_libraries()
-        self._device, self._dtype = resolve_device(self.requested_device, self.requested_dtype)
+        try:
+            _quiet_libraries()
+            self._device, self._dtype = resolve_device(self.requested_device, self.requested_dtype)
+        except Exception as e:
+            _raise_if_interrupted(e)  # an import that diffusers wrapped in a RuntimeError
+            raise
         self._pipe = self._build(self._dtype)
+        if signals.received() is not None:  # a library swallowed the interrupt and went on loading
+            raise Interrupted(signals.received())
 
     def describe(self) -> dict:
         """After load: what actually runs. Read it again after renders: the fp32 fallback changes it."""
@@ -160,11 +167,13 @@ class DiffusersBackend:
             else:
                 pipe = self._from_single_file(dtype, extra)
             pipe.to(self._device)
-        except ShotRenderError:
-            raise
-        except (MemoryError, torch.cuda.OutOfMemoryError) as e:
-            raise BackendError(f"out of memory loading {self.model} on {self._device}: {e}") from e
-        except Exception as e:  # diffusers, transformers and safetensors each raise their own kinds for a bad model
+        except Exception as e:
+            _raise_if_interrupted(e)  # a cancelled load is no bad model, whatever the library made of it
+            if isinstance(e, ShotRenderError):
+                raise
+            if isinstance(e, (MemoryError, torch.cuda.OutOfMemoryError)):
+                raise BackendError(f"out of memory loading {self.model} on {self._device}: {e}") from e
+            # diffusers, transformers and safetensors each raise their own kinds for a bad model
             raise ModelError(f"cannot load model {self.model}: {e}") from e
         pipe.set_progress_bar_config(disable=True)
         LOAD_COUNT += 1
@@ -344,6 +353,7 @@ class DiffusersBackend:
         except (MemoryError, torch.cuda.OutOfMemoryError) as e:
             raise BackendError(f"cut {cuts}: out of memory on {self._device}: {e}") from e
         except (ValueError, TypeError, RuntimeError) as e:
+            _raise_if_interrupted(e)  # else the cut would be recorded failed and the run go on
             raise BackendError(f"cut {cuts}: diffusers failed: {e}") from e
         flagged = getattr(output, "nsfw_content_detected", None) or []
         if any(flagged):
@@ -353,6 +363,18 @@ class DiffusersBackend:
 
 
 # -- pure helpers ------------------------------------------------------------------------------
+
+
+def _raise_if_interrupted(error: Exception) -> None:
+    """Interrupted when `error` stands for SIGINT or SIGTERM (signals.interrupted_by): diffusers' and
+    transformers' lazy imports re-raise our Interrupted as RuntimeError, their loaders as OSError or
+    ValueError, and `_from_hub` as ModelError. Made into ModelError (exit 2), a cancelled farm task looked
+    like bad input. An Interrupted itself goes on as it is."""
+    if isinstance(error, Interrupted):
+        raise error
+    signum = signals.interrupted_by(error)
+    if signum is not None:
+        raise Interrupted(signum) from error
 
 
 def _quiet_libraries() -> None:

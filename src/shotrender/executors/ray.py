@@ -13,26 +13,17 @@ cuts it had finished are in the store and are not rendered again. Ray itself is 
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-from collections.abc import Iterator
+import signal
 from dataclasses import dataclass, replace
 
+from shotrender import signals
 from shotrender.errors import BackendError, Interrupted, ShotRenderError, UsageError
 from shotrender.plan import Chain, Plan
-from shotrender.render import CutResult, _on_signals, _Run
+from shotrender.render import CutResult, _Run
 
 WAIT_SECONDS = 0.5  # how often the driver looks up from waiting on workers to notice a signal
-
-
-@contextlib.contextmanager
-def _signals_noted() -> Iterator[list[int]]:
-    """SIGINT/SIGTERM noted in a list instead of raised: raising inside Ray's C++ wait loses the exception,
-    so the dispatch loop waits in short steps and raises Interrupted itself."""
-    caught: list[int] = []
-    with _on_signals(lambda signum, frame: caught.append(signum)):
-        yield caught
 
 
 class _Recorder:
@@ -87,15 +78,26 @@ class RayExecutor:
         try:
             if ours:
                 self._connect(ray)
-            with _signals_noted() as caught:  # replaces the SIGTERM handler ray.init installs
-                self._start_and_dispatch(ray, run, chains, actors, caught)
-        finally:
-            for actor in actors:
-                ray.kill(actor)
-            if ours and ray.is_initialized():
-                ray.shutdown()  # leaves a cluster we joined running; stops the private one we started
+        except BaseException:
+            self._stop(ray, actors, ours)  # ray.init failed or was interrupted half way
+            raise
+        # our handler again, in place of the SIGTERM handler ray.init installs (which exits with code 15), and
+        # until Ray is stopped. Held: raising inside Ray's C++ wait loses the exception, so the dispatch loop
+        # waits in short steps and raises Interrupted itself.
+        with signals.catching(), signals.held():
+            try:
+                self._start_and_dispatch(ray, run, chains, actors)
+            finally:
+                self._stop(ray, actors, ours)
 
-    def _start_and_dispatch(self, ray, run: _Run, chains: tuple[Chain, ...], actors: list, caught: list) -> None:
+    @staticmethod
+    def _stop(ray, actors: list, ours: bool) -> None:
+        while actors:
+            ray.kill(actors.pop())
+        if ours and ray.is_initialized():
+            ray.shutdown()  # leaves a cluster we joined running; stops the private one we started
+
+    def _start_and_dispatch(self, ray, run: _Run, chains: tuple[Chain, ...], actors: list) -> None:
         """Start the workers (into `actors`, which the caller kills at the end) and hand out the chains."""
         resources = ray.cluster_resources()
         gpus = self.gpus if self.gpus is not None else (1.0 if resources.get("GPU", 0) >= 1 else 0.0)
@@ -106,10 +108,9 @@ class RayExecutor:
         worker = ray.remote(ChainWorker).options(num_cpus=self.cpus, num_gpus=gpus)
         options = replace(run.options, out_dir=run.options.out_dir.resolve())
         actors += [worker.remote(run.backend, options) for _ in range(count)]
-        self._dispatch(ray, run, chains, actors, lambda: worker.remote(run.backend, options), caught)
+        self._dispatch(ray, run, chains, actors, lambda: worker.remote(run.backend, options))
 
-    def _dispatch(self, ray, run: _Run, chains: tuple[Chain, ...], actors: list, new_actor,
-                  caught: list | None = None) -> None:
+    def _dispatch(self, ray, run: _Run, chains: tuple[Chain, ...], actors: list, new_actor) -> None:
         from ray.exceptions import RayActorError, RayTaskError
 
         queue = list(chains)
@@ -121,8 +122,8 @@ class RayExecutor:
                 actor, chain = idle.pop(0), queue.pop(0)
                 pending[actor.run.remote(Plan(run.plan.shotlist, (chain,)))] = (actor, chain)
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_SECONDS)
-            if caught:
-                raise Interrupted(caught[0])
+            if signals.received() is not None:
+                raise Interrupted(signals.received())
             if not ready:
                 continue
             ref = ready[0]
@@ -172,7 +173,13 @@ class RayExecutor:
             else:
                 ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, _node_ip_address="127.0.0.1",
                          **quiet)
+        except SystemExit as e:
+            if e.code == signal.SIGTERM:  # the handler ray.init installs, run before ray.init returned
+                raise Interrupted(signal.SIGTERM) from None
+            raise
         except (ConnectionError, RuntimeError, ValueError) as e:
+            if signals.interrupted_by(e) is not None:  # Ray wrapped our Interrupted
+                raise Interrupted(signals.interrupted_by(e)) from e
             where = f"the Ray cluster at {self.address}" if self.address else "a local Ray cluster"
             raise BackendError(f"cannot start or reach {where}: {e}; check --address (ray://HOST:10001, HOST:6379 "
                                f"or auto) and that `ray status` answers there") from None
