@@ -198,10 +198,12 @@ def test_status_takes_device_dtype_and_controlnet_as_render_did(tmp_path, tiny_m
     run = ["--device", "cpu", "--dtype", "float32", "--controlnet", str(tiny_controlnet)]
     done = run_cli("render", str(path), *run, "--progress", "none")
     assert done.returncode == 0, done.stderr
-    rows = json.loads(run_cli("status", str(path), *run, "--json").stdout)
-    assert {r["state"] for r in rows} == {"up to date"}, rows
-    rows = json.loads(run_cli("status", str(path), "--device", "cpu", "--json").stdout)
-    assert {r["state"] for r in rows} == {"stale"}
+    same = run_cli("status", str(path), *run, "--json")
+    assert same.returncode == 0, same.stderr
+    assert {r["state"] for r in json.loads(same.stdout)} == {"up to date"}, same.stdout
+    other = run_cli("status", str(path), "--device", "cpu", "--json")
+    assert other.returncode == 0, other.stderr
+    assert {r["state"] for r in json.loads(other.stdout)} == {"stale"}
 
 
 def test_strict_fails_a_cached_rerun_while_a_cut_is_flagged(tmp_path):

@@ -255,8 +255,13 @@ def _ends_the_run(error: Exception) -> bool:
     return isinstance(error, ShotRenderError) and not isinstance(error, BackendError)
 
 
-class _Run:
-    """State of one render call: the backend (loaded on first need), the store, decoded renders."""
+class Run:
+    """One render call's state: the backend (loaded on first need), the store, the freshness rule (state.py).
+
+    This is the extension point for executors (`Executor`): an executor may build a Run per worker
+    (`Run(plan, backend, options, progress, loaded=...)`) and call `run_chains`, and reports into the
+    driver's Run through `finish(result, detail)`, `progress`, and `result` (`backend`, `model_loads`).
+    """
 
     def __init__(self, plan: Plan, backend: Backend, options: RenderOptions, progress: Progress,
                  loaded: bool = False):
@@ -455,10 +460,10 @@ class _Run:
 
 
 class Executor(Protocol):
-    """Where chains run. In-process by default (`_Run.run_chains`); executors/ray.py runs them on a cluster
+    """Where chains run. In-process by default (`Run.run_chains`); executors/ray.py runs them on a cluster
     and must leave `run.result` and `run.progress` as an in-process run would."""
 
-    def run(self, run: _Run, chains: tuple[Chain, ...]) -> None: ...
+    def run(self, run: Run, chains: tuple[Chain, ...]) -> None: ...
 
 
 def render(plan: Plan, backend: Backend, options: RenderOptions,
@@ -470,7 +475,7 @@ def render(plan: Plan, backend: Backend, options: RenderOptions,
     cannot load; a cut that fails is recorded and blocks the rest of its chain, other chains go on.
     """
     progress = progress or SilentProgress()
-    run = _Run(plan, backend, options, progress)
+    run = Run(plan, backend, options, progress)
     t0 = time.perf_counter()
     run.store.prepare()
     if on_start:

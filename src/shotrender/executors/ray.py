@@ -3,7 +3,7 @@
 The driver (the `render` process) plans, prepares the output folder, hands whole chains to a pool of
 Ray actors and writes the manifest. Each actor holds one backend, loads its model on the first cut
 that needs it and keeps it for every later chain. An actor runs a chain with the same code as a
-local render (`render._Run`) and writes through the same store, so the output folder must be one
+local render (`render.Run`) and writes through the same store, so the output folder must be one
 every node sees (a shared file system), as on any farm. What happened comes back per chain and is
 replayed into the driver's progress and result.
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from shotrender import signals
 from shotrender.errors import BackendError, Interrupted, ShotRenderError, UsageError
 from shotrender.plan import Chain, Plan
-from shotrender.render import CutResult, _Run
+from shotrender.render import CutResult, Run
 
 WAIT_SECONDS = 0.5  # how often the driver looks up from waiting on workers to notice a signal
 
@@ -56,7 +56,7 @@ class ChainWorker:
 
     def run(self, plan: Plan) -> tuple[list[tuple], dict, int]:
         recorder = _Recorder()
-        run = _Run(plan, self.backend, self.options, recorder, loaded=self.loaded)
+        run = Run(plan, self.backend, self.options, recorder, loaded=self.loaded)
         run.run_chains(plan.chains)
         self.loaded = run.loaded
         return recorder.events, run.result.backend, run.result.model_loads
@@ -69,7 +69,7 @@ class RayExecutor:
     cpus: float = 1.0  # per worker; on a CPU-only worker also torch's thread count (OMP_NUM_THREADS)
     gpus: float | None = None  # per worker; None: 1 when the cluster has GPUs, else 0
 
-    def run(self, run: _Run, chains: tuple[Chain, ...]) -> None:
+    def run(self, run: Run, chains: tuple[Chain, ...]) -> None:
         if not chains:
             return
         ray = _import_ray()
@@ -97,7 +97,7 @@ class RayExecutor:
         if ours and ray.is_initialized():
             ray.shutdown()  # leaves a cluster we joined running; stops the private one we started
 
-    def _start_and_dispatch(self, ray, run: _Run, chains: tuple[Chain, ...], actors: list) -> None:
+    def _start_and_dispatch(self, ray, run: Run, chains: tuple[Chain, ...], actors: list) -> None:
         """Start the workers (into `actors`, which the caller kills at the end) and hand out the chains."""
         resources = ray.cluster_resources()
         gpus = self.gpus if self.gpus is not None else (1.0 if resources.get("GPU", 0) >= 1 else 0.0)
@@ -110,7 +110,7 @@ class RayExecutor:
         actors += [worker.remote(run.backend, options) for _ in range(count)]
         self._dispatch(ray, run, chains, actors, lambda: worker.remote(run.backend, options))
 
-    def _dispatch(self, ray, run: _Run, chains: tuple[Chain, ...], actors: list, new_actor) -> None:
+    def _dispatch(self, ray, run: Run, chains: tuple[Chain, ...], actors: list, new_actor) -> None:
         from ray.exceptions import RayActorError, RayTaskError
 
         queue = list(chains)
@@ -159,7 +159,7 @@ class RayExecutor:
             run.result.backend = backend or run.result.backend
             run.result.model_loads += loads
 
-    def _lost(self, run: _Run, chain: Chain, error: Exception) -> None:
+    def _lost(self, run: Run, chain: Chain, error: Exception) -> None:
         reason = f"its Ray worker was lost twice ({type(error).__name__}); run render again to finish it"
         for cut in chain.cuts:
             run.finish(CutResult(cut, chain.name, "failed", error=reason), "")
