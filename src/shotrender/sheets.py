@@ -442,12 +442,14 @@ def _tightest(cuts: Sequence[str], scales: Mapping[str, float], same: float) -> 
 
 def _warp(image: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """image seen through m (image px -> output px) at size (W, H). Where m shrinks, the image is first
-    brought down a pyramid and blurred to the remaining factor, so thin lines are averaged, not skipped."""
+    halved by area averaging and blurred to the remaining factor, so thin lines are averaged, not skipped."""
     m = np.asarray(m, np.float64)
     shrink = 1 / _scale(m)
     while shrink >= 2 and min(image.shape[:2]) >= 2:
-        image = cv2.pyrDown(image)
-        m = m @ np.diag([2.0, 2.0, 1.0])  # pyrDown's pixel i sits on pixel 2i of the level above
+        h, w = image.shape[:2]
+        image = cv2.resize(image, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        fx, fy = w / (w // 2), h / (h // 2)
+        m = m @ np.array([[fx, 0, (fx - 1) / 2], [0, fy, (fy - 1) / 2], [0, 0, 1]])
         shrink /= 2
     if shrink > 1:
         image = cv2.GaussianBlur(image, (0, 0), (shrink - 1) / 2)
