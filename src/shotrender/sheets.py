@@ -266,7 +266,7 @@ def _refine(a: _Level, b: _Level, guess: np.ndarray) -> np.ndarray | None:
     """ECC on the blurred ink: b -> a at the levels' size, from a guess at that size; None if it fails."""
     # ECC warps its input (b) into the template's frame (a): its matrix takes a's pixels to b's.
     start = np.linalg.inv(guess)[:2].astype(np.float32)
-    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 100, 1e-6)
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-4)
     try:
         _, found = cv2.findTransformECC(a.ink, b.ink, start, cv2.MOTION_AFFINE, criteria, b.ink_mask, 1)
     except cv2.error:  # did not converge: no agreement to refine towards
@@ -320,8 +320,12 @@ def _match(a_id: str, b_id: str, a: _Prepared, b: _Prepared, settings: Settings)
     best = Pair(a_id, b_id, False, 0.0, 0.0, flow.TEXTURE_REACH, None)
     for guess in _candidates(a, b):
         full = a.detect.to_full @ guess @ np.linalg.inv(b.detect.to_full)
-        # A guess whose lines do not half agree at detect size is not worth refining.
+        # A guess whose lines do not half agree at detect size is not worth refining; it is kept as
+        # the best seen (judged at work size) only so that the record shows how far off it was.
         if _judge(a.detect, b.detect, guess, settings)[1] < settings.min_agreement / 2:
+            overlap, agreement, chamfer, _ = _judge(a.work, b.work, _in_level(full, a.work, b.work), settings)
+            if agreement > best.agreement:
+                best = Pair(a_id, b_id, False, overlap, agreement, chamfer, _tuple(full))
             continue
         for level_a, level_b in ((a.detect, b.detect), (a.work, b.work)):
             refined = _refine(level_a, level_b, _in_level(full, level_a, level_b))
@@ -453,34 +457,67 @@ def _warp(image: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarray
         shrink /= 2
     if shrink > 1:
         image = cv2.GaussianBlur(image, (0, 0), (shrink - 1) / 2)
-    return cv2.warpPerspective(image, m, size, flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return _remap(image, m, size, cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
+
+
+def _remap(image: np.ndarray, m: np.ndarray, size: tuple[int, int], interpolation: int, border: int
+           ) -> np.ndarray:
+    if np.array_equal(m[2], [0, 0, 1]):  # affine: OpenCV's affine warp is the faster one
+        return cv2.warpAffine(image, m[:2], size, flags=interpolation, borderMode=border, borderValue=0)
+    return cv2.warpPerspective(image, m, size, flags=interpolation, borderMode=border, borderValue=0)
 
 
 def _inside(source_size: tuple[int, int], m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """bool at size: output pixels whose source point (through m, source px -> output px) is in the source."""
     ones = np.ones((source_size[1], source_size[0]), np.uint8)
-    return cv2.warpPerspective(ones, m, size, flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                               borderValue=0).view(bool)
+    return _remap(ones, m, size, cv2.INTER_NEAREST, cv2.BORDER_CONSTANT).view(bool)
+
+
+def _footprint(m: np.ndarray, source_size: tuple[int, int], size: tuple[int, int], margin: int
+               ) -> tuple[int, int, int, int]:
+    """x0, y0, x1, y1 (inclusive) of the box at `size` that the source frame covers through m, plus margin."""
+    w, h = source_size
+    corners = cv2.perspectiveTransform(np.float64([[[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]]]), m)[0]
+    (x0, y0), (x1, y1) = np.floor(corners.min(0)) - margin, np.ceil(corners.max(0)) + margin
+    return max(0, int(x0)), max(0, int(y0)), min(size[0] - 1, int(x1)), min(size[1] - 1, int(y1))
+
+
+def _shift(dx: float, dy: float) -> np.ndarray:
+    return np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], np.float64)
+
+
+def _place(image: np.ndarray, sheet: Sheet, cut: str) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray]:
+    """The cut's picture on the part of the sheet it covers: (that box as slices, picture, seen)."""
+    m = sheet.matrix(cut)
+    x0, y0, x1, y1 = _footprint(m, sheet.frame, sheet.size, 1)
+    box = (x1 - x0 + 1, y1 - y0 + 1)
+    m = _shift(-x0, -y0) @ m
+    return np.s_[y0:y1 + 1, x0:x1 + 1], _warp(image, m, box), _inside(sheet.frame, m, box)
 
 
 def place(image: np.ndarray, sheet: Sheet, cut: str) -> tuple[np.ndarray, np.ndarray]:
-    """A picture in the cut's frame (its layout, its render) laid on the sheet: (sheet-size image, where
-    the cut sees)."""
-    m = sheet.matrix(cut)
-    return _warp(image, m, sheet.size), _inside(sheet.frame, m, sheet.size)
+    """A picture in the cut's frame (its layout, its render) laid on the sheet: (sheet-size image, black
+    where the cut does not see; bool, where it sees)."""
+    box, picture, seen = _place(image, sheet, cut)
+    out = np.zeros((sheet.size[1], sheet.size[0]) + image.shape[2:], image.dtype)
+    mask = np.zeros((sheet.size[1], sheet.size[0]), bool)
+    out[box], mask[box] = picture, seen
+    out[~mask] = 0
+    return out, mask
 
 
 def mosaic(sheet: Sheet, layouts: Mapping[str, np.ndarray]) -> Mosaic:
     """The sheet's layout from its cuts' layouts. Where several cuts see a point, one drawing is used,
-    whole: the tightest framing's, then the earliest cut's. Two drawings of one line never add up."""
+    whole: the first in `sheet.priority` (the tightest framing, then the earliest cut). Two drawings of
+    one line never add up."""
     w, h = sheet.size
     image = np.full((h, w, 3), 255, np.uint8)
     owner = np.full((h, w), -1, np.int16)
     for cut in sheet.priority:
-        picture, seen = place(layouts[cut], sheet, cut)
-        free = seen & (owner < 0)
-        image[free] = picture[free]
-        owner[free] = sheet.cuts.index(cut)
+        box, picture, seen = _place(layouts[cut], sheet, cut)
+        free = seen & (owner[box] < 0)
+        np.copyto(image[box], picture, where=free[..., None])
+        np.copyto(owner[box], sheet.cuts.index(cut), where=free)
     return Mosaic(image, owner >= 0, owner)
 
 
@@ -490,17 +527,12 @@ def view(sheet_image: np.ndarray, sheet: Sheet, cut: str) -> tuple[np.ndarray, n
     if sheet_image.shape[:2] != (sheet.size[1], sheet.size[0]):
         raise ValueError(f"sheet {sheet.id} is {sheet.size[0]}×{sheet.size[1]}, "
                          f"the picture {sheet_image.shape[1]}×{sheet_image.shape[0]}")
-    to_cut = np.linalg.inv(sheet.matrix(cut))
-    # Only the part of the sheet the camera sees (and a margin for the filters) is warped.
-    w, h = sheet.frame
-    corners = cv2.perspectiveTransform(np.float64([[[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]]]),
-                                       sheet.matrix(cut))[0]
-    margin = 8 + 4 * math.ceil(1 / _scale(to_cut))
-    x0, y0 = (max(0, int(v) - margin) for v in corners.min(0))
-    x1, y1 = (int(v) + margin for v in corners.max(0))
+    m = sheet.matrix(cut)
+    to_cut = np.linalg.inv(m)
+    # Only the part of the sheet the camera sees, with a margin for the shrinking filters, is warped.
+    x0, y0, x1, y1 = _footprint(m, sheet.frame, sheet.size, 8 + 4 * math.ceil(_scale(m)))
     crop = sheet_image[y0:y1 + 1, x0:x1 + 1]
-    shift = to_cut @ np.array([[1, 0, x0], [0, 1, y0], [0, 0, 1]])
-    return _warp(crop, shift, sheet.frame), _inside(sheet.size, to_cut, sheet.frame)
+    return _warp(crop, to_cut @ _shift(x0, y0), sheet.frame), _inside(sheet.size, to_cut, sheet.frame)
 
 
 # --- JSON helpers --------------------------------------------------------------------------------------
