@@ -204,8 +204,8 @@ def _level(layout: np.ndarray, width: int, blur: float) -> _Level:
     paper = (gray > PAPER).astype(np.uint8)
     distance = cv2.distanceTransform(paper, cv2.DIST_L2, 3)
     ys, xs = np.nonzero(paper == 0)
-    # Beyond the frame is unknown, not paper nor a mirror of the frame: blur as if paper, and leave out
-    # the band where that guess shows.
+    # What lies beyond the frame is unknown: blur as if it were paper (not a mirror of the frame, as
+    # the default border would), and leave out the band where that guess shows.
     ink = cv2.GaussianBlur((255 - gray).astype(np.float32), (0, 0), blur, borderType=cv2.BORDER_CONSTANT)
     band = math.ceil(3 * blur)
     ink_mask = np.zeros((sh, sw), np.uint8)
@@ -245,10 +245,10 @@ def _candidates(a: _Prepared, b: _Prepared) -> list[np.ndarray]:
     the phase-correlation pan when its peak is clear, then the ORB + RANSAC similarity."""
     guesses = []
     fa, fb = a.detect.texture.astype(np.float32), b.detect.texture.astype(np.float32)
-    if fa.shape == fb.shape:
-        (dx, dy), response = cv2.phaseCorrelate(fa, fb, flow._window(*fa.shape))
-        if response >= flow.PAN_RESPONSE:
-            guesses.append(np.array([[1, 0, -dx], [0, 1, -dy], [0, 0, 1]]))
+    window = cv2.createHanningWindow((fa.shape[1], fa.shape[0]), cv2.CV_32F)
+    (dx, dy), response = cv2.phaseCorrelate(fa, fb, window)
+    if response >= flow.PAN_RESPONSE:
+        guesses.append(np.array([[1, 0, -dx], [0, 1, -dy], [0, 0, 1]]))
     (ka, da), (kb, db) = a.orb, b.orb
     if da is not None and db is not None and len(ka) >= 8 and len(kb) >= 8:
         matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(db, da)
