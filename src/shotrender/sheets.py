@@ -1,0 +1,577 @@
+"""Sheets: the cuts of one background as views of one painting (numpy + OpenCV only, no file I/O).
+
+A 2D background is a flat painting filmed by a 2D camera, so the layouts of one background are related
+by camera transforms (a pan, a track in or out, a small turn: a similarity). `register` finds them from
+the line art, accepts a transform only where the two drawings agree once aligned, and puts the cuts
+that register together on one plane: a **sheet**. `mosaic` draws the sheet's layout from its cuts'
+layouts (one drawing per point, never two), `view` shows a sheet-sized picture through a cut's camera.
+
+Conventions: a transform is a 3×3 matrix taking one frame's pixel coordinates (x, y; pixel centres at
+integers) to another's. `Sheet.transforms[cut]` takes the cut's pixels to the sheet's. A pair's
+`matrix` takes its later cut's pixels to its earlier cut's.
+
+Example:
+    reg = register("park", [("C001", layout1), ("C002", layout2)])
+    sheet = reg.sheet_of("C002")
+    drawn = mosaic(sheet, {"C001": layout1, "C002": layout2})
+    picture, valid = view(drawn.image, sheet, "C002")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, fields
+
+import cv2
+import numpy as np
+
+from . import flow
+
+SCHEMA = "shotrender.sheets/1"
+# Layout pixels darker than this are line; the rest is paper (as flow.texture reads them).
+PAPER = 160
+# A pair's acceptance needs at least this many line pixels of each drawing in the overlap (working px):
+# fewer, and agreement says nothing (a sky with two clouds agrees with anything).
+MIN_LINE_PIXELS = 150
+# A transform that enlarges or shrinks by more than this is no camera move between two layouts.
+MAX_ZOOM = 6.0
+# ECC aligns the layouts' ink blurred by this sigma (px of each level): wide at detect size to reach
+# the first guess's error, narrow at work size, where a wider blur starts to trade accuracy for reach.
+ECC_BLUR = {"detect": 2.0, "work": 1.0}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How registration measures. Lengths are in working pixels (the layout at `work_width`)."""
+
+    detect_width: int = 384  # first estimate: phase correlation, else ORB + RANSAC on line junctions
+    work_width: int = 768  # refinement (ECC on distance-to-line images) and the acceptance test
+    line_tolerance: float = 2.0  # a line has a counterpart when the other drawing has a line this close
+    min_agreement: float = 0.8  # share of each drawing's lines in the overlap that have a counterpart
+    min_overlap: float = 0.2  # share of the smaller view that the other view also sees
+    max_sheet_pixels: int = 4096 * 4096  # above it the sheet is scaled down (Sheet.scale < 1)
+    same_scale: float = 0.01  # framings whose scales differ by less are equally tight: the earlier wins
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """One tried pair of cuts: `a` before `b` in the shot list."""
+
+    a: str
+    b: str
+    accepted: bool
+    overlap: float  # share of the smaller view that the other sees (0 without a transform)
+    agreement: float  # the worse of the two drawings' shares of lines with a counterpart
+    chamfer: float  # mean distance from a line to the other drawing's nearest line, capped (working px)
+    matrix: tuple[tuple[float, ...], ...] | None  # b's pixels to a's, 3×3; None when nothing matched
+
+    @property
+    def weight(self) -> float:
+        return self.agreement * self.overlap
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """One painting: the cuts (shot-list order) that see it, and how each sees it."""
+
+    id: str  # "<background>/<n>", n from 1 in the order of each sheet's first cut
+    cuts: tuple[str, ...]
+    frame: tuple[int, int]  # the cuts' size, W, H
+    size: tuple[int, int]  # the sheet's size, W, H
+    reference: str  # the tightest framing: its pixels are the sheet's, times `scale`
+    priority: tuple[str, ...]  # tightest framing first (equally tight: shot-list order); see `mosaic`
+    scale: float  # sheet px per reference px: 1 unless max_sheet_pixels scaled the sheet down
+    transforms: Mapping[str, tuple[tuple[float, ...], ...]]  # cut px -> sheet px, 3×3
+    links: tuple[Pair, ...]  # the accepted pairs the plane was built from (a spanning tree)
+
+    def matrix(self, cut: str) -> np.ndarray:
+        return np.array(self.transforms[cut], dtype=np.float64)
+
+    def cut_scale(self, cut: str) -> float:
+        """Sheet px per cut px: 1 for the tightest framing (unless capped), more for wider ones."""
+        return _scale(self.matrix(cut))
+
+
+@dataclass(frozen=True)
+class Registration:
+    background: str
+    frame: tuple[int, int]
+    settings: Settings
+    sheets: tuple[Sheet, ...]
+    pairs: tuple[Pair, ...]  # every pair tried, accepted or not
+
+    def sheet_of(self, cut: str) -> Sheet:
+        for sheet in self.sheets:
+            if cut in sheet.transforms:
+                return sheet
+        raise KeyError(f"cut {cut} is not in background {self.background}'s sheets")
+
+    def to_dict(self) -> dict:
+        return {
+            "schema": SCHEMA,
+            "background": self.background,
+            "frame": list(self.frame),
+            "settings": self.settings.to_dict(),
+            "sheets": [{
+                "id": s.id, "cuts": list(s.cuts), "frame": list(s.frame), "size": list(s.size),
+                "reference": s.reference, "priority": list(s.priority), "scale": s.scale,
+                "transforms": {c: [list(row) for row in m] for c, m in s.transforms.items()},
+                "links": [_pair_dict(p) for p in s.links],
+            } for s in self.sheets],
+            "pairs": [_pair_dict(p) for p in self.pairs],
+        }
+
+    @classmethod
+    def from_dict(cls, record: dict) -> Registration:
+        """The inverse of to_dict; ValueError on a record that is not one (a cache entry read back)."""
+        if not isinstance(record, dict) or record.get("schema") != SCHEMA:
+            raise ValueError(f"not a {SCHEMA} record")
+        try:
+            names = {f.name for f in fields(Settings)}
+            if set(record["settings"]) != names:
+                raise ValueError(f"settings must have exactly {sorted(names)}")
+            settings = Settings(**record["settings"])
+            sheets = tuple(Sheet(
+                id=_str(s["id"]), cuts=tuple(_str(c) for c in s["cuts"]), frame=_size(s["frame"]),
+                size=_size(s["size"]), reference=_str(s["reference"]),
+                priority=tuple(_str(c) for c in s["priority"]), scale=_float(s["scale"]),
+                transforms={_str(c): _matrix(m) for c, m in s["transforms"].items()},
+                links=tuple(_pair(p) for p in s["links"]),
+            ) for s in record["sheets"])
+            for s in sheets:
+                if not (set(s.cuts) == set(s.transforms) == set(s.priority) and s.reference == s.priority[0]):
+                    raise ValueError(f"sheet {s.id}: its cuts, transforms and reference disagree")
+            return cls(_str(record["background"]), _size(record["frame"]), settings, sheets,
+                       tuple(_pair(p) for p in record["pairs"]))
+        except (KeyError, IndexError, TypeError, AttributeError) as e:
+            raise ValueError(f"malformed {SCHEMA} record: {e!r}") from e
+
+
+@dataclass(frozen=True)
+class Mosaic:
+    image: np.ndarray  # the sheet's layout, RGB uint8 at Sheet.size; white where no cut sees
+    coverage: np.ndarray  # bool: some cut sees this sheet pixel
+    owner: np.ndarray  # int16: index into Sheet.cuts of the drawing used here; -1 where none
+
+
+def cache_key(background: str, frame: tuple[int, int], layout_hashes: Sequence[tuple[str, str]],
+              settings: Settings) -> str:
+    """sha256 naming a registration: the background, the frame size, (cut id, layout sha256) in shot-list
+    order, and the settings. Order matters: it decides sheet numbering and which drawing wins."""
+    record = {"schema": SCHEMA, "background": background, "frame": list(frame),
+              "layouts": [[c, h] for c, h in layout_hashes], "settings": settings.to_dict()}
+    return hashlib.sha256(json.dumps(record, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+
+
+# --- registration --------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Level:
+    """One layout at one working size: what matching and the acceptance test read."""
+
+    texture: np.ndarray  # uint8 distance-to-line (flow.texture)
+    ink: np.ndarray  # float32 255 − gray, blurred by ECC_BLUR: what ECC aligns
+    ink_mask: np.ndarray  # uint8: where ink does not depend on what lies beyond the frame
+    distance: np.ndarray  # float32 distance to the nearest line, working px
+    lines: np.ndarray  # N×2 float32 (x, y) of the line pixels
+    to_full: np.ndarray  # 3×3: working px -> full px
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.texture.shape
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    detect: _Level
+    work: _Level
+    orb: tuple  # (keypoints, descriptors) on detect.texture
+
+
+def _level(layout: np.ndarray, width: int, blur: float) -> _Level:
+    gray = flow.small_gray(layout, width)
+    h, w = layout.shape[:2]
+    sh, sw = gray.shape
+    fx, fy = w / sw, h / sh
+    # An area-averaged pixel i covers full pixels [f·i, f·(i+1)): its centre is f·(i + 1/2) − 1/2.
+    to_full = np.array([[fx, 0, (fx - 1) / 2], [0, fy, (fy - 1) / 2], [0, 0, 1]])
+    paper = (gray > PAPER).astype(np.uint8)
+    distance = cv2.distanceTransform(paper, cv2.DIST_L2, 3)
+    ys, xs = np.nonzero(paper == 0)
+    # What lies beyond the frame is unknown: blur as if it were paper (not a mirror of the frame, as
+    # the default border would), and leave out the band where that guess shows.
+    ink = cv2.GaussianBlur((255 - gray).astype(np.float32), (0, 0), blur, borderType=cv2.BORDER_CONSTANT)
+    band = math.ceil(3 * blur)
+    ink_mask = np.zeros((sh, sw), np.uint8)
+    ink_mask[band:sh - band, band:sw - band] = 1
+    return _Level(flow.texture(gray), ink, ink_mask, distance, np.stack([xs, ys], 1).astype(np.float32), to_full)
+
+
+def _prepare(layout: np.ndarray, settings: Settings) -> _Prepared:
+    detect = _level(layout, settings.detect_width, ECC_BLUR["detect"])
+    work = _level(layout, settings.work_width, ECC_BLUR["work"])
+    orb = cv2.ORB_create(nfeatures=600, fastThreshold=10)
+    return _Prepared(detect, work, orb.detectAndCompute(detect.texture, None))
+
+
+def _scale(m: np.ndarray) -> float:
+    return math.sqrt(abs(np.linalg.det(m[:2, :2])))
+
+
+def _to3(m2: np.ndarray) -> np.ndarray:
+    return np.vstack([np.asarray(m2, np.float64), [0, 0, 1]])
+
+
+def _similarity(m: np.ndarray) -> np.ndarray:
+    """The similarity nearest to an affine map (the camera turns and zooms; it does not shear)."""
+    a = (m[0, 0] + m[1, 1]) / 2
+    b = (m[1, 0] - m[0, 1]) / 2
+    return np.array([[a, -b, m[0, 2]], [b, a, m[1, 2]], [0, 0, 1]])
+
+
+def _in_level(m_full: np.ndarray, a: _Level, b: _Level) -> np.ndarray:
+    """A full-resolution b -> a transform as b's working px -> a's working px."""
+    return np.linalg.inv(a.to_full) @ m_full @ b.to_full
+
+
+def _candidates(a: _Prepared, b: _Prepared) -> list[np.ndarray]:
+    """First guesses of b -> a at detect size (flow.global_motion, with each cut's features computed once):
+    the phase-correlation pan when its peak is clear, then the ORB + RANSAC similarity."""
+    guesses = []
+    fa, fb = a.detect.texture.astype(np.float32), b.detect.texture.astype(np.float32)
+    window = cv2.createHanningWindow((fa.shape[1], fa.shape[0]), cv2.CV_32F)
+    (dx, dy), response = cv2.phaseCorrelate(fa, fb, window)
+    if response >= flow.PAN_RESPONSE:
+        guesses.append(np.array([[1, 0, -dx], [0, 1, -dy], [0, 0, 1]]))
+    (ka, da), (kb, db) = a.orb, b.orb
+    if da is not None and db is not None and len(ka) >= 8 and len(kb) >= 8:
+        matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(db, da)
+        if len(matches) >= 8:
+            pts_b = np.float32([kb[m.queryIdx].pt for m in matches])
+            pts_a = np.float32([ka[m.trainIdx].pt for m in matches])
+            matrix, inliers = cv2.estimateAffinePartial2D(pts_b, pts_a, method=cv2.RANSAC,
+                                                          ransacReprojThreshold=3.0)
+            if matrix is not None and int(inliers.sum()) >= max(12, len(matches) // 10):
+                guesses.append(_to3(matrix))
+    return guesses
+
+
+def _refine(a: _Level, b: _Level, guess: np.ndarray) -> np.ndarray | None:
+    """ECC on the blurred ink: b -> a at the levels' size, from a guess at that size; None if it fails."""
+    # ECC warps its input (b) into the template's frame (a): its matrix takes a's pixels to b's.
+    start = np.linalg.inv(guess)[:2].astype(np.float32)
+    criteria = (cv2.TERM_CRITERIA_COUNT | cv2.TERM_CRITERIA_EPS, 50, 1e-4)
+    try:
+        _, found = cv2.findTransformECC(a.ink, b.ink, start, cv2.MOTION_AFFINE, criteria, b.ink_mask, 1)
+    except cv2.error:  # did not converge: no agreement to refine towards
+        return None
+    return np.linalg.inv(_to3(found))
+
+
+def _overlap(m: np.ndarray, a_shape: tuple[int, int], b_shape: tuple[int, int]) -> float:
+    """Share of the smaller of the two frames (b mapped by m into a's) that the other one covers."""
+    (ha, wa), (hb, wb) = a_shape, b_shape
+    frame_a = np.float32([[0, 0], [wa, 0], [wa, ha], [0, ha]])
+    frame_b = cv2.perspectiveTransform(np.float32([[[0, 0], [wb, 0], [wb, hb], [0, hb]]]), m)[0]
+    area_b = abs(cv2.contourArea(frame_b))
+    if not np.isfinite(frame_b).all() or area_b <= 0:
+        return 0.0
+    common, _ = cv2.intersectConvexConvex(frame_a, frame_b)
+    return float(common / min(wa * ha, area_b))
+
+
+def _line_match(a: _Level, b: _Level, m: np.ndarray, tolerance: float) -> tuple[float, float, int]:
+    """b's lines seen in a through m (b -> a, working px), where a's frame (less a margin) has them:
+    (share within `tolerance` of one of a's lines, mean capped distance, how many)."""
+    h, w = a.shape
+    margin = tolerance + 1
+    pts = cv2.perspectiveTransform(b.lines[None], m)[0] if len(b.lines) else b.lines
+    inside = ((pts[:, 0] >= margin) & (pts[:, 0] <= w - 1 - margin)
+              & (pts[:, 1] >= margin) & (pts[:, 1] <= h - 1 - margin))
+    pts = pts[inside]
+    if not len(pts):
+        return 0.0, flow.TEXTURE_REACH, 0
+    d = a.distance[np.round(pts[:, 1]).astype(np.intp), np.round(pts[:, 0]).astype(np.intp)]
+    return float((d <= tolerance).mean()), float(np.minimum(d, flow.TEXTURE_REACH).mean()), len(pts)
+
+
+def _judge(a: _Level, b: _Level, m: np.ndarray, settings: Settings) -> tuple[float, float, float, bool]:
+    """(overlap, agreement, chamfer, accepted) of b -> a (working px), both directions."""
+    overlap = _overlap(m, a.shape, b.shape)
+    scale = _scale(m)
+    if not (1 / MAX_ZOOM <= scale <= MAX_ZOOM) or overlap <= 0:
+        return overlap, 0.0, flow.TEXTURE_REACH, False
+    share_b, dist_b, count_b = _line_match(a, b, m, settings.line_tolerance)
+    share_a, dist_a, count_a = _line_match(b, a, np.linalg.inv(m), settings.line_tolerance)
+    agreement = min(share_a, share_b)
+    chamfer = (dist_a + dist_b) / 2
+    accepted = (overlap >= settings.min_overlap and agreement >= settings.min_agreement
+                and min(count_a, count_b) >= MIN_LINE_PIXELS)
+    return overlap, agreement, chamfer, accepted
+
+
+def _match(a_id: str, b_id: str, a: _Prepared, b: _Prepared, settings: Settings) -> Pair:
+    best = Pair(a_id, b_id, False, 0.0, 0.0, flow.TEXTURE_REACH, None)
+    for guess in _candidates(a, b):
+        full = a.detect.to_full @ guess @ np.linalg.inv(b.detect.to_full)
+        # A guess whose lines do not half agree at detect size is not worth refining; it is kept as
+        # the best seen (judged at work size) only so that the record shows how far off it was.
+        if _judge(a.detect, b.detect, guess, settings)[1] < settings.min_agreement / 2:
+            overlap, agreement, chamfer, _ = _judge(a.work, b.work, _in_level(full, a.work, b.work), settings)
+            if agreement > best.agreement:
+                best = Pair(a_id, b_id, False, overlap, agreement, chamfer, _tuple(full))
+            continue
+        for level_a, level_b in ((a.detect, b.detect), (a.work, b.work)):
+            refined = _refine(level_a, level_b, _in_level(full, level_a, level_b))
+            if refined is not None:
+                full = _similarity(level_a.to_full @ refined @ np.linalg.inv(level_b.to_full))
+        overlap, agreement, chamfer, accepted = _judge(a.work, b.work, _in_level(full, a.work, b.work), settings)
+        pair = Pair(a_id, b_id, accepted, overlap, agreement, chamfer, _tuple(full))
+        if accepted:
+            return pair
+        if pair.agreement > best.agreement:
+            best = pair
+    return best
+
+
+def register(background: str, layouts: Sequence[tuple[str, np.ndarray]], settings: Settings = Settings()
+             ) -> Registration:
+    """The sheets of one background, from its cuts' layouts ((cut id, RGB uint8 H×W×3), shot-list order,
+    all one size). Every pair of cuts is tried; the plane is built from the strongest accepted pairs."""
+    if not layouts:
+        raise ValueError(f"background {background}: no layouts to register")
+    ids = [c for c, _ in layouts]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"background {background}: a cut is listed twice: {ids}")
+    h, w = layouts[0][1].shape[:2]
+    for cut, image in layouts:
+        if image.dtype != np.uint8 or image.shape != (h, w, 3):
+            raise ValueError(f"cut {cut}: layout must be RGB uint8 {w}×{h}, got {image.dtype} {image.shape}")
+    prepared = [_prepare(image, settings) for _, image in layouts]
+    pairs = [_match(ids[i], ids[j], prepared[i], prepared[j], settings)
+             for i in range(len(ids)) for j in range(i + 1, len(ids))]
+    trees = _spanning_forest(ids, [p for p in pairs if p.accepted])
+    sheets = tuple(_sheet(f"{background}/{n}", members, links, (w, h), settings)
+                   for n, (members, links) in enumerate(trees, 1))
+    return Registration(background, (w, h), settings, sheets, tuple(pairs))
+
+
+def _spanning_forest(ids: list[str], accepted: list[Pair]) -> list[tuple[list[str], list[Pair]]]:
+    """Kruskal: the strongest accepted pairs that join cuts not yet joined. One tree per sheet, in the
+    order of each tree's first cut; members in shot-list order."""
+    order = {c: i for i, c in enumerate(ids)}
+    parent = list(range(len(ids)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    chosen = []
+    for pair in sorted(accepted, key=lambda p: (-p.weight, order[p.a], order[p.b])):
+        ra, rb = root(order[pair.a]), root(order[pair.b])
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+            chosen.append(pair)
+    trees: dict[int, tuple[list[str], list[Pair]]] = {}
+    for c in ids:
+        trees.setdefault(root(order[c]), ([], []))[0].append(c)
+    for pair in chosen:
+        trees[root(order[pair.a])][1].append(pair)
+    return [trees[r] for r in sorted(trees)]
+
+
+def _sheet(sheet_id: str, members: list[str], links: list[Pair], frame: tuple[int, int], settings: Settings
+           ) -> Sheet:
+    # Chain the tree's transforms from its first cut, then re-base on the tightest framing.
+    edges: dict[str, list[tuple[str, np.ndarray]]] = {c: [] for c in members}
+    for p in links:
+        m = np.array(p.matrix)
+        edges[p.a].append((p.b, m))  # b -> a
+        edges[p.b].append((p.a, np.linalg.inv(m)))
+    to_first = {members[0]: np.eye(3)}
+    queue = [members[0]]
+    while queue:
+        here = queue.pop(0)
+        for there, m in edges[here]:
+            if there not in to_first:
+                to_first[there] = to_first[here] @ m
+                queue.append(there)
+    scales = {c: _scale(to_first[c]) for c in members}
+    priority = _tightest(members, scales, settings.same_scale)
+    reference = priority[0]
+    back = np.linalg.inv(to_first[reference])
+    to_ref = {c: np.eye(3) if c == reference else back @ to_first[c] for c in members}
+    w, h = frame
+    corners = np.float64([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]])
+
+    def extent(scale: float) -> tuple[np.ndarray, tuple[int, int]]:
+        pts = np.vstack([cv2.perspectiveTransform(corners[None], to_ref[c])[0] for c in members]) * scale
+        low = np.floor(pts.min(0) + 1e-6)
+        high = np.ceil(pts.max(0) - 1e-6)
+        return low, (int(high[0] - low[0]) + 1, int(high[1] - low[1]) + 1)
+
+    scale = 1.0
+    low, size = extent(scale)
+    while size[0] * size[1] > settings.max_sheet_pixels:
+        scale *= math.sqrt(settings.max_sheet_pixels / (size[0] * size[1])) * 0.999
+        low, size = extent(scale)
+    # An integer offset: the reference's pixels are the sheet's exactly (at scale 1), never resampled.
+    place = np.array([[scale, 0, -low[0]], [0, scale, -low[1]], [0, 0, 1]])
+    transforms = {c: _tuple(place @ to_ref[c]) for c in members}
+    return Sheet(sheet_id, tuple(members), frame, size, reference, tuple(priority), scale, transforms, tuple(links))
+
+
+def _tightest(cuts: Sequence[str], scales: Mapping[str, float], same: float) -> list[str]:
+    """The cuts from the tightest framing (smallest scale onto the plane) to the widest; framings within
+    `same` of each other's scale count as equally tight and keep shot-list order."""
+    by_scale = sorted(cuts, key=lambda c: scales[c])
+    ordered: list[str] = []
+    while by_scale:
+        top = scales[by_scale[0]] * (1 + same)
+        group = [c for c in by_scale if scales[c] <= top]
+        ordered += [c for c in cuts if c in group]
+        by_scale = [c for c in by_scale if c not in group]
+    return ordered
+
+
+# --- pictures on the sheet -----------------------------------------------------------------------------
+
+def _warp(image: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """image seen through m (image px -> output px) at size (W, H). Where m shrinks, the image is first
+    halved by area averaging and blurred to the remaining factor, so thin lines are averaged, not skipped."""
+    m = np.asarray(m, np.float64)
+    shrink = 1 / _scale(m)
+    while shrink >= 2 and min(image.shape[:2]) >= 2:
+        h, w = image.shape[:2]
+        image = cv2.resize(image, (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+        fx, fy = w / (w // 2), h / (h // 2)
+        m = m @ np.array([[fx, 0, (fx - 1) / 2], [0, fy, (fy - 1) / 2], [0, 0, 1]])
+        shrink /= 2
+    if shrink > 1:
+        image = cv2.GaussianBlur(image, (0, 0), (shrink - 1) / 2)
+    return _remap(image, m, size, cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
+
+
+def _remap(image: np.ndarray, m: np.ndarray, size: tuple[int, int], interpolation: int, border: int
+           ) -> np.ndarray:
+    if np.array_equal(m[2], [0, 0, 1]):  # affine: OpenCV's affine warp is the faster one
+        return cv2.warpAffine(image, m[:2], size, flags=interpolation, borderMode=border, borderValue=0)
+    return cv2.warpPerspective(image, m, size, flags=interpolation, borderMode=border, borderValue=0)
+
+
+def _inside(source_size: tuple[int, int], m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """bool at size: output pixels whose source point (through m, source px -> output px) is in the source."""
+    ones = np.ones((source_size[1], source_size[0]), np.uint8)
+    return _remap(ones, m, size, cv2.INTER_NEAREST, cv2.BORDER_CONSTANT).view(bool)
+
+
+def _footprint(m: np.ndarray, source_size: tuple[int, int], size: tuple[int, int], margin: int
+               ) -> tuple[int, int, int, int]:
+    """x0, y0, x1, y1 (inclusive) of the box at `size` that the source frame covers through m, plus margin."""
+    w, h = source_size
+    corners = cv2.perspectiveTransform(np.float64([[[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]]]), m)[0]
+    (x0, y0), (x1, y1) = np.floor(corners.min(0)) - margin, np.ceil(corners.max(0)) + margin
+    return max(0, int(x0)), max(0, int(y0)), min(size[0] - 1, int(x1)), min(size[1] - 1, int(y1))
+
+
+def _shift(dx: float, dy: float) -> np.ndarray:
+    return np.array([[1, 0, dx], [0, 1, dy], [0, 0, 1]], np.float64)
+
+
+def _place(image: np.ndarray, sheet: Sheet, cut: str) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray]:
+    """The cut's picture on the part of the sheet it covers: (that box as slices, picture, seen)."""
+    m = sheet.matrix(cut)
+    x0, y0, x1, y1 = _footprint(m, sheet.frame, sheet.size, 1)
+    box = (x1 - x0 + 1, y1 - y0 + 1)
+    m = _shift(-x0, -y0) @ m
+    return np.s_[y0:y1 + 1, x0:x1 + 1], _warp(image, m, box), _inside(sheet.frame, m, box)
+
+
+def place(image: np.ndarray, sheet: Sheet, cut: str) -> tuple[np.ndarray, np.ndarray]:
+    """A picture in the cut's frame (its layout, its render) laid on the sheet: (sheet-size image, black
+    where the cut does not see; bool, where it sees)."""
+    box, picture, seen = _place(image, sheet, cut)
+    out = np.zeros((sheet.size[1], sheet.size[0]) + image.shape[2:], image.dtype)
+    mask = np.zeros((sheet.size[1], sheet.size[0]), bool)
+    out[box], mask[box] = picture, seen
+    out[~mask] = 0
+    return out, mask
+
+
+def mosaic(sheet: Sheet, layouts: Mapping[str, np.ndarray]) -> Mosaic:
+    """The sheet's layout from its cuts' layouts. Where several cuts see a point, one drawing is used,
+    whole: the first in `sheet.priority` (the tightest framing, then the earliest cut). Two drawings of
+    one line never add up."""
+    w, h = sheet.size
+    image = np.full((h, w, 3), 255, np.uint8)
+    owner = np.full((h, w), -1, np.int16)
+    for cut in sheet.priority:
+        box, picture, seen = _place(layouts[cut], sheet, cut)
+        free = seen & (owner[box] < 0)
+        np.copyto(image[box], picture, where=free[..., None])
+        np.copyto(owner[box], sheet.cuts.index(cut), where=free)
+    return Mosaic(image, owner >= 0, owner)
+
+
+def view(sheet_image: np.ndarray, sheet: Sheet, cut: str) -> tuple[np.ndarray, np.ndarray]:
+    """A sheet-size picture (the mosaic, the sheet's painting) seen by the cut's camera: (the picture at the
+    cut's frame size, bool where the camera sees inside the sheet)."""
+    if sheet_image.shape[:2] != (sheet.size[1], sheet.size[0]):
+        raise ValueError(f"sheet {sheet.id} is {sheet.size[0]}×{sheet.size[1]}, "
+                         f"the picture {sheet_image.shape[1]}×{sheet_image.shape[0]}")
+    m = sheet.matrix(cut)
+    to_cut = np.linalg.inv(m)
+    # Only the part of the sheet the camera sees, with a margin for the shrinking filters, is warped.
+    x0, y0, x1, y1 = _footprint(m, sheet.frame, sheet.size, 8 + 4 * math.ceil(_scale(m)))
+    crop = sheet_image[y0:y1 + 1, x0:x1 + 1]
+    return _warp(crop, to_cut @ _shift(x0, y0), sheet.frame), _inside(sheet.size, to_cut, sheet.frame)
+
+
+# --- JSON helpers --------------------------------------------------------------------------------------
+
+def _tuple(m: np.ndarray) -> tuple[tuple[float, ...], ...]:
+    return tuple(tuple(float(v) for v in row) for row in m)
+
+
+def _pair_dict(p: Pair) -> dict:
+    return {"a": p.a, "b": p.b, "accepted": p.accepted, "overlap": p.overlap, "agreement": p.agreement,
+            "chamfer": p.chamfer, "matrix": None if p.matrix is None else [list(r) for r in p.matrix]}
+
+
+def _str(v) -> str:
+    if not isinstance(v, str):
+        raise TypeError(f"expected a string, got {v!r}")
+    return v
+
+
+def _float(v) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+        raise TypeError(f"expected a number, got {v!r}")
+    return float(v)
+
+
+def _size(v) -> tuple[int, int]:
+    if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, int) and x > 0 for x in v)):
+        raise TypeError(f"expected [width, height], got {v!r}")
+    return v[0], v[1]
+
+
+def _matrix(v) -> tuple[tuple[float, ...], ...]:
+    if not (isinstance(v, list) and len(v) == 3 and all(isinstance(r, list) and len(r) == 3 for r in v)):
+        raise TypeError(f"expected a 3×3 matrix, got {v!r}")
+    return tuple(tuple(_float(x) for x in r) for r in v)
+
+
+def _pair(v) -> Pair:
+    if not isinstance(v["accepted"], bool):
+        raise TypeError(f"accepted must be true or false, got {v['accepted']!r}")
+    return Pair(_str(v["a"]), _str(v["b"]), v["accepted"], _float(v["overlap"]), _float(v["agreement"]),
+                _float(v["chamfer"]), None if v["matrix"] is None else _matrix(v["matrix"]))
