@@ -97,7 +97,7 @@ def test_a_draft_render_never_imports_torch(tmp_path):
 
     path = write_shotlist(tmp_path, episode([cut("C001"), cut("C002")]))
     code, imported, out = run_cli_watching_imports("render", str(path), "--progress", "none")
-    assert (code, imported) == (0, []) and "ep01: 1 rendered" in out.stdout, out.stderr
+    assert (code, imported) == (0, []) and "ep01: 2 rendered" in out.stdout, out.stderr
 
 
 def test_export_job_never_writes_over_the_shot_list_or_a_layout(tmp_path):

@@ -1,4 +1,4 @@
-"""Continuity across a synthetic camera pan: guided init, fusion, the check, retries, flags, the key."""
+"""Continuity across a synthetic camera pan: one sheet, each cut its view, fusion, the check, retries, flags."""
 
 import json
 
@@ -66,25 +66,30 @@ def test_tiny_diffusion_pan_warp_error_at_least_halved(tmp_path, tiny_model):
     assert on <= 0.5 * off
 
 
-def test_sidecar_records_the_pair_and_pictures(tmp_path):
+def test_sidecar_records_the_sheet_and_pictures(tmp_path):
     path = pan_episode(tmp_path)
     assert run_cli("render", str(path)).returncode == 0
     out = tmp_path / "out"
-    first = json.loads((out / "ep01_P01.json").read_text())
-    assert first["continuity"]["mode"] == "first"
-    second = json.loads((out / "ep01_P02.json").read_text())
-    record = second["continuity"]
-    assert record["mode"] == "flow" and record["upstream"] == "P01"
-    assert 0.7 < record["overlap"] < 0.9  # 40 of 256 px newly revealed
-    assert record["attempts"][record["chosen"]]["score"] <= record["limit"]
-    for name in second["pictures"].values():
-        assert decode_png((out / name).read_bytes()).shape == (144, 256, 3)
-    # keyed by the key of the cut before it, and made from its picture, named by hash
-    assert second["inputs"]["upstream"] == first["key"]
-    assert second["guided_by"] == {"P01": first["image"]["sha256"]}
+    sheet = json.loads((out / "sheets" / "ep01_park_1.json").read_text())
+    assert sheet["sheet"] == "park/1" and [c for c, _ in sheet["inputs"]["cuts"]] == PAN
+    h, w, _ = decode_png((out / "sheets" / "ep01_park_1.png").read_bytes()).shape
+    assert abs(h - 144) <= 1 and abs(w - (256 + 3 * 40)) <= 1  # the pan's whole stretch, within a pixel
+    for name in PAN:
+        record = json.loads((out / f"ep01_{name}.json").read_text())
+        report = record["continuity"]
+        assert report["mode"] == "sheet" and report["sheet"] == "park/1"
+        assert report["overlap"] > 0.9  # each cut sees only paper the sheet shows
+        assert report["attempts"][report["chosen"]]["score"] <= report["limit"]
+        for picture in record["pictures"].values():
+            assert decode_png((out / picture).read_bytes()).shape == (144, 256, 3)
+        # keyed by the sheet's key, and made from its painting, named by hash
+        assert record["inputs"]["sheet"]["key"] == sheet["key"]
+        assert record["guided_by"] == {"park/1": sheet["image"]["sha256"]}
+    alone = json.loads((out / "ep01_S001.json").read_text())
+    assert alone["continuity"]["mode"] == "alone" and "sheet" not in alone["guided_by"]
 
 
-def test_changing_a_cut_rerenders_it_and_the_cuts_it_guides_only(tmp_path):
+def test_changing_a_cuts_prompt_renders_that_cut_only(tmp_path):
     path = pan_episode(tmp_path)
     assert run_cli("render", str(path)).returncode == 0
     data = load(path)
@@ -92,14 +97,15 @@ def test_changing_a_cut_rerenders_it_and_the_cuts_it_guides_only(tmp_path):
     path.write_text(text)
     assert load(path).cut("P02").params.prompt == "rain" and data.cut("P02").params.prompt is None
     status = json.loads(run_cli("status", str(path), "--json").stdout)
-    assert {r["cut"]: r["state"] for r in status} == {"P01": "up to date", "P02": "stale", "P03": "stale",
-                                                      "P04": "stale", "S001": "up to date"}
+    assert {r["cut"]: r["state"] for r in status} == {"park/1": "up to date", "P01": "up to date", "P02": "stale",
+                                                      "P03": "up to date", "P04": "up to date",
+                                                      "S001": "up to date"}
     result = run_cli("render", str(path), "--progress", "plain")
-    assert "3 rendered, 2 cached" in result.stdout, result.stdout
+    assert "1 rendered, 4 cached" in result.stdout, result.stdout
 
 
 class OffsetBackend:
-    """Paints flat grey, its level set by the seed and the cut: consecutive cuts never match."""
+    """Paints flat grey, its level set by the seed and the cut (or sheet): no two of them match."""
 
     name = "offset"
 
@@ -113,7 +119,7 @@ class OffsetBackend:
         return {"backend": "offset"}
 
     def render(self, r):
-        return np.full((r.height, r.width, 3), (r.seed * 97 + ord(r.cut[-1]) * 61) % 256, np.uint8)
+        return np.full((r.height, r.width, 3), (r.seed * 97 + sum(map(ord, r.cut)) * 61) % 256, np.uint8)
 
 
 def test_over_the_limit_retries_then_flags_keeping_the_best(tmp_path):
@@ -121,40 +127,47 @@ def test_over_the_limit_retries_then_flags_keeping_the_best(tmp_path):
     plan = make_plan(load(path))
     result = render(plan, OffsetBackend(), RenderOptions(tmp_path / "out"))
     statuses = {r.cut: r.status for r in result.results}
-    assert statuses["P01"] == "rendered" and statuses["P02"] == statuses["P04"] == "flagged"
+    assert {statuses[c] for c in PAN} == {"flagged"} and statuses["S001"] == "rendered"
     record = json.loads((tmp_path / "out" / "ep01_P02.json").read_text())
     attempts = record["continuity"]["attempts"]
     assert len(attempts) == 3 and record["status"] == "flagged" and record["continuity"]["flagged"]
     base = plan.jobs[1]
-    assert [(a["strength"], a["seed"]) for a in attempts] == [continuity.attempt_params(base.strength, base.seed, i)
+    refine = load(path).continuity.refine
+    assert [(a["strength"], a["seed"]) for a in attempts] == [continuity.attempt_params(refine, base.seed, i)
                                                               for i in range(3)]
     best = min(range(3), key=lambda i: attempts[i]["score"])
     assert record["continuity"]["chosen"] == best and record["seed_used"] == attempts[best]["seed"]
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
-    assert manifest["counts"]["flagged"] == 3
+    assert manifest["counts"]["flagged"] == 4
 
 
-def test_low_overlap_falls_back_to_colour_statistics(tmp_path):
-    path = pan_episode(tmp_path, step=240, min_overlap=0.5)  # 16 px of 256 shared: flow not trusted
+def test_a_cut_that_registers_with_nothing_keeps_the_colours_of_its_place(tmp_path):
+    """Another angle of the park (a layout of its own) is painted alone and held to the first sheet's colours."""
+    pan_layouts(tmp_path / "layouts", 4, 256, 144, step=40)
+    cuts = [{"id": c, "layout": f"layouts/{c}.png", "bg": "park"} for c in PAN]
+    cuts.append(cut("A001", bg="park"))
+    path = write_shotlist(tmp_path, episode(cuts, size=[256, 144], output="out"), width=256, height=144)
     assert run_cli("render", str(path)).returncode == 0
-    record = json.loads((tmp_path / "out" / "ep01_P02.json").read_text())["continuity"]
-    assert record["mode"] == "colour" and record["reference"] == "P01" and record["overlap"] < 0.5
+    record = json.loads((tmp_path / "out" / "ep01_A001.json").read_text())["continuity"]
+    assert record["mode"] == "colour" and record["reference"] == "park/1"
 
 
 def test_check_command_scores_existing_renders(tmp_path):
     path = pan_episode(tmp_path)
     assert run_cli("render", str(path)).returncode == 0
     rows = json.loads(run_cli("check", str(path), "--json").stdout)
-    assert [(r["upstream"], r["cut"], r["mode"]) for r in rows] == [("P01", "P02", "flow"), ("P02", "P03", "flow"),
-                                                                     ("P03", "P04", "flow")]
+    assert [(r["upstream"], r["cut"], r["mode"]) for r in rows] == [
+        ("park/1", "P01", "sheet"), ("park/1", "P02", "sheet"), ("P01", "P02", "flow"), ("park/1", "P03", "sheet"),
+        ("P02", "P03", "flow"), ("park/1", "P04", "sheet"), ("P03", "P04", "flow")]
     assert all(not r["over"] for r in rows)
     for r in rows:  # the score render kept for each cut, worked out again from the files
-        record = json.loads((tmp_path / "out" / f"ep01_{r['cut']}.json").read_text())["continuity"]
-        assert r["score"] == pytest.approx(record["attempts"][record["chosen"]]["score"], abs=1e-6)
+        if r["mode"] == "sheet":
+            record = json.loads((tmp_path / "out" / f"ep01_{r['cut']}.json").read_text())["continuity"]
+            assert r["score"] == pytest.approx(record["attempts"][record["chosen"]]["score"], abs=1e-6)
     plan = make_plan(load(path))
-    assert [r.cut for r in check(plan, tmp_path / "out")] == ["P02", "P03", "P04"]
-    # a selection that starts mid-chain reads its first upstream picture itself, and scores the same
-    assert json.loads(run_cli("check", str(path), "--cuts", "P03,P04", "--json").stdout) == rows[1:]
+    assert [r.cut for r in check(plan, tmp_path / "out")] == [r["cut"] for r in rows]
+    # a selection that starts mid-chain reads its first neighbour itself, and scores the same
+    assert json.loads(run_cli("check", str(path), "--cuts", "P03,P04", "--json").stdout) == rows[3:]
 
 
 def test_background_overrides_and_bad_settings(tmp_path):

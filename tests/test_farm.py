@@ -115,13 +115,14 @@ def test_three_shard_processes_make_what_one_unsharded_run_makes(tmp_path):
 
 
 def test_strict_turns_a_flagged_cut_into_exit_1(tmp_path):
-    # two unrelated drawings in one chain: no overlap, so the colour check, which the draft keys fail
-    path = write_shotlist(tmp_path, episode([cut("C001"), cut("C002")],
-                                            continuity={"colour_limit": 0.001, "max_attempts": 1}))
+    # two cuts of a pan, one sheet, a limit no render meets
+    pan_layouts(tmp_path / "layouts", 2, 128, 72, step=16)
+    cuts = [{"id": f"P0{i}", "layout": f"layouts/P0{i}.png", "bg": "park"} for i in (1, 2)]
+    path = write_shotlist(tmp_path, episode(cuts, continuity={"limit": 0.000001, "max_attempts": 1}))
     plain = run_cli("render", str(path), "--out", str(tmp_path / "a"))
-    assert plain.returncode == 0 and "C002: flagged for review" in plain.stdout, plain.stdout + plain.stderr
+    assert plain.returncode == 0 and "P02: flagged for review" in plain.stdout, plain.stdout + plain.stderr
     strict = run_cli("render", str(path), "--out", str(tmp_path / "b"), "--strict")
-    assert strict.returncode == 1 and "1 cut(s) flagged for review and --strict was given" in strict.stderr
+    assert strict.returncode == 1 and "2 cut(s) flagged for review and --strict was given" in strict.stderr
     assert pictures(tmp_path / "b") == pictures(tmp_path / "a")  # written all the same
 
 

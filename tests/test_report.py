@@ -28,7 +28,7 @@ def manifest_with(prompt: str, status: str = "flagged") -> dict:
         "last_run": {"backend": {"backend": "draft", "device": "cpu"}, "seconds": 1.0},
         "cuts": [{"cut": "C002", "chain": "park", "position": 1, "status": status, "model": "draft",
                   "inputs": {"params": {"prompt": prompt, "negative": "<b>", "seed": 5, "steps": 2}},
-                  "continuity": {"mode": "flow", "upstream": "C001", "overlap": 0.6, "limit": 0.0,
+                  "continuity": {"mode": "sheet", "sheet": "park/1", "overlap": 0.6, "limit": 0.0,
                                  "attempts": [{"seed": 5, "strength": 0.5, "score": 0.01, "seconds": 0.1}],
                                  "chosen": 0, "flagged": True, "reason": "flow score over <limit>"},
                   "timings": {"total": 0.2}}],
@@ -98,7 +98,11 @@ def test_report_files_are_written_and_self_contained(reported):
     for src in re.findall(r'(?:data-src|href)="([^"]+)"', html):
         assert not re.match(r"[a-z]+:|/", src), f"not relative: {src}"
         assert (reported / src).is_file(), src
-    assert len(re.findall(r'data-status="flagged"', html)) == 3  # C002, C003, C005: the flow-checked cuts
+    # every cut of a sheet: C001, C002, C003, C008 (park/1) and C004, C005 (street/1)
+    assert len(re.findall(r'data-status="flagged"', html)) == 6
+    # each sheet drawn with the frames of its cuts on it
+    assert re.findall(r'aria-label="sheet ([^"]+)"', html) == ["park/1", "street/1"]
+    assert html.count("<polygon ") == 6
     sheet = Image.open(reported / "ep01_contact.png")
     assert sheet.width > 600 and sheet.height > 300
 
@@ -154,8 +158,8 @@ def test_keyboard_navigation_and_flagged_filter(reported, tmp_path):
     dom = chromium("--allow-file-access-from-files", "--dump-dom", page.as_uri(), profile=tmp_path / "profile")
     keys = re.search(r'data-keys="([^"]*)"', dom.stdout)
     assert keys, dom.stdout + dom.stderr
-    # j, down, k: C001, C002, C001; f: the 3 flagged cuts; j: the first of them; a: all 8 again
-    assert keys.group(1) == "cut-C001,cut-C002,cut-C001,3,cut-C002,8"
+    # j, down, k: C001, C002, C001; f: the 6 flagged cuts; j: the next of them; a: all 8 again
+    assert keys.group(1) == "cut-C001,cut-C002,cut-C001,6,cut-C002,8"
 
 
 def test_open_flag_opens_the_page_in_a_browser(reported, monkeypatch):

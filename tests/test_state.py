@@ -58,7 +58,7 @@ def _skipped(result):
 def _agree(plan, backend, out, run):
     """status, then the next render with the same settings: the cuts status calls up to date or flagged are
     the ones the render skips, and --strict's verdict (any flagged cut) is the flags status shows."""
-    rows = status(plan, backend, out, run)
+    rows = [r for r in status(plan, backend, out, run) if r.kind == "cut"]
     expected = {r.cut for r in rows if r.state in ("up to date", "flagged")}
     flagged = {r.cut for r in rows if r.state == "flagged"}
     backend.painted = []
@@ -116,64 +116,78 @@ def test_status_calls_up_to_date_exactly_what_the_next_render_skips(tmp_path_fac
         _agree(plan, backend, out, run)
 
 
-def test_a_cut_after_one_that_is_only_missing_is_up_to_date_in_status_and_render(tmp_path):
-    """A deleted render comes back with the same key and bytes, so the cut after it is not rendered again:
-    status used to call it stale ("P01 before it will be rendered again") while render then skipped it."""
+def test_a_sheet_that_is_only_missing_comes_back_and_its_cuts_stay_up_to_date(tmp_path):
+    """A deleted painting comes back with the same key and bytes, so the cuts painted from it are not
+    rendered again: status says so before render does it."""
     path = _episode(tmp_path)
     plan, out = make_plan(load(path)), tmp_path / "out"
     render(plan, DraftBackend(), RenderOptions(out))
-    before = (out / "ep01_P02.png").read_bytes()
-    (out / "ep01_P01.png").unlink()
+    painting = out / "sheets" / "ep01_park_1.png"
+    before = painting.read_bytes()
+    painting.unlink()
     rows = {r.cut: r for r in status(plan, DraftBackend(), out)}
-    assert rows["P01"].state == "missing" and rows["P02"].state == "up to date" and rows["R01"].state == "up to date"
+    assert rows["park/1"].state == "missing" and rows["park/1"].kind == "sheet"
+    assert {rows[c].state for c in ("P01", "P02", "P03", "R01")} == {"up to date"}
     result = render(plan, DraftBackend(), RenderOptions(out))
-    assert {r.cut: r.status for r in result.results}["P01"] == "rendered" and "P02" in _skipped(result)
-    assert (out / "ep01_P02.png").read_bytes() == before
+    assert {"P01", "P02", "P03", "R01"} <= _skipped(result)
+    assert painting.read_bytes() == before
 
 
-def test_a_changed_cut_names_the_cut_before_it_for_the_ones_after(tmp_path):
+def _touch_up(path):
+    """A small change to a layout that leaves it a view of the same place: one short line added."""
+    import cv2
+
+    image = np.asarray(Image.open(path).convert("RGB")).copy()
+    cv2.line(image, (60, 60), (70, 64), (20, 20, 20), 1, cv2.LINE_AA)
+    Image.fromarray(image).save(path)
+
+
+def test_a_changed_layout_names_its_sheet_for_the_other_cuts_of_the_place(tmp_path):
     path = _episode(tmp_path)
     plan, out = make_plan(load(path)), tmp_path / "out"
     render(plan, DraftBackend(), RenderOptions(out))
-    draw_layout(tmp_path / "layouts" / "P01.png", seed=99)
+    _touch_up(tmp_path / "layouts" / "P01.png")
     rows = {r.cut: r for r in status(make_plan(load(path)), DraftBackend(), out)}
-    assert rows["P01"].reasons == ("layout changed",)
-    assert rows["P02"].reasons == ("P01 before it changes (layout changed)",)
-    assert rows["P03"].reasons == ("P02 before it changes (P01 before it changes (layout changed))",)
-    assert rows["R01"].state == "stale" and rows["R01"].reasons[0].startswith("P02 changes")
+    assert rows["park/1"].reasons == ("P01: layout changed",)
+    assert rows["P01"].reasons == ("layout changed", "sheet park/1 changes (P01: layout changed)")
+    assert rows["P02"].reasons == rows["P03"].reasons == ("sheet park/1 changes (P01: layout changed)",)
+    assert rows["R01"].state == "stale" and rows["R01"].reasons == ("P02 changes",)
+    assert rows["S01"].state == rows["X01"].state == "up to date"
 
 
-def test_a_cut_made_from_a_picture_that_was_replaced_is_stale(tmp_path):
-    """The key holds the cut before it by its key; the picture it was painted from is named by hash
-    (guided_by), so a different picture there (another machine's bytes, a retouch) makes it stale."""
+def test_a_cut_made_from_a_painting_that_was_replaced_is_stale(tmp_path):
+    """The key holds the sheet by its key; the painting a cut was made from is named by hash (guided_by),
+    so a different painting there (another machine's bytes, a retouch) makes its cuts stale."""
     path = _episode(tmp_path)
     plan, out = make_plan(load(path)), tmp_path / "out"
     render(plan, DraftBackend(), RenderOptions(out))
-    store = Store(out, "ep01")
-    record = json.loads(store.sidecar_path("P01").read_text())
-    png = store.png_path("P01").read_bytes()
-    other = np.asarray(Image.open(store.png_path("P01"))).copy()
+    sheets = Store(out / "sheets", "ep01")
+    record = json.loads(sheets.sidecar_path("park_1").read_text())
+    other = np.asarray(Image.open(sheets.png_path("park_1"))).copy()
     other[:10] = 0
     from shotrender.images import encode_png
 
-    store.write_cut("P01", encode_png(other), {k: v for k, v in record.items() if k not in ("image",)})
-    assert sha256_bytes(store.png_path("P01").read_bytes()) != sha256_bytes(png)
+    sheets.write_cut("park_1", encode_png(other), {k: v for k, v in record.items() if k != "image"})
     rows = {r.cut: r for r in status(plan, DraftBackend(), out)}
-    assert rows["P01"].state == "up to date"
-    assert rows["P02"].state == "stale" and rows["P02"].reasons == ("P01's picture changed since",)
+    assert rows["park/1"].state == "up to date"
+    assert rows["P02"].state == "stale" and rows["P02"].reasons == ("park/1's picture changed since",)
     result = render(plan, DraftBackend(), RenderOptions(out))
     assert {r.cut: r.status for r in result.results}["P02"] in ("rendered", "flagged")
-    assert json.loads(store.sidecar_path("P02").read_text())["guided_by"] == {
-        "P01": sha256_bytes(store.png_path("P01").read_bytes())}
+    assert json.loads((out / "ep01_P02.json").read_text())["guided_by"] == {
+        "park/1": sha256_bytes(sheets.png_path("park_1").read_bytes())}
 
 
-def test_a_cut_whose_cut_before_has_no_render_is_blocked_not_painted_alone(tmp_path):
+def test_a_cut_whose_sheet_failed_is_blocked_and_the_rest_go_on(tmp_path):
     path = _episode(tmp_path)
     plan, out = make_plan(load(path)), tmp_path / "out"
-    result = render(select(plan, cuts="P02"), DraftBackend(), RenderOptions(out))
-    assert [(r.cut, r.status) for r in result.results] == [("P02", "blocked")]
-    assert "P01 before it in the chain has no render" in result.results[0].error
+    result = render(plan, FlakyDraft(fail_on={"park/1"}), RenderOptions(out))
+    statuses = {r.cut: r.status for r in result.results}
+    assert statuses["P01"] == statuses["P02"] == statuses["P03"] == "blocked"
+    assert "its sheet park/1 failed: park/1 refused" in next(r.error for r in result.results if r.cut == "P02")
+    assert statuses["S01"] == statuses["X01"] == "rendered"
     assert not (out / "ep01_P02.json").exists()
+    rows = {r.cut: r for r in status(plan, DraftBackend(), out)}
+    assert rows["park/1"].state == "failed"
 
 
 @pytest.mark.parametrize("flag", [[], ["--no-continuity"]])
@@ -184,7 +198,8 @@ def test_status_takes_the_run_options_render_took(tmp_path, flag):
     assert {r["state"] for r in same} == {"up to date"}
     other = ["--no-continuity"] if not flag else []
     changed = {r["cut"]: r for r in json.loads(run_cli("status", str(path), *other, "--json").stdout)}
-    assert changed["P02"]["state"] == "stale" and changed["P01"]["state"] == "up to date"
+    assert changed["P02"]["state"] == changed["S01"]["state"] == "stale"
+    assert changed["X01"]["state"] == "up to date"  # a cut without a background has no continuity to switch
     assert changed["P02"]["reasons"] == (["continuity was off"] if flag else ["continuity was on"])
 
 
@@ -244,7 +259,8 @@ def test_check_scores_only_what_render_paints_from_another_cut(tmp_path):
     off = run_cli("check", str(path), "--no-continuity", "--json")
     assert json.loads(off.stdout) == []
     on = json.loads(run_cli("check", str(path), "--json").stdout)
-    assert {(r["upstream"], r["cut"]) for r in on} == {("P01", "P02"), ("P02", "P03"), ("S01", "S02")}
+    assert {(r["upstream"], r["cut"]) for r in on} == {("park/1", "P01"), ("park/1", "P02"), ("park/1", "P03"),
+                                                       ("P01", "P02"), ("P02", "P03"), ("S01", "S02")}
 
 
 def test_a_draft_cut_is_not_rendered_again_for_a_parameter_the_draft_ignores(tmp_path):
@@ -327,10 +343,11 @@ def test_a_corrupt_sidecar_crashes_no_command_and_the_next_render_heals_it(rende
     healed = runner.invoke(cli, ["render", str(path), "--progress", "none"])
     assert healed.exit_code == 0, healed.output
     assert json.loads(sidecar.read_text())["status"] in ("rendered", "flagged")
-    states = {r["cut"]: r["state"] for r in json.loads(runner.invoke(cli, ["status", str(path), "--json"]).stdout)}
-    assert set(states.values()) <= {"up to date", "flagged"}, states
+    rows = json.loads(runner.invoke(cli, ["status", str(path), "--json"]).stdout)
+    assert {r["state"] for r in rows} <= {"up to date", "flagged"}, rows
     manifest = json.loads((out / "manifest.json").read_text())
-    assert {c["cut"] for c in manifest["cuts"]} == set(states)
+    assert {c["cut"] for c in manifest["cuts"]} == {r["cut"] for r in rows if r["kind"] == "cut"}
+    assert {s["sheet"] for s in manifest["sheets"]} == {r["cut"] for r in rows if r["kind"] == "sheet"}
 
 
 def test_a_sidecar_that_is_a_symlink_is_not_trusted(rendered, tmp_path):

@@ -145,10 +145,9 @@ def test_model_change_and_force(tmp_path):
     newer = SpyBackend(version=2)
     rows = {s.cut: s for s in status(plan, newer, tmp_path / "out")}
     assert {s.state for s in rows.values()} == {"stale"}
-    # every cut says why; the cuts after the first of a chain also name the cut before them and its reason
-    assert rows["C001"].reasons == rows["C003"].reasons == ("model or library versions changed",)
-    assert rows["C002"].reasons == ("model or library versions changed",
-                                    "C001 before it changes (model or library versions changed)")
+    # every cut says why
+    assert rows["C001"].reasons == rows["C003"].reasons == rows["C002"].reasons == ("model or library versions "
+                                                                                    "changed",)
     spy = SpyBackend()
     _render(select(plan, cuts="C002"), spy, tmp_path, force_cuts=frozenset({"C002"}))
     assert spy.rendered == ["C002"]
@@ -170,19 +169,20 @@ def test_corrupt_sidecar_or_image_is_a_miss_not_a_crash(tmp_path):
     assert spy.rendered == ["C002", "C003"]
 
 
-def test_a_failed_cut_blocks_its_chain_and_other_chains_finish(tmp_path):
+def test_a_failed_cut_fails_alone_and_its_reuse_waits_for_it(tmp_path):
+    """A cut depends on its sheet only: one that fails stops no other cut; a cut that reuses it is blocked."""
     plan = _plan(tmp_path)
     result = _render(plan, SpyBackend(fail_on={"C001"}), tmp_path)
     by_cut = {r.cut: r.status for r in result.results}
-    assert by_cut == {"C001": "failed", "C002": "blocked", "C006": "blocked", "C003": "rendered",
+    assert by_cut == {"C001": "failed", "C002": "rendered", "C006": "blocked", "C003": "rendered",
                       "C004": "rendered", "C005": "rendered"}
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     statuses = {c["cut"]: c["status"] for c in manifest["cuts"]}
-    assert statuses["C001"] == "failed" and statuses["C002"] == "missing"
+    assert statuses["C001"] == "failed" and statuses["C006"] == "missing"
     assert "spy refuses C001" in json.loads((tmp_path / "out" / "ep01_C001.json").read_text())["error"]
     spy = SpyBackend()
-    _render(plan, spy, tmp_path)  # the rerun picks up exactly what failed
-    assert spy.rendered == ["C001", "C002"]
+    again = _render(plan, spy, tmp_path)  # the rerun picks up exactly what failed
+    assert spy.rendered == ["C001"] and {r.cut: r.status for r in again.results}["C006"] == "reused"
 
 
 def test_stale_temporaries_of_dead_processes_are_removed(tmp_path):

@@ -364,15 +364,17 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     settings = _settings(model, controlnet, device, dtype, allow_unsafe_checkpoint, no_continuity)
     rows = cut_status(selected, _backend(sl, settings), _out(sl, out_dir), settings)
     if as_json:
-        click.echo(json.dumps([{"cut": r.cut, "chain": r.chain, "state": r.state, "reasons": list(r.reasons)}
-                               for r in rows], indent=2))
+        click.echo(json.dumps([{"cut": r.cut, "kind": r.kind, "chain": r.chain, "state": r.state,
+                                "reasons": list(r.reasons)} for r in rows], indent=2))
         return
     for r in rows:
         why = f" ({'; '.join(r.reasons)})" if r.reasons else ""
-        click.echo(f"{r.cut:<10} {r.chain:<12} {r.state}{why}")
+        name = f"sheet {r.cut}" if r.kind == "sheet" else r.cut
+        click.echo(f"{name:<14} {r.chain:<12} {r.state}{why}")
     counts = {}
     for r in rows:
-        counts[r.state] = counts.get(r.state, 0) + 1
+        if r.kind == "cut":
+            counts[r.state] = counts.get(r.state, 0) + 1
     click.echo(", ".join(f"{n} {state}" for state, n in counts.items()) or "no cuts selected")
 
 

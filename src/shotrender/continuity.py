@@ -1,16 +1,20 @@
-"""Continuity between consecutive cuts A -> B of one chain: guided init, fusion, the check, the retry policy.
+"""Continuity of a cut B with A, its view of its place's sheet (or, for `check`, the cut before it):
+guided init, fusion, the check, the retry policy.
 
 All geometry comes from flow between the two *layouts* (never the renders), so what the painting does
 cannot bend the flow. Pure functions on ndarrays; render.py calls them and does the I/O.
 
-The steps, for a pair whose overlap is above `min_overlap`:
-1. `guided_init`: B's layout with A's render, warped into B's frame, blended in where the mask holds.
-2. the backend renders B from that init.
-3. `fuse`: A's warped render blended into B's render with weight `fusion`, feathered at the mask's edge
-   (the pixel-aware fusion of Rerender-A-Video): the part of the place both cuts see stays one painting.
+The steps, for a cut of a sheet (render.py):
+1. A = the cut's view of the sheet's painting (sheets.view), followed by the residual flow from the cut's
+   own layout to its view of the sheet's layout (a redrawn layout's lines sit a little off the sheet's),
+   with the sheet's lines painted out where the cut's drawing has none (`paint_out_lines`).
+2. `guided_init`: B's layout with A laid in where the layouts agree; the backend repaints it from the
+   cut's own layout and prompt at the `refine` strength.
+3. `fuse`: A blended back into B's render with weight `fusion`, feathered at the mask's edge (the
+   pixel-aware fusion of Rerender-A-Video): the part of the place the sheet shows stays one painting.
 4. `flow_score`: the masked warp error of the renders (Lai et al. 2018) minus the same measure on the
-   layouts, so a layout that itself changes does not count against the render.
-Below `min_overlap`, flow is not trusted: `colour_score` compares B with the chain's first render in Lab.
+   layouts, so a layout that itself differs does not count against the render.
+A cut painted alone: `colour_score` compares it with its place's first sheet in Lab.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from shotrender import flow
+from shotrender import flow, sheets
 from shotrender.shotlist import Continuity
 
 PREVIEW_WIDTH = 512
@@ -51,6 +55,40 @@ def pair(layout_a: np.ndarray, layout_b: np.ndarray, settings: Continuity) -> Pa
 def _blend(base: np.ndarray, top: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """base·(1 − weight) + top·weight, per pixel."""
     return cv2.blendLinear(top, base, weight, 1.0 - weight)
+
+
+def sheet_view(painting: np.ndarray, mosaic: np.ndarray, sheet: sheets.Sheet, cut: str, layout: np.ndarray,
+               settings: Continuity) -> tuple[np.ndarray, Pair]:
+    """A cut's view of its sheet's painting, followed onto the cut's own drawing, and the pair (flow, mask)
+    from the cut's layout to its view of the sheet's layout (`mosaic`), the geometry fusion and the check use.
+
+    The camera is the registration's, so the flow is only the residual a redrawn layout needs
+    (flow.residual_flow); the mask is where the cut sees the sheet and its drawing agrees with the sheet's
+    (flow.drawings_differ), so the cut's own drawing wins where it differs and the sheet's painting
+    everywhere else.
+    """
+    view, seen = sheets.view(painting, sheet, cut)
+    view_layout, _ = sheets.view(mosaic, sheet, cut)
+    residual = flow.residual_flow(view_layout, layout, preset=settings.flow_preset, work_width=settings.work_width)
+    # only where the cut's lines moved off the sheet's (a redraw) does the residual move paint
+    residual *= flow.feather(flow.drawings_differ(layout, view_layout, 1, 4), 6)[..., None]
+    warped_layout = flow.warp(view_layout, residual)
+    seen = cv2.erode((flow.warp(seen.view(np.uint8), residual) > 0).view(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    mask = seen & ~flow.drawings_differ(layout, warped_layout)
+    p = Pair(residual, mask, flow.feather(mask, settings.feather), flow.overlap(mask),
+             flow.warp_error(layout, warped_layout, mask))
+    return paint_out_lines(p.warp(view), warped_layout, layout), p
+
+
+def paint_out_lines(view: np.ndarray, view_layout: np.ndarray, layout: np.ndarray, reach: int = 3) -> np.ndarray:
+    """The view of a sheet's painting with the sheet's painted lines filled in from the paint around them
+    where the cut's own drawing has no line within `reach` px: a redrawn layout's moved or dropped lines
+    must not come back beside its own (doubled lines, ghosts)."""
+    stray = flow.drawings_differ(layout, view_layout, reach, 1) & flow.ink(view_layout)
+    stray = cv2.dilate(stray.view(np.uint8), np.ones((3, 3), np.uint8))
+    if not stray.any():
+        return view
+    return cv2.inpaint(view, stray, 3, cv2.INPAINT_TELEA)
 
 
 def guided_init(layout_b: np.ndarray, warped_a: np.ndarray, weight: np.ndarray) -> np.ndarray:

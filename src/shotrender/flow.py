@@ -202,6 +202,46 @@ def pair_flow(layout_a: np.ndarray, layout_b: np.ndarray, *, preset: str = "fast
     return PairFlow(_resize_flow(flow_ba, w, h), mask, float(small_mask.mean()))
 
 
+# A redrawn layout's lines sit a pixel or two off the sheet's; a residual beyond this is no redraw.
+RESIDUAL_REACH = 2.0  # px at full size
+RESIDUAL_SMOOTH = 3.0  # sigma, working px: the residual of a redraw is smooth; DIS's noise in flat paper is not
+
+
+def residual_flow(layout_a: np.ndarray, layout_b: np.ndarray, *, preset: str = "fast", work_width: int = 512
+                  ) -> np.ndarray:
+    """Flow B -> A, at full size, between two layouts already registered (a cut's own and its view of its
+    sheet's): the camera is known, so only what a hand redrawing moves is left. It is smoothed and bounded
+    by RESIDUAL_REACH, so that DIS's guesses in flat paper, where any flow is as good as another, move
+    nothing much."""
+    h, w = layout_b.shape[:2]
+    ga, gb = small_gray(layout_a, work_width), small_gray(layout_b, work_width)
+    tb = texture(gb)
+    residual = cv2.GaussianBlur(dis(tb, texture(ga), preset), (0, 0), RESIDUAL_SMOOTH)
+    reach = RESIDUAL_REACH * gb.shape[1] / w
+    length = np.sqrt((residual ** 2).sum(axis=2, keepdims=True))
+    residual *= np.minimum(1.0, reach / np.maximum(length, 1e-6))
+    # Only near B's lines does the flow say anything: it fades out over the second half of TEXTURE_REACH.
+    residual *= np.clip(2.0 - tb.astype(np.float32) * (2 / 255), 0, 1)[..., None]
+    return _resize_flow(residual, w, h)
+
+
+def ink(layout: np.ndarray) -> np.ndarray:
+    """Line pixels of a layout: bool."""
+    return _gray(layout) < 160
+
+
+def _near(mask: np.ndarray, reach: int) -> np.ndarray:
+    return cv2.dilate(mask.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1,) * 2)) > 0
+
+
+def drawings_differ(layout_a: np.ndarray, layout_b: np.ndarray, reach: int = 3, margin: int = 6) -> np.ndarray:
+    """Where two aligned drawings of one place disagree: a line of either with no line of the other within
+    `reach` px (an element added, left out or moved), grown by `margin` px. Flat paper agrees, and so do two
+    drawings of one line a pixel apart or of different widths."""
+    a, b = ink(layout_a), ink(layout_b)
+    return _near((a & ~_near(b, reach)) | (b & ~_near(a, reach)), margin)
+
+
 def overlap(mask: np.ndarray) -> float:
     return float(mask.mean())
 

@@ -157,6 +157,15 @@ class _Resolver:
         })
 
 
+def place_params(shotlist: ShotList, bg_id: str) -> dict:
+    """A background's own parameters (defaults, then the background; no cut's): what paints its sheets.
+
+    >>> place_params(sl, "park")["prompt"]
+    'anime background art, city park in spring'
+    """
+    return dict(_Resolver(shotlist).base(bg_id))
+
+
 def _chain_of(cut: Cut) -> str:
     """The chain a painted cut belongs to: its background's, or its own when it has none."""
     return cut.bg or cut.id

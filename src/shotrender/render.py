@@ -1,9 +1,11 @@
 """The one orchestrator: plan + backend + store -> images, sidecars and the manifest.
 
-For each chain, in order: ask state.py whether the cut is up to date (its cache key from its inputs,
-the key of the cut before it among them); skip it if so; otherwise render it, guided by the cut before
-it (continuity.py), check it, retry or flag it, and write it atomically. The model loads on the first
-cut that needs it, once. Reused cuts are copied from their source once it exists.
+For each chain (a background's cuts): its cuts registered into sheets (sheets.py, cached by the layouts'
+hashes); each sheet painted once, unless state.py finds its painting up to date; then each cut, unless up
+to date, painted as its view of its sheet refined from its own layout (continuity.py), checked against
+that view, retried or flagged, and written atomically. A cut that registers with no other is painted
+alone. The model loads on the first painting that needs it, once. Reused cuts are copied from their
+source once it exists.
 """
 
 from __future__ import annotations
@@ -15,15 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+import cv2
 import numpy as np
 
-from shotrender import __version__, continuity, signals
+from shotrender import __version__, continuity, sheets, signals
 from shotrender.backends.base import PARAMS, Backend, RenderRequest
 from shotrender.errors import BackendError, Interrupted, ShotRenderError
 from shotrender.images import encode_png, read_layout
-from shotrender.plan import Chain, Job, Link, Plan
+from shotrender.plan import Chain, Job, Link, Plan, place_params
 from shotrender.shotlist import ShotList
-from shotrender.state import RunSettings, State, Verdict
+from shotrender.state import RunSettings, State, Verdict, sheet_name
 from shotrender.store import Store
 
 
@@ -112,11 +115,11 @@ class PairCheck:
 
 
 def check(plan: Plan, out_dir: Path, settings: RunSettings | None = None) -> list[PairCheck]:
-    """Score every guided pair of existing renders the way render's check does, rendering nothing.
-
-    A pair is a cut and the one before it in its chain, where the run's settings paint the cut from it
-    (state.State.guided): with `--no-continuity`, or a background whose continuity is off, there is
-    nothing to check. A pair's second render and layout are the next pair's first: each picture is read once.
+    """Score the existing renders of every place as render's check does, rendering nothing: each cut of a
+    sheet against its view of the sheet's painting (mode `sheet`: the score render kept), and each cut
+    against the cut before it in its place (mode `flow`, or `colour` below min_overlap: how alike
+    neighbours are). With `--no-continuity`, or a background whose continuity is off, there is nothing to
+    check. A pair's second render and layout are the next pair's first: each picture is read once.
     """
     store = Store(out_dir, plan.shotlist.episode)
     sl = plan.shotlist
@@ -126,27 +129,37 @@ def check(plan: Plan, out_dir: Path, settings: RunSettings | None = None) -> lis
         settings_bg = sl.continuity_for(chain.name if chain.name in sl.backgrounds else None)
         last: tuple[str | None, np.ndarray | None, np.ndarray | None] = (None, None, None)  # cut, render, layout
         for job in chain.jobs:
-            if not state.guided(job):
+            if not state.continuity_on(job):
                 continue
-            a, layout_a = last[1:] if last[0] == job.upstream else (store.read_image(job.upstream), None)
             b = store.read_image(job.cut)
-            last = (job.cut, b, None)
-            if a is None or b is None:
-                rows.append(PairCheck(job.upstream, job.cut, chain.name, "missing"))
-                continue
-            if layout_a is None:
-                layout_a = read_layout(job.upstream_layout, sl.width, sl.height)
             layout_b = read_layout(job.layout, sl.width, sl.height)
+            sheet = state.sheet_of(job)
+            if sheet is not None:
+                painting = state.sheet_store.read_image(sheet_name(sheet))
+                if painting is None or b is None:
+                    rows.append(PairCheck(sheet.id, job.cut, chain.name, "missing"))
+                else:
+                    view, p = continuity.sheet_view(painting, state.mosaic(sheet), sheet, job.cut, layout_b,
+                                                    settings_bg)
+                    score, _ = continuity.flow_score(b, view, p)
+                    rows.append(PairCheck(sheet.id, job.cut, chain.name, "sheet", p.overlap, score, settings_bg.limit))
+            if job.upstream is not None:
+                a, layout_a = last[1:] if last[0] == job.upstream else (store.read_image(job.upstream), None)
+                if a is None or b is None:
+                    rows.append(PairCheck(job.upstream, job.cut, chain.name, "missing"))
+                else:
+                    if layout_a is None:
+                        layout_a = read_layout(job.upstream_layout, sl.width, sl.height)
+                    p = continuity.pair(layout_a, layout_b, settings_bg)
+                    if p.overlap >= settings_bg.min_overlap:
+                        score, _ = continuity.flow_score(b, p.warp(a), p)
+                        rows.append(PairCheck(job.upstream, job.cut, chain.name, "flow", p.overlap, score,
+                                              settings_bg.limit))
+                    else:
+                        rows.append(PairCheck(job.upstream, job.cut, chain.name, "colour", p.overlap,
+                                              continuity.colour_score(b, continuity.lab_stats(a)),
+                                              settings_bg.colour_limit))
             last = (job.cut, b, layout_b)
-            p = continuity.pair(layout_a, layout_b, settings_bg)
-            if p.overlap >= settings_bg.min_overlap:
-                score, _ = continuity.flow_score(b, p.warp(a), p)
-                rows.append(PairCheck(job.upstream, job.cut, chain.name, "flow", p.overlap, score, settings_bg.limit))
-            else:
-                head = store.read_image(job.chain_head)
-                score = continuity.colour_score(b, continuity.lab_stats(head)) if head is not None else None
-                rows.append(PairCheck(job.upstream, job.cut, chain.name, "colour", p.overlap, score,
-                                      settings_bg.colour_limit))
     return rows
 
 
@@ -175,6 +188,12 @@ class _Blocked(Exception):
     """A cut that must be rendered from a picture that is not there."""
 
 
+def _pad8(image: np.ndarray) -> np.ndarray:
+    """The image on white paper grown right and down to multiples of 8, the size a diffusion model takes."""
+    h, w = image.shape[:2]
+    return cv2.copyMakeBorder(image, 0, -h % 8, 0, -w % 8, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+
+
 class _Pending:
     """One cut on its way through the continuity policy: its init image, how each attempt is finished
     (fusion, then the score) and the report for its sidecar."""
@@ -182,51 +201,48 @@ class _Pending:
     def __init__(self, job: Job, t0: float, base: dict):
         self.job, self.t0, self.base = job, t0, base
         self.first_seconds = 0.0
-        self.mode = "first" if job.upstream is None else "off"  # off: continuity off for the run or place
+        self.mode = "alone"  # alone | sheet | colour; see docs/continuity.md
+        self.strength = job.strength
         self.report: dict = {}
         self.limit: float | None = None
         self.max_attempts = 1
         self.pair: continuity.Pair | None = None
-        self.warped: np.ndarray | None = None
-        self.guided_by: dict[str, str] = {}  # cut -> sha256 of its picture this render was painted from
+        self.view: np.ndarray | None = None
+        self.guided_by: dict[str, str] = {}  # cut or sheet -> sha256 of the picture this render was painted from
 
-    def setup(self, sl: ShotList, store: Store, verdict: Verdict, guided: bool, upstream_layout: bytes | None
-              ) -> None:
-        """Decode the layout from the bytes the key was made of; when guided, read the renders it is painted
-        from, naming each in `guided_by` with the hash of the picture used (state.py's provenance check)."""
+    def setup(self, sl: ShotList, verdict: Verdict, sheet: sheets.Sheet | None, painting: tuple | None,
+              mosaic: np.ndarray | None, reference: tuple | None) -> None:
+        """Decode the layout from the bytes the key was made of. A cut of a sheet starts from its view of
+        the sheet's painting (`painting`: image and sha256), followed onto its own drawing by a residual
+        flow, the sheet's lines painted out where its own drawing has none; a cut painted alone is held to
+        the colours of its place's first sheet (`reference`: its id, image and sha256). Each picture used
+        is named in `guided_by` with its hash."""
         job = self.job
         self.width, self.height = sl.width, sl.height
         self.layout = self.init = read_layout(job.layout, sl.width, sl.height, verdict.layout)
         self.settings = settings = sl.continuity_for(job.chain if job.chain in sl.backgrounds else None)
-        if not guided:
+        if sheet is None:
+            if reference is not None:
+                name, image, sha = reference
+                self.mode, self.limit, self.max_attempts = "colour", settings.colour_limit, settings.max_attempts
+                self.report["reference"] = name
+                self.guided_by[name] = sha
+                self.reference_stats = continuity.lab_stats(image)
             return
-        upstream = store.read_picture(job.upstream)
-        if upstream is None:
-            raise _Blocked(f"{job.upstream} before it in the chain has no render; render it first "
-                           f"(or add it to the selection)")
-        self.guided_by[job.upstream] = upstream[1]
-        layout_a = read_layout(job.upstream_layout, sl.width, sl.height, upstream_layout)
-        self.pair = continuity.pair(layout_a, self.layout, settings)
-        self.report.update(upstream=job.upstream, overlap=round(self.pair.overlap, 4),
+        if painting is None:
+            raise _Blocked(f"sheet {sheet.id} has no painting")
+        image, sha = painting
+        self.guided_by[sheet.id] = sha
+        self.view, self.pair = continuity.sheet_view(image, mosaic, sheet, job.cut, self.layout, settings)
+        self.report.update(sheet=sheet.id, overlap=round(self.pair.overlap, 4),
                            layout_error=round(self.pair.layout_error, 6))
-        if self.pair.overlap >= settings.min_overlap:
-            self.mode, self.limit = "flow", settings.limit
-            self.warped = self.pair.warp(upstream[0])
-            self.init = continuity.guided_init(self.layout, self.warped, self.pair.weight)
-        else:
-            head = store.read_picture(job.chain_head)
-            self.mode = "colour" if head is not None else "unchecked"
-            if head is not None:
-                self.limit = settings.colour_limit
-                self.report["reference"] = job.chain_head
-                self.guided_by[job.chain_head] = head[1]
-                self.reference_stats = continuity.lab_stats(head[0])
-        if self.limit is not None:
-            self.max_attempts = settings.max_attempts
+        self.mode, self.limit, self.max_attempts = "sheet", settings.limit, settings.max_attempts
+        self.strength = settings.refine
+        self.init = continuity.guided_init(self.layout, self.view, self.pair.weight)
 
     def request(self, attempt: int) -> RenderRequest:
         job = self.job
-        strength, seed = continuity.attempt_params(job.strength, job.seed, attempt)
+        strength, seed = continuity.attempt_params(self.strength, job.seed, attempt)
         return RenderRequest(
             cut=job.cut, init_image=self.init, layout=self.layout, prompt=job.prompt, negative=job.negative,
             seed=seed, steps=job.steps, strength=strength, guidance=job.guidance, width=self.width,
@@ -234,19 +250,19 @@ class _Pending:
         )
 
     def attempt(self, image: np.ndarray, attempt: int, seconds: float) -> _Attempt:
-        strength, seed = continuity.attempt_params(self.job.strength, self.job.seed, attempt)
+        strength, seed = continuity.attempt_params(self.strength, self.job.seed, attempt)
         score = error = None
-        if self.mode == "flow":
-            image = continuity.fuse(image, self.warped, self.pair.weight, self.settings.fusion)
-            score, error = continuity.flow_score(image, self.warped, self.pair)
+        if self.mode == "sheet":
+            image = continuity.fuse(image, self.view, self.pair.weight, self.settings.fusion)
+            score, error = continuity.flow_score(image, self.view, self.pair)
         elif self.mode == "colour":
             score = continuity.colour_score(image, self.reference_stats)
         return _Attempt(image, strength, seed, score, error, seconds)
 
     def pictures(self, chosen: _Attempt):
-        if self.mode == "flow":
+        if self.mode == "sheet":
             yield "flow", continuity.flow_picture(self.pair)
-            yield "error", continuity.error_picture(chosen.image, self.warped, self.pair)
+            yield "error", continuity.error_picture(chosen.image, self.view, self.pair)
 
 
 def _ends_the_run(error: Exception) -> bool:
@@ -273,8 +289,9 @@ class Run:
         self.progress = progress
         self.store = Store(options.out_dir, self.sl.episode)
         self.reads = getattr(backend, "reads", PARAMS)
-        self.state = State(plan, self.store, self.identity, options.settings, self.reads)
-        self.layouts: dict[str, bytes] = {}  # chain -> the layout bytes of its cut asked for last
+        self.state = State(plan, self.store, self.identity, options.settings, self.reads, keep_registrations=True)
+        self.sheet_store = self.state.sheet_store
+        self.failed_sheets: dict[str, str] = {}  # sheet id -> why it has no painting this run
         self.loaded = loaded  # a worker that keeps its backend between calls passes True after the first
         self.result = RunResult(self.sl.episode, options.out_dir)
 
@@ -295,39 +312,83 @@ class Run:
         return self.options.force or cut in self.options.force_cuts
 
     def run_chains(self, chains: tuple[Chain, ...]) -> None:
-        """Run chains `batch` at a time, in waves: a wave takes the next cut of each chain of the group, so
-        each chain still runs in order, and the first attempts of a wave's renders go to the backend as
-        one batch. With batch 1 this is plain chain-after-chain order."""
+        """Run chains `batch` at a time: each chain's sheets first, then its cuts in waves, a wave taking the
+        next cut of each chain of the group, so that the first attempts of a wave's renders go to the
+        backend as one batch. With batch 1 this is plain chain-after-chain order. A cut depends only on
+        its sheet: one that fails stops no other."""
         size = max(1, self.options.batch)
         for start in range(0, len(chains), size):
             group = chains[start:start + size]
-            blocked: dict[str, str] = {}
+            for chain in group:
+                self.paint_sheets(chain)
             for position in range(max(len(c.jobs) for c in group)):
                 wave = []
                 for chain in group:
                     if position < len(chain.jobs):
-                        pending = self.prepare(chain.jobs[position], chain, blocked.get(chain.name))
+                        pending = self.prepare(chain.jobs[position], chain)
                         if pending is not None:
                             wave.append(pending)
                 for pending, image in zip(wave, self.paint_first(wave), strict=True):
-                    if self.complete(pending, image).status == "failed":
-                        blocked[pending.job.chain] = pending.job.cut
+                    self.complete(pending, image)
             for chain in group:
                 for link in chain.links:
                     self.progress.cut_started(link.cut)
                     self.run_link(link, chain.name)
 
-    def prepare(self, job: Job, chain: Chain, blocked_by: str | None) -> _Pending | None:
+    def paint_sheets(self, chain: Chain) -> None:
+        """Paint each sheet the chain's selected cuts are views of, unless its painting is up to date."""
+        for sheet in self.state.sheets_for(chain.jobs):
+            verdict = self.state.sheet(sheet)
+            if verdict.skip and not self.options.force:
+                continue
+            if not self.sheet_store.dir.is_dir():
+                self.sheet_store.prepare()
+            t0 = time.perf_counter()
+            name = sheet_name(sheet)
+            params = place_params(self.sl, chain.name)
+            base = {"key": verdict.key, "inputs": verdict.inputs, "chain": chain.name, "sheet": sheet.id,
+                    "model": self.options.settings.model or self.sl.model, "shotrender": __version__,
+                    "host": platform.node()}
+            try:
+                self.ensure_loaded()
+                padded = _pad8(self.state.mosaic(sheet))
+                image = self.backend.render(RenderRequest(
+                    cut=sheet.id, init_image=padded, layout=padded, prompt=params["prompt"],
+                    negative=params["negative"], seed=params["seed"], steps=params["steps"],
+                    strength=params["strength"], guidance=params["guidance"], width=padded.shape[1],
+                    height=padded.shape[0]))
+                self.result.backend = self.backend.describe()
+            except Exception as e:
+                if _ends_the_run(e):
+                    raise
+                self.failed_sheets[sheet.id] = str(e)
+                self.sheet_store.write_failure(name, {**base, "error": str(e)})
+                self.progress.message(f"sheet {sheet.id} failed: {e}")
+                continue
+            seconds = time.perf_counter() - t0
+            self.sheet_store.write_cut(name, encode_png(image[:sheet.size[1], :sheet.size[0]]), {
+                **base, "status": "rendered", "device": self.result.backend, "seed_used": params["seed"],
+                "timings": {"render": round(seconds, 4), "total": round(seconds, 4)},
+            })
+            self.progress.message(f"sheet {sheet.id}: {len(sheet.cuts)} cuts on {sheet.size[0]}x{sheet.size[1]}, "
+                                  f"painted in {seconds:.2f} s")
+
+    def reference(self, job: Job) -> tuple | None:
+        """For a cut painted alone in a place with sheets: the first sheet's id, painting and its hash,
+        whose colours the cut keeps."""
+        if not self.state.continuity_on(job):
+            return None
+        for sheet in self.state.place(job.chain).sheets:
+            if len(sheet.cuts) > 1:
+                picture = self.sheet_store.read_picture(sheet_name(sheet))
+                return (sheet.id, *picture) if picture is not None else None
+        return None
+
+    def prepare(self, job: Job, chain: Chain) -> _Pending | None:
         """Finish a cut that needs no render (blocked, cached) and return None; else set up its render."""
         t0 = time.perf_counter()
         self.progress.cut_started(job.cut)
-        if blocked_by is not None:
-            self.finish(CutResult(job.cut, chain.name, "blocked", seed=job.seed,
-                                  error=f"not rendered: {blocked_by} before it in the chain failed"), "")
-            return None
         verdict = self.state.job(job)
-        upstream_layout = self.layouts.pop(chain.name, None) if job.upstream else None
-        self.layouts[chain.name] = verdict.layout
         if verdict.stored.warning:
             self.progress.message(f"warning: {verdict.stored.warning}")
         if not self.forced(job.cut) and verdict.skip:
@@ -337,12 +398,16 @@ class Run:
             return None
         pending = _Pending(job, t0, {
             "key": verdict.key, "inputs": verdict.inputs, "chain": job.chain, "position": job.position,
-            "upstream": job.upstream, "layout": str(job.layout),
+            "layout": str(job.layout),
             "model": self.options.settings.model or self.sl.model, "shotrender": __version__, "host": platform.node(),
         })
-        guided = self.state.guided(job)
+        sheet = self.state.sheet_of(job)
         try:
-            pending.setup(self.sl, self.store, verdict, guided, upstream_layout)
+            if sheet is not None and sheet.id in self.failed_sheets:
+                raise _Blocked(f"its sheet {sheet.id} failed: {self.failed_sheets[sheet.id]}")
+            pending.setup(self.sl, verdict, sheet,
+                          self.sheet_store.read_picture(sheet_name(sheet)) if sheet else None,
+                          self.state.mosaic(sheet) if sheet else None, None if sheet else self.reference(job))
             self.ensure_loaded()
         except _Blocked as e:
             self.finish(CutResult(job.cut, chain.name, "blocked", seed=job.seed, error=f"not rendered: {e}"), "")

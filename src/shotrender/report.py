@@ -23,6 +23,7 @@ from pathlib import Path
 from shotrender.errors import UsageError
 from shotrender.files import write_atomic, write_error, write_text_atomic
 from shotrender.shotlist import ID_RE, THUMBS
+from shotrender.store import SHEETS_FOLDER
 
 REPORT_NAME = "report.html"
 THUMB_WIDTH = 400
@@ -130,19 +131,19 @@ def _img(thumb: Thumb | None, alt: str, label: str) -> str:
 
 def _pair(cut: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
     c = cut.get("continuity") or {}
-    if not c.get("upstream"):
+    source = c.get("sheet") or c.get("reference")
+    if not source:
         return ""
     score, limit = _score(cut), c.get("limit")
     over = score is not None and limit is not None and score > limit
     ratio = min(score / limit, 1.5) / 1.5 * 100 if score is not None and limit else (100 if over else 0)
     verdict = "over the limit" if over else ("within the limit" if limit is not None else "not checked")
-    ref = f' against {_e(c["reference"])}' if c.get("reference") else ""
     reason = f'<p class="reason">{_e(c["reason"])}</p>' if c.get("reason") else ""
     pics = "".join(_img(thumbs.get((cut["cut"], kind)), f"{cut['cut']} {kind}", label)
                    for kind, label in (("error", "warp error"), ("flow", "flow")) if (cut["cut"], kind) in thumbs)
     return (
         f'<div class="pair{" over" if over else ""}">'
-        f'<div class="pairhead">{_e(c["upstream"])} → {_e(cut["cut"])} · {_e(c.get("mode"))}{ref}</div>'
+        f'<div class="pairhead">{_e(source)} → {_e(cut["cut"])} · {_e(c.get("mode"))}</div>'
         f'<dl class="kv"><div><dt>overlap</dt><dd>{_fmt(c.get("overlap"), 2)}</dd></div>'
         f'<div><dt>score</dt><dd>{_fmt(score)} / limit {_fmt(limit)} — {verdict}</dd></div>'
         f'<div><dt>layouts</dt><dd>{_fmt(c.get("layout_error"))}</dd></div></dl>'
@@ -215,14 +216,41 @@ def report_html(manifest: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
     for name, cuts in chains_in_order(manifest):
         title = f"chain {_e(name)}" if name else "not rendered yet"
         cards = "".join(_card(c, thumbs) for c in cuts)
+        sheets = "".join(_sheet(s, manifest.get("size"), thumbs) for s in manifest.get("sheets", ())
+                         if s.get("chain") == name)
         sections.append(f'<section class="chain"><h2>{title} <span class="muted">{len(cuts)} cuts</span></h2>'
-                        f'<div class="grid">{cards}</div></section>')
+                        f'{sheets}<div class="grid">{cards}</div></section>')
     draft = ('<span class="draft" title="draft backend: colour-key previews, not paintings">DRAFT</span>'
              if o["draft"] else "")
     return _PAGE.format(
         title=_e(f"{o['episode']} — shotrender report"), episode=_e(o["episode"]), draft=draft, chips=counts,
         facts=facts_html, sections="".join(sections), problems=problems, total=o["cuts"], css=_CSS, js=_JS,
     )
+
+
+def _sheet(sheet: dict, frame, thumbs: dict[tuple[str, str], Thumb]) -> str:
+    """A sheet's painting with the frame of each of its cuts drawn on it, as a background director reads a
+    PAN sheet: an SVG over the thumbnail, in sheet pixels."""
+    thumb, size = thumbs.get((sheet["cut"], "sheet")), sheet.get("size")
+    if thumb is None or not size or len(size) != 2 or not frame or len(frame) != 2:
+        return ""
+    w, h = size
+    frames = []
+    for cut in sheet.get("cuts", ()):
+        m = (sheet.get("camera") or {}).get(cut)
+        if not m or len(m) != 3 or any(len(row) != 3 for row in m):
+            continue
+        corners = []
+        for x, y in ((0, 0), (frame[0], 0), (frame[0], frame[1]), (0, frame[1])):
+            z = m[2][0] * x + m[2][1] * y + m[2][2] or 1.0
+            corners.append(((m[0][0] * x + m[0][1] * y + m[0][2]) / z, (m[1][0] * x + m[1][1] * y + m[1][2]) / z))
+        points = " ".join(f"{x:.1f},{y:.1f}" for x, y in corners)
+        frames.append(f'<polygon points="{points}"/><text x="{corners[0][0] + 6:.1f}" y="{corners[0][1] + 22:.1f}">'
+                      f'{_e(cut)}</text>')
+    return (f'<figure class="sheet"><svg viewBox="0 0 {w} {h}" role="img" aria-label="sheet {_e(sheet["sheet"])}">'
+            f'<image href="{_e(thumb.src)}" width="{w}" height="{h}"/>{"".join(frames)}</svg>'
+            f'<figcaption>sheet {_e(sheet["sheet"])} · {w}×{h} · {len(sheet.get("cuts", ()))} cuts · '
+            f'{_e(sheet.get("status"))}</figcaption></figure>')
 
 
 def _status_rank(status: str) -> int:
@@ -232,6 +260,10 @@ def _status_rank(status: str) -> int:
 _CSS = """
 :root{--bg:#15171c;--panel:#1e2128;--line:#2e323c;--text:#e6e8ec;--muted:#9097a3;--accent:#6aa7ff;
 --ok:#2ea043;--warn:#e69614;--bad:#dc3c3c;--reuse:#5882dc;--miss:#828282}
+.sheet{margin:0 0 16px}.sheet svg{width:100%;height:auto;display:block;background:var(--panel)}
+.sheet polygon{fill:none;stroke:#ffd23c;stroke-width:3;vector-effect:non-scaling-stroke}
+.sheet text{fill:#ffd23c;font:600 20px system-ui,sans-serif;paint-order:stroke;stroke:#000;stroke-width:4px}
+.sheet figcaption{color:var(--muted);font-size:13px;margin-top:4px}
 *{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--text);
 font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK JP",sans-serif}
 header.top{position:sticky;top:0;z-index:2;background:rgba(21,23,28,.96);border-bottom:1px solid var(--line);
@@ -387,12 +419,14 @@ _CUT = {
     "seed_used": TEXT, "strength_used": TEXT, "timings": {"total": NUMBER}, "device": {"backend": STR},
     "inputs": {"params": _PARAMS, "backend": {"backend": STR, "version": TEXT}}, "image": {"file": STR},
     "pictures": {"flow": STR, "error": STR},
-    "continuity": {"upstream": TEXT, "mode": TEXT, "reference": TEXT, "reason": TEXT, "limit": NUMBER,
+    "continuity": {"sheet": TEXT, "mode": TEXT, "reference": TEXT, "reason": TEXT, "limit": NUMBER,
                    "overlap": TEXT, "layout_error": TEXT, "chosen": INT,
                    "attempts": [{"seed": TEXT, "strength": TEXT, "score": NUMBER, "seconds": TEXT}]},
 }
+_SHEET = {"sheet": STR, "cut": STR, "chain": STR, "status": STR, "image": {"file": STR}, "size": [INT],
+          "cuts": [STR], "camera": {"*": [[NUMBER]]}}
 _TOP = {"episode": STR, "updated": TEXT, "shotlist": TEXT, "last_run": {"seconds": NUMBER, "backend": {
-    "backend": STR, "*": TEXT}}, "size": [INT]}
+    "backend": STR, "*": TEXT}}, "size": [INT], "sheets": [_SHEET]}
 _DROP = object()
 MAX_WARNINGS = 10
 
@@ -454,6 +488,10 @@ def clean_manifest(manifest: dict) -> tuple[dict, list[str]]:
                                  and 1 / 16 <= size[0] / size[1] <= 16):
         bad.append("manifest.size")
         del out["size"]
+    if any(not ID_RE.match(sheet.get("cut", "")) or not ID_RE.match(sheet.get("chain", ""))
+           for sheet in out.get("sheets", ())):
+        bad.append("manifest.sheets")
+        del out["sheets"]
     if "episode" in out and not ID_RE.match(out["episode"]):
         bad.append("manifest.episode")
         del out["episode"]
@@ -593,6 +631,11 @@ def _sources(manifest: dict, out_dir: Path, layouts: dict[str, Path],
                 items.append((cid, kind, out_dir / name, name))
             else:
                 warnings.append(f"cut {cid}: {kind} picture {name!r} is not a file of {out_dir}; not shown")
+    folder = out_dir / SHEETS_FOLDER
+    for sheet in manifest.get("sheets", ()):
+        name = (sheet.get("image") or {}).get("file")
+        if name and sheet.get("status") not in ("missing", "failed") and _own_file(folder, name):
+            items.append((sheet["cut"], "sheet", folder / name, f"{SHEETS_FOLDER}/{name}"))
     return items
 
 

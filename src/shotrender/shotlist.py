@@ -40,13 +40,15 @@ FLOW_PRESETS = ("ultrafast", "fast", "medium")
 CONTINUITY_FIELDS: dict[str, tuple[Any, Any, Any]] = {
     "enabled": (True, None, None),
     "min_overlap": (0.25, 0.0, 1.0),
-    "fusion": (0.85, 0.0, 1.0),
+    "fusion": (0.95, 0.0, 1.0),
     "limit": (0.05, 0.0, 1.0),
     "colour_limit": (12.0, 0.0, 100.0),
     "max_attempts": (3, 1, 10),
     "feather": (24, 0, 512),
     "flow_preset": ("fast", None, None),
     "work_width": (512, 128, 4096),
+    "refine": (0.35, 0.0, 1.0),
+    "max_sheet_pixels": (4096 * 4096, 256 * 256, 16384 * 16384),
 }
 CUT_INFO = ("frames", "notes")  # editorial facts: kept with the cut, change no picture
 CUT_KEYS = ("id", "layout", "bg", "reuse", *CUT_PARAMS, *CUT_INFO)
@@ -77,17 +79,20 @@ class Params:
 
 @dataclass(frozen=True)
 class Continuity:
-    """How consecutive cuts of one chain are kept consistent (docs/continuity.md)."""
+    """How the cuts of one place are kept one painting: its sheets, each cut's refinement and check
+    (docs/continuity.md)."""
 
-    enabled: bool = True
-    min_overlap: float = 0.25  # below this share of B's frame seen in A, flow is not trusted
-    fusion: float = 0.85  # weight of A's warped render blended into B where both see the place
-    limit: float = 0.05  # allowed masked warp error of the renders beyond the layouts' own
-    colour_limit: float = 12.0  # allowed Lab distance from the chain's first render, without flow
+    enabled: bool = True  # paint each place's sheets and every cut as a view of its sheet; false: each alone
+    min_overlap: float = 0.25  # below this share of a cut's frame its view agrees with, the check is colour
+    fusion: float = 0.95  # weight of the sheet's view blended into the cut where its layout agrees with it
+    limit: float = 0.05  # allowed masked warp error of a cut's render against its view, beyond the layouts' own
+    colour_limit: float = 12.0  # allowed Lab distance from the place's first sheet, for a cut painted alone
     max_attempts: int = 3
     feather: int = 24  # px of soft edge on the mask, at output resolution
     flow_preset: str = "fast"
     work_width: int = 512  # px; flow runs at this width, never above the layout's
+    refine: float = 0.35  # the strength a cut repaints its view of its sheet with, from its own layout
+    max_sheet_pixels: int = 4096 * 4096  # a larger sheet is painted scaled down to this (sheets.py)
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in CONTINUITY_FIELDS}
@@ -969,7 +974,8 @@ def _outside(value: str, base_dir: Path) -> str | None:
 
 OUTPUT_FIX = "write the renders to a folder of their own, such as renders/<episode>"
 THUMBS = "thumbs"  # the report's thumbnails, under the output folder
-WRITTEN_FOLDERS = ("", THUMBS)  # the folders render and report write files into, relative to the output folder
+# the folders render and report write files into, relative to the output folder
+WRITTEN_FOLDERS = ("", THUMBS, "sheets")
 
 
 def output_problems(shotlist: ShotList, folder: Path | None = None,

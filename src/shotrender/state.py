@@ -1,16 +1,18 @@
 """What is up to date, and why not: the one rule that `render`, `status`, `check` and `--strict` ask.
 
 A cut's cache key is the sha256 of everything that decides its pixels (store.cache_key): its layout's
-bytes, its resolved parameters, the backend's identity (model hashes, device and dtype asked for,
-library versions) and, for a cut guided by the one before it, that cut's *key* and the continuity
-settings. Keys come from inputs alone, so the state of every cut is known before anything renders:
-`status` says what the next `render` will do, and the next `render` does it.
+bytes, the parameters the backend reads, the backend's identity (model hashes, device and dtype asked
+for, library versions) and, for a cut painted from its place's sheet, the sheet's *key* and the
+continuity settings. A sheet's key holds its cuts' layouts, how each cut's camera sees it (sheets.py),
+its background's parameters and the backend's identity. Keys come from inputs alone, so the state of
+every cut is known before anything renders: `status` says what the next `render` will do, and the next
+`render` does it.
 
-A cut is
+A cut (or a sheet) is
 - missing: no sidecar, a corrupt one, or a picture that does not match it;
 - failed: its last render failed;
-- stale: its key is not the recorded one, or a picture it was made from (the cut before it, the
-  chain's first cut, a reused cut's source) has changed since;
+- stale: its key is not the recorded one, or a picture it was made from (its sheet's painting, a
+  reused cut's source) has changed since;
 - flagged: up to date, and its render is over a continuity limit, until it is rendered again;
 - up to date.
 `render` skips exactly the cuts that are up to date or flagged.
@@ -18,16 +20,22 @@ A cut is
 >>> state = State(plan, store, backend.identity(), RunSettings())
 >>> verdict = state.job(plan.jobs[0])
 >>> verdict.state, verdict.reasons
-('stale', ('layout changed',))
+('stale', ('sheet park/1 changes (C004: layout changed)',))
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
+from shotrender import sheets
 from shotrender.backends.base import PARAMS
-from shotrender.plan import Job, Link, Plan, make_plan
-from shotrender.store import CutState, Store, cache_key, sha256_bytes
+from shotrender.errors import BackendError
+from shotrender.files import WriteError, write_text_atomic
+from shotrender.images import read_layout
+from shotrender.plan import Job, Link, Plan, make_plan, place_params
+from shotrender.store import SHEETS_FOLDER, CutState, Store, cache_key, sha256_bytes
 
 SKIPPED = ("up to date", "flagged")
 
@@ -64,112 +72,230 @@ class Verdict:
 
 
 def job_inputs(job: Job, layout_sha: str, width: int, height: int, backend_identity: dict,
-               upstream_key: str | None, reads: tuple[str, ...] = PARAMS) -> dict:
-    """Everything that decides a job's pixels: the parameters the backend reads (`Backend.reads`), not the
-    ones it ignores; paths and times are deliberately left out."""
+               reads: tuple[str, ...] = PARAMS) -> dict:
+    """Everything of its own that decides a job's pixels: the parameters the backend reads (`Backend.reads`),
+    not the ones it ignores; paths and times are deliberately left out."""
     return {
         "layout": layout_sha,
         "params": {**{name: getattr(job, name) for name in PARAMS if name in reads}, "width": width, "height": height},
         "backend": backend_identity,
-        "upstream": upstream_key,
     }
 
 
-def stale_reasons(recorded: dict | None, current: dict, upstream: str | None = None,
-                  upstream_cause: str | None = None) -> list[str]:
+def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None = None) -> list[str]:
     """Which inputs differ between a sidecar's recorded inputs and the current ones, in words."""
     if not isinstance(recorded, dict):
         return ["rendered by an older shotrender"]
     reasons = []
-    if recorded.get("layout") != current["layout"]:
+    if "layout" in current and recorded.get("layout") != current["layout"]:
         reasons.append("layout changed")
     old_params = recorded.get("params") if isinstance(recorded.get("params"), dict) else {}
     reasons += [f"{name} changed" for name in current["params"] if old_params.get(name) != current["params"][name]]
     if recorded.get("backend") != current["backend"]:
         reasons.append("model or library versions changed")
-    if recorded.get("upstream") != current["upstream"]:
-        if current["upstream"] is None:
-            reasons.append("continuity was on")
-        elif recorded.get("upstream") is None:
-            reasons.append("continuity was off")
+    if "cuts" in current and recorded.get("cuts") != current["cuts"]:
+        reasons += _cuts_changed(recorded.get("cuts"), current["cuts"])
+    elif "cuts" in current and recorded.get("camera") != current["camera"]:
+        reasons.append("the cameras changed")
+    was_on, is_on = "continuity" in recorded, "continuity" in current
+    if was_on != is_on:
+        reasons.append("continuity was on" if was_on else "continuity was off")
+    elif recorded.get("sheet") != current.get("sheet"):
+        old, new = recorded.get("sheet"), current.get("sheet")
+        if new is None:
+            reasons.append("it no longer registers with another cut of its place: painted alone")
+        elif not isinstance(old, dict) or old.get("id") != new["id"]:
+            reasons.append(f"now a view of sheet {new['id']}")
+        elif old.get("key") != new["key"]:
+            reasons.append(f"sheet {new['id']} changes" + (f" ({sheet_cause})" if sheet_cause else ""))
         else:
-            reasons.append(f"{upstream} before it changes" + (f" ({upstream_cause})" if upstream_cause else ""))
-    for name in sorted(set(current) - {"layout", "params", "backend", "upstream"}):
-        if recorded.get(name) != current[name] and not (name == "continuity" and recorded.get("upstream") is None):
+            reasons.append(f"its camera on sheet {new['id']} changed")
+    for name in sorted(set(current) - {"layout", "params", "backend", "sheet", "cuts", "camera"}):
+        if recorded.get(name) != current[name] and (name != "continuity" or was_on):
             reasons.append(f"{name} settings changed")
     return reasons or ["inputs changed"]
+
+
+def _cuts_changed(recorded, current: list) -> list[str]:
+    """A sheet's cuts, as (cut, layout sha256) pairs, compared in words."""
+    old = dict(tuple(c) for c in recorded) if isinstance(recorded, list) else {}
+    new = dict(tuple(c) for c in current)
+    out = [f"{c}: layout changed" for c in new if c in old and old[c] != new[c]]
+    out += [f"{c} joined" for c in new if c not in old] + [f"{c} left" for c in old if c not in new]
+    return out or ["its cuts changed order"]
 
 
 class State:
     """The rule, for one plan, output folder, backend identity and run settings.
 
-    Ask for jobs in chain order (as render and status do): a cut's key needs the key of the cut before
-    it, worked out when that cut was asked for, or here from the whole plan when the selection starts
-    in the middle of a chain.
+    Ask for jobs in chain order, as render and status do. A background's sheets are worked out once, from
+    all its cuts' layouts (selected or not: a sheet is one painting of the whole place), and cached in the
+    output folder by the layouts' hashes (`sheets/<episode>_<background>.registration.json`).
     """
 
     def __init__(self, plan: Plan, store: Store, identity: dict, settings: RunSettings,
-                 reads: tuple[str, ...] = PARAMS):
+                 reads: tuple[str, ...] = PARAMS, keep_registrations: bool = False):
         self.plan, self.store, self.identity, self.settings, self.reads = plan, store, identity, settings, reads
         self.sl = plan.shotlist
-        self._keys: dict[str, str] = {}  # cut -> current key
-        self._causes: dict[str, str] = {}  # cut -> the first reason it is stale, for the cuts after it
+        self.sheet_store = Store(store.dir / SHEETS_FOLDER, self.sl.episode)
+        self.keep_registrations = keep_registrations  # render writes the cache; status only reads it
+        self._places: dict[str, sheets.Registration] = {}
+        self._mosaics: dict = {}  # sheet id -> its layout
+        self._sheet_keys: dict[str, tuple[str, dict, str]] = {}  # sheet id -> key, inputs, first reason or ""
+        self._chains: dict[str, tuple[Job, ...]] | None = None
         self._jobs: dict[str, Job] | None = None
+        self._keys: dict[str, str] = {}  # cut -> current key
         self._layout_sha: dict[str, str] = {}  # layout path -> sha256, for layouts shared by several cuts
 
-    def guided(self, job: Job) -> bool:
-        """Whether the cut is painted from the one before it: continuity on for the run and its background."""
-        return (job.upstream is not None and self.settings.continuity
-                and self.sl.continuity_for(job.chain if job.chain in self.sl.backgrounds else None).enabled)
+    # ---------------------------------------------------------------------------------------- rules
+    def continuity_on(self, job: Job) -> bool:
+        """Whether the cut is painted from its place's sheet: continuity on for the run and its background."""
+        return (job.chain in self.sl.backgrounds and self.settings.continuity
+                and self.sl.continuity_for(job.chain).enabled)
+
+    def sheet_of(self, job: Job) -> sheets.Sheet | None:
+        """The sheet a cut is a view of, or None when it is painted alone (continuity off, or a cut that
+        registers with no other cut of its place)."""
+        if not self.continuity_on(job):
+            return None
+        sheet = self.place(job.chain).sheet_of(job.cut)
+        return sheet if len(sheet.cuts) > 1 else None
 
     def job(self, job: Job) -> Verdict:
         layout = job.layout.read_bytes()
         self._layout_sha[str(job.layout)] = sha256_bytes(layout)
         inputs = self._inputs(job)
-        key = cache_key(inputs)
+        key = self._keys[job.cut] = cache_key(inputs)
         stored = self.store.read_state(job.cut)
         state, reasons = self._judge(stored, key)
         if state == "stale" and stored.record["key"] != key:
-            reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs, job.upstream,
-                                          self._causes.get(job.upstream or "")))
-        self._keys[job.cut] = key
-        if state in ("stale", "missing", "failed") and reasons:
-            self._causes[job.cut] = reasons[0]
+            sheet = inputs.get("sheet")
+            reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs,
+                                          self._sheet_keys[sheet["id"]][2] if sheet else None))
         return Verdict(job.cut, job.chain, state, reasons, key, inputs, stored, layout)
+
+    def _inputs(self, job: Job) -> dict:
+        inputs = job_inputs(job, self._sha(job), self.sl.width, self.sl.height, self.identity, self.reads)
+        if self.continuity_on(job):
+            sheet = self.sheet_of(job)
+            inputs["continuity"] = self.sl.continuity_for(job.chain).as_dict()
+            inputs["sheet"] = None if sheet is None else {
+                "id": sheet.id, "key": self.sheet_key(sheet)[0], "camera": _rows(sheet.matrix(job.cut))}
+        return inputs
 
     def link(self, link: Link, chain: str) -> Verdict:
         """A reused cut: up to date while it is a copy of its source's render under the source's current key."""
-        key = cache_key({"reuse_of": self.key(link.source)})
+        key = cache_key({"reuse_of": self._key_of(link.source)})
         stored = self.store.read_state(link.cut)
         state, reasons = self._judge(stored, key)
-        if state == "stale" and stored.record.get("key") != key:
-            reasons = (f"{link.source} changes" + (f" ({self._causes[link.source]})"
-                                                  if link.source in self._causes else ""),)
+        if state == "stale" and stored.record["key"] != key:
+            reasons = (f"{link.source} changes",)
         return Verdict(link.cut, chain, state, reasons, key, {"reuse_of": link.source}, stored)
 
-    def key(self, cut: str) -> str:
-        """The current key of a rendered cut, worked out from the whole plan when it was not asked for yet."""
+    def sheet(self, sheet: sheets.Sheet) -> Verdict:
+        """A sheet's painting: up to date while its key (its cuts' layouts, their cameras, the background's
+        parameters, the backend) is the recorded one."""
+        key, inputs, _ = self.sheet_key(sheet)
+        stored = self.sheet_store.read_state(sheet_name(sheet))
+        state, reasons = self._judge(stored, key)
+        if state == "stale" and stored.record["key"] != key:
+            reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs))
+        return Verdict(sheet.id, sheet.id.split("/")[0], state, reasons, key, inputs, stored)
+
+    # ---------------------------------------------------------------------------------------- sheets
+    def sheets_for(self, jobs) -> list[sheets.Sheet]:
+        """The sheets these jobs are views of, in order of their first cut."""
+        found: dict[str, sheets.Sheet] = {}
+        for job in jobs:
+            sheet = self.sheet_of(job)
+            if sheet is not None:
+                found.setdefault(sheet.id, sheet)
+        return list(found.values())
+
+    def place(self, bg: str) -> sheets.Registration:
+        """A background's cuts registered into sheets: read from the cache when its layouts are unchanged."""
+        if bg in self._places:
+            return self._places[bg]
+        jobs = self.chain_jobs(bg)
+        hashes = [(j.cut, self._sha(j)) for j in jobs]
+        settings = self.sheet_settings(bg)
+        key = sheets.cache_key(bg, (self.sl.width, self.sl.height), hashes, settings)
+        cache = self.sheet_store.dir / f"{self.sl.episode}_{bg}.registration.json"
+        registration = _read_registration(cache, key)
+        if registration is None:
+            layouts = [(j.cut, read_layout(j.layout, self.sl.width, self.sl.height)) for j in jobs]
+            registration = sheets.register(bg, layouts, settings)
+            if self.keep_registrations:
+                self.sheet_store.dir.mkdir(exist_ok=True)
+                text = json.dumps({"key": key, "registration": registration.to_dict()}, sort_keys=True)
+                try:
+                    write_text_atomic(cache, text + "\n")
+                except WriteError:
+                    pass  # a cache: the next command registers again
+        self._places[bg] = registration
+        return registration
+
+    def sheet_settings(self, bg: str) -> sheets.Settings:
+        return sheets.Settings(max_sheet_pixels=self.sl.continuity_for(bg).max_sheet_pixels)
+
+    def sheet_key(self, sheet: sheets.Sheet) -> tuple[str, dict, str]:
+        """The sheet's key, its inputs, and the first reason its painting will change ("" when it will not)."""
+        if sheet.id not in self._sheet_keys:
+            bg = sheet.id.split("/")[0]
+            jobs = {j.cut: j for j in self.chain_jobs(bg)}
+            params = place_params(self.sl, bg)
+            inputs = {
+                "cuts": [[cut, self._sha(jobs[cut])] for cut in sheet.cuts],
+                "camera": {cut: _rows(sheet.matrix(cut)) for cut in sheet.cuts},
+                "size": list(sheet.size),
+                "params": {name: params[name] for name in PARAMS if name in self.reads},
+                "backend": self.identity,
+                "mosaic": sheets.SCHEMA,
+            }
+            key = cache_key(inputs)
+            stored = self.sheet_store.read_state(sheet_name(sheet))
+            state, reasons = self._judge(stored, key)
+            if state == "stale" and stored.record["key"] != key:
+                reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs))
+            self._sheet_keys[sheet.id] = (key, inputs, reasons[0] if reasons and not _kept(state) else "")
+        return self._sheet_keys[sheet.id]
+
+    def mosaic(self, sheet: sheets.Sheet):
+        """The sheet's layout (sheets.mosaic), from the layout bytes its key was made of; made once."""
+        if sheet.id not in self._mosaics:
+            recorded = dict(tuple(c) for c in self.sheet_key(sheet)[1]["cuts"])
+            jobs = {j.cut: j for j in self.chain_jobs(sheet.id.split("/")[0])}
+            layouts = {}
+            for cut in sheet.cuts:
+                data = jobs[cut].layout.read_bytes()
+                if sha256_bytes(data) != recorded[cut]:
+                    raise BackendError(f"the layout of {cut} changed during the run; run it again")
+                layouts[cut] = read_layout(jobs[cut].layout, self.sl.width, self.sl.height, data)
+            self._mosaics[sheet.id] = sheets.mosaic(sheet, layouts).image
+        return self._mosaics[sheet.id]
+
+    # ---------------------------------------------------------------------------------------- helpers
+    def chain_jobs(self, bg: str) -> tuple[Job, ...]:
+        """Every job of a chain, selected or not."""
+        if self._chains is None:
+            whole = self.plan if self.plan.cut_count == len(self.sl.cuts) else make_plan(self.sl)
+            self._chains = {c.name: c.jobs for c in whole.chains}
+        return self._chains.get(bg, ())
+
+    def _key_of(self, cut: str) -> str:
+        """The current key of a painted cut, worked out here when it was not asked for yet."""
         if cut not in self._keys:
             if self._jobs is None:
-                self._jobs = {j.cut: j for j in make_plan(self.sl).jobs}
-            chain = [self._jobs[cut]]
-            while chain[-1].upstream is not None and chain[-1].upstream not in self._keys:
-                chain.append(self._jobs[chain[-1].upstream])
-            for job in reversed(chain):
-                self._keys[job.cut] = cache_key(self._inputs(job))
+                self.chain_jobs("")
+                self._jobs = {j.cut: j for jobs in self._chains.values() for j in jobs}
+            self._keys[cut] = cache_key(self._inputs(self._jobs[cut]))
         return self._keys[cut]
 
-    def _inputs(self, job: Job) -> dict:
+    def _sha(self, job: Job) -> str:
         sha = self._layout_sha.get(str(job.layout))
         if sha is None:
             sha = self._layout_sha[str(job.layout)] = sha256_bytes(job.layout.read_bytes())
-        guided = self.guided(job)
-        inputs = job_inputs(job, sha, self.sl.width, self.sl.height, self.identity,
-                            self.key(job.upstream) if guided else None, self.reads)
-        if guided:
-            inputs["continuity"] = self.sl.continuity_for(job.chain if job.chain in self.sl.backgrounds
-                                                          else None).as_dict()
-        return inputs
+        return sha
 
     def _judge(self, stored: CutState, key: str) -> tuple[str, tuple[str, ...]]:
         record = stored.record
@@ -183,22 +309,47 @@ class State:
             return "stale", ()
         changed = self._changed_sources(record)
         if changed:
-            return "stale", tuple(f"{cut}'s picture changed since" for cut in changed)
+            return "stale", tuple(f"{name}'s picture changed since" for name in changed)
         if record["status"] == "flagged":
             return "flagged", (record["continuity"]["reason"],)
         return "up to date", ()
 
     def _changed_sources(self, record: dict) -> list[str]:
-        """The cuts whose picture this render was made from and which now hold another, valid one."""
+        """The cuts and sheets whose picture this render was made from and which now hold another, valid one."""
         sources = dict(record.get("guided_by") or {})
         if record.get("reuse_of"):
             sources[record["reuse_of"]] = record["image"]["sha256"]
         changed = []
-        for cut, sha in sources.items():
-            now = self.store.read_state(cut)
+        for name, sha in sources.items():
+            now = self.sheet_store.read_state(name.replace("/", "_")) if "/" in name else self.store.read_state(name)
             if now.image_ok and now.record["image"]["sha256"] != sha:
-                changed.append(cut)
+                changed.append(name)
         return changed
+
+
+def sheet_name(sheet: sheets.Sheet) -> str:
+    """The sheet's name in the output folder's sheets/ store: park/1 -> park_1 (files ep01_park_1.png, .json)."""
+    return sheet.id.replace("/", "_")
+
+
+def _kept(state: str) -> bool:
+    return state in SKIPPED
+
+
+def _rows(m) -> list[list[float]]:
+    return [[round(float(v), 6) for v in row] for row in m]
+
+
+def _read_registration(path: Path, key: str) -> sheets.Registration | None:
+    """A cached registration under `key`, or None (missing, damaged, or for other layouts: a miss)."""
+    try:
+        with open(path, "rb") as f:
+            record = json.loads(f.read(16 << 20))
+        if not isinstance(record, dict) or record.get("key") != key:
+            return None
+        return sheets.Registration.from_dict(record["registration"])
+    except (OSError, ValueError, KeyError, RecursionError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -207,15 +358,19 @@ class CutStatus:
     chain: str
     state: str  # up to date | flagged | stale | missing | failed
     reasons: tuple[str, ...] = ()
+    kind: str = "cut"  # cut | sheet (`cut` is then the sheet's id, park/1)
 
 
 def status(plan: Plan, backend, out_dir, settings: RunSettings | None = None) -> list[CutStatus]:
-    """What `render` with the same backend and settings would do for each selected cut, and why; renders
-    nothing and loads no model."""
+    """What `render` with the same backend and settings would do for each selected cut, and for the sheets
+    they are views of, and why; renders nothing and loads no model."""
     state = State(plan, Store(out_dir, plan.shotlist.episode), backend.identity(), settings or RunSettings(),
                   getattr(backend, "reads", PARAMS))
     rows: list[CutStatus] = []
     for chain in plan.chains:
+        for sheet in state.sheets_for(chain.jobs):
+            v = state.sheet(sheet)
+            rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, "sheet"))
         for job in chain.jobs:
             v = state.job(job)
             rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons))

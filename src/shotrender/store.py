@@ -247,6 +247,7 @@ class Store:
                 cuts.append(entry)
             manifest = {
                 "schema": MANIFEST_SCHEMA,
+                "sheets": self._sheet_entries(),
                 "episode": plan.shotlist.episode,
                 "shotlist": str(Path(plan.shotlist.source).resolve()),
                 "size": [plan.shotlist.width, plan.shotlist.height],
@@ -258,6 +259,27 @@ class Store:
             data = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
             self._write_atomic(self.manifest_path, data)
         return manifest
+
+    def _sheet_entries(self) -> list[dict]:
+        """The sheets' paintings in `sheets/`, as their sidecars vouch for them, in name order."""
+        folder = self.dir / SHEETS_FOLDER
+        sheets = Store(folder, self.episode)
+        entries = []
+        prefix = f"{self.episode}_"
+        for path in sorted(folder.glob(f"{prefix}*.json")) if folder.is_dir() else ():
+            name = path.name[len(prefix):-len(".json")]
+            if name.endswith(".registration"):
+                continue
+            state = sheets.read_state(name)
+            if state.record is not None and isinstance(state.record.get("sheet"), str):
+                entry = {k: v for k, v in state.record.items() if k not in ("schema", "episode", "inputs")}
+                inputs = state.record.get("inputs") or {}
+                entry.update(folder=SHEETS_FOLDER, size=inputs.get("size"), camera=inputs.get("camera"),
+                             cuts=[c[0] for c in inputs.get("cuts") or () if isinstance(c, list) and c])
+                if not state.image_ok and entry["status"] != "failed":
+                    entry["status"] = "missing"
+                entries.append(entry)
+        return entries
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -271,6 +293,7 @@ class Store:
             os.close(fd)  # closing releases the lock
 
 
+SHEETS_FOLDER = "sheets"  # the sheets' paintings and registrations, under the output folder
 MAX_SIDECAR_BYTES = 4 << 20  # a real sidecar is a few kB
 STATUSES = ("rendered", "flagged", "reused", "failed")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
