@@ -7,9 +7,16 @@ asking for its identity() stay cheap, so validate, plan and a fully cached rende
     backend.identity()            # cache key material; hashes the weights once, then reads a cache
     backend.load()                # once per process
     image = backend.render(request)
+    sheet = backend.render(dataclasses.replace(request, width=1536, extra={"sheet": True}))   # MultiDiffusion
+    backend.last_work             # the UNet work of that last render call
 
 `model` is a diffusers folder, a single .safetensors checkpoint (its diffusers config folder may sit
 beside it as `<name>.config/`), or a Hugging Face hub id. docs/models.md tells users how to set each up.
+
+A request with `extra["sheet"]` true is a sheet: larger than the model's native window, it is painted in
+overlapping windows blended at every step (diffusers_tiled.py); one that fits a window, and every request
+without the flag, whatever its size, is the plain pipeline call. `extra["tile_window"]` and
+`extra["tile_overlap"]` (image pixels) set the window and the overlap; see SHEET_KEYS and docs/models.md.
 """
 
 from __future__ import annotations
@@ -42,6 +49,10 @@ VERSION = 1
 
 #: weight loads in this process, the float32 fallback's reload included; tests read it
 LOAD_COUNT = 0
+
+#: the request.extra keys of a sheet: paint it in windows; the window's side (image pixels, default the
+#: model's native size); the overlap of neighbouring windows (image pixels, default a quarter window)
+SHEET_KEYS = ("sheet", "tile_window", "tile_overlap")
 
 ACCEPTED = (
     "a diffusers folder (with model_index.json), a .safetensors checkpoint, "
@@ -89,6 +100,9 @@ class DiffusersBackend:
         self._dtype = None
         self._config_used: str | None = None
         self._fallback_cut: str | None = None
+        #: the diffusion work of the last render call (retries included): UNet evaluations (a guided step
+        #: counts two), the sum of their latent pixels, and the windows per step of its last picture
+        self.last_work: dict = {"unet_evaluations": 0, "latent_pixels": 0, "windows": 0}
 
     # -- identity: cheap, no torch -------------------------------------------------------------
 
@@ -266,6 +280,7 @@ class DiffusersBackend:
             return []
         self.load()
         self._check(requests)
+        self.last_work = {"unet_evaluations": 0, "latent_pixels": 0, "windows": 0}
         images = self._paint_all(requests)
         broken = {i: why for i, image in enumerate(images) if (why := _broken(image))}
         if broken and self._dtype_name() != "float32":
@@ -317,16 +332,46 @@ class DiffusersBackend:
         factor = self._pipe.vae_scale_factor
         if first.width % factor or first.height % factor:
             raise ValueError(f"width and height must be multiples of {factor}, got {first.width}×{first.height}")
+        windows = self._windows(first)
         for request in requests:
             request.check_images()
+            if self._windows(request) != windows:
+                raise ValueError(f"render_batch needs cuts painted in the same windows; cut {request.cut} and "
+                                 f"cut {first.cut} differ in {', '.join(SHEET_KEYS)}")
+
+    def _windows(self, request: RenderRequest) -> list[tuple[int, int, int, int]]:
+        """The latent windows a request is painted in: one, the whole picture, unless it is a sheet."""
+        from shotrender.backends import diffusers_tiled
+
+        factor = self._pipe.vae_scale_factor
+        height, width = request.height // factor, request.width // factor
+        if not request.extra.get("sheet"):
+            return [(0, height, 0, width)]
+        window = request.extra.get("tile_window", self._pipe.unet.config.sample_size * factor)
+        overlap = request.extra.get("tile_overlap", window // 4 // factor * factor)
+        for key, value in (("tile_window", window), ("tile_overlap", overlap)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value % factor:
+                raise ValueError(f"cut {request.cut}: {key} must be a whole, non-negative number of pixels, "
+                                 f"a multiple of {factor} (the VAE's scale), got {value!r}")
+        if not overlap < window:
+            raise ValueError(f"cut {request.cut}: tile_overlap ({overlap}) must be less than tile_window ({window})")
+        windows = diffusers_tiled.views(height, width, window // factor, overlap // factor)
+        if len(windows) > 1 and hasattr(self._pipe, "text_encoder_2"):
+            raise BackendError(
+                f"cut {request.cut}: a {request.width}×{request.height} sheet is larger than one {window} px "
+                f"window, and painting in windows is done for SD 1.x/2.x models only, not {type(self._pipe).__name__}; "
+                "paint it with an SD 1.x/2.x model, or give it a tile_window at least as large as the sheet"
+            )
+        return windows
 
     def _paint_all(self, requests: list[RenderRequest]) -> list[np.ndarray]:
-        if self._device == "cpu":
+        # a sheet in windows is one picture at a time: its memory is bounded by the window, not the batch
+        if self._device == "cpu" or len(self._windows(requests[0])) > 1:
             return [self._paint([request])[0] for request in requests]
         return self._paint(requests)
 
-    def _paint(self, requests: list[RenderRequest]) -> list[np.ndarray]:
-        """The pipeline's float output, H×W×3 in 0..1, NaNs kept so they can be seen."""
+    def _arguments(self, requests: list[RenderRequest]) -> dict:
+        """The pipeline call's keyword arguments for these requests; the window loop takes the same."""
         import torch
         from PIL import Image
 
@@ -347,19 +392,42 @@ class DiffusersBackend:
         if self.controlnet is not None:
             kwargs["control_image"] = [Image.fromarray(control_image(r.layout, r.width, r.height)) for r in requests]
             kwargs["controlnet_conditioning_scale"] = first.control_scale
+        return kwargs
+
+    def _paint(self, requests: list[RenderRequest]) -> list[np.ndarray]:
+        """The pipeline's float output, H×W×3 in 0..1, NaNs kept so they can be seen."""
+        import torch
+
+        from shotrender.backends import diffusers_tiled
+
+        first = requests[0]
+        kwargs = self._arguments(requests)
         cuts = ", ".join(r.cut for r in requests)
+        windows = self._windows(first)
+        self.last_work["windows"] = len(windows)
+        count = self._pipe.unet.register_forward_pre_hook(self._count_work, with_kwargs=True)
         try:
-            output = self._pipe(**kwargs)
+            if len(windows) == 1:
+                output = self._pipe(**kwargs)
+            else:
+                output = diffusers_tiled.paint(self._pipe, windows, **kwargs)
         except (MemoryError, torch.cuda.OutOfMemoryError) as e:
             raise BackendError(f"cut {cuts}: out of memory on {self._device}: {e}") from e
         except (ValueError, TypeError, RuntimeError) as e:
             _raise_if_interrupted(e)  # else the cut would be recorded failed and the run go on
             raise BackendError(f"cut {cuts}: diffusers failed: {e}") from e
+        finally:
+            count.remove()
         flagged = getattr(output, "nsfw_content_detected", None) or []
         if any(flagged):
             blanked = ", ".join(r.cut for r, hit in zip(requests, flagged, strict=True) if hit)
             raise BackendError(f"cut {blanked}: the model's safety checker blanked the render")
         return list(output.images)
+
+    def _count_work(self, unet, args: tuple, kwargs: dict) -> None:
+        sample = args[0] if args else kwargs["sample"]
+        self.last_work["unet_evaluations"] += sample.shape[0]
+        self.last_work["latent_pixels"] += sample.shape[0] * sample.shape[-2] * sample.shape[-1]
 
 
 # -- pure helpers ------------------------------------------------------------------------------
