@@ -182,3 +182,12 @@ def test_background_overrides_and_bad_settings(tmp_path):
     text = str(e.value)
     assert "continuity.fusion: must be between 0 and 1" in text
     assert "must be one of ultrafast, fast, medium" in text and "did you mean 'enabled'?" in text
+
+
+def test_tile_settings_are_checked_with_their_lines(tmp_path):
+    bad = episode([cut("C001")], continuity={"tile": 500, "tile_overlap": 512})
+    with pytest.raises(ShotListError) as e:
+        load(write_shotlist(tmp_path, bad))
+    text = str(e.value)
+    assert "continuity.tile: must be a multiple of 8" in text and "use 496" in text
+    assert "continuity.tile_overlap: must be less than tile (500), got 512" in text

@@ -26,7 +26,7 @@ from shotrender.errors import BackendError, Interrupted, ShotRenderError
 from shotrender.images import encode_png, read_layout
 from shotrender.plan import Chain, Job, Link, Plan, place_params
 from shotrender.shotlist import ShotList
-from shotrender.state import RunSettings, State, Verdict, sheet_name
+from shotrender.state import RunSettings, State, Verdict, sheet_extra, sheet_name
 from shotrender.store import Store
 
 
@@ -356,7 +356,7 @@ class Run:
                     cut=sheet.id, init_image=padded, layout=padded, prompt=params["prompt"],
                     negative=params["negative"], seed=params["seed"], steps=params["steps"],
                     strength=params["strength"], guidance=params["guidance"], width=padded.shape[1],
-                    height=padded.shape[0]))
+                    height=padded.shape[0], extra=sheet_extra(self.sl.continuity_for(chain.name))))
                 self.result.backend = self.backend.describe()
             except Exception as e:
                 if _ends_the_run(e):

@@ -49,6 +49,8 @@ CONTINUITY_FIELDS: dict[str, tuple[Any, Any, Any]] = {
     "work_width": (512, 128, 4096),
     "refine": (0.35, 0.0, 1.0),
     "max_sheet_pixels": (4096 * 4096, 256 * 256, 16384 * 16384),
+    "tile": (0, 0, 4096),
+    "tile_overlap": (0, 0, 4096),
 }
 CUT_INFO = ("frames", "notes")  # editorial facts: kept with the cut, change no picture
 CUT_KEYS = ("id", "layout", "bg", "reuse", *CUT_PARAMS, *CUT_INFO)
@@ -93,6 +95,8 @@ class Continuity:
     work_width: int = 512  # px; flow runs at this width, never above the layout's
     refine: float = 0.35  # the strength a cut repaints its view of its sheet with, from its own layout
     max_sheet_pixels: int = 4096 * 4096  # a larger sheet is painted scaled down to this (sheets.py)
+    tile: int = 0  # px; the window a sheet larger than the model's is painted in (0: the model's own size)
+    tile_overlap: int = 0  # px between windows (0: a quarter of the window)
 
     def as_dict(self) -> dict:
         return {name: getattr(self, name) for name in CONTINUITY_FIELDS}
@@ -595,6 +599,12 @@ class _Checker:
                     self.add((*path, name), f"must be between {lo:g} and {hi:g}, got {checked:g}")
                 elif checked is not None:
                     out[name] = checked
+        for name in ("tile", "tile_overlap"):
+            if out.get(name, 0) % 8:
+                self.add((*path, name), f"must be a multiple of 8 (the model paints in 8-px latent cells), "
+                         f"got {out[name]}", f"use {round(out[name] / 8) * 8 or 8}")
+        if out.get("tile") and out.get("tile_overlap", 0) >= out["tile"]:
+            self.add((*path, "tile_overlap"), f"must be less than tile ({out['tile']}), got {out['tile_overlap']}")
         return out
 
     def mapping(self, value: Any, path: tuple, what: str) -> dict | None:

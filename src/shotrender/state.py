@@ -251,6 +251,7 @@ class State:
                 "params": {name: params[name] for name in PARAMS if name in self.reads},
                 "backend": self.identity,
                 "mosaic": sheets.SCHEMA,
+                "request": sheet_extra(self.sl.continuity_for(bg)),
             }
             key = cache_key(inputs)
             stored = self.sheet_store.read_state(sheet_name(sheet))
@@ -330,6 +331,18 @@ class State:
 def sheet_name(sheet: sheets.Sheet) -> str:
     """The sheet's name in the output folder's sheets/ store: park/1 -> park_1 (files ep01_park_1.png, .json)."""
     return sheet.id.replace("/", "_")
+
+
+def sheet_extra(settings) -> dict:
+    """What a sheet's request tells the backend beyond the parameters: that it is a sheet, which a diffusion
+    backend paints in overlapping windows when it is larger than the model's (MultiDiffusion), and the
+    windows asked for."""
+    extra: dict = {"sheet": True}
+    if settings.tile:
+        extra["tile_window"] = settings.tile
+    if settings.tile_overlap:
+        extra["tile_overlap"] = settings.tile_overlap
+    return extra
 
 
 def _kept(state: str) -> bool:
