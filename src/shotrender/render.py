@@ -274,7 +274,7 @@ class Run:
         self.store = Store(options.out_dir, self.sl.episode)
         self.reads = getattr(backend, "reads", PARAMS)
         self.state = State(plan, self.store, self.identity, options.settings, self.reads)
-        self.layouts: dict[str, bytes] = {}  # chain -> the layout bytes of its cut asked for last
+        self.layouts: dict[str, tuple[str, bytes]] = {}  # chain -> its cut asked for last and that cut's layout bytes
         self.loaded = loaded  # a worker that keeps its backend between calls passes True after the first
         self.result = RunResult(self.sl.episode, options.out_dir)
 
@@ -326,8 +326,11 @@ class Run:
                                   error=f"not rendered: {blocked_by} before it in the chain failed"), "")
             return None
         verdict = self.state.job(job)
-        upstream_layout = self.layouts.pop(chain.name, None) if job.upstream else None
-        self.layouts[chain.name] = verdict.layout
+        # the bytes of the layout before this cut's, when that cut was asked for just before; a selection that
+        # leaves cuts of the chain out (--cuts C001,C003) asked for another one, and its layout is not this pair's
+        last = self.layouts.pop(chain.name, None)
+        upstream_layout = last[1] if last is not None and last[0] == job.upstream else None
+        self.layouts[chain.name] = (job.cut, verdict.layout)
         if verdict.stored.warning:
             self.progress.message(f"warning: {verdict.stored.warning}")
         if not self.forced(job.cut) and verdict.skip:
