@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
+import subprocess
+import sys
+
+import pytest
 
 from shotrender.backends.draft import DraftBackend
 from shotrender.plan import make_plan, select
 from shotrender.render import RenderOptions, render
 from shotrender.shotlist import load
 
-from helpers import episode, pan_layouts, write_shotlist
+from helpers import cut, episode, pan_layouts, write_shotlist
 
 
 def _pan(folder):
@@ -34,3 +40,26 @@ def test_a_selection_that_skips_a_cut_of_the_chain_pairs_each_cut_with_the_layou
     assert (pairs[0]["overlap"], pairs[0]["layout_error"], pairs[0]["flagged"]) == \
         (pairs[1]["overlap"], pairs[1]["layout_error"], pairs[1]["flagged"])
     assert (out / "ep01_P03.png").read_bytes() == (alone / "ep01_P03.png").read_bytes()
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o027])
+def test_files_shotrender_writes_have_the_mode_the_umask_gives(tmp_path, umask):
+    """tempfile makes its temporaries 0600, and the rename kept that: renders, sidecars, the manifest, the report,
+    the contact sheet, thumbnails, `init -o` and `export-job -o` files were unreadable to the farm's other users
+    (a reviewer, the web server, a compositor), where `open()` gave 0666 less the umask."""
+    write_shotlist(tmp_path, episode([cut("C001"), cut("C002")]))
+
+    def shotrender(*args):
+        done = subprocess.run([sys.executable, "-m", "shotrender", *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=300, preexec_fn=lambda: os.umask(umask))
+        assert done.returncode == 0, done.stderr
+
+    shotrender("render", "episode.yaml", "--progress", "none")
+    shotrender("report", "episode.yaml")
+    shotrender("export-job", "episode.yaml", "-o", "job.yaml")
+    shotrender("init", "--layouts", "layouts", "-o", "scaffold.yaml")
+    written = [p for p in (tmp_path / "renders").rglob("*") if p.is_file() and p.name != ".manifest.lock"]
+    written += [tmp_path / "job.yaml", tmp_path / "scaffold.yaml"]
+    assert {p.suffix for p in written} >= {".png", ".json", ".html", ".jpg", ".yaml"}
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in written} == \
+        {p.name: oct(0o666 & ~umask) for p in written}
