@@ -16,7 +16,7 @@ from shotrender.plan import make_plan, select
 from shotrender.render import RenderOptions, render
 from shotrender.shotlist import load
 
-from helpers import cut, episode, pan_layouts, write_shotlist
+from helpers import cut, draw_layout, episode, pan_layouts, run_cli, write_shotlist
 
 
 def _pan(folder):
@@ -63,3 +63,28 @@ def test_files_shotrender_writes_have_the_mode_the_umask_gives(tmp_path, umask):
     assert {p.suffix for p in written} >= {".png", ".json", ".html", ".jpg", ".yaml"}
     assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in written} == \
         {p.name: oct(0o666 & ~umask) for p in written}
+
+
+@pytest.mark.parametrize("cut_id", ["contact", "Contact"])
+def test_a_cut_named_like_the_contact_sheet_is_refused(tmp_path, cut_id):
+    """A cut `contact` renders to ep01_contact.png, the file `report` writes its contact sheet to: validate and
+    render passed, and every report replaced that cut's render (a case-blind disk has one name for both)."""
+    write_shotlist(tmp_path, episode([cut(cut_id), cut("C002")]))
+    for command in ("validate", "render"):
+        done = run_cli(command, "episode.yaml", cwd=tmp_path)
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        assert f"cut id {cut_id} names the report's contact sheet" in done.stderr
+    assert not (tmp_path / "renders").exists()
+
+
+@pytest.mark.parametrize("name", ["contact", "C" + "1" * 70])
+def test_init_takes_no_cut_id_that_validate_refuses(tmp_path, name):
+    """init --layouts took `contact.png` (with --id-pattern) and a 71-character name as cut ids, and wrote a
+    shot list that validate refuses: an id must not be the contact sheet's name, nor longer than 64."""
+    for stem in ("C002", name):
+        draw_layout(tmp_path / "layouts" / f"{stem}.png")
+    done = run_cli("init", "--layouts", "layouts", "--id-pattern", "^([A-Za-z0-9]+)", "-o", "episode.yaml",
+                   cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert f"{name}.png -> {name}, not an id" in done.stderr
+    assert not (tmp_path / "episode.yaml").exists()

@@ -28,7 +28,15 @@ from typing import Any
 import yaml
 
 from shotrender.errors import UsageError
-from shotrender.shotlist import ASPECT_TOLERANCE, ID_RE, MAX_FRAMES, _layout_header, _round8
+from shotrender.shotlist import (
+    ASPECT_TOLERANCE,
+    CONTACT_SHEET,
+    ID_RE,
+    MAX_FRAMES,
+    MAX_ID_LENGTH,
+    _layout_header,
+    _round8,
+)
 
 LAYOUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 INSTALL_HINT = "pip install 'shotrender[editorial]'"
@@ -156,7 +164,9 @@ def _ids(names: list[str], pattern: re.Pattern[str]) -> tuple[list[str | None], 
     ids: list[str | None] = []
     for name in names:
         found = cut_id(name, pattern)
-        ids.append(found if found is not None and ID_RE.match(found) else None)
+        usable = found is not None and ID_RE.match(found) and len(found) <= MAX_ID_LENGTH \
+            and found.lower() != CONTACT_SHEET  # what validate takes as a cut id (shotlist.py)
+        ids.append(found if usable else None)
     return ids, [i for i, found in enumerate(ids) if found is None]
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from shotrender.errors import UsageError
 from shotrender.files import write_atomic, write_error, write_text_atomic
-from shotrender.shotlist import ID_RE, THUMBS
+from shotrender.shotlist import CONTACT_SHEET, ID_RE, THUMBS
 
 REPORT_NAME = "report.html"
 THUMB_WIDTH = 400
@@ -717,7 +717,7 @@ def write_report(out_dir: Path, layouts: dict[str, Path] | None = None, bar: boo
     thumbs = make_thumbs(manifest, out_dir, layouts or {}, bar, warnings)
     html_path = out_dir / REPORT_NAME
     write_text_atomic(html_path, report_html(manifest, thumbs))
-    sheet_path = out_dir / f"{manifest.get('episode', 'episode')}_contact.png"
+    sheet_path = out_dir / f"{manifest.get('episode', 'episode')}_{CONTACT_SHEET}.png"
     if not _newer_than(sheet_path, out_dir / "manifest.json", Path(__file__)):
         data = io.BytesIO()
         contact_sheet(manifest, out_dir, thumbs).save(data, "PNG", compress_level=1)  # level 6 takes seconds

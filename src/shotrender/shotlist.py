@@ -30,6 +30,7 @@ ID_RE = re.compile(r"^[A-Za-z0-9_-]+\Z")  # \Z: "C001\n" is not an id
 # `.tmp-HOST-PID-XXXXXXXX` (a host name is at most 64 bytes, a pid 7 digits): 2 x 64 + 12 + 86 = 226
 # bytes, within the 255 a file name may have, with room for another kind of picture.
 MAX_ID_LENGTH = 64
+CONTACT_SHEET = "contact"  # the report's contact sheet is <episode>_contact.png, beside the renders: no cut id
 CUT_PARAMS = ("prompt", "negative", "seed", "steps", "strength", "guidance")
 PARAM_DEFAULTS = {"prompt": "", "negative": "", "steps": 30, "strength": 0.55, "guidance": 7.5}
 TOP_KEYS = ("version", "episode", "size", "model", "seed", "output", "controlnet", "continuity", "defaults",
@@ -801,6 +802,9 @@ def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]
                    "give every cut its own id", cut_id)
         elif cut_id is not None:
             seen[cut_id] = i
+        if cut_id is not None and cut_id.lower() == CONTACT_SHEET:  # lower: a case-blind disk has one name for both
+            ck.add((*path, "id"), f"cut id {cut_id} names the report's contact sheet: its render would be "
+                   f"<episode>_{cut_id}.png, the file the report writes the sheet to", "rename the cut", cut_id)
         reuse = cut_data.get("reuse")
         if reuse is not None:
             for key in cut_data:
