@@ -88,3 +88,41 @@ def test_init_takes_no_cut_id_that_validate_refuses(tmp_path, name):
     assert done.returncode == 2, done.stderr
     assert f"{name}.png -> {name}, not an id" in done.stderr
     assert not (tmp_path / "episode.yaml").exists()
+
+
+def _shotrender(folder, *args):
+    """The command as a farm runs it; a FIFO that blocks it fails the test by the timeout, not a hung suite."""
+    done = subprocess.run([sys.executable, "-m", "shotrender", *args], cwd=folder, capture_output=True, text=True,
+                          timeout=120)
+    assert "Traceback" not in done.stderr, done.stderr
+    return done
+
+
+def test_a_fifo_in_the_output_folder_blocks_no_command(tmp_path):
+    """A FIFO planted at a sidecar, a PNG, a cut's picture or manifest.json: opening it for reading waited for a
+    writer for ever. status and check hung; render hung, and SIGTERM could not end it (the manifest's rebuild,
+    signals held, opened it again); report hung on the manifest and on the pictures."""
+    _pan(tmp_path)
+    out = tmp_path / "out"
+    assert _shotrender(tmp_path, "render", "episode.yaml", "--progress", "none").returncode == 0
+    for name in ("ep01_P02.json", "ep01_P03.png", "ep01_P02.flow.png"):
+        (out / name).unlink()
+        os.mkfifo(out / name)
+    status = _shotrender(tmp_path, "status", "episode.yaml")
+    assert status.returncode == 0
+    assert "ep01_P02.json is unreadable" in status.stdout and "ep01_P03.png is unreadable" in status.stdout
+    assert _shotrender(tmp_path, "check", "episode.yaml").returncode == 0
+    report = _shotrender(tmp_path, "report", "episode.yaml")
+    assert report.returncode == 0, report.stderr
+    assert "flow picture 'ep01_P02.flow.png' is not a file of" in report.stderr
+    render = _shotrender(tmp_path, "render", "episode.yaml", "--progress", "none")
+    assert render.returncode == 2 and "is not a regular file" in render.stderr  # written over: refused, not hung
+    for path in out.iterdir():
+        if stat.S_ISFIFO(path.lstat().st_mode):
+            path.unlink()
+    assert _shotrender(tmp_path, "render", "episode.yaml", "--progress", "none").returncode == 0
+    assert "3 up to date" in _shotrender(tmp_path, "status", "episode.yaml").stdout
+    (out / "manifest.json").unlink()
+    os.mkfifo(out / "manifest.json")
+    report = _shotrender(tmp_path, "report", "episode.yaml")
+    assert report.returncode == 2 and "manifest.json is not a regular file" in report.stderr

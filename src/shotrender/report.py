@@ -498,8 +498,10 @@ def read_manifest(out_dir: Path) -> dict:
     """The output folder's manifest.json as written; a symlink there is refused, not followed."""
     path = Path(out_dir) / "manifest.json"
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO there would block the open
         with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise UsageError(f"{path} is not a regular file; remove it and render again to rebuild it")
             manifest = json.loads(f.read())
     except FileNotFoundError as e:
         raise UsageError(f"{path} does not exist; render the episode first (shotrender render …)") from e
@@ -572,6 +574,8 @@ def _own_file(out_dir: Path, name: str) -> bool:
     if name in ("", ".", "..") or any(c in name for c in "/\\\0"):
         return False
     path = out_dir / name
+    if os.path.lexists(path) and not path.is_file():  # a FIFO would block the thumbnail's read for ever
+        return False
     return not path.is_symlink() or Path(os.path.realpath(path)).parent == Path(os.path.realpath(out_dir))
 
 
