@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 
 from shotrender.backends.draft import DraftBackend
 from shotrender.plan import make_plan, select
@@ -126,3 +127,26 @@ def test_a_fifo_in_the_output_folder_blocks_no_command(tmp_path):
     os.mkfifo(out / "manifest.json")
     report = _shotrender(tmp_path, "report", "episode.yaml")
     assert report.returncode == 2 and "manifest.json is not a regular file" in report.stderr
+
+
+def test_commands_for_workers_carry_allow_outside_paths(tmp_path):
+    """export-job --allow-outside-paths accepted layouts outside the shot list's folder, but the template's
+    render and report commands lacked the option, so every farm task exited 2; `units --json` printed such a
+    command too."""
+    ep = tmp_path / "ep"
+    for i, cid in enumerate(("C001", "C002")):
+        draw_layout(tmp_path / "shared" / f"{cid}.png", seed=i)
+    write_shotlist(ep, episode([dict(cut(cid), layout=f"../shared/{cid}.png") for cid in ("C001", "C002")]),
+                   layouts=False)
+    done = run_cli("export-job", "episode.yaml", "--allow-outside-paths", "-o", "job.yaml", cwd=ep)
+    assert done.returncode == 0, done.stderr
+    params = {"{{Param.ShotList}}": "episode.yaml", "{{Param.OutputDir}}": "renders/ep01",
+              "{{Task.Param.Chain}}": "park"}
+    for step in yaml.safe_load((ep / "job.yaml").read_text())["steps"]:
+        args = [params.get(a, a) for a in step["script"]["actions"]["onRun"]["args"]]
+        done = run_cli(*args, cwd=ep)
+        assert done.returncode == 0, (step["name"], done.stderr)
+    (unit,) = json.loads(run_cli("units", "episode.yaml", "--allow-outside-paths", "--json", cwd=ep).stdout)["units"]
+    assert unit["command"][0] == "shotrender"
+    done = run_cli(*unit["command"][1:], "--force", cwd=ep)
+    assert done.returncode == 0, done.stderr
