@@ -150,3 +150,21 @@ def test_commands_for_workers_carry_allow_outside_paths(tmp_path):
     assert unit["command"][0] == "shotrender"
     done = run_cli(*unit["command"][1:], "--force", cwd=ep)
     assert done.returncode == 0, done.stderr
+
+
+def test_cut_ids_that_differ_only_in_case_are_refused(tmp_path):
+    """C001 and c001 passed validate; on a case-blind disk (macOS, an SMB share) their renders and sidecars are one
+    file each, so each render replaced the other's and status never called both up to date."""
+    write_shotlist(tmp_path, episode([cut("C001"), dict(cut("c001"), layout="layouts/other.png")]))
+    done = run_cli("validate", "episode.yaml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "cut id c001 differs only in case from C001, and a case-blind disk has one file for both (first at cut #1)" \
+        in done.stderr
+
+
+def test_init_gives_no_two_cuts_ids_that_differ_only_in_case(tmp_path):
+    for stem in ("C001", "c001"):
+        draw_layout(tmp_path / "layouts" / f"{stem}.png")
+    done = run_cli("init", "--layouts", "layouts", "-o", "episode.yaml", cwd=tmp_path)
+    assert done.returncode == 2 and "gives the same id to more than one file" in done.stderr, done.stderr
+    assert not (tmp_path / "episode.yaml").exists()

@@ -204,8 +204,9 @@ def find_ids(names: list[str], shown: list[str], what: str, pattern: re.Pattern[
         if not bad:
             found = [i for i in ids if i is not None]  # all of them
             sources: dict[str, list[str]] = {}
+            first: dict[str, str] = {}  # C001 and c001 are one id to validate (a case-blind disk has one file)
             for found_id, name in zip(found, shown, strict=True):
-                sources.setdefault(found_id, []).append(name)
+                sources.setdefault(first.setdefault(found_id.lower(), found_id), []).append(name)
             dups = {k: v for k, v in sources.items() if len(v) > 1}
             if not dups:
                 return found, f"{label}, e.g. {shown[0]} -> {found[0]}"

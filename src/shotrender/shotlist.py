@@ -789,7 +789,7 @@ def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]
         ck.add(("cuts",), f"must be a list of cuts, got {_show(cuts_data)}", "start each cut with '- id: '")
         return []
     cuts: list[Cut] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}  # id in lower case -> its cut's index and id
     used_bgs: set[str] = set()
     for i, cut_data in enumerate(cuts_data):
         path = ("cuts", i)
@@ -797,11 +797,15 @@ def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]
             ck.add(path, f"a cut must be a mapping, got {_show(cut_data)}", "write '- id: C001' and its fields")
             continue
         cut_id = ck.ident(cut_data, path, "id", "cut")
-        if cut_id is not None and cut_id in seen:
-            ck.add((*path, "id"), f"cut id {cut_id} is used twice (first at cut #{seen[cut_id] + 1})",
+        # keyed by the id in lower case: C001 and c001 name one file on a case-blind disk (macOS, SMB shares)
+        if cut_id is not None and cut_id.lower() in seen:
+            first, first_id = seen[cut_id.lower()]
+            twice = "is used twice" if first_id == cut_id else \
+                f"differs only in case from {first_id}, and a case-blind disk has one file for both"
+            ck.add((*path, "id"), f"cut id {cut_id} {twice} (first at cut #{first + 1})",
                    "give every cut its own id", cut_id)
         elif cut_id is not None:
-            seen[cut_id] = i
+            seen[cut_id.lower()] = (i, cut_id)
         if cut_id is not None and cut_id.lower() == CONTACT_SHEET:  # lower: a case-blind disk has one name for both
             ck.add((*path, "id"), f"cut id {cut_id} names the report's contact sheet: its render would be "
                    f"<episode>_{cut_id}.png, the file the report writes the sheet to", "rename the cut", cut_id)
