@@ -160,3 +160,17 @@ def test_an_output_with_a_nul_character_is_a_problem(tmp_path, flag):
     result, changed = run(ep, "validate", "episode.yaml", *flag)
     assert (result.exit_code, changed) == (2, False)
     assert result.stderr.startswith(f"episode.yaml:{line}: output: 'renders\\x00x' contains a NUL character")
+
+
+def test_a_layout_that_is_a_symlink_into_the_output_folder_is_refused(tmp_path):
+    """layouts/C001.png -> renders/ep01/ep01_C001.png: the folder holds no layout by name, but the render of
+    C001 was renamed over the file the layout's symlink points at, and the layout was lost."""
+    ep = tmp_path / "ep"
+    write_shotlist(ep, episode([cut("C001"), cut("C002")]))
+    (ep / "renders" / "ep01").mkdir(parents=True)
+    (ep / "layouts" / "C001.png").rename(ep / "renders" / "ep01" / "ep01_C001.png")
+    (ep / "layouts" / "C001.png").symlink_to("../renders/ep01/ep01_C001.png")
+    for command in ("validate", "render", "status", "check", "report", "export-job"):
+        result, changed = run(ep, command, "episode.yaml")
+        assert (command, result.exit_code, changed) == (command, 2, False), result.output
+        assert "the layout layouts/C001.png (cut C001) is a symlink to " in result.stderr, result.stderr

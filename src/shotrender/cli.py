@@ -127,6 +127,11 @@ def _load(shotlist: Path):
     return sl
 
 
+def _trusted() -> bool:
+    """Whether the command was given --allow-outside-paths (the commands it prints for workers need it too)."""
+    return click.get_current_context().meta.get("allow_outside_paths", False)
+
+
 def _out(sl, out_dir: Path | None) -> Path:
     """The output folder a command writes or reads (`--out`, else the shot list's), checked before any work."""
     from shotrender.shotlist import check_output
@@ -203,7 +208,7 @@ def units(shotlist: Path, cuts, chain, shard, units, as_json):
 
     _, selected = _load_plan(shotlist, cuts, chain, shard, units)
     if as_json:
-        click.echo(_json(units_to_dict(selected), depth=3))
+        click.echo(_json(units_to_dict(selected, allow_outside=_trusted()), depth=3))
     else:
         click.echo(units_to_text(selected))
 
@@ -239,7 +244,7 @@ def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, c
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     out = _out(full.shotlist, out_dir)
     template_dir = output.parent if output is not None else Path(".")
-    template = openjd_template(selected, out, template_dir, command)
+    template = openjd_template(selected, out, template_dir, command, allow_outside=_trusted())
     if output is None:
         click.echo(dump_yaml(template), nl=False)
     else:

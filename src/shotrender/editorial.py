@@ -28,7 +28,15 @@ from typing import Any
 import yaml
 
 from shotrender.errors import UsageError
-from shotrender.shotlist import ASPECT_TOLERANCE, ID_RE, MAX_FRAMES, _layout_header, _round8
+from shotrender.shotlist import (
+    ASPECT_TOLERANCE,
+    CONTACT_SHEET,
+    ID_RE,
+    MAX_FRAMES,
+    MAX_ID_LENGTH,
+    _layout_header,
+    _round8,
+)
 
 LAYOUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 INSTALL_HINT = "pip install 'shotrender[editorial]'"
@@ -156,7 +164,9 @@ def _ids(names: list[str], pattern: re.Pattern[str]) -> tuple[list[str | None], 
     ids: list[str | None] = []
     for name in names:
         found = cut_id(name, pattern)
-        ids.append(found if found is not None and ID_RE.match(found) else None)
+        usable = found is not None and ID_RE.match(found) and len(found) <= MAX_ID_LENGTH \
+            and found.lower() != CONTACT_SHEET  # what validate takes as a cut id (shotlist.py)
+        ids.append(found if usable else None)
     return ids, [i for i, found in enumerate(ids) if found is None]
 
 
@@ -194,8 +204,9 @@ def find_ids(names: list[str], shown: list[str], what: str, pattern: re.Pattern[
         if not bad:
             found = [i for i in ids if i is not None]  # all of them
             sources: dict[str, list[str]] = {}
+            first: dict[str, str] = {}  # C001 and c001 are one id to validate (a case-blind disk has one file)
             for found_id, name in zip(found, shown, strict=True):
-                sources.setdefault(found_id, []).append(name)
+                sources.setdefault(first.setdefault(found_id.lower(), found_id), []).append(name)
             dups = {k: v for k, v in sources.items() if len(v) > 1}
             if not dups:
                 return found, f"{label}, e.g. {shown[0]} -> {found[0]}"

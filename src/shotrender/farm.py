@@ -19,10 +19,12 @@ OPENJD_VERSION = "jobtemplate-2023-09"
 OPENJD_MAX_RANGE = 1024  # values an OpenJD task parameter may list
 
 
-def units_to_dict(plan: Plan, command: str = "shotrender") -> dict:
-    """The documented JSON form of `shotrender units --json` (docs/farm.md)."""
+def units_to_dict(plan: Plan, command: str = "shotrender", allow_outside: bool = False) -> dict:
+    """The documented JSON form of `shotrender units --json` (docs/farm.md). `allow_outside`: the command was
+    given --allow-outside-paths, and each unit's command needs it too, or it refuses the shot list."""
     sl = plan.shotlist
     shotlist = str(Path(sl.source).resolve())
+    trust = ["--allow-outside-paths"] if allow_outside else []
     return {
         "schema": UNITS_SCHEMA,
         "episode": sl.episode,
@@ -37,7 +39,7 @@ def units_to_dict(plan: Plan, command: str = "shotrender") -> dict:
                 "renders": len(c.jobs),
                 "reuses": len(c.links),
                 "pixels": len(c.jobs) * sl.width * sl.height,
-                "command": [command, "render", shotlist, "--chain", c.name],
+                "command": [command, "render", shotlist, *trust, "--chain", c.name],
             }
             for c in plan.chains
         ],
@@ -54,14 +56,17 @@ def units_to_text(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def openjd_template(plan: Plan, out_dir: Path, template_dir: Path, command: str = "shotrender") -> dict:
+def openjd_template(plan: Plan, out_dir: Path, template_dir: Path, command: str = "shotrender",
+                    allow_outside: bool = False) -> dict:
     """An Open Job Description job template: a Render step with one task per chain, then a Report step.
 
     Tasks are named by chain (`--chain NAME`). An episode with more chains than an OpenJD task parameter
     may list (1024) numbers its tasks instead, as one range expression (`--units N`). OpenJD joins a
     default path to the template's folder and forbids walking up from it, so a path under `template_dir`
     becomes a relative default and any other path has no default: the submitter gives it
-    (`openjd run job.yaml -p ShotList=...`; see `missing_defaults`).
+    (`openjd run job.yaml -p ShotList=...`; see `missing_defaults`). `allow_outside`: export-job was given
+    --allow-outside-paths, and the workers' commands are given it too: without it every task would refuse the
+    shot list that export-job accepted.
     """
     sl = plan.shotlist
 
@@ -78,7 +83,8 @@ def openjd_template(plan: Plan, out_dir: Path, template_dir: Path, command: str 
     else:
         task_param = {"name": "Unit", "type": "INT", "range": f"1-{len(plan.chains)}"}
         select = ["--units", "{{Task.Param.Unit}}"]
-    common = ["{{Param.ShotList}}", "--out", "{{Param.OutputDir}}"]
+    common = ["{{Param.ShotList}}", "--out", "{{Param.OutputDir}}", *(["--allow-outside-paths"] if allow_outside
+                                                                      else [])]
     return {
         "specificationVersion": OPENJD_VERSION,
         "name": f"shotrender {sl.episode}",

@@ -23,6 +23,11 @@ from pathlib import Path
 from shotrender.errors import EXIT_RENDER_FAILED, ShotRenderError, UsageError
 
 TMP_MARK = ".tmp-"
+# `tempfile` makes its files 0600; a file shotrender writes gets the mode open() would give it (0666 less the
+# umask), or renders, manifests and reports on a shared farm folder are unreadable to everyone but their
+# writer. Read once: os.umask can only be read by setting it, and the report writes from several threads.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
 DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
@@ -69,6 +74,7 @@ def write_atomic(final: Path, data: bytes) -> None:
     try:
         fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=temp_prefix(final))
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())

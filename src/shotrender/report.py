@@ -22,7 +22,7 @@ from pathlib import Path
 
 from shotrender.errors import UsageError
 from shotrender.files import write_atomic, write_error, write_text_atomic
-from shotrender.shotlist import ID_RE, THUMBS
+from shotrender.shotlist import CONTACT_SHEET, ID_RE, THUMBS
 from shotrender.store import SHEETS_FOLDER
 
 REPORT_NAME = "report.html"
@@ -536,8 +536,10 @@ def read_manifest(out_dir: Path) -> dict:
     """The output folder's manifest.json as written; a symlink there is refused, not followed."""
     path = Path(out_dir) / "manifest.json"
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)  # a FIFO there would block the open
         with os.fdopen(fd, "rb") as f:
+            if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+                raise UsageError(f"{path} is not a regular file; remove it and render again to rebuild it")
             manifest = json.loads(f.read())
     except FileNotFoundError as e:
         raise UsageError(f"{path} does not exist; render the episode first (shotrender render …)") from e
@@ -610,6 +612,8 @@ def _own_file(out_dir: Path, name: str) -> bool:
     if name in ("", ".", "..") or any(c in name for c in "/\\\0"):
         return False
     path = out_dir / name
+    if os.path.lexists(path) and not path.is_file():  # a FIFO would block the thumbnail's read for ever
+        return False
     return not path.is_symlink() or Path(os.path.realpath(path)).parent == Path(os.path.realpath(out_dir))
 
 
@@ -760,7 +764,7 @@ def write_report(out_dir: Path, layouts: dict[str, Path] | None = None, bar: boo
     thumbs = make_thumbs(manifest, out_dir, layouts or {}, bar, warnings)
     html_path = out_dir / REPORT_NAME
     write_text_atomic(html_path, report_html(manifest, thumbs))
-    sheet_path = out_dir / f"{manifest.get('episode', 'episode')}_contact.png"
+    sheet_path = out_dir / f"{manifest.get('episode', 'episode')}_{CONTACT_SHEET}.png"
     if not _newer_than(sheet_path, out_dir / "manifest.json", Path(__file__)):
         data = io.BytesIO()
         contact_sheet(manifest, out_dir, thumbs).save(data, "PNG", compress_level=1)  # level 6 takes seconds

@@ -17,10 +17,12 @@ loses that PNG too, so a failed write leaves the cut missing, never half there.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -158,7 +160,7 @@ class Store:
 
     def write_link(self, cut: str, source: str, record: dict) -> dict:
         """A reused cut: a copy of its source's PNG (links break on many file servers) and its own sidecar."""
-        png = self.png_path(source).read_bytes()
+        png = _read_no_follow(self.png_path(source))  # as read_state read it: not through a symlink planted since
         return self.write_cut(cut, png, {**record, "reuse_of": source})
 
     # -------------------------------------------------------------------------------- reading
@@ -301,9 +303,13 @@ _PLAIN_NAME = re.compile(r"[^/\\\0]+")
 
 
 def _read_no_follow(path: Path, limit: int | None = None) -> bytes:
-    """A file's bytes, refusing a symlink at its name (shotrender never writes one) and, with `limit`, a file
-    larger than that."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    """A file's bytes, refusing a symlink at its name (shotrender never writes one), anything but a regular file
+    and, with `limit`, a file larger than that. O_NONBLOCK: opening a FIFO planted there would wait for a
+    writer forever, and a signal could not end the wait (the manifest's rebuild reads every cut, signals held)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
     with os.fdopen(fd, "rb") as f:
         data = f.read() if limit is None else f.read(limit + 1)
     if limit is not None and len(data) > limit:
