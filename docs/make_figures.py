@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import tempfile
@@ -16,23 +17,45 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 EPISODE = ROOT / "shots" / "example" / "episode.yaml"
 OUT = ROOT / "docs" / "images"
-TILE = 480
+TILE = 360
+PARK = ("C001", "C002", "C003", "C008")
 
 
-def tile(path: Path, label: str) -> np.ndarray:
+def label(image: np.ndarray, text: str) -> np.ndarray:
+    image = image.copy()
+    cv2.rectangle(image, (0, 0), (image.shape[1], 22), (30, 30, 30), -1)
+    cv2.putText(image, text, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
+    return image
+
+
+def tile(path: Path, text: str, width: int = TILE) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     h, w = image.shape[:2]
-    image = cv2.resize(image, (TILE, round(h * TILE / w)), interpolation=cv2.INTER_AREA)
-    cv2.rectangle(image, (0, 0), (TILE, 22), (30, 30, 30), -1)
-    cv2.putText(image, label, (6, 16), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1, cv2.LINE_AA)
-    return image
+    return label(cv2.resize(image, (width, round(h * width / w)), interpolation=cv2.INTER_AREA), text)
+
+
+def sheet_with_frames(folder: Path, name: str, width: int) -> np.ndarray:
+    """The sheet's painting with every cut's frame drawn on it, as the report shows it."""
+    record = json.loads((folder / "sheets" / f"ep01_{name}.json").read_text())
+    image = cv2.imread(str(folder / "sheets" / record["image"]["file"]), cv2.IMREAD_COLOR)
+    frame = json.loads((folder / "manifest.json").read_text())["size"]
+    for cut, matrix in record["inputs"]["camera"].items():
+        corners = np.float32([[0, 0], [frame[0], 0], [frame[0], frame[1]], [0, frame[1]]]).reshape(-1, 1, 2)
+        points = cv2.perspectiveTransform(corners, np.float32(matrix)).astype(np.int32)
+        cv2.polylines(image, [points], True, (60, 210, 255), 4, cv2.LINE_AA)
+        x, y = points[0, 0]
+        cv2.putText(image, cut, (int(x) + 12, int(y) + 80), cv2.FONT_HERSHEY_SIMPLEX, 1.4, (60, 210, 255), 3,
+                    cv2.LINE_AA)
+    h, w = image.shape[:2]
+    image = cv2.resize(image, (width, round(h * width / w)), interpolation=cv2.INTER_AREA)
+    return label(image, f"sheet {record['sheet']}: {w}x{h}, the frames of its cuts drawn on it")
 
 
 def grid(rows: list[list[np.ndarray]]) -> np.ndarray:
     gap = 6
-    height = max(t.shape[0] for row in rows for t in row)
     lines = []
     for row in rows:
+        height = max(t.shape[0] for t in row)
         padded = [np.pad(t, ((0, height - t.shape[0]), (0, gap), (0, 0)), constant_values=255) for t in row]
         lines.append(np.pad(np.hstack(padded), ((0, gap), (0, 0), (0, 0)), constant_values=255))
     width = max(line.shape[1] for line in lines)
@@ -49,34 +72,13 @@ def main() -> None:
                             "--progress", "none", *extra], check=True)
         layouts = EPISODE.parent / "layouts"
         figure = grid([
-            [tile(layouts / "C001.png", "layout C001"), tile(layouts / "C002.png", "layout C002 (pan right)")],
-            [tile(on / "ep01_C001.png", "render C001"),
-             tile(off / "ep01_C002.png", "C002 without continuity")],
-            [tile(on / "ep01_C002.png", "C002 with continuity"),
-             tile(on / "ep01_C002.flow.png", "flow C002 -> C001 (grey: not seen in C001)")],
-            [tile(on / "ep01_C002.error.png", "error with continuity"),
-             tile(_error_without(off), "error without continuity")],
+            [sheet_with_frames(on, "park_1", 4 * TILE + 18)],
+            [tile(layouts / f"{c}.png", f"layout {c}") for c in PARK],
+            [tile(on / f"ep01_{c}.png", f"{c}: a view of the sheet") for c in PARK],
+            [tile(off / f"ep01_{c}.png", f"{c} painted alone (--no-continuity)") for c in PARK],
         ])
-        cv2.imwrite(str(OUT / "continuity_pair.png"), figure, [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    print(f"wrote {OUT / 'continuity_pair.png'}")
-
-
-def _error_without(off: Path) -> Path:
-    """The error heatmap of the unguided pair, computed the way render's check computes it."""
-    from shotrender import continuity
-    from shotrender.images import decode_png, read_layout
-    from shotrender.shotlist import load
-
-    sl = load(EPISODE)
-    layouts = EPISODE.parent / "layouts"
-    a = read_layout(layouts / "C001.png", sl.width, sl.height)
-    b = read_layout(layouts / "C002.png", sl.width, sl.height)
-    p = continuity.pair(a, b, sl.continuity_for("park"))
-    ra = decode_png((off / "ep01_C001.png").read_bytes())
-    rb = decode_png((off / "ep01_C002.png").read_bytes())
-    path = off / "error_without.png"
-    cv2.imwrite(str(path), cv2.cvtColor(continuity.error_picture(rb, p.warp(ra), p), cv2.COLOR_RGB2BGR))
-    return path
+        cv2.imwrite(str(OUT / "continuity_sheet.png"), figure, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    print(f"wrote {OUT / 'continuity_sheet.png'}")
 
 
 if __name__ == "__main__":

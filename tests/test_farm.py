@@ -109,8 +109,10 @@ def test_three_shard_processes_make_what_one_unsharded_run_makes(tmp_path):
              for i in (1, 2, 3)]
     errors = [p.communicate(timeout=300)[1] for p in procs]
     assert [p.returncode for p in procs] == [0, 0, 0], errors
-    assert len(pictures(whole)) == 11 + 2 * 5  # 11 cuts, flow and error previews of 3 park and 2 street pairs
+    # 11 cuts, and the flow and error previews of each of the 4 park and 3 street cuts against its sheet
+    assert len(pictures(whole)) == 11 + 2 * 7
     assert pictures(sharded) == pictures(whole)
+    assert len(pictures(whole / "sheets")) == 2 and pictures(sharded / "sheets") == pictures(whole / "sheets")
     assert manifest_content(sharded) == manifest_content(whole)
 
 

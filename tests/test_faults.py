@@ -263,8 +263,9 @@ def _limit_file_size(limit: int):
 def test_full_disk_fails_in_one_line_leaves_no_partial_file_and_a_rerun_completes(tmp_path):
     """A write that hits a full disk (here: the file-size limit, which fails writes with EFBIG as a full disk
     does with ENOSPC) stops the render with exit 1 and one line saying what, where and how to fix it. What
-    was written before stays whole and true; nothing half written stays. With space again, a rerun finishes."""
-    shotlist = _pan_episode(tmp_path)
+    was written before stays whole and true; nothing half written stays. With space again, a rerun finishes.
+    Continuity is off: a sheet, painted first and larger than any cut, would take the limit before any cut."""
+    shotlist = _pan_episode(tmp_path, continuity={"enabled": False})
     reference, out = tmp_path / "reference", tmp_path / "out"
     assert run_cli("render", str(shotlist), "--out", str(reference)).returncode == 0
     first_cut = [reference / "ep01_C001.png", reference / "ep01_C001.json"]
@@ -556,7 +557,9 @@ def test_no_connection_is_attempted_without_a_hub_id(tmp_path, tiny_model):
     tiny = run_cli("render", str(small / "episode.yaml"), "--out", str(tmp_path / "tiny"), "--model",
                    str(tiny_model), env=env)
     assert tiny.returncode == 0, tiny.stderr
-    assert json.loads((tmp_path / "tiny" / "manifest.json").read_text())["counts"] == {"rendered": 7, "reused": 1}
+    counts = json.loads((tmp_path / "tiny" / "manifest.json").read_text())["counts"]
+    # the random-weight pipeline's noise may be over the continuity limit: flagged cuts are written all the same
+    assert counts.get("rendered", 0) + counts.get("flagged", 0) == 7 and counts["reused"] == 1, counts
     assert json.loads((tmp_path / "tiny" / "ep01_C001.json").read_text())["device"]["backend"] == "diffusers"
 
     calls = entries()
