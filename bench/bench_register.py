@@ -15,9 +15,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import cv2
@@ -25,18 +23,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
+from bench_flow import timed  # noqa: E402
+
 import location as L  # noqa: E402
 from shotrender import sheets  # noqa: E402
-
-
-def timed(fn, repeat: int) -> tuple[float, object]:
-    result = fn()  # warm-up: first calls allocate
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times) * 1000, result
 
 
 def corner_error(estimate: np.ndarray, truth: np.ndarray, size: tuple[int, int]) -> float:

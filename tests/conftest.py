@@ -35,3 +35,22 @@ def tiny_controlnet(tmp_path_factory, tiny_model):
     from tinymodel import build_tiny_controlnet
 
     return build_tiny_controlnet(tmp_path_factory.mktemp("tinycontrolnet") / "controlnet", tiny_model / "unet")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module: on a small shared machine two threads per process make the tiny
+    model crawl, and a CPU render's bytes depend on the thread count."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def hash_cache(tmp_path, monkeypatch):
+    """A hash cache of the test's own, so that no test reads or writes the user's ~/.cache."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    return tmp_path / "xdg" / "shotrender" / "hashes.json"

@@ -25,6 +25,8 @@ from shotrender.errors import EXIT_BAD_INPUT, BackendError, ModelError, UsageErr
 
 TESTS = Path(__file__).parent
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "hash_cache")
+
 
 def layout(lines: tuple[int, ...] = (20, 44), width: int = 64, height: int = 64) -> np.ndarray:
     """Line art: dark horizontal lines on light paper, at the given rows."""
@@ -56,23 +58,6 @@ def request(**changes) -> RenderRequest:
 
 def digest(image: np.ndarray) -> str:
     return hashlib.sha256(image.tobytes()).hexdigest()
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True)
-def hash_cache(tmp_path, monkeypatch):
-    """Each test gets its own hash cache, so none reads or writes the user's ~/.cache."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    return tmp_path / "xdg" / "shotrender" / "hashes.json"
 
 
 @pytest.fixture(scope="module")

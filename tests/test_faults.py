@@ -416,17 +416,6 @@ def test_a_failing_cut_exits_1_and_status_and_the_manifest_say_which(tmp_path):
     assert sorted(re.findall(r"\] (C\d+) \[\w+\] done", rerun.stderr)) == ["C003"]
 
 
-@pytest.fixture
-def one_torch_thread():
-    """Torch on one thread: on a small shared machine two threads per process make the tiny model crawl."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.mark.usefixtures("one_torch_thread")
 @pytest.mark.parametrize("poisoned", [1, 99], ids=["recovers-in-float32", "still-broken"])
 def test_a_nan_render_is_retried_once_in_float32_then_fails_only_its_cut(tmp_path, tiny_model, monkeypatch,

@@ -31,6 +31,8 @@ WINDOW_SPANS = ((0, 64), (48, 112), (96, 160))
 #: the tiny VAE's scale: each latent pixel is 2 × 2 image pixels
 FACTOR = 2
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "hash_cache")
+
 
 def sheet_request(**changes):
     """A 160×64 sheet, three windows wide; keyword arguments override fields."""
@@ -74,22 +76,6 @@ def within(ratios: dict[int, float], tolerance: float = 1.05) -> bool:
 def uint8(image: np.ndarray) -> np.ndarray:
     """The backend's conversion of a pipeline's float output."""
     return np.round(np.clip(image, 0, 1) * 255).astype(np.uint8)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-@pytest.fixture(autouse=True)
-def hash_cache(tmp_path, monkeypatch):
-    """Each test gets its own hash cache, so none reads or writes the user's ~/.cache."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
 
 
 @pytest.fixture(scope="module")
