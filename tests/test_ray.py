@@ -46,6 +46,10 @@ def test_ray_renders_the_example_as_a_local_run_does(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "ray: 2 workers (1 CPU, 0 GPU each) on a local cluster" in result.stderr
     assert "7 rendered, 1 reused" in result.stdout
+    lines = result.stderr.splitlines()
+    painted = [i for i, line in enumerate(lines) if line.startswith("sheet ") and "painted in" in line]
+    cut_lines = [i for i, line in enumerate(lines) if line.startswith("[")]
+    assert len(painted) == 2 and max(painted) < min(cut_lines)  # both sheets before any cut: cuts wait for sheets only
     # 8 cuts, the previews of the 6 cuts of the park's and the street's sheets, and the 2 sheets
     assert pictures(cluster) == pictures(local) and len(pictures(local)) == 8 + 2 * 6
     assert pictures(cluster / "sheets") == pictures(local / "sheets") and len(pictures(local / "sheets")) == 2

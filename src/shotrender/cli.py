@@ -286,12 +286,12 @@ def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, c
 @click.option("--no-sheets", is_flag=True, help="Paint only cuts, from sheets painted before (a farm's Cuts step): "
               "a cut whose sheet is not up to date is blocked, never painted from a stale sheet.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: chains run in this process; ray: each chain is a task on a Ray cluster's workers, "
-                   "which keep their model loaded (needs pip install 'shotrender[ray]').")
+              help="local: chains run in this process; ray: each chain's sheets, then each cut, are tasks on a Ray "
+                   "cluster's workers, which keep their model loaded (needs pip install 'shotrender[ray]').")
 @click.option("--address", metavar="ADDR", help="With --executor ray: the cluster to join (ray://HOST:10001, "
               "HOST:6379 or auto). Default: a private local cluster on this machine.")
 @click.option("--workers", type=click.IntRange(1), help="With --executor ray: how many workers (Ray actors). "
-              "Default: as many as the cluster's CPUs or GPUs fit, at most one per chain.")
+              "Default: as many as the cluster's CPUs or GPUs fit, at most one per task.")
 @click.option("--cpus-per-worker", type=click.FloatRange(min=0.01), default=1, show_default=True,
               help="With --executor ray: CPUs each worker reserves; on a CPU-only worker also torch's thread "
                    "count, which CPU renders' bytes depend on.")
