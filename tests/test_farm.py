@@ -79,12 +79,23 @@ def test_units_command_lists_every_cut_once_with_a_command_per_unit(tmp_path):
     out = run_cli("units", str(EXAMPLE / "episode.yaml"), "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
-    assert data["schema"] == "shotrender.units/1" and data["unit_count"] == 3
+    assert data["schema"] == "shotrender.units/2" and data["unit_count"] == 3
+    assert data["sheet_unit_count"] == 2 and data["cut_unit_count"] == 7
     cuts = [c for u in data["units"] for c in u["cuts"]]
     assert sorted(cuts) == [f"C00{i}" for i in range(1, 9)]
-    park = data["units"][0]
+    assert sorted(c for u in data["units"] for cu in u["cut_units"] for c in cu["cuts"]) == sorted(cuts)
+    park, street, room = data["units"]
+    shotlist = str((EXAMPLE / "episode.yaml").resolve())
     assert park["unit"] == 1 and park["chain"] == "park" and park["renders"] == 4 and park["reuses"] == 1
-    assert park["command"][1:] == ["render", str((EXAMPLE / "episode.yaml").resolve()), "--chain", "park"]
+    assert park["command"][1:] == ["render", shotlist, "--chain", "park"]
+    assert park["sheet_unit"] == {"id": "park:sheets",
+                                  "command": ["shotrender", "render", shotlist, "--chain", "park", "--sheets-only"]}
+    # C007 reuses C001: a copy of it, so in its unit, after it
+    assert [cu["cuts"] for cu in park["cut_units"]] == [["C001", "C007"], ["C002"], ["C003"], ["C008"]]
+    assert park["cut_units"][0]["depends_on"] == ["park:sheets"]
+    assert park["cut_units"][0]["command"][1:] == ["render", shotlist, "--cuts", "C001,C007", "--no-sheets"]
+    assert street["sheet_unit"]["id"] == "street:sheets"
+    assert room["sheet_unit"] is None and room["cut_units"][0]["depends_on"] == []  # one cut: no sheet
     text = run_cli("units", str(EXAMPLE / "episode.yaml"), "--units", "2-3")
     assert text.returncode == 0 and "street" in text.stdout and "park" not in text.stdout
     bad = run_cli("units", str(EXAMPLE / "episode.yaml"), "--units", "4")
@@ -128,20 +139,26 @@ def test_strict_turns_a_flagged_cut_into_exit_1(tmp_path):
     assert pictures(tmp_path / "b") == pictures(tmp_path / "a")  # written all the same
 
 
-def test_export_job_template_has_one_render_task_per_chain(tmp_path):
+def test_export_job_template_has_a_sheets_step_then_a_cuts_step_then_the_report(tmp_path):
     job = tmp_path / "job.yaml"
     out = run_cli("export-job", str(EXAMPLE / "episode.yaml"), "--format", "openjd", "-o", str(job),
                   "--out", str(tmp_path / "renders"))
     assert out.returncode == 0, out.stderr
     template = yaml.safe_load(job.read_text())
-    render, report = template["steps"]
-    assert render["parameterSpace"]["taskParameterDefinitions"] == [
-        {"name": "Chain", "type": "STRING", "range": ["park", "street", "room"]}]
-    args = render["script"]["actions"]["onRun"]["args"]
-    assert args[:2] == ["render", "{{Param.ShotList}}"]
+    sheets, cuts, report = template["steps"]
+    assert sheets["name"] == "Sheets" and sheets["parameterSpace"]["taskParameterDefinitions"] == [
+        {"name": "Chain", "type": "STRING", "range": ["park", "street"]}]  # the room has one cut: no sheet
+    args = sheets["script"]["actions"]["onRun"]["args"]
+    assert args[:2] == ["render", "{{Param.ShotList}}"] and "--sheets-only" in args
     assert args[args.index("--chain") + 1] == "{{Task.Param.Chain}}"
     assert args[args.index("--progress") + 1] == "openjd"
-    assert report["dependencies"] == [{"dependsOn": "Render"}]
+    assert cuts["name"] == "Cuts" and cuts["dependencies"] == [{"dependsOn": "Sheets"}]
+    assert cuts["parameterSpace"]["taskParameterDefinitions"] == [
+        {"name": "Cuts", "type": "STRING", "range": ["C001,C007", "C002", "C003", "C008", "C004", "C005", "C006"]}]
+    args = cuts["script"]["actions"]["onRun"]["args"]
+    assert args[args.index("--cuts") + 1] == "{{Task.Param.Cuts}}" and "--no-sheets" in args
+    assert report["dependencies"] == [{"dependsOn": "Cuts"}]
+    assert "2 sheet tasks and 7 cut tasks" in out.stderr
     params = {p["name"]: p for p in template["parameterDefinitions"]}
     assert params["OutputDir"]["default"] == "renders"  # under the template's folder: relative, as OpenJD wants
     assert "default" not in params["ShotList"]  # outside it: no default, the submitter gives it
@@ -149,14 +166,20 @@ def test_export_job_template_has_one_render_task_per_chain(tmp_path):
 
 
 def test_export_job_numbers_tasks_when_chains_exceed_what_openjd_lists(tmp_path):
+    # 1026 chains of one cut, and 2 backgrounds of two: more chains and cut units than a task parameter lists
     cuts = "\n".join(f"  - {{id: C{i:04d}, layout: l.png}}" for i in range(1, 1027))
-    sl = parse(f"version: 1\nepisode: big\nsize: [64, 64]\nmodel: draft\ncuts:\n{cuts}\n", base_dir=tmp_path)
+    cuts += "\n" + "\n".join(f"  - {{id: D{i}, layout: l.png, bg: {bg}}}" for i, bg in enumerate("aabb"))
+    sl = parse(f"version: 1\nepisode: big\nsize: [64, 64]\nmodel: draft\nbackgrounds: {{a: {{}}, b: {{}}}}\n"
+               f"cuts:\n{cuts}\n", base_dir=tmp_path)
     from shotrender.farm import openjd_template
 
     template = openjd_template(make_plan(sl), tmp_path / "out", tmp_path)
-    (param,) = template["steps"][0]["parameterSpace"]["taskParameterDefinitions"]
-    assert param == {"name": "Unit", "type": "INT", "range": "1-1026"}
-    assert "{{Task.Param.Unit}}" in template["steps"][0]["script"]["actions"]["onRun"]["args"]
+    sheets, cut_step, _ = template["steps"]
+    (param,) = sheets["parameterSpace"]["taskParameterDefinitions"]
+    assert param == {"name": "Unit", "type": "INT", "range": "1027,1028"}  # the chains a and b
+    assert "{{Task.Param.Unit}}" in sheets["script"]["actions"]["onRun"]["args"]
+    (param,) = cut_step["parameterSpace"]["taskParameterDefinitions"]
+    assert len(param["range"]) == 515 and param["range"][0] == "C0001,C0002" and param["range"][-1] == "D2,D3"
     job = tmp_path / "job.yaml"
     job.write_text(yaml.safe_dump(template, sort_keys=False))
     check = subprocess.run([str(OPENJD), "check", str(job)], capture_output=True, text=True, timeout=120)
@@ -176,7 +199,9 @@ def test_openjd_check_and_run_render_the_example(tmp_path):
                          capture_output=True, text=True, timeout=600)
     log = run.stdout + run.stderr
     assert run.returncode == 0, log
-    assert log.count("openjd_progress: 100") == 3  # one finished task per chain
+    assert log.count("openjd_status: ep01: sheets 1 painted") == 2  # the park's and the street's
+    assert log.count("openjd_progress: 100") == 7  # then one task per cut unit, each finished
+    assert "blocked" not in log
     renders = work / "renders" / "ep01"
     manifest = json.loads((renders / "manifest.json").read_text())
     assert manifest["counts"] == {"rendered": 7, "reused": 1}
@@ -186,3 +211,32 @@ def test_openjd_check_and_run_render_the_example(tmp_path):
     assert run_cli("render", str(work / "episode.yaml"), "--out", str(local)).returncode == 0
     assert pictures(renders).keys() - {"ep01_contact.png"} == pictures(local).keys()
     assert all(pictures(renders)[name] == data for name, data in pictures(local).items())
+    assert pictures(renders / "sheets") == pictures(local / "sheets") and len(pictures(local / "sheets")) == 2
+    assert manifest_content(renders) == manifest_content(local)
+
+
+def test_no_sheets_blocks_a_cut_whose_sheet_is_not_up_to_date_and_sheets_only_paints_no_cut(tmp_path):
+    pan_layouts(tmp_path / "layouts", 2, 128, 72, step=16)
+    cuts = [{"id": f"P0{i}", "layout": f"layouts/P0{i}.png", "bg": "park"} for i in (1, 2)]
+    path = write_shotlist(tmp_path, episode(cuts))
+    out = tmp_path / "out"
+    early = run_cli("render", str(path), "--out", str(out), "--no-sheets")
+    assert early.returncode == 1 and "0 rendered" not in early.stdout and "2 blocked" in early.stdout
+    assert "P01: blocked: not rendered: its sheet park/1 is missing" in early.stderr
+    assert "render --chain park --sheets-only" in early.stderr and not list(out.glob("*.png"))
+    sheets = run_cli("render", str(path), "--out", str(out), "--sheets-only")
+    assert sheets.returncode == 0 and "ep01: sheets 1 painted" in sheets.stdout, sheets.stdout + sheets.stderr
+    assert len(pictures(out / "sheets")) == 1 and not list(out.glob("*.png"))
+    assert "sheets 1 up to date" in run_cli("render", str(path), "--out", str(out), "--sheets-only").stdout
+    cuts_run = run_cli("render", str(path), "--out", str(out), "--no-sheets")
+    assert cuts_run.returncode == 0 and "2 rendered" in cuts_run.stdout, cuts_run.stdout + cuts_run.stderr
+    whole = tmp_path / "whole"
+    assert run_cli("render", str(path), "--out", str(whole)).returncode == 0
+    assert pictures(out) == pictures(whole) and pictures(out / "sheets") == pictures(whole / "sheets")
+    # a changed layout makes the sheet stale: its cuts are not painted from the old painting
+    pan_layouts(tmp_path / "layouts", 2, 128, 72, step=20)
+    stale = run_cli("render", str(path), "--out", str(out), "--no-sheets")
+    assert stale.returncode == 1 and "its sheet park/1 is stale" in stale.stderr, stale.stdout + stale.stderr
+    assert pictures(out) == pictures(whole)
+    both = run_cli("render", str(path), "--out", str(out), "--sheets-only", "--no-sheets")
+    assert both.returncode == 2 and "give one of them" in both.stderr

@@ -15,7 +15,7 @@ import pytest
 from ray.exceptions import RayActorError
 
 from shotrender.backends.draft import DraftBackend
-from shotrender.executors.ray import ChainWorker, RayExecutor
+from shotrender.executors.ray import ChainWorker, RayExecutor, phases
 from shotrender.files import TMP_MARK
 from shotrender.plan import make_plan
 from shotrender.render import RenderOptions
@@ -46,6 +46,10 @@ def test_ray_renders_the_example_as_a_local_run_does(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "ray: 2 workers (1 CPU, 0 GPU each) on a local cluster" in result.stderr
     assert "7 rendered, 1 reused" in result.stdout
+    lines = result.stderr.splitlines()
+    painted = [i for i, line in enumerate(lines) if line.startswith("sheet ") and "painted in" in line]
+    cut_lines = [i for i, line in enumerate(lines) if line.startswith("[")]
+    assert len(painted) == 2 and max(painted) < min(cut_lines)  # both sheets before any cut: cuts wait for sheets only
     # 8 cuts, the previews of the 6 cuts of the park's and the street's sheets, and the 2 sheets
     assert pictures(cluster) == pictures(local) and len(pictures(local)) == 8 + 2 * 6
     assert pictures(cluster / "sheets") == pictures(local / "sheets") and len(pictures(local / "sheets")) == 2
@@ -81,19 +85,19 @@ class _Ref:  # hashable by identity, as Ray's object refs are
 
 
 class _FakeRay:
-    """Just enough of Ray's API to drive the executor's dispatch loop in-process; each actor's first
-    `lose` calls die as a lost worker would."""
+    """Just enough of Ray's API to drive the executor's dispatch loop in-process; the calls numbered in
+    `lose` (from 1) die as a lost worker would."""
 
-    def __init__(self, lose: int):
+    def __init__(self, lose: set[int]):
         self.lose, self.calls, self.killed = lose, [], 0
 
     def actor(self, backend, options):
         fake, worker = self, ChainWorker(backend, options)
 
         class Method:
-            def remote(self, plan):
-                fake.calls.append(plan.chains[0].name)
-                return _Ref(worker, plan, len(fake.calls) <= fake.lose)
+            def remote(self, plan, stage):
+                fake.calls.append((stage, "+".join(plan.chains[0].cuts) if stage == "cuts" else plan.chains[0].name))
+                return _Ref(worker, (plan, stage), len(fake.calls) in fake.lose)
 
         return type("Actor", (), {"run": Method()})()
 
@@ -103,28 +107,38 @@ class _FakeRay:
     def get(self, ref):
         if ref.lost:
             raise RayActorError()
-        return ref.worker.run(ref.plan)
+        return ref.worker.run(*ref.plan)
 
     def kill(self, actor):
         self.killed += 1
 
 
-@pytest.mark.parametrize("lose, failed", [(1, 0), (2, 5)])
-def test_a_lost_worker_is_replaced_and_its_chain_given_out_once_more(tmp_path, lose, failed):
+@pytest.mark.parametrize("lose, counts", [
+    ({1}, {"rendered": 7, "reused": 1}),
+    ({1, 2}, {"rendered": 3, "blocked": 5}),  # the park's sheets lost twice: its 4 renders and 1 reuse blocked
+    ({3, 4}, {"rendered": 6, "failed": 2}),  # cut C001 (and C007, its reuse) lost twice
+])
+def test_sheets_go_out_first_then_every_cut_alone_and_a_lost_task_once_more(tmp_path, lose, counts):
     plan = make_plan(load(EXAMPLE / "episode.yaml"))
     fake = _FakeRay(lose)
 
     class Executor(RayExecutor):
         def run(self, run, chains):
-            self._dispatch(fake, run, chains, [fake.actor(run.backend, run.options)],
-                           lambda: fake.actor(run.backend, run.options))
+            for tasks in phases(run, chains):
+                self._dispatch(fake, run, tasks, [fake.actor(run.backend, run.options)],
+                               lambda: fake.actor(run.backend, run.options))
 
     result = run_render(plan, DraftBackend(), RenderOptions(tmp_path), executor=Executor())
-    assert fake.calls[:2] == ["park", "park"] and fake.killed == lose
-    assert result.count("failed") == failed  # lost twice: the whole chain (4 renders, 1 reuse) is failed
-    assert result.count("rendered") + result.count("reused") + failed == 8
-    if failed:
-        assert "lost twice" in next(r.error for r in result.results if r.status == "failed")
+    calls = list(dict.fromkeys(fake.calls))  # a task given out again is one task
+    assert calls == [("sheets", "park"), ("sheets", "street"), ("cuts", "C001+C007"), ("cuts", "C002"),
+                     ("cuts", "C003"), ("cuts", "C008"), ("cuts", "C004"), ("cuts", "C005"), ("cuts", "C006")]
+    assert fake.killed == len(lose)
+    assert {s: result.count(s) for s in ("rendered", "reused", "failed", "blocked") if result.count(s)} == counts
+    if "failed" in counts:
+        assert all("lost twice" in r.error for r in result.results if r.status == "failed")
+    if "blocked" in counts:
+        blocked = [r for r in result.results if r.status == "blocked"]
+        assert "its sheet park/1 is missing" in blocked[0].error and "--sheets-only" in blocked[0].error
 
 
 @pytest.mark.slow

@@ -191,13 +191,15 @@ def plan(shotlist: Path, cuts, chain, shard, units, as_json):
 @cli.command()
 @shotlist_argument
 @selector_options
-@click.option("--json", "as_json", is_flag=True, help="Print the units as JSON (schema shotrender.units/1).")
+@click.option("--json", "as_json", is_flag=True, help="Print the units as JSON (schema shotrender.units/2).")
 def units(shotlist: Path, cuts, chain, shard, units, as_json):
     """List the work units of a shot list for farm submit scripts: one per continuity chain.
 
     A unit's cuts run in order on one machine with the model loaded once; units are independent.
     They are numbered from 1 in the order of each chain's first cut, so `render --units 4-6` runs
-    units 4, 5 and 6. `--json` gives each unit's chain, cuts and the command that renders it.
+    units 4, 5 and 6. Finer, each chain has a sheet unit (`render --chain NAME --sheets-only`) and
+    cut units (`render --cuts IDS --no-sheets`) that depend on it and not on each other. `--json`
+    gives each unit's chain, cuts, sheet unit and cut units with their commands.
 
     \b
     Examples:
@@ -226,20 +228,21 @@ def units(shotlist: Path, cuts, chain, shard, units, as_json):
               help="Write the template to FILE instead of standard output. Its default paths are relative "
                    "to the template's folder: this file's, else the current folder.")
 def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, command, output):
-    """Print a farm job template for the shot list: one task per chain, then the report.
+    """Print a farm job template for the shot list: the sheets, then every cut, then the report.
 
-    The Render step runs `shotrender render SHOTLIST --out DIR --chain NAME --progress openjd` per
-    chain; the Report step runs after all of them. The shot list, output folder and command are job
-    parameters; their defaults are this machine's paths, relative to the template's folder as OpenJD
-    wants. Check and run it with openjd-cli, or submit it to any Open Job Description scheduler
-    (docs/farm.md).
+    The Sheets step runs `shotrender render SHOTLIST --out DIR --chain NAME --sheets-only` per chain
+    with sheets; the Cuts step, after it, `render ... --cuts IDS --no-sheets` per cut unit (a cut and
+    the cuts that reuse it), in parallel; the Report step runs after all of them. The shot list,
+    output folder and command are job parameters; their defaults are this machine's paths, relative
+    to the template's folder as OpenJD wants. Check and run it with openjd-cli, or submit it to any
+    Open Job Description scheduler (docs/farm.md).
 
     \b
     Examples:
       shotrender export-job shots/example/episode.yaml --format openjd -o job.yaml
       openjd check job.yaml && openjd run job.yaml --step Report --run-dependencies
     """
-    from shotrender.farm import dump_yaml, missing_defaults, openjd_template
+    from shotrender.farm import dump_yaml, has_sheet_unit, missing_defaults, openjd_template
 
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     out = _out(full.shotlist, out_dir)
@@ -251,7 +254,11 @@ def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, c
         _refuse_inputs(full.shotlist, output, "-o")
         _write_file(output, dump_yaml(template))
     where = f" in {output}" if output is not None else ""
-    click.echo(f"{full.shotlist.episode}: job template with {len(selected.chains)} render tasks{where}", err=True)
+    cuts_step = next(s for s in template["steps"] if s["name"] == "Cuts")
+    cut_tasks = len(cuts_step["parameterSpace"]["taskParameterDefinitions"][0]["range"])
+    sheet_tasks = sum(has_sheet_unit(selected, c) for c in selected.chains)
+    click.echo(f"{full.shotlist.episode}: job template with {sheet_tasks} sheet tasks and {cut_tasks} cut tasks{where}",
+               err=True)
     missing = missing_defaults(template, selected, out)
     if missing:
         click.echo("  paths outside the template's folder have no default (OpenJD forbids it); give them when "
@@ -274,21 +281,25 @@ def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, c
               help="auto: a bar at a terminal, plain lines otherwise; openjd, deadline, tractor: progress lines "
                    "on standard output for that farm's log parser.")
 @click.option("--strict", is_flag=True, help="Exit 1 when a cut is flagged for review, not only when one fails.")
+@click.option("--sheets-only", is_flag=True, help="Paint only the sheets the selected cuts are views of, no cut "
+              "(a farm's Sheets step); exit 1 when a sheet fails.")
+@click.option("--no-sheets", is_flag=True, help="Paint only cuts, from sheets painted before (a farm's Cuts step): "
+              "a cut whose sheet is not up to date is blocked, never painted from a stale sheet.")
 @click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: chains run in this process; ray: each chain is a task on a Ray cluster's workers, "
-                   "which keep their model loaded (needs pip install 'shotrender[ray]').")
+              help="local: chains run in this process; ray: each chain's sheets, then each cut, are tasks on a Ray "
+                   "cluster's workers, which keep their model loaded (needs pip install 'shotrender[ray]').")
 @click.option("--address", metavar="ADDR", help="With --executor ray: the cluster to join (ray://HOST:10001, "
               "HOST:6379 or auto). Default: a private local cluster on this machine.")
 @click.option("--workers", type=click.IntRange(1), help="With --executor ray: how many workers (Ray actors). "
-              "Default: as many as the cluster's CPUs or GPUs fit, at most one per chain.")
+              "Default: as many as the cluster's CPUs or GPUs fit, at most one per task.")
 @click.option("--cpus-per-worker", type=click.FloatRange(min=0.01), default=1, show_default=True,
               help="With --executor ray: CPUs each worker reserves; on a CPU-only worker also torch's thread "
                    "count, which CPU renders' bytes depend on.")
 @click.option("--gpus-per-worker", type=click.FloatRange(min=0), help="With --executor ray: GPUs each worker "
               "reserves. Default: 1 when the cluster has GPUs, else 0.")
 def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet, device, dtype,
-           allow_unsafe_checkpoint, no_continuity, force, force_cuts, batch, progress_mode, strict, executor,
-           address, workers, cpus_per_worker, gpus_per_worker):
+           allow_unsafe_checkpoint, no_continuity, force, force_cuts, batch, progress_mode, strict, sheets_only,
+           no_sheets, executor, address, workers, cpus_per_worker, gpus_per_worker):
     """Paint every selected cut's background and write <out>/<episode>_<cut>.png with a sidecar .json.
 
     The shot list is checked first: with any problem, nothing loads and the exit code is 2. Cuts whose
@@ -312,6 +323,9 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     given = [name for name, value in ray_only.items() if value is not None]
     if executor != "ray" and given:
         raise UsageError(f"{', '.join(given)} only mean something with --executor ray")
+    if sheets_only and (no_sheets or no_continuity):
+        raise UsageError(f"--sheets-only paints sheets, and {'--no-sheets' if no_sheets else '--no-continuity'} "
+                         "none: give one of them")
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     sl = full.shotlist
     forced = frozenset(cut_ids(full, force_cuts, "--force-cuts") if force_cuts is not None else ())
@@ -319,7 +333,8 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     backend = _backend(sl, settings)
     out = _out(sl, out_dir)
     progress = _progress(progress_mode)
-    options = RenderOptions(out, settings, force=force, force_cuts=forced, batch=batch)
+    options = RenderOptions(out, settings, force=force, force_cuts=forced, batch=batch,
+                            stage="sheets" if sheets_only else "cuts" if no_sheets else "all")
     runner = None
     if executor == "ray":
         from shotrender.executors.ray import RayExecutor
@@ -330,9 +345,18 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
                                                            "blocked") if result.count(s))
     still = sum(1 for r in result.flagged if r.status == "cached")
     headline = f"{sl.episode}: {summary or 'nothing selected'}" + (f" ({still} cached still flagged)" if still else "")
+    failed_sheets = [sheet for sheet, state in result.sheets.items() if state == "failed"]
+    if sheets_only:
+        counted = {state: list(result.sheets.values()).count(state) for state in ("painted", "up to date", "failed")}
+        headline = f"{sl.episode}: sheets " + (", ".join(f"{n} {state}" for state, n in counted.items() if n)
+                                               or "none to paint")
     click.echo(f"{headline} in {result.seconds:.1f} s ({backend.name}); pictures in {out}")
     if isinstance(progress, FarmProgress):
         progress.ended(headline, result.failed)
+    if sheets_only and failed_sheets:
+        click.echo(f"  sheets failed: {', '.join(failed_sheets)} (their sidecars in {out / 'sheets'} say why)",
+                   err=True)
+        sys.exit(1)
     for r in result.flagged:
         click.echo(f"  {r.cut}: flagged for review{' (cached)' if r.status == 'cached' else ''}: {r.error}")
     if result.failed:

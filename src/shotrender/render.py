@@ -37,6 +37,9 @@ class RenderOptions:
     force: bool = False
     force_cuts: frozenset[str] = frozenset()
     batch: int = 1  # chains run side by side; their cuts' first attempts are batched
+    # all: each chain's sheets, then its cuts; sheets: only the sheets (`render --sheets-only`); cuts: only the
+    # cuts, from sheets painted before (`--no-sheets`), a cut whose sheet is not up to date blocked
+    stage: str = "all"
 
 
 @dataclass
@@ -58,6 +61,7 @@ class RunResult:
     backend: dict = field(default_factory=dict)
     seconds: float = 0.0
     model_loads: int = 0
+    sheets: dict[str, str] = field(default_factory=dict)  # sheet id -> painted | up to date | failed
 
     def count(self, status: str) -> int:
         return sum(1 for r in self.results if r.status == status)
@@ -319,8 +323,11 @@ class Run:
         size = max(1, self.options.batch)
         for start in range(0, len(chains), size):
             group = chains[start:start + size]
-            for chain in group:
-                self.paint_sheets(chain)
+            if self.options.stage != "cuts":
+                for chain in group:
+                    self.paint_sheets(chain)
+            if self.options.stage == "sheets":
+                continue
             for position in range(max(len(c.jobs) for c in group)):
                 wave = []
                 for chain in group:
@@ -340,6 +347,7 @@ class Run:
         for sheet in self.state.sheets_for(chain.jobs):
             verdict = self.state.sheet(sheet)
             if verdict.skip and not self.options.force:
+                self.result.sheets[sheet.id] = "up to date"
                 continue
             if not self.sheet_store.dir.is_dir():
                 self.sheet_store.prepare()
@@ -362,10 +370,12 @@ class Run:
                 if _ends_the_run(e):
                     raise
                 self.failed_sheets[sheet.id] = str(e)
+                self.result.sheets[sheet.id] = "failed"
                 self.sheet_store.write_failure(name, {**base, "error": str(e)})
                 self.progress.message(f"sheet {sheet.id} failed: {e}")
                 continue
             seconds = time.perf_counter() - t0
+            self.result.sheets[sheet.id] = "painted"
             self.sheet_store.write_cut(name, encode_png(image[:sheet.size[1], :sheet.size[0]]), {
                 **base, "status": "rendered", "device": self.result.backend, "seed_used": params["seed"],
                 "timings": {"render": round(seconds, 4), "total": round(seconds, 4)},
@@ -373,16 +383,28 @@ class Run:
             self.progress.message(f"sheet {sheet.id}: {len(sheet.cuts)} cuts on {sheet.size[0]}x{sheet.size[1]}, "
                                   f"painted in {seconds:.2f} s")
 
-    def reference(self, job: Job) -> tuple | None:
-        """For a cut painted alone in a place with sheets: the first sheet's id, painting and its hash,
-        whose colours the cut keeps."""
+    def reference_sheet(self, job: Job) -> sheets.Sheet | None:
+        """For a cut painted alone in a place with sheets: the place's first sheet, whose colours it keeps."""
         if not self.state.continuity_on(job):
             return None
-        for sheet in self.state.place(job.chain).sheets:
-            if len(sheet.cuts) > 1:
-                picture = self.sheet_store.read_picture(sheet_name(sheet))
-                return (sheet.id, *picture) if picture is not None else None
-        return None
+        return next((s for s in self.state.place(job.chain).sheets if len(s.cuts) > 1), None)
+
+    def reference(self, job: Job) -> tuple | None:
+        """The reference sheet's id, painting and its hash (reference_sheet), or None."""
+        sheet = self.reference_sheet(job)
+        picture = self.sheet_store.read_picture(sheet_name(sheet)) if sheet is not None else None
+        return (sheet.id, *picture) if picture is not None else None
+
+    def unpainted(self, sheet: sheets.Sheet | None) -> str | None:
+        """With --no-sheets (stage cuts), why a cut cannot be painted from this sheet (not up to date), or None."""
+        if sheet is None or self.options.stage != "cuts":
+            return None
+        verdict = self.state.sheet(sheet)
+        if verdict.skip:
+            return None
+        why = f" ({verdict.reasons[0]})" if verdict.reasons else ""
+        return (f"its sheet {sheet.id} is {verdict.state}{why}, and a cut is painted only from its sheet's "
+                f"painting up to date: `render --chain {verdict.chain} --sheets-only` paints it")
 
     def prepare(self, job: Job, chain: Chain) -> _Pending | None:
         """Finish a cut that needs no render (blocked, cached) and return None; else set up its render."""
@@ -405,6 +427,9 @@ class Run:
         try:
             if sheet is not None and sheet.id in self.failed_sheets:
                 raise _Blocked(f"its sheet {sheet.id} failed: {self.failed_sheets[sheet.id]}")
+            unpainted = self.unpainted(sheet if sheet is not None else self.reference_sheet(job))
+            if unpainted:
+                raise _Blocked(unpainted)
             pending.setup(self.sl, verdict, sheet,
                           self.sheet_store.read_picture(sheet_name(sheet)) if sheet else None,
                           self.state.mosaic(sheet) if sheet else None, None if sheet else self.reference(job))
@@ -545,7 +570,7 @@ def render(plan: Plan, backend: Backend, options: RenderOptions,
     run.store.prepare()
     if on_start:
         on_start(run.store)
-    progress.start(plan.shotlist.episode, plan.cut_count)
+    progress.start(plan.shotlist.episode, 0 if options.stage == "sheets" else plan.cut_count)  # cuts finished
     interrupted = completed = False
     with signals.catching():  # SIGINT/SIGTERM raise Interrupted, so `finally` blocks remove temporaries
         try:

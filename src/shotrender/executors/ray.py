@@ -1,14 +1,16 @@
-"""Chains on a Ray cluster: `shotrender render --executor ray [--address ADDR]`.
+"""Sheets and cuts on a Ray cluster: `shotrender render --executor ray [--address ADDR]`.
 
-The driver (the `render` process) plans, prepares the output folder, hands whole chains to a pool of
-Ray actors and writes the manifest. Each actor holds one backend, loads its model on the first cut
-that needs it and keeps it for every later chain. An actor runs a chain with the same code as a
-local render (`render.Run`) and writes through the same store, so the output folder must be one
-every node sees (a shared file system), as on any farm. What happened comes back per chain and is
-replayed into the driver's progress and result.
+The driver (the `render` process) plans, prepares the output folder, hands tasks to a pool of Ray actors
+and writes the manifest. First one task per chain with sheets, painting them (`--sheets-only`); when all
+are done, one task per cut unit (a cut and the cuts reusing it, farm.cut_units), painting it from its
+sheet (`--no-sheets`). Each actor holds one backend, loads its model on the first painting that needs it
+and keeps it for every later task. An actor runs a task with the same code as a local render
+(`render.Run`) and writes through the same store, so the output folder must be one every node sees (a
+shared file system), as on any farm. What happened comes back per task and is replayed into the
+driver's progress and result.
 
-A worker that dies (node lost, killed for memory) is replaced and its chain given out once more; the
-cuts it had finished are in the store and are not rendered again. Ray itself is imported only here.
+A worker that dies (node lost, killed for memory) is replaced and its task given out once more; what it
+had finished is in the store and is not painted again. Ray itself is imported only here.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from dataclasses import dataclass, replace
 
 from shotrender import signals
 from shotrender.errors import BackendError, Interrupted, ShotRenderError, UsageError
+from shotrender.farm import cut_units
 from shotrender.plan import Chain, Plan
 from shotrender.render import CutResult, Run
 
@@ -48,24 +51,44 @@ class _Recorder:
         pass
 
 
+@dataclass(frozen=True)
+class Task:
+    """One chain's sheets (stage `sheets`) or one cut unit (stage `cuts`, a chain of that unit's cuts)."""
+
+    chain: Chain
+    stage: str
+
+    @property
+    def name(self) -> str:
+        return f"the sheets of {self.chain.name}" if self.stage == "sheets" else f"cut {'+'.join(self.chain.cuts)}"
+
+
+def phases(run: Run, chains: tuple[Chain, ...]) -> list[list[Task]]:
+    """The sheets' tasks, then the cuts' (either left out when the run's stage leaves it out, or empty)."""
+    stage = run.options.stage
+    sheets = [Task(c, "sheets") for c in chains if stage != "cuts" and run.state.sheets_for(c.jobs)]
+    cuts = [Task(unit, "cuts") for c in chains if stage != "sheets" for unit in cut_units(c)]
+    return [tasks for tasks in (sheets, cuts) if tasks]
+
+
 class ChainWorker:
-    """The body of one Ray actor: one backend, loaded once, for every chain the actor is given."""
+    """The body of one Ray actor: one backend, loaded once, for every task the actor is given."""
 
     def __init__(self, backend, options):
         self.backend, self.options, self.loaded = backend, options, False
 
-    def run(self, plan: Plan) -> tuple[list[tuple], dict, int]:
+    def run(self, plan: Plan, stage: str) -> tuple[list[tuple], dict, int, dict[str, str]]:
         recorder = _Recorder()
-        run = Run(plan, self.backend, self.options, recorder, loaded=self.loaded)
+        run = Run(plan, self.backend, replace(self.options, stage=stage), recorder, loaded=self.loaded)
         run.run_chains(plan.chains)
         self.loaded = run.loaded
-        return recorder.events, run.result.backend, run.result.model_loads
+        return recorder.events, run.result.backend, run.result.model_loads, run.result.sheets
 
 
 @dataclass(frozen=True)
 class RayExecutor:
     address: str | None = None  # None: start a private local cluster on this machine (loopback only)
-    workers: int | None = None  # None: as many as the cluster's resources fit, at most one per chain
+    workers: int | None = None  # None: as many as the cluster's resources fit, at most one per task
     cpus: float = 1.0  # per worker; on a CPU-only worker also torch's thread count (OMP_NUM_THREADS)
     gpus: float | None = None  # per worker; None: 1 when the cluster has GPUs, else 0
 
@@ -102,51 +125,53 @@ class RayExecutor:
         resources = ray.cluster_resources()
         gpus = self.gpus if self.gpus is not None else (1.0 if resources.get("GPU", 0) >= 1 else 0.0)
         fit = int(resources.get("GPU", 0) // gpus) if gpus else int(resources.get("CPU", 1) // self.cpus)
-        count = max(1, min(self.workers or fit or 1, len(chains)))
+        stages = phases(run, chains)
+        count = max(1, min(self.workers or fit or 1, max((len(tasks) for tasks in stages), default=1)))
         run.progress.message(f"ray: {count} worker{'s' if count != 1 else ''} ({self.cpus:g} CPU, {gpus:g} GPU "
                              f"each) on {self.address or 'a local cluster'}")
         worker = ray.remote(ChainWorker).options(num_cpus=self.cpus, num_gpus=gpus)
         options = replace(run.options, out_dir=run.options.out_dir.resolve())
         actors += [worker.remote(run.backend, options) for _ in range(count)]
-        self._dispatch(ray, run, chains, actors, lambda: worker.remote(run.backend, options))
+        for tasks in stages:  # every sheet painted before any cut is given out
+            self._dispatch(ray, run, tasks, actors, lambda: worker.remote(run.backend, options))
 
-    def _dispatch(self, ray, run: Run, chains: tuple[Chain, ...], actors: list, new_actor) -> None:
+    def _dispatch(self, ray, run: Run, tasks: list[Task], actors: list, new_actor) -> None:
         from ray.exceptions import RayActorError, RayTaskError
 
-        queue = list(chains)
+        queue = list(tasks)
         idle = list(actors)
         pending: dict = {}
-        retried: set[str] = set()
+        retried: set[Task] = set()
         while queue or pending:
             while idle and queue:
-                actor, chain = idle.pop(0), queue.pop(0)
-                pending[actor.run.remote(Plan(run.plan.shotlist, (chain,)))] = (actor, chain)
+                actor, task = idle.pop(0), queue.pop(0)
+                pending[actor.run.remote(Plan(run.plan.shotlist, (task.chain,)), task.stage)] = (actor, task)
             ready, _ = ray.wait(list(pending), num_returns=1, timeout=WAIT_SECONDS)
             if signals.received() is not None:
                 raise Interrupted(signals.received())
             if not ready:
                 continue
             ref = ready[0]
-            actor, chain = pending.pop(ref)
+            actor, task = pending.pop(ref)
             try:
-                events, backend, loads = ray.get(ref)
+                events, backend, loads, sheets = ray.get(ref)
             except RayTaskError as e:
                 cause = getattr(e, "cause", None)
                 if isinstance(cause, ShotRenderError):
                     raise cause from None
-                raise BackendError(f"chain {chain.name} failed on a Ray worker: {cause or e}") from None
+                raise BackendError(f"{task.name} failed on a Ray worker: {cause or e}") from None
             except RayActorError as e:
                 actors.remove(actor)
                 ray.kill(actor)
                 replacement = new_actor()
                 actors.append(replacement)
                 idle.append(replacement)
-                if chain.name in retried:
-                    self._lost(run, chain, e)
+                if task in retried:
+                    self._lost(run, task, e)
                 else:
-                    retried.add(chain.name)
-                    run.progress.message(f"ray: the worker running chain {chain.name} was lost; running it again")
-                    queue.insert(0, chain)
+                    retried.add(task)
+                    run.progress.message(f"ray: the worker running {task.name} was lost; running it again")
+                    queue.insert(0, task)
                 continue
             idle.append(actor)
             for event in events:
@@ -158,11 +183,15 @@ class RayExecutor:
                     run.progress.message(event[1])
             run.result.backend = backend or run.result.backend
             run.result.model_loads += loads
+            run.result.sheets.update(sheets)
 
-    def _lost(self, run: Run, chain: Chain, error: Exception) -> None:
+    def _lost(self, run: Run, task: Task, error: Exception) -> None:
+        """A task lost twice: its cuts failed; lost sheets are missing, so their cuts are then blocked."""
         reason = f"its Ray worker was lost twice ({type(error).__name__}); run render again to finish it"
-        for cut in chain.cuts:
-            run.finish(CutResult(cut, chain.name, "failed", error=reason), "")
+        if task.stage == "sheets":
+            run.progress.message(f"ray: {task.name} not painted: {reason}")
+        for cut in task.chain.cuts if task.stage == "cuts" else ():
+            run.finish(CutResult(cut, task.chain.name, "failed", error=reason), "")
 
     def _connect(self, ray) -> None:
         """Join the cluster at `address`, or start a private one here."""
