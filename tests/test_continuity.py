@@ -191,3 +191,24 @@ def test_tile_settings_are_checked_with_their_lines(tmp_path):
     text = str(e.value)
     assert "continuity.tile: must be a multiple of 8" in text and "use 496" in text
     assert "continuity.tile_overlap: must be less than tile (500), got 512" in text
+
+
+def test_a_later_sheet_of_a_place_is_held_to_the_first_ones_colours(tmp_path):
+    """Two pans of one place that share no line (two angles): two sheets; the second is painted, retried and
+    flagged against the first one's colours, and names it."""
+    first = pan_layouts(tmp_path / "layouts" / "a", 2, 256, 144, step=40, seed=3)
+    second = pan_layouts(tmp_path / "layouts" / "b", 2, 256, 144, step=40, seed=9)
+    cuts = [{"id": f"A0{i}", "layout": str(p.relative_to(tmp_path)), "bg": "park"} for i, p in enumerate(first, 1)]
+    cuts += [{"id": f"B0{i}", "layout": str(p.relative_to(tmp_path)), "bg": "park"} for i, p in enumerate(second, 1)]
+    path = write_shotlist(tmp_path, episode(cuts, size=[256, 144], output="out",
+                                            continuity={"colour_limit": 0.0001, "max_attempts": 2}), layouts=False)
+    assert run_cli("render", str(path)).returncode == 0
+    one = json.loads((tmp_path / "out" / "sheets" / "ep01_park_1.json").read_text())
+    two = json.loads((tmp_path / "out" / "sheets" / "ep01_park_2.json").read_text())
+    assert one["continuity"]["mode"] == "first" and one["status"] == "rendered"
+    assert two["continuity"]["mode"] == "colour" and two["continuity"]["reference"] == "park/1"
+    assert len(two["continuity"]["attempts"]) == 2 and two["status"] == "flagged"
+    assert two["guided_by"] == {"park/1": one["image"]["sha256"]}
+    assert two["inputs"]["colours"]["key"] == one["key"]
+    status = {r["cut"]: r["state"] for r in json.loads(run_cli("status", str(path), "--json").stdout)}
+    assert status["park/2"] == "flagged" and status["B01"] == "up to date"

@@ -347,7 +347,8 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     headline = f"{sl.episode}: {summary or 'nothing selected'}" + (f" ({still} cached still flagged)" if still else "")
     failed_sheets = [sheet for sheet, state in result.sheets.items() if state == "failed"]
     if sheets_only:
-        counted = {state: list(result.sheets.values()).count(state) for state in ("painted", "up to date", "failed")}
+        counted = {state: list(result.sheets.values()).count(state)
+                   for state in ("painted", "flagged", "up to date", "failed")}
         headline = f"{sl.episode}: sheets " + (", ".join(f"{n} {state}" for state, n in counted.items() if n)
                                                or "none to paint")
     click.echo(f"{headline} in {result.seconds:.1f} s ({backend.name}); pictures in {out}")

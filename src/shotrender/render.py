@@ -357,14 +357,26 @@ class Run:
             base = {"key": verdict.key, "inputs": verdict.inputs, "chain": chain.name, "sheet": sheet.id,
                     "model": self.options.settings.model or self.sl.model, "shotrender": __version__,
                     "host": platform.node()}
+            settings = self.sl.continuity_for(chain.name)
+            first = self.state.first_sheet(chain.name)
+            reference = self.sheet_store.read_picture(sheet_name(first)) if first and first.id != sheet.id else None
+            attempts: list[_Attempt] = []
             try:
                 self.ensure_loaded()
                 padded = _pad8(self.state.mosaic(sheet))
-                image = self.backend.render(RenderRequest(
-                    cut=sheet.id, init_image=padded, layout=padded, prompt=params["prompt"],
-                    negative=params["negative"], seed=params["seed"], steps=params["steps"],
-                    strength=params["strength"], guidance=params["guidance"], width=padded.shape[1],
-                    height=padded.shape[0], extra=sheet_extra(self.sl.continuity_for(chain.name))))
+                # a later sheet of a place (another angle) is held to the colours of its first sheet
+                while not attempts or (attempts[-1].over(settings.colour_limit)
+                                       and len(attempts) < settings.max_attempts):
+                    strength, seed = continuity.attempt_params(params["strength"], params["seed"], len(attempts))
+                    t = time.perf_counter()
+                    image = self.backend.render(RenderRequest(
+                        cut=sheet.id, init_image=padded, layout=padded, prompt=params["prompt"],
+                        negative=params["negative"], seed=seed, steps=params["steps"], strength=strength,
+                        guidance=params["guidance"], width=padded.shape[1], height=padded.shape[0],
+                        extra=sheet_extra(settings)))[:sheet.size[1], :sheet.size[0]]
+                    score = None if reference is None else continuity.colour_score(
+                        image, continuity.lab_stats(reference[0]))
+                    attempts.append(_Attempt(image, strength, seed, score, seconds=time.perf_counter() - t))
                 self.result.backend = self.backend.describe()
             except Exception as e:
                 if _ends_the_run(e):
@@ -374,14 +386,25 @@ class Run:
                 self.sheet_store.write_failure(name, {**base, "error": str(e)})
                 self.progress.message(f"sheet {sheet.id} failed: {e}")
                 continue
-            seconds = time.perf_counter() - t0
-            self.result.sheets[sheet.id] = "painted"
-            self.sheet_store.write_cut(name, encode_png(image[:sheet.size[1], :sheet.size[0]]), {
-                **base, "status": "rendered", "device": self.result.backend, "seed_used": params["seed"],
-                "timings": {"render": round(seconds, 4), "total": round(seconds, 4)},
+            best = min(range(len(attempts)), key=lambda i: attempts[i].score if attempts[i].score is not None else 0)
+            chosen, seconds = attempts[best], time.perf_counter() - t0
+            flagged = chosen.over(settings.colour_limit)
+            report = {"mode": "colour" if reference else "first", "limit": settings.colour_limit if reference else None,
+                      "attempts": [a.record() for a in attempts], "chosen": best, "flagged": flagged}
+            if reference:
+                report["reference"] = first.id
+            if flagged:
+                report["reason"] = (f"colour score {chosen.score:.4f} over the limit {settings.colour_limit:g} "
+                                    f"after {len(attempts)} attempts")
+            self.result.sheets[sheet.id] = "flagged" if flagged else "painted"
+            self.sheet_store.write_cut(name, encode_png(chosen.image), {
+                **base, "status": "flagged" if flagged else "rendered", "device": self.result.backend,
+                "seed_used": chosen.seed, "strength_used": chosen.strength, "continuity": report,
+                "guided_by": {first.id: reference[1]} if reference else {},
+                "timings": {"render": round(sum(a.seconds for a in attempts), 4), "total": round(seconds, 4)},
             })
             self.progress.message(f"sheet {sheet.id}: {len(sheet.cuts)} cuts on {sheet.size[0]}x{sheet.size[1]}, "
-                                  f"painted in {seconds:.2f} s")
+                                  f"painted in {seconds:.2f} s" + (f"; flagged: {report['reason']}" if flagged else ""))
 
     def reference_sheet(self, job: Job) -> sheets.Sheet | None:
         """For a cut painted alone in a place with sheets: the place's first sheet, whose colours it keeps."""

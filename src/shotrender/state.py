@@ -212,6 +212,10 @@ class State:
                 found.setdefault(sheet.id, sheet)
         return list(found.values())
 
+    def first_sheet(self, bg: str) -> sheets.Sheet | None:
+        """The place's first sheet of more than one cut: the one whose colours its other paintings keep."""
+        return next((s for s in self.place(bg).sheets if len(s.cuts) > 1), None)
+
     def place(self, bg: str) -> sheets.Registration:
         """A background's cuts registered into sheets: read from the cache when its layouts are unchanged."""
         if bg in self._places:
@@ -253,6 +257,10 @@ class State:
                 "mosaic": sheets.SCHEMA,
                 "request": sheet_extra(self.sl.continuity_for(bg)),
             }
+            first = self.first_sheet(bg)
+            if first is not None and first.id != sheet.id:  # a later sheet keeps the first one's colours
+                inputs["colours"] = {"id": first.id, "key": self.sheet_key(first)[0],
+                                     "settings": self.sl.continuity_for(bg).as_dict()}
             key = cache_key(inputs)
             stored = self.sheet_store.read_state(sheet_name(sheet))
             state, reasons = self._judge(stored, key)
