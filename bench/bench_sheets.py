@@ -14,8 +14,9 @@ Farm critical path: a 300-cut draft episode with locations of 60, 40 and 30 cuts
 a pan drawn as line art, consecutive cuts overlapping), planned and registered into sheets as render
 does. In unit-times (a sheet's painting is 1, a cut's is 1): today a farm unit is a chain, which paints
 its sheets and then its cuts one after another, so the critical path is the longest chain's sheets plus
-cuts; with sheet units and cut units, where a cut depends only on its sheet, it is one sheet plus one
-cut (a cut that registers with nothing is a sheet of its own and paints alone: one unit-time).
+cuts; with sheet units (a background's sheets) and cut units, where a cut depends only on its sheet, it
+is the most sheets of one background plus one cut (a cut that registers with nothing paints alone: one
+unit-time). Counted from the plan and its sheets, not read from `units --json`.
 """
 
 from __future__ import annotations
@@ -160,7 +161,8 @@ def critical_path(width: int, height: int) -> None:
     # sheet units and cut units: a cut waits for its sheet only; a cut painted alone waits for nothing
     alone = sum(1 for chain, found in places.values() for job in chain.jobs if state.sheet_of(job) is None)
     sheet_count = sum(len(found) for _, found in places.values())
-    unit_path = 2 if sheet_count else 1
+    # a sheet unit paints its background's sheets (one here per location), then each cut unit one cut
+    unit_path = max(len(found) for _, found in places.values()) + 1 if sheet_count else 1
     largest = max(len(s.cuts) for _, found in places.values() for s in found)
     print(f"300-cut draft episode at {width}x{height}: locations of {', '.join(map(str, LOCATIONS[:3]))} and "
           f"{len(LOCATIONS) - 3} of {LOCATIONS[3]} cuts; registered into sheets as render does ({seconds:.1f} s)")
