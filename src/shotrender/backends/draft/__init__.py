@@ -18,17 +18,16 @@ lines are kept in a dark tone of that palette. numpy and OpenCV only; it never i
 Strength follows img2img, with the init image's *content* as what survives: where the init image
 differs from the layout (a painting was blended in) the result is (1 − strength)·init +
 strength·key, and where it is the layout itself (its paper and lines) the result is the key. So a
-previous cut's painting warped into the init survives in proportion to 1 − strength, while an
-unguided init (the layout alone) does not wash the key out with white paper. At strength 1 the init
+cut's view of its sheet's painting, given as the init, survives in proportion to 1 − strength, while
+an init that is the layout alone does not wash the key out with white paper. At strength 1 the init
 is ignored.
 
 The package: `palettes.py` holds the palettes and the words of a prompt that pick them, `regions.py`
 the regions between the lines and the role each reads as; this module picks each region's colour,
 shades it and paints the key.
 
-For whoever wires continuity: colours depend on the seed and on each layout's own regions, so two
-consecutive cuts of one background do not match by themselves; only a guided init carries colours
-from one cut to the next.
+Colours depend on the seed and on each layout's own regions, so two cuts of one background painted
+alone do not match; painted as views of one sheet (render.py), they show the sheet's colours.
 """
 
 from __future__ import annotations
