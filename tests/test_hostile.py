@@ -141,15 +141,17 @@ def test_commands_for_workers_carry_allow_outside_paths(tmp_path):
     done = run_cli("export-job", "episode.yaml", "--allow-outside-paths", "-o", "job.yaml", cwd=ep)
     assert done.returncode == 0, done.stderr
     params = {"{{Param.ShotList}}": "episode.yaml", "{{Param.OutputDir}}": "renders/ep01",
-              "{{Task.Param.Chain}}": "park"}
+              "{{Task.Param.Chain}}": "park", "{{Task.Param.Cuts}}": "C001,C002"}
     for step in yaml.safe_load((ep / "job.yaml").read_text())["steps"]:
         args = [params.get(a, a) for a in step["script"]["actions"]["onRun"]["args"]]
         done = run_cli(*args, cwd=ep)
         assert done.returncode == 0, (step["name"], done.stderr)
-    (unit,) = json.loads(run_cli("units", "episode.yaml", "--allow-outside-paths", "--json", cwd=ep).stdout)["units"]
-    assert unit["command"][0] == "shotrender"
-    done = run_cli(*unit["command"][1:], "--force", cwd=ep)
-    assert done.returncode == 0, done.stderr
+    units = json.loads(run_cli("units", "episode.yaml", "--allow-outside-paths", "--json", cwd=ep).stdout)["units"]
+    assert units
+    for unit in units:  # the sheets' unit first, then the cuts'
+        assert unit["command"][0] == "shotrender"
+        done = run_cli(*unit["command"][1:], "--force", cwd=ep)
+        assert done.returncode == 0, (unit["command"], done.stderr)
 
 
 def test_cut_ids_that_differ_only_in_case_are_refused(tmp_path):
