@@ -222,6 +222,9 @@ class State:
         key = sheets.cache_key(bg, (self.sl.width, self.sl.height), hashes, settings)
         cache = self.sheet_store.dir / f"{self.sl.episode}_{bg}.registration.json"
         registration = _read_registration(cache, key)
+        if registration is not None and not _describes(registration, bg, (self.sl.width, self.sl.height),
+                                                       [j.cut for j in jobs], settings):
+            registration = None  # a hand-edited cache under the right key: registered again, not trusted
         if registration is None:
             layouts = [(j.cut, read_layout(j.layout, self.sl.width, self.sl.height)) for j in jobs]
             registration = sheets.register(bg, layouts, settings)
@@ -363,6 +366,19 @@ def _read_registration(path: Path, key: str) -> sheets.Registration | None:
         return sheets.Registration.from_dict(record["registration"])
     except (OSError, ValueError, KeyError, RecursionError):
         return None
+
+
+def _describes(registration: sheets.Registration, bg: str, frame: tuple[int, int], cuts: list[str],
+               settings: sheets.Settings) -> bool:
+    """Whether a registration read back is one `sheets.register` could have made for these cuts: the key
+    names the layouts, not the record, so an edited record must not put a cut in no sheet or two, give a
+    sheet another background's id (its files), or a size past the cap (a painting of any size)."""
+    found = [c for s in registration.sheets for c in s.cuts]
+    return (registration.background == bg and registration.frame == frame and registration.settings == settings
+            and sorted(found) == sorted(cuts)
+            and [s.id for s in registration.sheets] == [f"{bg}/{n}" for n in range(1, len(registration.sheets) + 1)]
+            and all(s.frame == frame and s.size[0] * s.size[1] <= settings.max_sheet_pixels
+                    and all(s.cut_scale(c) > 0 for c in s.cuts) for s in registration.sheets))
 
 
 @dataclass(frozen=True)

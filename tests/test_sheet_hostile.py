@@ -1,0 +1,58 @@
+"""Sheets attacked from outside: a damaged or edited cache in sheets/, odd ids, settings at their edges."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shotrender.backends.draft import DraftBackend
+from shotrender.plan import make_plan
+from shotrender.render import RenderOptions, render
+from shotrender.shotlist import load
+from shotrender.state import RunSettings, status
+
+from helpers import cut, episode, pan_layouts, write_shotlist
+
+PAN = ["P01", "P02", "P03"]
+
+
+def _pan(tmp_path, **top):
+    pan_layouts(tmp_path / "layouts", len(PAN), 128, 72, step=16)
+    cuts = [{"id": c, "layout": f"layouts/{c}.png", "bg": "park"} for c in PAN] + [cut("S001", bg="street")]
+    return write_shotlist(tmp_path, episode(cuts, output="out", **top))
+
+
+def _states(path):
+    return {r.cut: r.state for r in status(make_plan(load(path)), DraftBackend(), path.parent / "out")}
+
+
+@pytest.mark.parametrize("edit", ["drop a cut", "huge", "another background's id", "singular"])
+def test_an_edited_registration_cache_is_registered_again(tmp_path, edit):
+    """The cache's key names the layouts, not the record: a record edited under the right key put a cut in no
+    sheet (status and render crashed with KeyError), sized a sheet past any cap (render tried 112 GiB), or
+    named another background's sheet (its files). It is a miss: registered again, same pictures."""
+    path = _pan(tmp_path)
+    plan = make_plan(load(path))
+    render(plan, DraftBackend(), RenderOptions(tmp_path / "out", RunSettings()))
+    before = {c: (tmp_path / "out" / f"ep01_{c}.png").read_bytes() for c in PAN}
+    cache = tmp_path / "out" / "sheets" / "ep01_park.registration.json"
+    record = json.loads(cache.read_text())
+    sheet = record["registration"]["sheets"][0]
+    assert sheet["cuts"] == PAN
+    if edit == "drop a cut":
+        sheet["cuts"], sheet["priority"] = PAN[:2], [c for c in sheet["priority"] if c != "P03"]
+        del sheet["transforms"]["P03"]
+    elif edit == "huge":
+        sheet["size"] = [200000, 200000]
+    elif edit == "another background's id":
+        sheet["id"] = "street/1"
+    else:
+        sheet["transforms"]["P02"] = [[0, 0, 0], [0, 0, 0], [0, 0, 1]]
+    cache.write_text(json.dumps(record))
+
+    assert set(_states(path).values()) == {"up to date"}
+    summary = render(plan, DraftBackend(), RenderOptions(tmp_path / "out", RunSettings()))
+    assert summary.failed == []
+    assert {c: (tmp_path / "out" / f"ep01_{c}.png").read_bytes() for c in PAN} == before
+    assert set(_states(path).values()) == {"up to date"}
