@@ -56,3 +56,18 @@ def test_an_edited_registration_cache_is_registered_again(tmp_path, edit):
     assert summary.failed == []
     assert {c: (tmp_path / "out" / f"ep01_{c}.png").read_bytes() for c in PAN} == before
     assert set(_states(path).values()) == {"up to date"}
+
+
+def test_a_manifest_sheet_without_its_id_is_not_shown(tmp_path):
+    """The page names a sheet by its id: an entry under "sheets" without one crashed `report` (KeyError)."""
+    from shotrender.report import write_report
+
+    path = _pan(tmp_path)
+    render(make_plan(load(path)), DraftBackend(), RenderOptions(tmp_path / "out", RunSettings()))
+    manifest = tmp_path / "out" / "manifest.json"
+    record = json.loads(manifest.read_text())
+    del record["sheets"][0]["sheet"]
+    manifest.write_text(json.dumps(record))
+    files = write_report(tmp_path / "out")
+    assert any("manifest.sheets" in w for w in files.warnings)
+    assert 'class="sheet"' not in files.html.read_text()
