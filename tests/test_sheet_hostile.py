@@ -71,3 +71,18 @@ def test_a_manifest_sheet_without_its_id_is_not_shown(tmp_path):
     files = write_report(tmp_path / "out")
     assert any("manifest.sheets" in w for w in files.warnings)
     assert 'class="sheet"' not in files.html.read_text()
+
+
+def test_background_ids_that_differ_only_in_case_are_refused(tmp_path):
+    """A background's sheets are files (sheets/<episode>_<bg>_1.png and its registration): on a case-blind disk
+    (macOS, an SMB share) park's and Park's were one file each, each painting replacing the other's."""
+    from helpers import run_cli
+
+    data = episode([cut("A1", bg="Park"), cut("A2", bg="park")], output="out")
+    data["backgrounds"]["Park"] = {"prompt": "city park at noon"}
+    write_shotlist(tmp_path, data)
+    done = run_cli("validate", "episode.yaml", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "background id Park differs only in case from park, and a case-blind disk has one file for both" \
+        in done.stderr, done.stderr
+    assert "unknown background" not in done.stderr  # the one problem, told once

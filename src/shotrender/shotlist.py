@@ -738,6 +738,10 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
         if len(bg_id) > MAX_ID_LENGTH:
             ck.add(path, _too_long("background", bg_id), "shorten it, e.g. park")
             continue
+        twin = next((b for b in backgrounds if b.lower() == bg_id.lower()), None)
+        if twin is not None:  # its sheets are files: sheets/<episode>_<bg>_1.png is one file for both there
+            ck.add(path, f"background id {bg_id} differs only in case from {twin}, and a case-blind disk has "
+                   "one file for both", "give every background its own id, or merge the two")
         bg_data = ck.mapping(bg_data, path, f"background '{bg_id}'")
         if bg_data is None:
             continue
