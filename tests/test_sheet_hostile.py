@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -86,3 +87,22 @@ def test_background_ids_that_differ_only_in_case_are_refused(tmp_path):
     assert "background id Park differs only in case from park, and a case-blind disk has one file for both" \
         in done.stderr, done.stderr
     assert "unknown background" not in done.stderr  # the one problem, told once
+
+
+def test_a_fifo_at_the_registration_cache_blocks_nothing(tmp_path):
+    """The cache was opened with a plain open(): a FIFO planted at its name made status and render wait for a
+    writer forever. Now it is a miss, and render, whose write of the cache is best-effort, goes on."""
+    import subprocess
+    import sys
+
+    path = _pan(tmp_path)
+    render(make_plan(load(path)), DraftBackend(), RenderOptions(tmp_path / "out", RunSettings()))
+    cache = tmp_path / "out" / "sheets" / "ep01_park.registration.json"
+    cache.unlink()
+    os.mkfifo(cache)
+    for command in ("status", "render"):
+        done = subprocess.run([sys.executable, "-m", "shotrender", command, "episode.yaml"], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=120)  # a guard against the hang, not a measure
+        assert done.returncode == 0, done.stderr
+    assert "4 cached" in done.stdout + done.stderr, done.stdout + done.stderr
+    assert cache.is_fifo()  # refused as a target, left as it was

@@ -31,11 +31,11 @@ from pathlib import Path
 
 from shotrender import sheets
 from shotrender.backends.base import PARAMS
-from shotrender.errors import BackendError
+from shotrender.errors import BackendError, UsageError
 from shotrender.files import WriteError, write_text_atomic
 from shotrender.images import read_layout
 from shotrender.plan import Job, Link, Plan, make_plan, place_params
-from shotrender.store import SHEETS_FOLDER, CutState, Store, cache_key, sha256_bytes
+from shotrender.store import SHEETS_FOLDER, CutState, Store, _read_no_follow, cache_key, sha256_bytes
 
 SKIPPED = ("up to date", "flagged")
 
@@ -233,7 +233,7 @@ class State:
                 text = json.dumps({"key": key, "registration": registration.to_dict()}, sort_keys=True)
                 try:
                     write_text_atomic(cache, text + "\n")
-                except WriteError:
+                except (WriteError, UsageError):  # UsageError: something not a file holds its name (a FIFO)
                     pass  # a cache: the next command registers again
         self._places[bg] = registration
         return registration
@@ -359,8 +359,7 @@ def _rows(m) -> list[list[float]]:
 def _read_registration(path: Path, key: str) -> sheets.Registration | None:
     """A cached registration under `key`, or None (missing, damaged, or for other layouts: a miss)."""
     try:
-        with open(path, "rb") as f:
-            record = json.loads(f.read(16 << 20))
+        record = json.loads(_read_no_follow(path, 16 << 20))  # a FIFO planted there must not hang status
         if not isinstance(record, dict) or record.get("key") != key:
             return None
         return sheets.Registration.from_dict(record["registration"])
