@@ -106,3 +106,17 @@ def test_a_fifo_at_the_registration_cache_blocks_nothing(tmp_path):
         assert done.returncode == 0, done.stderr
     assert "4 cached" in done.stdout + done.stderr, done.stdout + done.stderr
     assert cache.is_fifo()  # refused as a target, left as it was
+
+
+def test_a_symlinked_sheets_folder_is_refused_for_what_it_holds(tmp_path):
+    """The refusal named the report's thumbnails for sheets/ too, which holds the sheets render paints."""
+    from helpers import run_cli
+
+    path = _pan(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "sheets").symlink_to(tmp_path / "elsewhere")
+    done = run_cli("render", path.name, cwd=tmp_path)
+    assert done.returncode == 2
+    assert "out/sheets is a symlink; render writes its sheets there" in done.stderr, done.stderr
+    assert not any((tmp_path / "elsewhere").iterdir())

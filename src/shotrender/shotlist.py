@@ -998,6 +998,7 @@ OUTPUT_FIX = "write the renders to a folder of their own, such as renders/<episo
 THUMBS = "thumbs"  # the report's thumbnails, under the output folder
 # the folders render and report write files into, relative to the output folder
 WRITTEN_FOLDERS = ("", THUMBS, "sheets")
+_WRITES = {THUMBS: "the report writes its thumbnails there", "sheets": "render writes its sheets there"}
 
 
 def output_problems(shotlist: ShotList, folder: Path | None = None,
@@ -1029,7 +1030,7 @@ def output_problems(shotlist: ShotList, folder: Path | None = None,
         target = path / sub if sub else path
         name = f"{shown}/{sub}" if sub else shown
         if sub and target.is_symlink():
-            found.append((f"{name} is a symlink; the report writes its thumbnails there",
+            found.append((f"{name} is a symlink; {_WRITES[sub]}",
                           f"remove {name} and run again"))
         elif os.path.lexists(target) and not target.is_dir():
             found.append((f"{name} is not a folder", "name a folder, or move the file away"))
