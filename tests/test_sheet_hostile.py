@@ -8,7 +8,7 @@ import os
 import pytest
 
 from shotrender.backends.draft import DraftBackend
-from shotrender.plan import make_plan
+from shotrender.plan import make_plan, select
 from shotrender.render import RenderOptions, render
 from shotrender.shotlist import load
 from shotrender.state import RunSettings, status
@@ -120,3 +120,28 @@ def test_a_symlinked_sheets_folder_is_refused_for_what_it_holds(tmp_path):
     assert done.returncode == 2
     assert "out/sheets is a symlink; render writes its sheets there" in done.stderr, done.stderr
     assert not any((tmp_path / "elsewhere").iterdir())
+
+
+def test_a_cut_painted_alone_keeps_its_place_colours_whatever_was_selected(tmp_path):
+    """A cut that registers with no other cut of its place is painted alone, keeping the colours of the
+    place's first sheet. That sheet was neither painted for it nor in its key: `--cuts X1` into a new folder
+    painted X1 without it, other bytes than a whole render's, and up to date ever after; and when the sheet
+    changed, status called X1 up to date while render painted it again."""
+    pan_layouts(tmp_path / "layouts", len(PAN), 256, 144, step=40)
+    cuts = [{"id": c, "layout": f"layouts/{c}.png", "bg": "park"} for c in PAN]
+    path = write_shotlist(tmp_path, episode([*cuts[:2], cut("X1", bg="park"), cuts[2]], size=[256, 144],
+                                            output="out"), width=256, height=144)
+    sl = load(path)
+    whole, alone = tmp_path / "whole", tmp_path / "alone"
+    render(make_plan(sl), DraftBackend(), RenderOptions(whole, RunSettings()))
+    render(select(make_plan(sl), cuts="X1"), DraftBackend(), RenderOptions(alone, RunSettings()))
+    assert (alone / "ep01_X1.png").read_bytes() == (whole / "ep01_X1.png").read_bytes()
+
+    layout = tmp_path / "layouts" / "P03.png"
+    from PIL import Image, ImageDraw
+    image = Image.open(layout).convert("RGB")
+    ImageDraw.Draw(image).rectangle((100, 10, 130, 40), outline=(20, 20, 20), width=2)
+    image.save(layout)
+    rows = {r.cut: r for r in status(make_plan(load(path)), DraftBackend(), whole)}
+    assert rows["X1"].state == "stale", rows["X1"]
+    assert "sheet park/1, whose colours it keeps, changes (P03: layout changed)" in rows["X1"].reasons

@@ -376,13 +376,11 @@ class Run:
     def reference(self, job: Job) -> tuple | None:
         """For a cut painted alone in a place with sheets: the first sheet's id, painting and its hash,
         whose colours the cut keeps."""
-        if not self.state.continuity_on(job):
+        sheet = self.state.colours_of(job)
+        if sheet is None:
             return None
-        for sheet in self.state.place(job.chain).sheets:
-            if len(sheet.cuts) > 1:
-                picture = self.sheet_store.read_picture(sheet_name(sheet))
-                return (sheet.id, *picture) if picture is not None else None
-        return None
+        picture = self.sheet_store.read_picture(sheet_name(sheet))
+        return (sheet.id, *picture) if picture is not None else None
 
     def prepare(self, job: Job, chain: Chain) -> _Pending | None:
         """Finish a cut that needs no render (blocked, cached) and return None; else set up its render."""

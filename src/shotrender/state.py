@@ -110,7 +110,10 @@ def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None 
             reasons.append(f"sheet {new['id']} changes" + (f" ({sheet_cause})" if sheet_cause else ""))
         else:
             reasons.append(f"its camera on sheet {new['id']} changed")
-    for name in sorted(set(current) - {"layout", "params", "backend", "sheet", "cuts", "camera"}):
+    if was_on and is_on and recorded.get("colours") != current.get("colours") and current.get("colours"):
+        reasons.append(f"sheet {current['colours']['id']}, whose colours it keeps, changes"
+                       + (f" ({sheet_cause})" if sheet_cause else ""))
+    for name in sorted(set(current) - {"layout", "params", "backend", "sheet", "cuts", "camera", "colours"}):
         if recorded.get(name) != current[name] and (name != "continuity" or was_on):
             reasons.append(f"{name} settings changed")
     return reasons or ["inputs changed"]
@@ -161,6 +164,12 @@ class State:
         sheet = self.place(job.chain).sheet_of(job.cut)
         return sheet if len(sheet.cuts) > 1 else None
 
+    def colours_of(self, job: Job) -> sheets.Sheet | None:
+        """For a cut painted alone in a place that has sheets: the first of them, whose colours it keeps."""
+        if not self.continuity_on(job) or self.sheet_of(job) is not None:
+            return None
+        return next((s for s in self.place(job.chain).sheets if len(s.cuts) > 1), None)
+
     def job(self, job: Job) -> Verdict:
         layout = job.layout.read_bytes()
         self._layout_sha[str(job.layout)] = sha256_bytes(layout)
@@ -169,7 +178,7 @@ class State:
         stored = self.store.read_state(job.cut)
         state, reasons = self._judge(stored, key)
         if state == "stale" and stored.record["key"] != key:
-            sheet = inputs.get("sheet")
+            sheet = inputs.get("sheet") or inputs.get("colours")
             reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs,
                                           self._sheet_keys[sheet["id"]][2] if sheet else None))
         return Verdict(job.cut, job.chain, state, reasons, key, inputs, stored, layout)
@@ -181,6 +190,9 @@ class State:
             inputs["continuity"] = self.sl.continuity_for(job.chain).as_dict()
             inputs["sheet"] = None if sheet is None else {
                 "id": sheet.id, "key": self.sheet_key(sheet)[0], "camera": _rows(sheet.matrix(job.cut))}
+            colours = self.colours_of(job)
+            if colours is not None:  # its render keeps that painting's colours: it changes with it
+                inputs["colours"] = {"id": colours.id, "key": self.sheet_key(colours)[0]}
         return inputs
 
     def link(self, link: Link, chain: str) -> Verdict:
@@ -204,10 +216,10 @@ class State:
 
     # ---------------------------------------------------------------------------------------- sheets
     def sheets_for(self, jobs) -> list[sheets.Sheet]:
-        """The sheets these jobs are views of, in order of their first cut."""
+        """The sheets these jobs are views of, or keep the colours of, in order of their first cut."""
         found: dict[str, sheets.Sheet] = {}
         for job in jobs:
-            sheet = self.sheet_of(job)
+            sheet = self.sheet_of(job) or self.colours_of(job)
             if sheet is not None:
                 found.setdefault(sheet.id, sheet)
         return list(found.values())
