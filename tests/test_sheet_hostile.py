@@ -145,3 +145,18 @@ def test_a_cut_painted_alone_keeps_its_place_colours_whatever_was_selected(tmp_p
     rows = {r.cut: r for r in status(make_plan(load(path)), DraftBackend(), whole)}
     assert rows["X1"].state == "stale", rows["X1"]
     assert "sheet park/1, whose colours it keeps, changes (P03: layout changed)" in rows["X1"].reasons
+
+
+def test_a_sheet_sidecar_with_odd_inputs_does_not_stop_the_manifest(tmp_path):
+    """A sheet's sidecar is vouched for by its key; its inputs are only shown. With "cuts" edited to a number,
+    every later render crashed writing the manifest (TypeError), the renders done and the manifest stale."""
+    path = _pan(tmp_path)
+    plan = make_plan(load(path))
+    render(plan, DraftBackend(), RenderOptions(tmp_path / "out", RunSettings()))
+    sidecar = tmp_path / "out" / "sheets" / "ep01_park_1.json"
+    record = json.loads(sidecar.read_text())
+    record["inputs"]["cuts"] = 5
+    sidecar.write_text(json.dumps(record))
+    render(plan, DraftBackend(), RenderOptions(tmp_path / "out", RunSettings()))
+    sheets = json.loads((tmp_path / "out" / "manifest.json").read_text())["sheets"]
+    assert [(s["sheet"], s["cuts"]) for s in sheets] == [("park/1", [])]
