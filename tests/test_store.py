@@ -82,14 +82,14 @@ def test_a_cached_rerun_reads_each_render_once(tmp_path, monkeypatch):
     _render(plan, SpyBackend(), tmp_path)
     import shotrender.store
 
-    out, reads, real = tmp_path / "out", Counter(), shotrender.store._read_no_follow
+    out, reads, real = tmp_path / "out", Counter(), shotrender.store.read_regular
 
     def counting(path, limit=None):
         if path.parent == out and path.suffix == ".png":
             reads[path.name] += 1
         return real(path, limit)
 
-    monkeypatch.setattr(shotrender.store, "_read_no_follow", counting)
+    monkeypatch.setattr(shotrender.store, "read_regular", counting)
     assert _render(plan, SpyBackend(), tmp_path).count("cached") == 6
     assert reads == {f"ep01_C00{n}.png": 1 for n in range(1, 7)}
 

@@ -1,4 +1,4 @@
-"""The one writer for every file shotrender creates, and its errors.
+"""The one writer for every file shotrender creates, its errors, and the reader of the files it reads back.
 
 A file is written to a temporary beside it, made by `tempfile` (O_CREAT|O_EXCL, a random name: nothing
 planted at a guessable name is opened), fsynced, and renamed over the final name. A rename replaces a
@@ -110,3 +110,18 @@ def open_lock(path: Path) -> int:
         return os.open(path, flags, 0o644)
     except OSError as e:
         raise write_error(path, e) from e
+
+
+def read_regular(path: Path, limit: int | None = None) -> bytes:
+    """A file's bytes, refusing a symlink at its name (shotrender never writes one), anything but a regular file
+    and, with `limit`, a file larger than that. O_NONBLOCK: opening a FIFO planted there would wait for a
+    writer forever, and a signal could not end the wait (the manifest's rebuild reads every cut, signals held)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
+    with os.fdopen(fd, "rb") as f:
+        data = f.read() if limit is None else f.read(limit + 1)
+    if limit is not None and len(data) > limit:
+        raise ValueError(f"larger than {limit >> 20} MB")
+    return data

@@ -406,15 +406,10 @@ class Run:
             self.progress.message(f"sheet {sheet.id}: {len(sheet.cuts)} cuts on {sheet.size[0]}x{sheet.size[1]}, "
                                   f"painted in {seconds:.2f} s" + (f"; flagged: {report['reason']}" if flagged else ""))
 
-    def reference_sheet(self, job: Job) -> sheets.Sheet | None:
-        """For a cut painted alone in a place with sheets: the place's first sheet, whose colours it keeps."""
-        if not self.state.continuity_on(job):
-            return None
-        return next((s for s in self.state.place(job.chain).sheets if len(s.cuts) > 1), None)
-
     def reference(self, job: Job) -> tuple | None:
-        """The reference sheet's id, painting and its hash (reference_sheet), or None."""
-        sheet = self.reference_sheet(job)
+        """For a cut painted alone in a place with sheets: the id, painting and hash of the sheet whose colours
+        it keeps (state.colours_of), or None."""
+        sheet = self.state.colours_of(job)
         picture = self.sheet_store.read_picture(sheet_name(sheet)) if sheet is not None else None
         return (sheet.id, *picture) if picture is not None else None
 
@@ -450,7 +445,7 @@ class Run:
         try:
             if sheet is not None and sheet.id in self.failed_sheets:
                 raise _Blocked(f"its sheet {sheet.id} failed: {self.failed_sheets[sheet.id]}")
-            unpainted = self.unpainted(sheet if sheet is not None else self.reference_sheet(job))
+            unpainted = self.unpainted(sheet if sheet is not None else self.state.colours_of(job))
             if unpainted:
                 raise _Blocked(unpainted)
             pending.setup(self.sl, verdict, sheet,

@@ -488,8 +488,8 @@ def clean_manifest(manifest: dict) -> tuple[dict, list[str]]:
                                  and 1 / 16 <= size[0] / size[1] <= 16):
         bad.append("manifest.size")
         del out["size"]
-    if any(not ID_RE.match(sheet.get("cut", "")) or not ID_RE.match(sheet.get("chain", ""))
-           for sheet in out.get("sheets", ())):
+    if any(not ID_RE.match(sheet.get("cut", "")) or not ID_RE.match(sheet.get("chain", "")) or "sheet" not in sheet
+           for sheet in out.get("sheets", ())):  # a sheet is named by its id on the page
         bad.append("manifest.sheets")
         del out["sheets"]
     if "episode" in out and not ID_RE.match(out["episode"]):

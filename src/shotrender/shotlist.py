@@ -738,6 +738,10 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
         if len(bg_id) > MAX_ID_LENGTH:
             ck.add(path, _too_long("background", bg_id), "shorten it, e.g. park")
             continue
+        twin = next((b for b in backgrounds if b.lower() == bg_id.lower()), None)
+        if twin is not None:  # its sheets are files: sheets/<episode>_<bg>_1.png is one file for both there
+            ck.add(path, f"background id {bg_id} differs only in case from {twin}, and a case-blind disk has "
+                   "one file for both", "give every background its own id, or merge the two")
         bg_data = ck.mapping(bg_data, path, f"background '{bg_id}'")
         if bg_data is None:
             continue
@@ -994,6 +998,7 @@ OUTPUT_FIX = "write the renders to a folder of their own, such as renders/<episo
 THUMBS = "thumbs"  # the report's thumbnails, under the output folder
 # the folders render and report write files into, relative to the output folder
 WRITTEN_FOLDERS = ("", THUMBS, "sheets")
+_WRITES = {THUMBS: "the report writes its thumbnails there", "sheets": "render writes its sheets there"}
 
 
 def output_problems(shotlist: ShotList, folder: Path | None = None,
@@ -1025,7 +1030,7 @@ def output_problems(shotlist: ShotList, folder: Path | None = None,
         target = path / sub if sub else path
         name = f"{shown}/{sub}" if sub else shown
         if sub and target.is_symlink():
-            found.append((f"{name} is a symlink; the report writes its thumbnails there",
+            found.append((f"{name} is a symlink; {_WRITES[sub]}",
                           f"remove {name} and run again"))
         elif os.path.lexists(target) and not target.is_dir():
             found.append((f"{name} is not a folder", "name a folder, or move the file away"))

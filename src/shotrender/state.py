@@ -31,8 +31,8 @@ from pathlib import Path
 
 from shotrender import sheets
 from shotrender.backends.base import PARAMS
-from shotrender.errors import BackendError
-from shotrender.files import WriteError, write_text_atomic
+from shotrender.errors import BackendError, UsageError
+from shotrender.files import WriteError, read_regular, write_text_atomic
 from shotrender.images import read_layout
 from shotrender.plan import Job, Link, Plan, make_plan, place_params
 from shotrender.store import SHEETS_FOLDER, CutState, Store, cache_key, sha256_bytes
@@ -110,7 +110,10 @@ def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None 
             reasons.append(f"sheet {new['id']} changes" + (f" ({sheet_cause})" if sheet_cause else ""))
         else:
             reasons.append(f"its camera on sheet {new['id']} changed")
-    for name in sorted(set(current) - {"layout", "params", "backend", "sheet", "cuts", "camera"}):
+    if was_on and is_on and recorded.get("colours") != current.get("colours") and current.get("colours"):
+        reasons.append(f"sheet {current['colours']['id']}, whose colours it keeps, changes"
+                       + (f" ({sheet_cause})" if sheet_cause else ""))
+    for name in sorted(set(current) - {"layout", "params", "backend", "sheet", "cuts", "camera", "colours"}):
         if recorded.get(name) != current[name] and (name != "continuity" or was_on):
             reasons.append(f"{name} settings changed")
     return reasons or ["inputs changed"]
@@ -161,6 +164,12 @@ class State:
         sheet = self.place(job.chain).sheet_of(job.cut)
         return sheet if len(sheet.cuts) > 1 else None
 
+    def colours_of(self, job: Job) -> sheets.Sheet | None:
+        """For a cut painted alone in a place that has sheets: the first of them, whose colours it keeps."""
+        if not self.continuity_on(job) or self.sheet_of(job) is not None:
+            return None
+        return self.first_sheet(job.chain)
+
     def job(self, job: Job) -> Verdict:
         layout = job.layout.read_bytes()
         self._layout_sha[str(job.layout)] = sha256_bytes(layout)
@@ -169,7 +178,7 @@ class State:
         stored = self.store.read_state(job.cut)
         state, reasons = self._judge(stored, key)
         if state == "stale" and stored.record["key"] != key:
-            sheet = inputs.get("sheet")
+            sheet = inputs.get("sheet") or inputs.get("colours")
             reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs,
                                           self._sheet_keys[sheet["id"]][2] if sheet else None))
         return Verdict(job.cut, job.chain, state, reasons, key, inputs, stored, layout)
@@ -181,6 +190,9 @@ class State:
             inputs["continuity"] = self.sl.continuity_for(job.chain).as_dict()
             inputs["sheet"] = None if sheet is None else {
                 "id": sheet.id, "key": self.sheet_key(sheet)[0], "camera": _rows(sheet.matrix(job.cut))}
+            colours = self.colours_of(job)
+            if colours is not None:  # its render keeps that painting's colours: it changes with it
+                inputs["colours"] = {"id": colours.id, "key": self.sheet_key(colours)[0]}
         return inputs
 
     def link(self, link: Link, chain: str) -> Verdict:
@@ -204,10 +216,10 @@ class State:
 
     # ---------------------------------------------------------------------------------------- sheets
     def sheets_for(self, jobs) -> list[sheets.Sheet]:
-        """The sheets these jobs are views of, in order of their first cut."""
+        """The sheets these jobs are views of, or keep the colours of, in order of their first cut."""
         found: dict[str, sheets.Sheet] = {}
         for job in jobs:
-            sheet = self.sheet_of(job)
+            sheet = self.sheet_of(job) or self.colours_of(job)
             if sheet is not None:
                 found.setdefault(sheet.id, sheet)
         return list(found.values())
@@ -226,6 +238,9 @@ class State:
         key = sheets.cache_key(bg, (self.sl.width, self.sl.height), hashes, settings)
         cache = self.sheet_store.dir / f"{self.sl.episode}_{bg}.registration.json"
         registration = _read_registration(cache, key)
+        if registration is not None and not _describes(registration, bg, (self.sl.width, self.sl.height),
+                                                       [j.cut for j in jobs], settings):
+            registration = None  # a hand-edited cache under the right key: registered again, not trusted
         if registration is None:
             layouts = [(j.cut, read_layout(j.layout, self.sl.width, self.sl.height)) for j in jobs]
             registration = sheets.register(bg, layouts, settings)
@@ -234,7 +249,7 @@ class State:
                 text = json.dumps({"key": key, "registration": registration.to_dict()}, sort_keys=True)
                 try:
                     write_text_atomic(cache, text + "\n")
-                except WriteError:
+                except (WriteError, UsageError):  # UsageError: something not a file holds its name (a FIFO)
                     pass  # a cache: the next command registers again
         self._places[bg] = registration
         return registration
@@ -364,13 +379,25 @@ def _rows(m) -> list[list[float]]:
 def _read_registration(path: Path, key: str) -> sheets.Registration | None:
     """A cached registration under `key`, or None (missing, damaged, or for other layouts: a miss)."""
     try:
-        with open(path, "rb") as f:
-            record = json.loads(f.read(16 << 20))
+        record = json.loads(read_regular(path, 16 << 20))  # a FIFO planted there must not hang status
         if not isinstance(record, dict) or record.get("key") != key:
             return None
         return sheets.Registration.from_dict(record["registration"])
     except (OSError, ValueError, KeyError, RecursionError):
         return None
+
+
+def _describes(registration: sheets.Registration, bg: str, frame: tuple[int, int], cuts: list[str],
+               settings: sheets.Settings) -> bool:
+    """Whether a registration read back is one `sheets.register` could have made for these cuts: the key
+    names the layouts, not the record, so an edited record must not put a cut in no sheet or two, give a
+    sheet another background's id (its files), or a size past the cap (a painting of any size)."""
+    found = [c for s in registration.sheets for c in s.cuts]
+    return (registration.background == bg and registration.frame == frame and registration.settings == settings
+            and sorted(found) == sorted(cuts)
+            and [s.id for s in registration.sheets] == [f"{bg}/{n}" for n in range(1, len(registration.sheets) + 1)]
+            and all(s.frame == frame and s.size[0] * s.size[1] <= settings.max_sheet_pixels
+                    and all(s.cut_scale(c) > 0 for c in s.cuts) for s in registration.sheets))
 
 
 @dataclass(frozen=True)

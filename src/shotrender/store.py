@@ -17,18 +17,16 @@ loses that PNG too, so a failed write leaves the cut missing, never half there.
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import json
 import os
 import re
-import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from shotrender.files import TMP_MARK, host, open_lock, write_atomic, write_error
+from shotrender.files import TMP_MARK, host, open_lock, read_regular, write_atomic, write_error
 from shotrender.plan import Plan
 
 SIDECAR_SCHEMA = "shotrender.cut/1"
@@ -160,7 +158,7 @@ class Store:
 
     def write_link(self, cut: str, source: str, record: dict) -> dict:
         """A reused cut: a copy of its source's PNG (links break on many file servers) and its own sidecar."""
-        png = _read_no_follow(self.png_path(source))  # as read_state read it: not through a symlink planted since
+        png = read_regular(self.png_path(source))  # as read_state read it: not through a symlink planted since
         return self.write_cut(cut, png, {**record, "reuse_of": source})
 
     # -------------------------------------------------------------------------------- reading
@@ -211,7 +209,7 @@ class Store:
         """The cut's state and, when there is one, the PNG's bytes as read for the hash check."""
         path = self.sidecar_path(cut)
         try:
-            record = json.loads(_read_no_follow(path, MAX_SIDECAR_BYTES))
+            record = json.loads(read_regular(path, MAX_SIDECAR_BYTES))
             problem = sidecar_problem(record, cut, self.png_path(cut).name)
             if problem:
                 raise ValueError(problem)
@@ -222,7 +220,7 @@ class Store:
         if record["status"] == "failed":
             return CutState(record, False), None
         try:
-            png = _read_no_follow(self.png_path(cut))
+            png = read_regular(self.png_path(cut))
         except FileNotFoundError:
             return CutState(record, False, f"{self.png_path(cut).name} is missing; rendering it again"), None
         except OSError as e:
@@ -276,8 +274,9 @@ class Store:
             if state.record is not None and isinstance(state.record.get("sheet"), str):
                 entry = {k: v for k, v in state.record.items() if k not in ("schema", "episode", "inputs")}
                 inputs = state.record.get("inputs") or {}
+                cuts = inputs.get("cuts")  # a sidecar edited by hand: the report checks what it is shown
                 entry.update(folder=SHEETS_FOLDER, size=inputs.get("size"), camera=inputs.get("camera"),
-                             cuts=[c[0] for c in inputs.get("cuts") or () if isinstance(c, list) and c])
+                             cuts=[c[0] for c in cuts if isinstance(c, list) and c] if isinstance(cuts, list) else [])
                 if not state.image_ok and entry["status"] != "failed":
                     entry["status"] = "missing"
                 entries.append(entry)
@@ -300,21 +299,6 @@ MAX_SIDECAR_BYTES = 4 << 20  # a real sidecar is a few kB
 STATUSES = ("rendered", "flagged", "reused", "failed")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _PLAIN_NAME = re.compile(r"[^/\\\0]+")
-
-
-def _read_no_follow(path: Path, limit: int | None = None) -> bytes:
-    """A file's bytes, refusing a symlink at its name (shotrender never writes one), anything but a regular file
-    and, with `limit`, a file larger than that. O_NONBLOCK: opening a FIFO planted there would wait for a
-    writer forever, and a signal could not end the wait (the manifest's rebuild reads every cut, signals held)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise OSError(errno.EINVAL, "not a regular file", str(path))
-    with os.fdopen(fd, "rb") as f:
-        data = f.read() if limit is None else f.read(limit + 1)
-    if limit is not None and len(data) > limit:
-        raise ValueError(f"larger than {limit >> 20} MB")
-    return data
 
 
 def sidecar_problem(record, cut: str, png_name: str) -> str | None:
