@@ -103,6 +103,9 @@ def test_report_files_are_written_and_self_contained(reported):
     # each sheet drawn with the frames of its cuts on it
     assert re.findall(r'aria-label="sheet ([^"]+)"', html) == ["park/1", "street/1"]
     assert html.count("<polygon ") == 6
+    # each cut's render beside its neighbour's, at thumbnail size: C001 → C002 → C003 → C008, C004 → C005
+    assert re.findall(r"<figcaption>(C\d+) → (C\d+)</figcaption>", html) == [
+        ("C001", "C002"), ("C002", "C003"), ("C003", "C008"), ("C004", "C005")]
     sheet = Image.open(reported / "ep01_contact.png")
     assert sheet.width > 600 and sheet.height > 300
 

@@ -219,7 +219,7 @@ def report_html(manifest: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
         sheets = "".join(_sheet(s, manifest.get("size"), thumbs) for s in manifest.get("sheets", ())
                          if s.get("chain") == name)
         sections.append(f'<section class="chain"><h2>{title} <span class="muted">{len(cuts)} cuts</span></h2>'
-                        f'{sheets}<div class="grid">{cards}</div></section>')
+                        f'{sheets}<div class="grid">{cards}</div>{_neighbours(cuts, thumbs)}</section>')
     draft = ('<span class="draft" title="draft backend: colour-key previews, not paintings">DRAFT</span>'
              if o["draft"] else "")
     return _PAGE.format(
@@ -253,6 +253,17 @@ def _sheet(sheet: dict, frame, thumbs: dict[tuple[str, str], Thumb]) -> str:
             f'{_e(sheet.get("status"))}</figcaption></figure>')
 
 
+def _neighbours(cuts: list[dict], thumbs: dict[tuple[str, str], Thumb]) -> str:
+    """Each painted cut's render beside the one before it in its place, at thumbnail size side by side, where
+    a seam, a patch or a change of colour between two views of one place shows."""
+    painted = [c["cut"] for c in cuts if isinstance(c.get("position"), int) and (c["cut"], "render") in thumbs]
+    pairs = "".join(
+        '<figure class="neighbours">' + "".join(_img(thumbs[(cid, "render")], f"{cid} render", cid) for cid in pair)
+        + f"<figcaption>{_e(pair[0])} → {_e(pair[1])}</figcaption></figure>"
+        for pair in zip(painted, painted[1:], strict=False))
+    return f'<details class="seams"><summary>neighbours side by side</summary>{pairs}</details>' if pairs else ""
+
+
 def _status_rank(status: str) -> int:
     return STATUS_ORDER.index(status) if status in STATUS_ORDER else len(STATUS_ORDER)
 
@@ -264,6 +275,9 @@ _CSS = """
 .sheet polygon{fill:none;stroke:#ffd23c;stroke-width:3;vector-effect:non-scaling-stroke}
 .sheet text{fill:#ffd23c;font:600 20px system-ui,sans-serif;paint-order:stroke;stroke:#000;stroke-width:4px}
 .sheet figcaption{color:var(--muted);font-size:13px;margin-top:4px}
+.seams{margin:12px 0}.seams summary{cursor:pointer;color:var(--muted)}
+.neighbours{display:flex;flex-wrap:wrap;gap:4px;margin:8px 0}.neighbours figure{margin:0}
+.neighbours figcaption{width:100%;color:var(--muted);font-size:13px}
 *{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--text);
 font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK JP",sans-serif}
 header.top{position:sticky;top:0;z-index:2;background:rgba(21,23,28,.96);border-bottom:1px solid var(--line);
