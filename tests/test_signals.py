@@ -299,3 +299,28 @@ def test_sigterm_at_twenty_moments_of_a_model_render_exits_143_and_keeps_the_fol
         assert "Traceback" not in err, f"{at}\n{err}"
         _check_folder(outs[i], ["C001", "C002", "C003"])
     assert hit >= 15, f"only {hit} of 20 signals came while the command ran: the test did not test much"
+
+
+def test_a_signal_that_lands_in_a_finalizer_still_interrupts_without_a_traceback():
+    """A signal while Python runs some object's __del__ (a library's, during the model load) raised our
+    Interrupted inside it, where Python only prints 'Exception ignored' with a traceback and goes on."""
+    code = (
+        "import os, signal, sys, time\n"
+        "from shotrender import signals\n"
+        "from shotrender.errors import Interrupted\n"
+        "class Finalized:\n"
+        "    def __del__(self):\n"
+        "        os.kill(os.getpid(), signal.SIGTERM)\n"
+        "        time.sleep(0.05)\n"
+        "with signals.catching():\n"
+        "    try:\n"
+        "        Finalized()\n"
+        "        for _ in range(100):\n"
+        "            time.sleep(0.01)\n"
+        "        print('not interrupted')\n"
+        "    except Interrupted as e:\n"
+        "        print('interrupted', e.signum)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.stdout.strip() == f"interrupted {int(signal.SIGTERM)}", done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr

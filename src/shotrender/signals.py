@@ -7,6 +7,9 @@ first signal, because an exception alone does not carry it to the end:
 - Libraries wrap or swallow it. diffusers' and transformers' lazy imports re-raise any Exception as
   RuntimeError, their loaders as OSError or ValueError. `interrupted_by()` finds the signal behind such an
   error, so a cancelled model load is a cancellation, not a bad model (exit 2).
+- A finalizer swallows it. An exception raised while Python runs a `__del__` (a library's object
+  collected during the model load) is "ignored" with a traceback on standard error; `_unraisable` drops
+  that report and delivers the signal again, so it lands where the work can stop.
 - A second signal must not break the first one's cleanup. While an interrupt or an exit is being handled
   (an `except` or `finally` on the way out) or inside `held()`, a signal is remembered, not raised, and the
   command still exits with the first signal's code.
@@ -17,9 +20,11 @@ Only the main thread may set handlers; elsewhere `catching()` leaves them as the
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 from shotrender.errors import Interrupted
@@ -75,6 +80,21 @@ def _handler(signum: int, frame: object) -> None:
     raise Interrupted(_first)
 
 
+def _unraisable(unraisable) -> None:
+    """sys.unraisablehook: our Interrupted, raised inside a finalizer, was lost there. The signal is sent
+    again from another thread, so that it arrives once the finalizer is over (raised here, in the hook, it
+    would be lost the same way)."""
+    if isinstance(unraisable.exc_value, Interrupted):
+        threading.Thread(target=_send_again, args=(unraisable.exc_value.signum,), daemon=True).start()
+        return
+    sys.__unraisablehook__(unraisable)
+
+
+def _send_again(signum: int) -> None:
+    time.sleep(0.05)  # past the hook and the finalizer's end
+    os.kill(os.getpid(), signum)
+
+
 def _set(handler: Callable | int) -> dict:
     return {s: signal.signal(s, handler) for s in SIGNALS}
 
@@ -89,12 +109,14 @@ def catching() -> Iterator[None]:
         return
     if not _depth:
         _first = None
-    previous = _set(_handler)
+    previous, hook = _set(_handler), sys.unraisablehook
+    sys.unraisablehook = _unraisable
     _depth += 1
     try:
         yield
     finally:
         _depth -= 1
+        sys.unraisablehook = hook
         for s, h in previous.items():
             signal.signal(s, h)
 
@@ -104,6 +126,7 @@ def install() -> None:
     libraries import or the shot list loads ends the command as one during a render does."""
     global _depth
     _set(_handler)
+    sys.unraisablehook = _unraisable
     _depth += 1
 
 
