@@ -241,6 +241,11 @@ def test_same_bytes_in_separate_processes(tiny_model, backend, tmp_path):
         f"image = DiffusersBackend({str(tiny_model)!r}).render(request())\n"
         "print(hashlib.sha256(image.tobytes()).hexdigest())\n"
     )
+    assert hashes_in_two_processes(code, tmp_path) == {digest(backend.render(request()))}
+
+
+def hashes_in_two_processes(code: str, tmp_path: Path, timeout: float = 300) -> set[str]:
+    """Run `code` in two processes at once, each on one thread; the set of the last lines they print."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "XDG_CACHE_HOME": str(tmp_path)}
     runs = [
         subprocess.Popen(
@@ -248,11 +253,10 @@ def test_same_bytes_in_separate_processes(tiny_model, backend, tmp_path):
         )
         for _ in range(2)
     ]
-    outputs = [run.communicate(timeout=180) for run in runs]
+    outputs = [run.communicate(timeout=timeout) for run in runs]
     for run, (_, err) in zip(runs, outputs, strict=True):
         assert run.returncode == 0, err
-    hashes = {out.strip().splitlines()[-1] for out, _ in outputs}
-    assert hashes == {digest(backend.render(request()))}
+    return {out.strip().splitlines()[-1] for out, _ in outputs}
 
 
 # -- ControlNet --------------------------------------------------------------------------------

@@ -9,9 +9,6 @@ Torch runs on one thread here: the thread count is part of what decides the byte
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,7 +17,7 @@ import pytest
 
 from shotrender.backends.diffusers_img2img import DiffusersBackend
 from shotrender.errors import BackendError
-from test_diffusers_backend import digest, layout, request
+from test_diffusers_backend import digest, hashes_in_two_processes, layout, request
 
 TESTS = Path(__file__).parent
 #: three 64 px windows overlapping by the default quarter window, 16 px: 64 + 2 × (64 − 16)
@@ -239,18 +236,7 @@ def test_same_sheet_bytes_in_separate_processes(tiny_model, backend, tmp_path):
         "assert backend.last_work['windows'] == 3, backend.last_work\n"
         "print(hashlib.sha256(image.tobytes()).hexdigest())\n"
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "XDG_CACHE_HOME": str(tmp_path)}
-    runs = [
-        subprocess.Popen(
-            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
-        )
-        for _ in range(2)
-    ]
-    outputs = [run.communicate(timeout=300) for run in runs]
-    for run, (_, err) in zip(runs, outputs, strict=True):
-        assert run.returncode == 0, err
-    hashes = {out.strip().splitlines()[-1] for out, _ in outputs}
-    assert hashes == {digest(backend.render(sheet_request()))}
+    assert hashes_in_two_processes(code, tmp_path) == {digest(backend.render(sheet_request()))}
 
 
 # -- the work counter and the options ----------------------------------------------------------------
