@@ -277,6 +277,7 @@ _CSS = """
 .sheet figcaption{color:var(--muted);font-size:13px;margin-top:4px}
 .seams{margin:12px 0}.seams summary{cursor:pointer;color:var(--muted)}
 .neighbours{display:flex;flex-wrap:wrap;gap:4px;margin:8px 0}.neighbours figure{margin:0}
+.neighbours figure.pic{flex:0 0 min(400px,calc(50% - 2px))}.neighbours img{width:100%;height:auto}
 .neighbours figcaption{width:100%;color:var(--muted);font-size:13px}
 *{box-sizing:border-box}body{margin:0;background:var(--bg);color:var(--text);
 font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Noto Sans","Noto Sans CJK JP",sans-serif}
