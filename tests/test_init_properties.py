@@ -25,8 +25,9 @@ from PIL import Image
 
 from shotrender.cli import cli
 from shotrender.shotlist import load_with_warnings
+from test_init_regressions import write_otio
 
-otio = pytest.importorskip("opentimelineio")
+pytest.importorskip("opentimelineio")
 pytest.importorskip("otio_cmx3600_adapter")
 
 SOME = settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -92,17 +93,7 @@ def test_init_from_any_timeline_writes_what_validate_accepts(clips, rate):
 
 
 def timeline_case(workdir: Path, clips, rate) -> None:
-    track = otio.schema.Track(kind=otio.schema.TrackKind.Video)
-    for name, frames, markers in clips:
-        item = otio.schema.Clip(name=name, media_reference=otio.schema.ExternalReference("/media/x.mov"),
-                                source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(100, rate),
-                                                                     otio.opentime.RationalTime(frames, rate)))
-        for frame, colour, text in markers:
-            item.markers.append(otio.schema.Marker(name=text, color=colour, marked_range=otio.opentime.TimeRange(
-                otio.opentime.RationalTime(100 + frame, rate), otio.opentime.RationalTime(0, rate))))
-        track.append(item)
-    edit = workdir / "cut.otio"
-    otio.adapters.write_to_file(otio.schema.Timeline(name="ep", tracks=[track]), str(edit))
+    edit = write_otio(workdir / "cut.otio", clips, rate)
     target = workdir / "shots" / "ep.yaml"
     loaded = refused_or_valid(CliRunner().invoke(cli, ["init", "--from-otio", str(edit), "-o", str(target)]), target)
     if loaded is not None:

@@ -281,7 +281,7 @@ class State:
             state, reasons = self._judge(stored, key)
             if state == "stale" and stored.record["key"] != key:
                 reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs))
-            self._sheet_keys[sheet.id] = (key, inputs, reasons[0] if reasons and not _kept(state) else "")
+            self._sheet_keys[sheet.id] = (key, inputs, reasons[0] if reasons and state not in SKIPPED else "")
         return self._sheet_keys[sheet.id]
 
     def mosaic(self, sheet: sheets.Sheet):
@@ -366,10 +366,6 @@ def sheet_extra(settings) -> dict:
     if settings.tile_overlap:
         extra["tile_overlap"] = settings.tile_overlap
     return extra
-
-
-def _kept(state: str) -> bool:
-    return state in SKIPPED
 
 
 def _rows(m) -> list[list[float]]:
