@@ -471,7 +471,7 @@ def test_ids_longer_than_the_limit_are_refused_with_their_lines(tmp_path):
     messages = [m for m in problems_of(write_shotlist(tmp_path, data)) if "characters long" in m]
     where = str(tmp_path / "episode.yaml")
     assert [m.split(": ")[0] + ": " + m.split(": ")[1] for m in messages] == [
-        f"{where}:2: episode", f"{where}:18: backgrounds.{long_bg}", f"{where}:23: cuts[1].id",
+        f"{where}:2: episode", f"{where}:17: backgrounds.{long_bg}", f"{where}:23: cuts[1].id",
         f"{where}:25: cuts[1].bg"]
     assert messages[2] == (
         f"{where}:23: cuts[1].id: cut id '{'C' * 24}...' is 230 characters long; ids are at most 64, as they name "

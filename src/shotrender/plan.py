@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from shotrender.camera import Move
 from shotrender.errors import UsageError
 from shotrender.shotlist import PARAM_DEFAULTS, Cut, ShotList, frozen_instance, gc_paused
 
@@ -39,6 +40,7 @@ class Job:
     upstream: str | None  # the cut before this one in its chain, whose render guides this one
     upstream_layout: Path | None = None
     chain_head: str | None = None  # the chain's first cut, whose render sets the colours for the chain
+    camera: Move | None = None  # a moving cut's camera path on its layout (camera.py)
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,7 @@ class _Resolver:
             "upstream": upstream.cut if upstream else None,
             "upstream_layout": upstream.layout if upstream else None,
             "chain_head": head.id,
+            "camera": cut.camera,
         })
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from shotrender.camera import EASINGS, EDGE_TOLERANCE, MAX_SIDE, Framing, Move, deliver
 from shotrender.errors import Problem, ShotListError, UsageError
 
 VERSION = 1
@@ -54,8 +55,10 @@ CONTINUITY_FIELDS: dict[str, tuple[Any, Any, Any]] = {
     "tile_overlap": (0, 0, 4096),
 }
 CUT_INFO = ("frames", "notes")  # editorial facts: kept with the cut, change no picture
-CUT_KEYS = ("id", "layout", "bg", "reuse", *CUT_PARAMS, *CUT_INFO)
+CUT_KEYS = ("id", "layout", "bg", "reuse", "camera", *CUT_PARAMS, *CUT_INFO)
 REUSE_KEYS = ("id", "reuse", *CUT_INFO)
+CAMERA_KEYS = ("from", "to", "frames", "easing")
+FRAMING_KEYS = ("x", "y", "width", "height")
 _CUT_KEY_SET = frozenset(CUT_KEYS)
 NUMBER_EXAMPLES = {"guidance": 7.5, "strength": 0.55}
 MAX_SEED = 2**63 - 1
@@ -123,6 +126,8 @@ class Cut:
     layout_line: int | None = None
     frames: int | None = None  # duration in the edit
     notes: str | None = None
+    camera: Move | None = None  # a PAN or track over an oversized layout (camera.py); None: a fixed frame
+    camera_lines: tuple[int | None, int | None, int | None] | None = None  # of camera:, from:, to: (if written)
 
 
 @dataclass(frozen=True)
@@ -267,6 +272,9 @@ class _Walk:
                         self.source, key_node.start_mark.line + 1, _fmt((*(path or ()), key)),
                         f"'{key}' is given twice", "keep one of them"))
                     continue
+                if self.lines is not None and path is not None and value_node.__class__ is yaml.MappingNode:
+                    # a block mapping's problems point at its key (`to:`), not at its first entry's line
+                    self.lines.setdefault((*path, key), key_node.start_mark.line + 1)
                 out[key] = self.value(value_node, None if path is None else (*path, key), repeated)
             return out
         if isinstance(node, yaml.SequenceNode):
@@ -749,7 +757,7 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
         overrides = ck.continuity(bg_data.get("continuity"), (*path, "continuity")) if "continuity" in bg_data else None
         backgrounds[bg_id] = Background(bg_id, ck.params(bg_data, path), ck.line(path), overrides)
 
-    cuts = _parse_cuts(ck, data.get("cuts"), backgrounds)
+    cuts = _parse_cuts(ck, data.get("cuts"), backgrounds, (width, height) if _size_ok(width, height) else None)
     _warn_empty_prompts(ck, cuts, defaults, backgrounds)
 
     # Returned even with problems, so the layout checks can still report on the cuts that parsed.
@@ -799,7 +807,8 @@ def _size_fix(width: int, height: int, aspect: float | None = None, what: str = 
     return f"e.g. [{size[0]}, {size[1]}]" + (f", which has {what} aspect" if what else "")
 
 
-def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]) -> list[Cut]:
+def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background],
+                frame: tuple[int, int] | None) -> list[Cut]:
     if cuts_data is None or cuts_data == []:
         ck.add(("cuts",) if cuts_data == [] else (), "the shot list has no cuts",
                "add cuts: with at least one '- id: C001' entry")
@@ -856,11 +865,15 @@ def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]
                     ck.add((*path, "bg"), f"unknown background '{bg}'", fix, cut_id)
             used_bgs.add(bg or "")
         params = ck.params(cut_data, path, cut_id)
+        frames = ck.integer(cut_data, path, "frames", 1, MAX_FRAMES, cut_id)
+        move = _camera(ck, cut_data["camera"], (*path, "camera"), frames, frame, cut_id) \
+            if cut_data.get("camera") is not None else None
         cuts.append(frozen_instance(Cut, {
             "id": cut_id or f"#{i}", "index": i, "layout": layout, "bg": bg, "reuse": None, "params": params,
             "line": ck.line(path), "layout_line": ck.line((*path, "layout")),
-            "frames": ck.integer(cut_data, path, "frames", 1, MAX_FRAMES, cut_id),
-            "notes": ck.text(cut_data, path, "notes", cut_id)}))
+            "frames": frames, "notes": ck.text(cut_data, path, "notes", cut_id), "camera": move,
+            "camera_lines": None if cut_data.get("camera") is None else
+            tuple(ck.line((*path, "camera", *k)) for k in ((), ("from",), ("to",)))}))
 
     by_id = {c.id: c for c in cuts}
     loops: set[frozenset[str]] = set()
@@ -893,6 +906,78 @@ def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]
             ck.add(("backgrounds", bg_id), f"background '{bg_id}' is used by no cut", "remove it or use it",
                    warning=True)
     return cuts
+
+
+def _camera(ck: _Checker, data: Any, path: tuple, cut_frames: int | None, frame: tuple[int, int] | None,
+            cut: str | None) -> Move | None:
+    """A cut's `camera:` block, checked (docs/camera.md); None when it has a problem (each one reported)."""
+    data = ck.mapping(data, path, "camera")
+    if not data:
+        if data == {}:
+            ck.add(path, "is empty", "give from:, to: and frames:, or remove camera: for a fixed frame", cut)
+        return None
+    ck.unknown_keys(data, path, CAMERA_KEYS, cut)
+    ends = []
+    for key in ("from", "to"):
+        if key not in data:
+            ck.add(path, f"'{key}' is missing", f"add {key}: {{x: 0, y: 0, width: 1024}} (layout pixels)", cut)
+            ends.append(None)
+            continue
+        ends.append(_framing(ck, data[key], (*path, key), frame, cut))
+    frames = data.get("frames", cut_frames)
+    if "frames" in data:
+        frames = ck.integer(data, path, "frames", 0, MAX_FRAMES, cut)
+    if frames is None and "frames" not in data:
+        ck.add(path, "'frames' is missing, and the cut has no frames: either",
+               "add frames: 48 (the move's length in frames) to camera: or to the cut", cut)
+    elif frames is not None and frames < 2:
+        ck.add((*path, "frames") if "frames" in data else (*path[:-1], "frames"),
+               f"a camera move takes at least 2 frames, got {frames}", "give the move's length in frames", cut)
+        frames = None
+    easing = data.get("easing", "linear")
+    if easing not in EASINGS:
+        ck.add((*path, "easing"), f"must be one of {', '.join(EASINGS)}, got {_show(easing)}",
+               "slow-in-out starts and stops gently; linear moves at one speed", cut)
+        easing = None
+    start, end = ends
+    if start is not None and end is not None and start == end:
+        ck.add((*path, "to"), "is the same framing as 'from': the camera does not move",
+               "give 'to' another x, y or width, or remove camera: for a fixed frame", cut)
+        return None
+    if None in (start, end, frames, easing) or frame is None:
+        return None
+    return Move(start, end, frames, easing)
+
+
+def _framing(ck: _Checker, data: Any, path: tuple, frame: tuple[int, int] | None, cut: str | None
+             ) -> Framing | None:
+    data = ck.mapping(data, path, path[-1])
+    if not data:
+        if data == {}:
+            ck.add(path, "is empty", "give x, y and width in layout pixels", cut)
+        return None
+    ck.unknown_keys(data, path, FRAMING_KEYS, cut)
+    values = {}
+    for key in FRAMING_KEYS:
+        if key not in data:
+            if key != "height":
+                ck.add(path, f"'{key}' is missing", f"add {key}: (layout pixels)", cut)
+            continue
+        value = ck.number(data, path, key, cut)
+        if value is not None and (value < 0 if key in ("x", "y") else value <= 0):
+            ck.add((*path, key), f"must be {'0 or more' if key in ('x', 'y') else 'more than 0'}, got {value:g}",
+                   "framings are measured in layout pixels from its top-left corner", cut)
+            value = None
+        values[key] = value
+    if None in values.values() or len(values) < 3 or frame is None:
+        return None
+    height = values["width"] * frame[1] / frame[0]
+    if "height" in values and abs(values["height"] - height) > EDGE_TOLERANCE:
+        ck.add((*path, "height"), f"a {values['width']:g}-wide framing at the episode's aspect "
+               f"({frame[0]}x{frame[1]}) is {height:g} high, not {values['height']:g}",
+               "leave height out (it follows from width), or mark the framing at the episode's aspect", cut)
+        return None
+    return Framing(values["x"], values["y"], values["width"], height)
 
 
 def _cut_info(ck: _Checker, cut_data: dict, path: tuple, cut_id: str | None) -> dict:
@@ -1121,6 +1206,9 @@ def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem
         header = headers.get(cut.layout)
         if header is None:
             header = headers[cut.layout] = _layout_header(shotlist.layout_path(cut))
+        if isinstance(header, tuple) and cut.camera_lines is not None:  # a moving cut's layout is any size
+            problems += _camera_problems(shotlist, cut, header) if cut.camera is not None else []
+            continue
         if isinstance(header, tuple) and not (target and abs((header[0] / header[1]) / target - 1) > ASPECT_TOLERANCE):
             continue
         where = (shotlist.source, cut.layout_line, f"cuts[{cut.index}].layout")
@@ -1145,6 +1233,31 @@ def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem
                     shotlist.source, None, key, f"'{value}' does not exist in {shotlist.base_dir} (the shot list's "
                     f"folder); it is read as a path, as {path_reason(value, shotlist.base_dir)}", _path_fix(key)))
     return output + problems
+
+
+def _camera_problems(shotlist: ShotList, cut: Cut, layout: tuple[int, int]) -> list[Problem]:
+    """A moving cut's framings against its layout's size, and its deliverable against the caps."""
+    problems = []
+    lines = cut.camera_lines or (None, None, None)
+    for key, f, line in (("from", cut.camera.start, lines[1]), ("to", cut.camera.end, lines[2])):
+        if f.right > layout[0] + EDGE_TOLERANCE or f.bottom > layout[1] + EDGE_TOLERANCE:
+            problems.append(Problem(
+                shotlist.source, line, f"cuts[{cut.index}].camera.{key}",
+                f"the framing x {f.x:g}..{f.right:g}, y {f.y:g}..{f.bottom:g} goes outside the layout "
+                f"{cut.layout} ({layout[0]}x{layout[1]})",
+                "mark the framing inside the layout, or draw the layout over all of the camera's travel", cut.id))
+    if problems:
+        return problems
+    w, h = deliver(cut.camera, (shotlist.width, shotlist.height)).size
+    cap = shotlist.continuity_for(cut.bg).max_sheet_pixels
+    if w * h > cap or max(w, h) > MAX_SIDE:
+        why = (f"{w * h / 1e6:.1f} megapixels, over continuity.max_sheet_pixels ({cap / 1e6:.1f})" if w * h > cap
+               else f"over {MAX_SIDE} px on a side, more than image tools load")
+        problems.append(Problem(
+            shotlist.source, lines[0], f"cuts[{cut.index}].camera",
+            f"the background this move travels over is {w}x{h} at the tightest framing's scale: {why}",
+            "shorten the move, widen its tightest framing, or raise continuity.max_sheet_pixels", cut.id))
+    return problems
 
 
 def _fit_size_to_layouts(shotlist: ShotList, problems: list[Problem]) -> list[Problem]:
