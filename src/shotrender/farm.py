@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from shotrender.camera import deliver
 from shotrender.plan import Chain, Plan
 
 UNITS_SCHEMA = "shotrender.units/2"
@@ -64,7 +65,7 @@ def units_to_dict(plan: Plan, command: str = "shotrender", allow_outside: bool =
             "cuts": list(c.cuts),
             "renders": len(c.jobs),
             "reuses": len(c.links),
-            "pixels": len(c.jobs) * sl.width * sl.height,
+            "pixels": sum(_pixels(j, sl) for j in c.jobs),
             "command": [*render, "--chain", c.name],
             "sheet_unit": {"id": sheet_unit_id(c), "command": [*render, "--chain", c.name, "--sheets-only"]}
             if sheets else None,
@@ -182,3 +183,11 @@ def missing_defaults(template: dict, plan: Plan, out_dir: Path) -> list[str]:
 
 def dump_yaml(document: dict) -> str:
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=1000)
+
+
+def _pixels(job, sl) -> int:
+    """A job's painted pixels: the frame's, or a moving cut's deliverable (camera.py)."""
+    if job.camera is None:
+        return sl.width * sl.height
+    w, h = deliver(job.camera, (sl.width, sl.height)).size
+    return w * h

@@ -10,8 +10,9 @@ import numpy as np
 from shotrender.errors import Problem, ShotListError
 
 
-def read_layout(path: Path, width: int, height: int, data: bytes | None = None) -> np.ndarray:
-    """Decode a layout to RGB uint8 at width×height; from `data`, the file's bytes as read before, if given.
+def read_layout(path: Path, width: int | None, height: int | None, data: bytes | None = None) -> np.ndarray:
+    """Decode a layout to RGB uint8 at width×height (None: as drawn); from `data`, the file's bytes as read
+    before, if given.
 
     Grayscale, 16-bit, palette and CMYK images are converted; transparency is laid over white paper,
     since a transparent layout is line art on nothing.
@@ -34,7 +35,7 @@ def read_layout(path: Path, width: int, height: int, data: bytes | None = None) 
     except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise ShotListError([Problem(str(path), None, "layout", f"cannot decode the layout: {e}",
                                      "re-export it as an 8-bit PNG")]) from e
-    if rgb.shape[1] != width or rgb.shape[0] != height:
+    if width is not None and (rgb.shape[1] != width or rgb.shape[0] != height):
         import cv2
 
         shrink = rgb.shape[1] > width

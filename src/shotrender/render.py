@@ -4,12 +4,14 @@ For each chain (a background's cuts): its cuts registered into sheets (sheets.py
 hashes); each sheet painted once, unless state.py finds its painting up to date; then each cut, unless up
 to date, painted as its view of its sheet refined from its own layout (continuity.py), checked against
 that view, retried or flagged, and written atomically. A cut that registers with no other is painted
-alone. The model loads on the first painting that needs it, once. Reused cuts are copied from their
+alone. A moving cut (camera.py) is painted whole at its deliverable's size, delivered with its camera file
+and a preview of the move. The model loads on the first painting that needs it, once. Reused cuts are copied from their
 source once it exists.
 """
 
 from __future__ import annotations
 
+import json
 import platform
 import time
 from collections.abc import Callable
@@ -20,14 +22,14 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from shotrender import __version__, continuity, sheets, signals
+from shotrender import __version__, camera, continuity, sheets, signals
 from shotrender.backends.base import PARAMS, Backend, RenderRequest
 from shotrender.errors import BackendError, Interrupted, ShotRenderError
+from shotrender.files import read_regular
 from shotrender.images import encode_png, read_layout
 from shotrender.plan import Chain, Job, Link, Plan, place_params
-from shotrender.shotlist import ShotList
 from shotrender.state import RunSettings, State, Verdict, sheet_extra, sheet_name
-from shotrender.store import Store
+from shotrender.store import Store, sha256_bytes
 
 
 @dataclass(frozen=True)
@@ -129,11 +131,12 @@ def check(plan: Plan, out_dir: Path, settings: RunSettings | None = None) -> lis
     sl = plan.shotlist
     state = State(plan, store, {}, settings or RunSettings())
     rows: list[PairCheck] = []
+    moving = {c.id for c in sl.cuts if c.camera is not None}  # their render is their sheet's, no frame
     for chain in plan.chains:
         settings_bg = sl.continuity_for(chain.name if chain.name in sl.backgrounds else None)
         last: tuple[str | None, np.ndarray | None, np.ndarray | None] = (None, None, None)  # cut, render, layout
         for job in chain.jobs:
-            if not state.continuity_on(job):
+            if not state.continuity_on(job) or job.cut in moving:
                 continue
             b = store.read_image(job.cut)
             layout_b = read_layout(job.layout, sl.width, sl.height)
@@ -147,7 +150,7 @@ def check(plan: Plan, out_dir: Path, settings: RunSettings | None = None) -> lis
                                                     settings_bg)
                     score, _ = continuity.flow_score(b, view, p)
                     rows.append(PairCheck(sheet.id, job.cut, chain.name, "sheet", p.overlap, score, settings_bg.limit))
-            if job.upstream is not None:
+            if job.upstream is not None and job.upstream not in moving:
                 a, layout_a = last[1:] if last[0] == job.upstream else (store.read_image(job.upstream), None)
                 if a is None or b is None:
                     rows.append(PairCheck(job.upstream, job.cut, chain.name, "missing"))
@@ -205,7 +208,7 @@ class _Pending:
     def __init__(self, job: Job, t0: float, base: dict):
         self.job, self.t0, self.base = job, t0, base
         self.first_seconds = 0.0
-        self.mode = "alone"  # alone | sheet | colour; see docs/continuity.md
+        self.mode = "alone"  # alone | sheet | colour | view; see docs/continuity.md and docs/camera.md
         self.strength = job.strength
         self.report: dict = {}
         self.limit: float | None = None
@@ -213,18 +216,28 @@ class _Pending:
         self.pair: continuity.Pair | None = None
         self.view: np.ndarray | None = None
         self.guided_by: dict[str, str] = {}  # cut or sheet -> sha256 of the picture this render was painted from
+        self.delivery: camera.Delivery | None = None  # a moving cut's deliverable
+        self.extra: dict = {}
+        self.enlarged = 1.0  # a moving cut's deliverable px per sheet px: over 1, its sheet was painted smaller
 
-    def setup(self, sl: ShotList, verdict: Verdict, sheet: sheets.Sheet | None, painting: tuple | None,
+    def setup(self, state: State, verdict: Verdict, sheet: sheets.Sheet | None, painting: tuple | None,
               mosaic: np.ndarray | None, reference: tuple | None) -> None:
         """Decode the layout from the bytes the key was made of. A cut of a sheet starts from its view of
         the sheet's painting (`painting`: image and sha256), followed onto its own drawing by a residual
         flow, the sheet's lines painted out where its own drawing has none; a cut painted alone is held to
         the colours of its place's first sheet (`reference`: its id, image and sha256). Each picture used
-        is named in `guided_by` with its hash."""
-        job = self.job
-        self.width, self.height = sl.width, sl.height
-        self.layout = self.init = read_layout(job.layout, sl.width, sl.height, verdict.layout)
+        is named in `guided_by` with its hash.
+
+        A moving cut is painted at its deliverable's size: alone, as a sheet of its own (in windows where it
+        is larger than the model's), or, on a sheet with other cuts, as the sheet's painting seen through
+        its camera (mode `view`: nothing is painted again)."""
+        job, sl = self.job, state.sl
+        self.delivery = state.delivery(job)
+        self.width, self.height = self.delivery.size if self.delivery else (sl.width, sl.height)
+        self.layout = self.init = state.layout_of(job, verdict.layout)
         self.settings = settings = sl.continuity_for(job.chain if job.chain in sl.backgrounds else None)
+        if self.delivery is not None and sheet is None:
+            self.extra = sheet_extra(settings)
         if sheet is None:
             if reference is not None:
                 name, image, sha = reference
@@ -237,6 +250,12 @@ class _Pending:
             raise _Blocked(f"sheet {sheet.id} has no painting")
         image, sha = painting
         self.guided_by[sheet.id] = sha
+        if self.delivery is not None:
+            self.mode = "view"
+            self.view = sheets.view(image, sheet, job.cut)[0]
+            self.enlarged = sheet.cut_scale(job.cut) ** -1
+            self.report["sheet"] = sheet.id
+            return
         self.view, self.pair = continuity.sheet_view(image, mosaic, sheet, job.cut, self.layout, settings)
         self.report.update(sheet=sheet.id, overlap=round(self.pair.overlap, 4),
                            layout_error=round(self.pair.layout_error, 6))
@@ -250,7 +269,7 @@ class _Pending:
         return RenderRequest(
             cut=job.cut, init_image=self.init, layout=self.layout, prompt=job.prompt, negative=job.negative,
             seed=seed, steps=job.steps, strength=strength, guidance=job.guidance, width=self.width,
-            height=self.height,
+            height=self.height, extra=self.extra,
         )
 
     def attempt(self, image: np.ndarray, attempt: int, seconds: float) -> _Attempt:
@@ -448,10 +467,11 @@ class Run:
             unpainted = self.unpainted(sheet if sheet is not None else self.state.colours_of(job))
             if unpainted:
                 raise _Blocked(unpainted)
-            pending.setup(self.sl, verdict, sheet,
+            pending.setup(self.state, verdict, sheet,
                           self.sheet_store.read_picture(sheet_name(sheet)) if sheet else None,
                           self.state.mosaic(sheet) if sheet else None, None if sheet else self.reference(job))
-            self.ensure_loaded()
+            if pending.mode != "view":
+                self.ensure_loaded()
         except _Blocked as e:
             self.finish(CutResult(job.cut, chain.name, "blocked", seed=job.seed, error=f"not rendered: {e}"), "")
             return None
@@ -463,7 +483,15 @@ class Run:
         return pending
 
     def paint_first(self, wave: list[_Pending]) -> list[np.ndarray | Exception]:
-        """First attempts of a wave: batched where the backend can and the parameters agree."""
+        """First attempts of a wave: batched where the backend can and the parameters agree. A moving cut seen
+        on its sheet (mode `view`) is its view: nothing to paint."""
+        out: list[np.ndarray | Exception] = [p.view if p.mode == "view" else None for p in wave]
+        painted = [i for i, p in enumerate(wave) if p.mode != "view"]
+        for i, image in zip(painted, self._paint_first([wave[i] for i in painted]), strict=True):
+            out[i] = image
+        return out
+
+    def _paint_first(self, wave: list[_Pending]) -> list[np.ndarray | Exception]:
         if not wave:
             return []
         requests = [p.request(0) for p in wave]
@@ -524,22 +552,66 @@ class Run:
         if flagged:
             report["reason"] = (f"{p.mode} score {chosen.score:.4f} over the limit {p.limit:g} "
                                 f"after {len(attempts)} attempts")
+        elif p.enlarged > 1.001:
+            flagged = report["flagged"] = True
+            report["reason"] = (f"its sheet {p.report['sheet']} was painted at {100 / p.enlarged:.0f}% of the "
+                                "deliverable's scale to fit continuity.max_sheet_pixels: raise it")
         written = {name: self.store.write_picture(job.cut, name, encode_png(img)) for name, img in p.pictures(chosen)}
+        png = encode_png(chosen.image)
+        moved = self.deliver_move(p, chosen.image, png, written) if p.delivery is not None else {}
         seconds = time.perf_counter() - p.t0
         status = "flagged" if flagged else "rendered"
-        self.store.write_cut(job.cut, encode_png(chosen.image), {
-            **p.base, "status": status, "device": self.result.backend, "continuity": report, "pictures": written,
-            "guided_by": p.guided_by,
+        self.store.write_cut(job.cut, png, {
+            # a view is cut from its sheet's painting: no backend ran for it, here or on a farm's worker
+            **p.base, "status": status, "device": None if p.mode == "view" else self.result.backend,
+            "continuity": report, "pictures": written, "guided_by": p.guided_by, **moved,
             "seed_used": chosen.seed, "strength_used": chosen.strength,
             "timings": {"render": round(sum(a.seconds for a in attempts), 4), "total": round(seconds, 4)},
         })
-        used = {"seed": chosen.seed, "steps": job.steps, "strength": f"{chosen.strength:g}",
-                "guidance": f"{job.guidance:g}"}
+        used = {} if p.mode == "view" else {"seed": chosen.seed, "steps": job.steps,
+                                             "strength": f"{chosen.strength:g}", "guidance": f"{job.guidance:g}"}
         detail = ("".join(f"{name} {value} " for name, value in used.items() if name in self.reads)
                   + p.mode + (f" score {chosen.score:.4f}" if chosen.score is not None else "")
                   + (f" after {len(attempts)} attempts" if len(attempts) > 1 else "") + f" {seconds:.2f} s")
         return self.finish(CutResult(job.cut, job.chain, status, seconds, chosen.seed,
                                      report.get("reason") if flagged else None, flagged), detail)
+
+    def deliver_move(self, p: _Pending, image: np.ndarray, png: bytes, written: dict[str, str]) -> dict:
+        """A moving cut's camera file and preview of the move, beside its render (their names go into
+        `written`); returns the sidecar's `camera` entry. The preview's frames are made from the camera
+        file's numbers as written, so the file reproduces them exactly."""
+        job, frame = p.job, (self.sl.width, self.sl.height)
+        record = camera.record(job.camera, p.delivery, frame, self.sl.episode, job.cut,
+                               {"file": self.store.png_path(job.cut).name, "sha256": sha256_bytes(png)})
+        data = json.dumps(record, indent=2).encode() + b"\n"
+        framings = camera.framings_of(record)
+        frames = (camera.frame_image(image, f, frame) for f in framings)
+        movie = camera.movie(frames, frame)
+        if movie is not None:
+            written["preview"] = self.store.write_beside(job.cut, "preview.mp4", movie)
+        else:  # no MP4 writer in this OpenCV: the frames as pictures
+            for n, f in enumerate(framings, 1):
+                written[f"preview.{n:04d}"] = self.store.write_picture(
+                    job.cut, f"preview.{n:04d}", encode_png(camera.frame_image(image, f, frame)))
+        written["camera"] = self.store.write_beside(job.cut, "camera.json", data)
+        first, last = record["framings"][0], record["framings"][-1]
+        return {"camera": {"sha256": sha256_bytes(data), "size": record["size"], "frames": record["frames"],
+                           "easing": record["easing"], "preview": written.get("preview", written.get("preview.0001")),
+                           "start": [first[k] for k in ("x", "y", "width", "height")],
+                           "end": [last[k] for k in ("x", "y", "width", "height")]}}
+
+    def link_move(self, link: Link) -> dict:
+        """A reused moving cut's camera file: its source's, naming the copy (written before the copy's sidecar,
+        which names it). The preview stays the source's."""
+        source = self.store.read_state(link.source).record
+        if not source or "camera" not in source:
+            return {}
+        record = json.loads(read_regular(self.store.dir / source["pictures"]["camera"], 64 << 20))
+        record.update(cut=link.cut, picture={"file": self.store.png_path(link.cut).name,
+                                             "sha256": source["image"]["sha256"]})
+        data = json.dumps(record, indent=2).encode() + b"\n"
+        name = self.store.write_beside(link.cut, "camera.json", data)
+        return {"pictures": {"camera": name}, "camera": {**source["camera"], "sha256": sha256_bytes(data)}}
 
     def fail(self, p: _Pending, error: Exception) -> CutResult:
         seconds = time.perf_counter() - p.t0
@@ -558,6 +630,7 @@ class Run:
             return
         self.store.write_link(link.cut, link.source, {
             "key": verdict.key, "chain": chain, "status": "reused", "shotrender": __version__,
+            **self.link_move(link),
         })
         self.finish(CutResult(link.cut, chain, "reused", time.perf_counter() - t0), f"copy of {link.source}")
 

@@ -23,7 +23,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 import cv2
 import numpy as np
@@ -89,6 +89,11 @@ class Sheet:
     scale: float  # sheet px per reference px: 1 unless max_sheet_pixels scaled the sheet down
     transforms: Mapping[str, tuple[tuple[float, ...], ...]]  # cut px -> sheet px, 3×3
     links: tuple[Pair, ...]  # the accepted pairs the plane was built from (a spanning tree)
+    sizes: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # a moving cut's deliverable, W, H
+
+    def size_of(self, cut: str) -> tuple[int, int]:
+        """The size of the cut's pictures: the frame, or a moving cut's deliverable (camera.py)."""
+        return self.sizes.get(cut, self.frame)
 
     def matrix(self, cut: str) -> np.ndarray:
         return np.array(self.transforms[cut], dtype=np.float64)
@@ -123,6 +128,7 @@ class Registration:
                 "reference": s.reference, "priority": list(s.priority), "scale": s.scale,
                 "transforms": {c: [list(row) for row in m] for c, m in s.transforms.items()},
                 "links": [_pair_dict(p) for p in s.links],
+                "sizes": {c: list(v) for c, v in s.sizes.items()},
             } for s in self.sheets],
             "pairs": [_pair_dict(p) for p in self.pairs],
         }
@@ -143,9 +149,11 @@ class Registration:
                 priority=tuple(_str(c) for c in s["priority"]), scale=_float(s["scale"]),
                 transforms={_str(c): _matrix(m) for c, m in s["transforms"].items()},
                 links=tuple(_pair(p) for p in s["links"]),
+                sizes={_str(c): _size(v) for c, v in s.get("sizes", {}).items()},  # none: no moving cut
             ) for s in record["sheets"])
             for s in sheets:
-                if not (set(s.cuts) == set(s.transforms) == set(s.priority) and s.reference == s.priority[0]):
+                if not (set(s.cuts) == set(s.transforms) == set(s.priority) and s.reference == s.priority[0]
+                        and set(s.sizes) <= set(s.cuts)):
                     raise ValueError(f"sheet {s.id}: its cuts, transforms and reference disagree")
             return cls(_str(record["background"]), _size(record["frame"]), settings, sheets,
                        tuple(_pair(p) for p in record["pairs"]))
@@ -161,11 +169,14 @@ class Mosaic:
 
 
 def cache_key(background: str, frame: tuple[int, int], layout_hashes: Sequence[tuple[str, str]],
-              settings: Settings) -> str:
+              settings: Settings, moves: Mapping[str, dict] | None = None) -> str:
     """sha256 naming a registration: the background, the frame size, (cut id, layout sha256) in shot-list
-    order, and the settings. Order matters: it decides sheet numbering and which drawing wins."""
+    order, the settings, and the camera moves of moving cuts (camera.Move.to_dict). Order matters: it
+    decides sheet numbering and which drawing wins."""
     record = {"schema": SCHEMA, "background": background, "frame": list(frame),
               "layouts": [[c, h] for c, h in layout_hashes], "settings": settings.to_dict()}
+    if moves:
+        record["moves"] = dict(moves)
     return hashlib.sha256(json.dumps(record, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -340,26 +351,54 @@ def _match(a_id: str, b_id: str, a: _Prepared, b: _Prepared, settings: Settings)
     return best
 
 
-def register(background: str, layouts: Sequence[tuple[str, np.ndarray]], settings: Settings = Settings()
+def register(background: str, layouts: Sequence[tuple[str, np.ndarray]], settings: Settings = Settings(),
+             frame: tuple[int, int] | None = None, views: Mapping[str, Sequence[np.ndarray]] | None = None
              ) -> Registration:
     """The sheets of one background, from its cuts' layouts ((cut id, RGB uint8 H×W×3), shot-list order,
-    all one size). Every pair of cuts is tried; the plane is built from the strongest accepted pairs."""
+    at the `frame` size, W, H; default: the first layout's). Every pair of cuts is tried; the plane is
+    built from the strongest accepted pairs.
+
+    A moving cut (camera.py) gives its layout at its deliverable's size and, in `views`, the framings its
+    camera travels through, each a 3×3 from a frame-size view's pixels to the layout's: it is compared with
+    the other cuts through those views, and placed on the sheet whole."""
     if not layouts:
         raise ValueError(f"background {background}: no layouts to register")
+    views = views or {}
     ids = [c for c, _ in layouts]
     if len(set(ids)) != len(ids):
         raise ValueError(f"background {background}: a cut is listed twice: {ids}")
-    h, w = layouts[0][1].shape[:2]
+    w, h = frame or (layouts[0][1].shape[1], layouts[0][1].shape[0])
     for cut, image in layouts:
-        if image.dtype != np.uint8 or image.shape != (h, w, 3):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or (
+                cut not in views and image.shape[:2] != (h, w)):
             raise ValueError(f"cut {cut}: layout must be RGB uint8 {w}×{h}, got {image.dtype} {image.shape}")
-    prepared = [_prepare(image, settings) for _, image in layouts]
-    pairs = [_match(ids[i], ids[j], prepared[i], prepared[j], settings)
+    # each cut seen as frame-size pictures: (3×3 picture px -> cut px, prepared picture)
+    seen = [[(np.asarray(v, np.float64), _prepare(warp(image, np.linalg.inv(v), (w, h)), settings))
+             for v in views[cut]] if cut in views else [(np.eye(3), _prepare(image, settings))]
+            for cut, image in layouts]
+    pairs = [_match_views(ids[i], ids[j], seen[i], seen[j], settings)
              for i in range(len(ids)) for j in range(i + 1, len(ids))]
+    sizes = {cut: (image.shape[1], image.shape[0]) for cut, image in layouts if cut in views}
     trees = _spanning_forest(ids, [p for p in pairs if p.accepted])
-    sheets = tuple(_sheet(f"{background}/{n}", members, links, (w, h), settings)
+    sheets = tuple(_sheet(f"{background}/{n}", members, links, (w, h), settings,
+                          {c: sizes[c] for c in members if c in sizes})
                    for n, (members, links) in enumerate(trees, 1))
     return Registration(background, (w, h), settings, sheets, tuple(pairs))
+
+
+def _match_views(a_id: str, b_id: str, a_views: list, b_views: list, settings: Settings) -> Pair:
+    """The best pair over the two cuts' views, its matrix in the cuts' own pixels (b's to a's)."""
+    best = None
+    for va, pa in a_views:
+        for vb, pb in b_views:
+            pair = _match(a_id, b_id, pa, pb, settings)
+            if pair.matrix is not None:
+                pair = Pair(pair.a, pair.b, pair.accepted, pair.overlap, pair.agreement, pair.chamfer,
+                            _tuple(va @ np.array(pair.matrix) @ np.linalg.inv(vb)))
+            if best is None or (pair.accepted, pair.weight, pair.agreement) > (best.accepted, best.weight,
+                                                                                 best.agreement):
+                best = pair
+    return best
 
 
 def _spanning_forest(ids: list[str], accepted: list[Pair]) -> list[tuple[list[str], list[Pair]]]:
@@ -388,8 +427,8 @@ def _spanning_forest(ids: list[str], accepted: list[Pair]) -> list[tuple[list[st
     return [trees[r] for r in sorted(trees)]
 
 
-def _sheet(sheet_id: str, members: list[str], links: list[Pair], frame: tuple[int, int], settings: Settings
-           ) -> Sheet:
+def _sheet(sheet_id: str, members: list[str], links: list[Pair], frame: tuple[int, int], settings: Settings,
+           sizes: Mapping[str, tuple[int, int]]) -> Sheet:
     # Chain the tree's transforms from its first cut, then re-base on the tightest framing.
     edges: dict[str, list[tuple[str, np.ndarray]]] = {c: [] for c in members}
     for p in links:
@@ -409,11 +448,13 @@ def _sheet(sheet_id: str, members: list[str], links: list[Pair], frame: tuple[in
     reference = priority[0]
     back = np.linalg.inv(to_first[reference])
     to_ref = {c: np.eye(3) if c == reference else back @ to_first[c] for c in members}
-    w, h = frame
-    corners = np.float64([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]])
+
+    def corners(cut: str) -> np.ndarray:
+        w, h = sizes.get(cut, frame)
+        return np.float64([[[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1]]])
 
     def extent(scale: float) -> tuple[np.ndarray, tuple[int, int]]:
-        pts = np.vstack([cv2.perspectiveTransform(corners[None], to_ref[c])[0] for c in members]) * scale
+        pts = np.vstack([cv2.perspectiveTransform(corners(c), to_ref[c])[0] for c in members]) * scale
         low = np.floor(pts.min(0) + 1e-6)
         high = np.ceil(pts.max(0) - 1e-6)
         return low, (int(high[0] - low[0]) + 1, int(high[1] - low[1]) + 1)
@@ -426,7 +467,8 @@ def _sheet(sheet_id: str, members: list[str], links: list[Pair], frame: tuple[in
     # An integer offset: the reference's pixels are the sheet's exactly (at scale 1), never resampled.
     place = np.array([[scale, 0, -low[0]], [0, scale, -low[1]], [0, 0, 1]])
     transforms = {c: _tuple(place @ to_ref[c]) for c in members}
-    return Sheet(sheet_id, tuple(members), frame, size, reference, tuple(priority), scale, transforms, tuple(links))
+    return Sheet(sheet_id, tuple(members), frame, size, reference, tuple(priority), scale, transforms, tuple(links),
+                 dict(sizes))
 
 
 def _tightest(cuts: Sequence[str], scales: Mapping[str, float], same: float) -> list[str]:
@@ -444,8 +486,8 @@ def _tightest(cuts: Sequence[str], scales: Mapping[str, float], same: float) -> 
 
 # --- pictures on the sheet -----------------------------------------------------------------------------
 
-def _warp(image: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """image seen through m (image px -> output px) at size (W, H). Where m shrinks, the image is first
+def warp(image: np.ndarray, m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """An image seen through m (image px -> output px) at size (W, H). Where m shrinks, the image is first
     halved by area averaging and blurred to the remaining factor, so thin lines are averaged, not skipped."""
     m = np.asarray(m, np.float64)
     shrink = 1 / _scale(m)
@@ -489,10 +531,10 @@ def _shift(dx: float, dy: float) -> np.ndarray:
 def _place(image: np.ndarray, sheet: Sheet, cut: str) -> tuple[tuple[slice, slice], np.ndarray, np.ndarray]:
     """The cut's picture on the part of the sheet it covers: (that box as slices, picture, seen)."""
     m = sheet.matrix(cut)
-    x0, y0, x1, y1 = _footprint(m, sheet.frame, sheet.size, 1)
+    x0, y0, x1, y1 = _footprint(m, sheet.size_of(cut), sheet.size, 1)
     box = (x1 - x0 + 1, y1 - y0 + 1)
     m = _shift(-x0, -y0) @ m
-    return np.s_[y0:y1 + 1, x0:x1 + 1], _warp(image, m, box), _inside(sheet.frame, m, box)
+    return np.s_[y0:y1 + 1, x0:x1 + 1], warp(image, m, box), _inside(sheet.size_of(cut), m, box)
 
 
 def place(image: np.ndarray, sheet: Sheet, cut: str) -> tuple[np.ndarray, np.ndarray]:
@@ -529,10 +571,11 @@ def view(sheet_image: np.ndarray, sheet: Sheet, cut: str) -> tuple[np.ndarray, n
                          f"the picture {sheet_image.shape[1]}×{sheet_image.shape[0]}")
     m = sheet.matrix(cut)
     to_cut = np.linalg.inv(m)
+    size = sheet.size_of(cut)
     # Only the part of the sheet the camera sees, with a margin for the shrinking filters, is warped.
-    x0, y0, x1, y1 = _footprint(m, sheet.frame, sheet.size, 8 + 4 * math.ceil(_scale(m)))
+    x0, y0, x1, y1 = _footprint(m, size, sheet.size, 8 + 4 * math.ceil(_scale(m)))
     crop = sheet_image[y0:y1 + 1, x0:x1 + 1]
-    return _warp(crop, to_cut @ _shift(x0, y0), sheet.frame), _inside(sheet.size, to_cut, sheet.frame)
+    return warp(crop, to_cut @ _shift(x0, y0), size), _inside(sheet.size, to_cut, size)
 
 
 # --- JSON helpers --------------------------------------------------------------------------------------

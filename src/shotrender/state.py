@@ -29,7 +29,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from shotrender import sheets
+from shotrender import camera, sheets
 from shotrender.backends.base import PARAMS
 from shotrender.errors import BackendError, UsageError
 from shotrender.files import WriteError, read_regular, write_text_atomic
@@ -95,7 +95,8 @@ def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None 
         reasons.append("model or library versions changed")
     if "cuts" in current and recorded.get("cuts") != current["cuts"]:
         reasons += _cuts_changed(recorded.get("cuts"), current["cuts"])
-    elif "cuts" in current and recorded.get("camera") != current["camera"]:
+    elif "cuts" in current and (recorded.get("camera"), recorded.get("moves")) != (current["camera"],
+                                                                                    current.get("moves")):
         reasons.append("the cameras changed")
     was_on, is_on = "continuity" in recorded, "continuity" in current
     if was_on != is_on:
@@ -113,7 +114,10 @@ def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None 
     if was_on and is_on and recorded.get("colours") != current.get("colours") and current.get("colours"):
         reasons.append(f"sheet {current['colours']['id']}, whose colours it keeps, changes"
                        + (f" ({sheet_cause})" if sheet_cause else ""))
-    for name in sorted(set(current) - {"layout", "params", "backend", "sheet", "cuts", "camera", "colours"}):
+    if recorded.get("move") != current.get("move"):
+        reasons.append("camera move changed" if current.get("move") else "no longer a camera move")
+    for name in sorted(set(current) - {"layout", "params", "backend", "sheet", "cuts", "camera", "colours",
+                                       "move", "moves"}):
         if recorded.get(name) != current[name] and (name != "continuity" or was_on):
             reasons.append(f"{name} settings changed")
     return reasons or ["inputs changed"]
@@ -170,6 +174,17 @@ class State:
             return None
         return self.first_sheet(job.chain)
 
+    def delivery(self, job: Job) -> camera.Delivery | None:
+        """A moving cut's deliverable (its size, and how its layout maps onto it); None for a fixed cut."""
+        return None if job.camera is None else camera.deliver(job.camera, (self.sl.width, self.sl.height))
+
+    def layout_of(self, job: Job, data: bytes | None = None):
+        """The cut's layout as its pictures are drawn: at the frame size, or a moving cut's on its deliverable."""
+        delivery = self.delivery(job)
+        if delivery is None:
+            return read_layout(job.layout, self.sl.width, self.sl.height, data)
+        return sheets.warp(read_layout(job.layout, None, None, data), delivery.layout_matrix(), delivery.size)
+
     def job(self, job: Job) -> Verdict:
         layout = job.layout.read_bytes()
         self._layout_sha[str(job.layout)] = sha256_bytes(layout)
@@ -185,6 +200,8 @@ class State:
 
     def _inputs(self, job: Job) -> dict:
         inputs = job_inputs(job, self._sha(job), self.sl.width, self.sl.height, self.identity, self.reads)
+        if job.camera is not None:
+            inputs["move"] = {**job.camera.to_dict(), "size": list(self.delivery(job).size)}
         if self.continuity_on(job):
             sheet = self.sheet_of(job)
             inputs["continuity"] = self.sl.continuity_for(job.chain).as_dict()
@@ -235,15 +252,19 @@ class State:
         jobs = self.chain_jobs(bg)
         hashes = [(j.cut, self._sha(j)) for j in jobs]
         settings = self.sheet_settings(bg)
-        key = sheets.cache_key(bg, (self.sl.width, self.sl.height), hashes, settings)
+        frame = (self.sl.width, self.sl.height)
+        moves = {j.cut: j.camera.to_dict() for j in jobs if j.camera is not None}
+        key = sheets.cache_key(bg, frame, hashes, settings, moves)
         cache = self.sheet_store.dir / f"{self.sl.episode}_{bg}.registration.json"
         registration = _read_registration(cache, key)
-        if registration is not None and not _describes(registration, bg, (self.sl.width, self.sl.height),
-                                                       [j.cut for j in jobs], settings):
+        sizes = {j.cut: self.delivery(j).size for j in jobs if j.camera is not None}
+        if registration is not None and not _describes(registration, bg, frame, [j.cut for j in jobs], settings,
+                                                       sizes):
             registration = None  # a hand-edited cache under the right key: registered again, not trusted
         if registration is None:
-            layouts = [(j.cut, read_layout(j.layout, self.sl.width, self.sl.height)) for j in jobs]
-            registration = sheets.register(bg, layouts, settings)
+            layouts = [(j.cut, self.layout_of(j)) for j in jobs]
+            views = {j.cut: camera.views(j.camera, self.delivery(j), frame) for j in jobs if j.camera is not None}
+            registration = sheets.register(bg, layouts, settings, frame, views)
             if self.keep_registrations:
                 self.sheet_store.dir.mkdir(exist_ok=True)
                 text = json.dumps({"key": key, "registration": registration.to_dict()}, sort_keys=True)
@@ -266,6 +287,7 @@ class State:
             inputs = {
                 "cuts": [[cut, self._sha(jobs[cut])] for cut in sheet.cuts],
                 "camera": {cut: _rows(sheet.matrix(cut)) for cut in sheet.cuts},
+                **({"moves": {cut: jobs[cut].camera.to_dict() for cut in sheet.sizes}} if sheet.sizes else {}),
                 "size": list(sheet.size),
                 "params": {name: params[name] for name in PARAMS if name in self.reads},
                 "backend": self.identity,
@@ -294,7 +316,7 @@ class State:
                 data = jobs[cut].layout.read_bytes()
                 if sha256_bytes(data) != recorded[cut]:
                     raise BackendError(f"the layout of {cut} changed during the run; run it again")
-                layouts[cut] = read_layout(jobs[cut].layout, self.sl.width, self.sl.height, data)
+                layouts[cut] = self.layout_of(jobs[cut], data)
             self._mosaics[sheet.id] = sheets.mosaic(sheet, layouts).image
         return self._mosaics[sheet.id]
 
@@ -331,12 +353,22 @@ class State:
             return "missing", (stored.warning,) if stored.warning else ()
         if record["key"] != key:
             return "stale", ()
+        if "camera" in record and not self._camera_ok(record):
+            return "missing", (f"{record['pictures']['camera']} is missing or changed; rendering the cut again",)
         changed = self._changed_sources(record)
         if changed:
             return "stale", tuple(f"{name}'s picture changed since" for name in changed)
         if record["status"] == "flagged":
             return "flagged", (record["continuity"]["reason"],)
         return "up to date", ()
+
+    def _camera_ok(self, record: dict) -> bool:
+        """Whether a moving cut's camera file is the one its sidecar names: a compositor needs both."""
+        try:
+            data = read_regular(self.store.dir / record["pictures"]["camera"], 64 << 20)
+        except (OSError, ValueError):
+            return False
+        return sha256_bytes(data) == record["camera"]["sha256"]
 
     def _changed_sources(self, record: dict) -> list[str]:
         """The cuts and sheets whose picture this render was made from and which now hold another, valid one."""
@@ -384,7 +416,7 @@ def _read_registration(path: Path, key: str) -> sheets.Registration | None:
 
 
 def _describes(registration: sheets.Registration, bg: str, frame: tuple[int, int], cuts: list[str],
-               settings: sheets.Settings) -> bool:
+               settings: sheets.Settings, sizes: dict[str, tuple[int, int]]) -> bool:
     """Whether a registration read back is one `sheets.register` could have made for these cuts: the key
     names the layouts, not the record, so an edited record must not put a cut in no sheet or two, give a
     sheet another background's id (its files), or a size past the cap (a painting of any size)."""
@@ -393,6 +425,7 @@ def _describes(registration: sheets.Registration, bg: str, frame: tuple[int, int
             and sorted(found) == sorted(cuts)
             and [s.id for s in registration.sheets] == [f"{bg}/{n}" for n in range(1, len(registration.sheets) + 1)]
             and all(s.frame == frame and s.size[0] * s.size[1] <= settings.max_sheet_pixels
+                    and s.sizes == {c: sizes[c] for c in s.cuts if c in sizes}
                     and all(s.cut_scale(c) > 0 for c in s.cuts) for s in registration.sheets))
 
 

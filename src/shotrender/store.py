@@ -132,12 +132,17 @@ class Store:
         return record
 
     def write_picture(self, cut: str, name: str, png: bytes) -> str:
-        """A picture that belongs to a cut (flow, error heatmap), beside it; returns its file name.
+        """A picture that belongs to a cut (flow, error heatmap), beside it; returns its file name."""
+        return self.write_beside(cut, f"{name}.png", png)
 
-        The cut's old sidecar goes first: it names this picture, which no longer belongs to its render."""
-        path = self.dir / f"{self.episode}_{cut}.{name}.png"
+    def write_beside(self, cut: str, suffix: str, data: bytes) -> str:
+        """A file that belongs to a cut's render (a picture, a moving cut's camera file and preview),
+        `<episode>_<cut>.<suffix>` beside it; returns its file name.
+
+        The cut's old sidecar goes first: it names this file, which no longer belongs to its render."""
+        path = self.dir / f"{self.episode}_{cut}.{suffix}"
         self._drop_sidecar(cut)
-        self._write_atomic(path, png)
+        self._write_atomic(path, data)
         return path.name
 
     def _drop_sidecar(self, cut: str) -> None:
@@ -326,7 +331,7 @@ def sidecar_problem(record, cut: str, png_name: str) -> str | None:
         if not isinstance(image, dict) or image.get("file") != png_name or not isinstance(image.get("sha256"), str) \
                 or not _HEX64.fullmatch(image["sha256"]):
             return f"image must name {png_name} and its sha256"
-    for name, kind in (("inputs", dict), ("continuity", dict), ("pictures", dict), ("timings", dict),
+    for name, kind in (("inputs", dict), ("continuity", dict), ("pictures", dict), ("timings", dict), ("camera", dict),
                        ("device", dict), ("guided_by", dict), ("upstream", str), ("reuse_of", str), ("chain", str),
                        ("layout", str), ("model", str)):
         value = record.get(name)
@@ -342,9 +347,18 @@ def sidecar_problem(record, cut: str, png_name: str) -> str | None:
         return "pictures must map names to plain file names"
     if not all(isinstance(v, str) and _HEX64.fullmatch(v) for v in (record.get("guided_by") or {}).values()):
         return "guided_by must map cuts to sha256 hashes"
+    if "camera" in record and not (isinstance(record["camera"].get("sha256"), str)
+                                   and _HEX64.fullmatch(record["camera"]["sha256"])
+                                   and (record.get("pictures") or {}).get("camera") == camera_name(png_name)):
+        return f"a moving cut's camera must give the sha256 of {camera_name(png_name)}, named in pictures"
     if status == "flagged" and not isinstance((record.get("continuity") or {}).get("reason"), str):
         return "a flagged cut without its reason"
     return None
+
+
+def camera_name(png_name: str) -> str:
+    """The camera file beside a moving cut's render: ep01_C010.png -> ep01_C010.camera.json."""
+    return png_name[:-len(".png")] + ".camera.json"
 
 
 def _short(value) -> str:
