@@ -14,6 +14,7 @@ import io
 import json
 import math
 import os
+import re
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -191,9 +192,59 @@ def _card(cut: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
         f'<header><h3>{_e(cid)}</h3><span class="badge s-{_e(status)}">{_e(status)}</span>'
         f'<span class="muted">{_e(cut.get("chain") or "")}{where}</span></header>'
         f'<div class="pics">{_img(thumbs.get((cid, "layout")), f"{cid} layout", "layout")}'
-        f'{_img(thumbs.get((cid, "render")), f"{cid} render", "render")}</div>'
+        f'{_img(thumbs.get((cid, "render")), f"{cid} render", "render")}</div>{_move(cut, thumbs)}'
         f'{text}<dl class="kv">{kv}</dl>{notes}{_attempts(cut)}{_pair(cut, thumbs)}</article>'
     )
+
+
+def _move_of(cut: dict) -> dict | None:
+    """A moving cut's camera summary, when it is whole: deliverable size, frames, easing, first and last framing."""
+    move = cut.get("camera") or {}
+    if (len(move.get("size", ())) == 2 and min(move["size"]) > 0 and len(move.get("start", ())) == 4
+            and len(move.get("end", ())) == 4 and move.get("frames", 0) >= 2 and min(move["start"][2:]) > 0
+            and min(move["end"][2:]) > 0):
+        return move
+    return None
+
+
+def _framings_svg(move: dict, to_picture) -> str:
+    """The first and last framings and the path of the frame's centre between them, in the picture's pixels
+    (`to_picture` maps deliverable px there)."""
+    shapes = []
+    centres = []
+    for name, (x, y, w, h) in (("start", move["start"]), ("end", move["end"])):
+        corners = [to_picture(px, py) for px, py in ((x, y), (x + w, y), (x + w, y + h), (x, y + h))]
+        points = " ".join(f"{px:.1f},{py:.1f}" for px, py in corners)
+        shapes.append(f'<polygon class="{name}" points="{points}"/>')
+        centres.append(to_picture(x + w / 2, y + h / 2))
+    (ax, ay), (bx, by) = centres
+    shapes.append(f'<line class="path" x1="{ax:.1f}" y1="{ay:.1f}" x2="{bx:.1f}" y2="{by:.1f}"/>'
+                  f'<circle class="path" cx="{bx:.1f}" cy="{by:.1f}" r="3"/>')
+    return "".join(shapes)
+
+
+_PLAIN_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*")
+
+
+def _move(cut: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
+    """A moving cut: its deliverable with the first (green) and last (red) framings and the path drawn on it,
+    and the move played over it from the camera summary, as compositing will move the camera."""
+    move, thumb = _move_of(cut), thumbs.get((cut["cut"], "render"))
+    if move is None or thumb is None:
+        return ""
+    w, h = move["size"]
+    (x, y, fw, fh), (ex, ey, ew, eh) = move["start"], move["end"]
+    data = (f'data-size="{w} {h}" data-start="{x} {y} {fw} {fh}" data-end="{ex} {ey} {ew} {eh}" '
+            f'data-frames="{move["frames"]}" data-easing="{_e(move.get("easing", "linear"))}"')
+    preview = move.get("preview")
+    # the name is the manifest's: only a plain file name beside the report becomes a link
+    link = (f' · <a href="{_e(preview)}">{"movie" if preview.endswith(".mp4") else "frames"}</a>'
+            if preview and _PLAIN_FILE.fullmatch(preview) else "")
+    return (f'<figure class="move"><svg viewBox="0 0 {w} {h}" role="img" aria-label="{_e(cut["cut"])} camera move">'
+            f'<image href="{_e(thumb.src)}" width="{w}" height="{h}"/>{_framings_svg(move, lambda px, py: (px, py))}'
+            f'</svg><div class="play" {data} style="aspect-ratio:{fw} / {fh}"><img src="{_e(thumb.src)}" alt="'
+            f'{_e(cut["cut"])} as the camera sees it"></div><figcaption>camera move · {w}×{h} · '
+            f'{move["frames"]} frames, {_e(move.get("easing", "linear"))}{link}</figcaption></figure>')
 
 
 def report_html(manifest: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
@@ -216,7 +267,8 @@ def report_html(manifest: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
     for name, cuts in chains_in_order(manifest):
         title = f"chain {_e(name)}" if name else "not rendered yet"
         cards = "".join(_card(c, thumbs) for c in cuts)
-        sheets = "".join(_sheet(s, manifest.get("size"), thumbs) for s in manifest.get("sheets", ())
+        moves = {c["cut"]: m for c in cuts if (m := _move_of(c)) is not None}
+        sheets = "".join(_sheet(s, manifest.get("size"), thumbs, moves) for s in manifest.get("sheets", ())
                          if s.get("chain") == name)
         sections.append(f'<section class="chain"><h2>{title} <span class="muted">{len(cuts)} cuts</span></h2>'
                         f'{sheets}<div class="grid">{cards}</div>{_neighbours(cuts, thumbs)}</section>')
@@ -228,9 +280,10 @@ def report_html(manifest: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
     )
 
 
-def _sheet(sheet: dict, frame, thumbs: dict[tuple[str, str], Thumb]) -> str:
+def _sheet(sheet: dict, frame, thumbs: dict[tuple[str, str], Thumb], moves: dict[str, dict]) -> str:
     """A sheet's painting with the frame of each of its cuts drawn on it, as a background director reads a
-    PAN sheet: an SVG over the thumbnail, in sheet pixels."""
+    PAN sheet: an SVG over the thumbnail, in sheet pixels. A moving cut (`moves`: its camera summary) shows
+    its first and last framings and the path between them."""
     thumb, size = thumbs.get((sheet["cut"], "sheet")), sheet.get("size")
     if thumb is None or not size or len(size) != 2 or not frame or len(frame) != 2:
         return ""
@@ -240,10 +293,16 @@ def _sheet(sheet: dict, frame, thumbs: dict[tuple[str, str], Thumb]) -> str:
         m = (sheet.get("camera") or {}).get(cut)
         if not m or len(m) != 3 or any(len(row) != 3 for row in m):
             continue
-        corners = []
-        for x, y in ((0, 0), (frame[0], 0), (frame[0], frame[1]), (0, frame[1])):
+        def on_sheet(x, y, m=m):
             z = m[2][0] * x + m[2][1] * y + m[2][2] or 1.0
-            corners.append(((m[0][0] * x + m[0][1] * y + m[0][2]) / z, (m[1][0] * x + m[1][1] * y + m[1][2]) / z))
+            return (m[0][0] * x + m[0][1] * y + m[0][2]) / z, (m[1][0] * x + m[1][1] * y + m[1][2]) / z
+
+        if cut in moves:
+            start = moves[cut]["start"]
+            frames.append(f'{_framings_svg(moves[cut], on_sheet)}<text x="{on_sheet(*start[:2])[0] + 6:.1f}" '
+                          f'y="{on_sheet(*start[:2])[1] + 22:.1f}">{_e(cut)}</text>')
+            continue
+        corners = [on_sheet(x, y) for x, y in ((0, 0), (frame[0], 0), (frame[0], frame[1]), (0, frame[1]))]
         points = " ".join(f"{x:.1f},{y:.1f}" for x, y in corners)
         frames.append(f'<polygon points="{points}"/><text x="{corners[0][0] + 6:.1f}" y="{corners[0][1] + 22:.1f}">'
                       f'{_e(cut)}</text>')
@@ -275,6 +334,14 @@ _CSS = """
 .sheet polygon{fill:none;stroke:#ffd23c;stroke-width:3;vector-effect:non-scaling-stroke}
 .sheet text{fill:#ffd23c;font:600 20px system-ui,sans-serif;paint-order:stroke;stroke:#000;stroke-width:4px}
 .sheet figcaption{color:var(--muted);font-size:13px;margin-top:4px}
+.sheet polygon.start,.move polygon.start{stroke:#4cd964}.sheet polygon.end,.move polygon.end{stroke:#ff5a5a}
+.move polygon{fill:none;stroke-width:3;vector-effect:non-scaling-stroke}
+.sheet .path,.move .path{stroke:#ffd23c;fill:#ffd23c;stroke-width:2;stroke-dasharray:6 4;
+vector-effect:non-scaling-stroke}
+.move{margin:8px 0}.move svg{width:100%;height:auto;display:block;background:var(--panel)}
+.move .play{position:relative;overflow:hidden;width:min(100%,400px);margin-top:6px;background:#000}
+.move .play img{position:absolute;left:0;top:0;max-width:none}
+.move figcaption{color:var(--muted);font-size:13px;margin-top:4px}.move a{color:var(--accent)}
 .seams{margin:12px 0}.seams summary{cursor:pointer;color:var(--muted)}
 .neighbours{display:flex;flex-wrap:wrap;gap:4px;margin:8px 0}.neighbours figure{margin:0}
 .neighbours figure.pic{flex:0 0 min(400px,calc(50% - 2px))}.neighbours img{width:100%;height:auto}
@@ -365,6 +432,25 @@ _JS = """
     body.setAttribute("data-ready-ms", String(Math.round(t.domContentLoadedEventEnd)));
     body.setAttribute("data-load-ms", String(Math.round(performance.now())));
   });
+  // A moving cut's preview: the deliverable moved behind a frame-shaped window at 24 frames a second, from the
+  // first framing to the last with the cut's easing (camera.py), then again.
+  Array.prototype.forEach.call(document.querySelectorAll(".move .play"), function (view) {
+    function nums(name) { return view.getAttribute(name).split(" ").map(Number); }
+    var size = nums("data-size"), a = nums("data-start"), b = nums("data-end");
+    var frames = Number(view.getAttribute("data-frames")), slow = view.getAttribute("data-easing") === "slow-in-out";
+    var img = view.querySelector("img"), frame = 0;
+    function step() {
+      var t = frame / (frames - 1);
+      if (slow) t = (1 - Math.cos(Math.PI * t)) / 2;
+      var f = a.map(function (v, i) { return v + (b[i] - v) * t; });
+      img.style.width = (size[0] / f[2] * 100) + "%";
+      img.style.left = (-f[0] / f[2] * 100) + "%";
+      img.style.top = (-f[1] / f[3] * view.clientHeight) + "px";
+      frame = (frame + 1) % frames;
+    }
+    step();
+    setInterval(step, 1000 / 24);
+  });
   var buttons = Array.prototype.slice.call(document.querySelectorAll("button[data-filter]"));
   function setFilter(name) {
     if (!name || name === "all" || body.getAttribute("data-filter") === name) body.removeAttribute("data-filter");
@@ -434,6 +520,7 @@ _CUT = {
     "seed_used": TEXT, "strength_used": TEXT, "timings": {"total": NUMBER}, "device": {"backend": STR},
     "inputs": {"params": _PARAMS, "backend": {"backend": STR, "version": TEXT}}, "image": {"file": STR},
     "pictures": {"flow": STR, "error": STR},
+    "camera": {"size": [INT], "frames": INT, "easing": STR, "start": [NUMBER], "end": [NUMBER], "preview": STR},
     "continuity": {"sheet": TEXT, "mode": TEXT, "reference": TEXT, "reason": TEXT, "limit": NUMBER,
                    "overlap": TEXT, "layout_error": TEXT, "chosen": INT,
                    "attempts": [{"seed": TEXT, "strength": TEXT, "score": NUMBER, "seconds": TEXT}]},
@@ -727,7 +814,8 @@ def contact_sheet(manifest: dict, out_dir: Path, thumbs: dict[tuple[str, str], T
         x, y = pad + (i % cols) * (tile + pad), head + (i // cols) * (th + label + pad)
         status = cut.get("status", "missing")
         colour = STATUS_COLOURS.get(status, (130, 130, 130))
-        tile_image = _tile(out_dir, thumbs.get((cut["cut"], "render")), tile, th)
+        move = _move_of(cut)
+        tile_image = _tile(out_dir, thumbs.get((cut["cut"], "render")), tile, th, move)
         if tile_image is not None:
             sheet.paste(tile_image, (x, y))
         else:
@@ -743,18 +831,34 @@ def contact_sheet(manifest: dict, out_dir: Path, thumbs: dict[tuple[str, str], T
     return sheet
 
 
-def _tile(out_dir: Path, thumb: Thumb | None, width: int, height: int):
-    """A render's thumbnail at the contact sheet's tile size, or None when there is none or it is unreadable."""
-    from PIL import Image
+def _tile(out_dir: Path, thumb: Thumb | None, width: int, height: int, move: dict | None = None):
+    """A render's thumbnail at the contact sheet's tile size, or None when there is none or it is unreadable.
+    A moving cut's deliverable is fitted into the tile whole, its first (green) and last (red) framings and
+    the path between them drawn on it."""
+    from PIL import Image, ImageDraw
 
     if thumb is None:
         return None
     try:
         with Image.open(out_dir / thumb.src) as im:
             im.draft("RGB", (width, height))  # JPEG decodes straight at a half or a quarter of the size
-            return im.convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
+            if move is None:
+                return im.convert("RGB").resize((width, height), Image.Resampling.BILINEAR)
+            scale = min(width / move["size"][0], height / move["size"][1])
+            w, h = max(1, round(move["size"][0] * scale)), max(1, round(move["size"][1] * scale))
+            tile = Image.new("RGB", (width, height), (40, 43, 50))
+            x0, y0 = (width - w) // 2, (height - h) // 2
+            tile.paste(im.convert("RGB").resize((w, h), Image.Resampling.BILINEAR), (x0, y0))
     except (OSError, ValueError, Image.DecompressionBombError):
         return None
+    draw = ImageDraw.Draw(tile)
+    centres = []
+    for (x, y, fw, fh), colour in ((move["start"], (76, 217, 100)), (move["end"], (255, 90, 90))):
+        box = [x0 + x * scale, y0 + y * scale, x0 + (x + fw) * scale - 1, y0 + (y + fh) * scale - 1]
+        draw.rectangle(box, outline=colour, width=2)
+        centres.append((x0 + (x + fw / 2) * scale, y0 + (y + fh / 2) * scale))
+    draw.line(centres, fill=(255, 210, 60), width=2)
+    return tile
 
 
 def _newer_than(path: Path, *sources: Path) -> bool:
