@@ -1,4 +1,4 @@
-"""Remake the pictures in docs/images/ from the example episode (draft backend, no GPU needed).
+"""Remake the pictures in docs/images/ from the example episodes (draft backend, no GPU needed).
 
     python docs/make_figures.py
 """
@@ -16,6 +16,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 EPISODE = ROOT / "shots" / "example" / "episode.yaml"
+CAMERA = ROOT / "shots" / "camera" / "episode.yaml"
 OUT = ROOT / "docs" / "images"
 TILE = 360
 PARK = ("C001", "C002", "C003", "C008")
@@ -51,6 +52,24 @@ def sheet_with_frames(folder: Path, name: str, width: int) -> np.ndarray:
     return label(image, f"sheet {record['sheet']}: {w}x{h}, the frames of its cuts drawn on it")
 
 
+def with_move(folder: Path, cut: str, width: int) -> np.ndarray:
+    """A moving cut's deliverable with its first (green) and last (red) framings and the path between them."""
+    record = json.loads((folder / f"ep01_{cut}.camera.json").read_text())
+    image = cv2.imread(str(folder / f"ep01_{cut}.png"), cv2.IMREAD_COLOR)
+    scale = width / image.shape[1]
+    image = cv2.resize(image, (width, round(image.shape[0] * scale)), interpolation=cv2.INTER_AREA)
+    centres = []
+    for f, colour in ((record["framings"][0], (100, 217, 76)), (record["framings"][-1], (90, 90, 255))):
+        x0, y0 = round(f["x"] * scale), round(f["y"] * scale)
+        x1, y1 = round((f["x"] + f["width"]) * scale) - 1, round((f["y"] + f["height"]) * scale) - 1
+        cv2.rectangle(image, (x0, y0), (x1, y1), colour, 3, cv2.LINE_AA)
+        centres.append((round(f["centre"][0] * scale), round(f["centre"][1] * scale)))
+    for f in record["framings"][1:-1]:
+        cv2.circle(image, (round(f["centre"][0] * scale), round(f["centre"][1] * scale)), 2, (60, 210, 255), -1)
+    size = "x".join(map(str, record["size"]))
+    return label(image, f"{cut}: the {size} deliverable, its first and last framings, {record['frames']} frames")
+
+
 def grid(rows: list[list[np.ndarray]]) -> np.ndarray:
     gap = 6
     lines = []
@@ -78,7 +97,31 @@ def main() -> None:
             [tile(off / f"ep01_{c}.png", f"{c} painted alone (--no-continuity)") for c in PARK],
         ])
         cv2.imwrite(str(OUT / "continuity_sheet.png"), figure, [cv2.IMWRITE_PNG_COMPRESSION, 9])
-    print(f"wrote {OUT / 'continuity_sheet.png'}")
+        moving = Path(folder) / "camera"
+        subprocess.run([sys.executable, "-m", "shotrender", "render", str(CAMERA), "--out", str(moving),
+                        "--progress", "none"], check=True)
+        frames = json.loads((moving / "ep01_P01.camera.json").read_text())["framings"]
+        layouts = CAMERA.parent / "layouts"
+        figure = grid([
+            [tile(layouts / "P01.png", "P01 layout: the stretch the camera travels over", 3 * TILE + 12)],
+            [with_move(moving, "P01", 3 * TILE + 12)],
+            [label(preview_frame(moving, "P01", frames[n - 1]), f"frame {n}") for n in (1, 24, 48)],
+            [with_move(moving, "T01", TILE), tile(moving / "ep01_C001.png", "C001 (fixed): a view of the sheet"),
+             tile(moving / "ep01_C004.png", "C004 (fixed): a view of the sheet")],
+        ])
+        cv2.imwrite(str(OUT / "camera_pan.png"), figure, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    print(f"wrote {OUT / 'continuity_sheet.png'} and {OUT / 'camera_pan.png'}")
+
+
+def preview_frame(folder: Path, cut: str, framing: dict) -> np.ndarray:
+    """One frame of the move, as the camera file tells a compositor to make it (docs/camera.md)."""
+    from shotrender.camera import Framing, frame_image
+
+    image = cv2.imread(str(folder / f"ep01_{cut}.png"), cv2.IMREAD_COLOR)
+    f = Framing(framing["x"], framing["y"], framing["width"], framing["height"])
+    picture = frame_image(image, f, (round(framing["width"] * framing["scale"]),
+                                     round(framing["height"] * framing["scale"])))
+    return cv2.resize(picture, (TILE, round(picture.shape[0] * TILE / picture.shape[1])), interpolation=cv2.INTER_AREA)
 
 
 if __name__ == "__main__":
