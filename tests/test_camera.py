@@ -215,17 +215,20 @@ def test_the_track_ins_last_frame_is_painted_not_enlarged(tmp_path, tiny_model, 
 
 
 def _pan_error(out, layouts, cut: str) -> float:
-    """Masked mean |fixed cut − PAN deliverable seen through the fixed cut's true camera| (0-1) on the paint,
-    pixels near a line of either layout left out."""
+    """Masked mean |fixed cut − PAN deliverable| (0-1) on the paint where the fixed cut sees, in the PAN's
+    pixels through the cut's true camera: the finer picture (a closer cut) is brought down to the coarser one
+    with area averaging, since detail finer than the deliverable's pixels is in the close-up alone. Pixels
+    near a line of either layout are left out."""
+    from shotrender.sheets import warp
+
     pan, fixed = _read(out, "ep01_P01.png"), _read(out, f"ep01_{cut}.png")
     to_pan = PAN_CAMERA.world_to_cut((3 * W, H)) @ location.cut(cut).camera.cut_to_world(SIZE)
-    seen_pan = cv2.warpPerspective(pan, np.linalg.inv(to_pan), SIZE, flags=cv2.INTER_LINEAR)
-    inside = cv2.warpPerspective(np.ones((H, 3 * W), np.uint8), np.linalg.inv(to_pan), SIZE,
-                                 flags=cv2.INTER_NEAREST) > 0
-    pan_lines = cv2.warpPerspective(layouts["P01"], np.linalg.inv(to_pan), SIZE, borderValue=(255, 255, 255))
+    seen = warp(fixed, to_pan, (3 * W, H))
+    inside = cv2.warpPerspective(np.ones((H, W), np.uint8), to_pan, (3 * W, H), flags=cv2.INTER_NEAREST) > 0
+    cut_lines = cv2.warpPerspective(layouts[cut], to_pan, (3 * W, H), borderValue=(255, 255, 255))
     mask = cv2.erode(inside.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    mask &= ~_near_lines(layouts[cut], 3) & ~_near_lines(pan_lines, 3)
-    diff = np.abs(fixed.astype(np.float32) - seen_pan.astype(np.float32)).mean(axis=2) / 255
+    mask &= ~_near_lines(layouts["P01"], 3) & ~_near_lines(cut_lines, 3)
+    diff = np.abs(pan.astype(np.float32) - seen.astype(np.float32)).mean(axis=2) / 255
     return float(diff[mask].mean())
 
 
