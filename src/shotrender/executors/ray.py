@@ -112,6 +112,11 @@ class RayExecutor:
                 self._start_and_dispatch(ray, run, chains, actors)
             finally:
                 self._stop(ray, actors, ours)
+                # a worker killed in the middle of a write leaves its temporary; on this host, now that it is
+                # gone, it is removed here rather than by the next run
+                for store in (run.store, run.sheet_store):
+                    if store.dir.is_dir():
+                        store.prepare()
 
     @staticmethod
     def _stop(ray, actors: list, ours: bool) -> None:
