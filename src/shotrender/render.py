@@ -25,6 +25,7 @@ from shotrender.backends.base import PARAMS, Backend, RenderRequest
 from shotrender.errors import BackendError, Interrupted, ShotRenderError
 from shotrender.images import encode_png, read_layout
 from shotrender.plan import Chain, Job, Link, Plan, place_params
+from shotrender.review import takes
 from shotrender.shotlist import ShotList
 from shotrender.state import RunSettings, State, Verdict, sheet_extra, sheet_name
 from shotrender.store import Store
@@ -431,7 +432,8 @@ class Run:
         verdict = self.state.job(job)
         if verdict.stored.warning:
             self.progress.message(f"warning: {verdict.stored.warning}")
-        if not self.forced(job.cut) and verdict.skip:
+        # an approved picture is locked, --force or not: a retake is how the director unlocks it
+        if verdict.skip and (verdict.state == "approved" or not self.forced(job.cut)):
             flagged = verdict.state == "flagged"
             self.finish(CutResult(job.cut, job.chain, "cached", time.perf_counter() - t0, job.seed,
                                   verdict.reasons[0] if flagged else None, flagged), "")
@@ -524,6 +526,7 @@ class Run:
         if flagged:
             report["reason"] = (f"{p.mode} score {chosen.score:.4f} over the limit {p.limit:g} "
                                 f"after {len(attempts)} attempts")
+        takes.keep(self.store, job.cut)  # the picture replaced, if no take holds it yet (rendered before takes)
         written = {name: self.store.write_picture(job.cut, name, encode_png(img)) for name, img in p.pictures(chosen)}
         seconds = time.perf_counter() - p.t0
         status = "flagged" if flagged else "rendered"
@@ -533,6 +536,7 @@ class Run:
             "seed_used": chosen.seed, "strength_used": chosen.strength,
             "timings": {"render": round(sum(a.seconds for a in attempts), 4), "total": round(seconds, 4)},
         })
+        takes.keep(self.store, job.cut)  # every picture a cut has had stays, for the director to compare
         used = {"seed": chosen.seed, "steps": job.steps, "strength": f"{chosen.strength:g}",
                 "guidance": f"{job.guidance:g}"}
         detail = ("".join(f"{name} {value} " for name, value in used.items() if name in self.reads)
