@@ -1,8 +1,9 @@
-"""Remake docs/images/review.png: the review page after one round of review of the example episode.
+"""Remake docs/images/review.png and review_takes.png: the review page after one round of review.
 
 A copy of the example episode is rendered (draft backend), its review page opened in Debian's Chromium
-with Playwright, C001 approved with the keyboard, C003 sent back for a retake by clicking, the retake
-rendered, and the page photographed on C003 with its two takes and the layout overlay on.
+with Playwright, C001 approved with the keyboard, C003 (a view of the park's sheet) and C006 (the room,
+painted alone) sent back for retakes by clicking, the retakes rendered (`render --retakes`), and the page
+photographed on C003 with the layout overlay on, and on C006 with its two takes.
 
     python docs/make_review_figure.py
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "shots" / "example"
 OUT = ROOT / "docs" / "images" / "review.png"
+TAKES = ROOT / "docs" / "images" / "review_takes.png"
 
 
 def shotrender(*args: str) -> None:
@@ -50,18 +52,27 @@ def main() -> None:
                 page.fill("#words", "sunset glow")
                 page.click("#send")
                 page.wait_for_selector("#cut-list [data-cut=C003][data-state=retake]")
-                shotrender("render", str(episode))
-                page.reload()
-                page.wait_for_selector("#takes figure:nth-child(2)")
-                page.keyboard.press("o")
-                while not page.evaluate("Array.from(document.images).every(i => i.complete)"):
-                    time.sleep(0.05)  # polled from here: wait_for_function's eval is refused by the page's CSP
-                page.screenshot(path=str(OUT), full_page=True)
+                page.click("#cut-list [data-cut=C006]")  # the room: painted alone, not from a sheet
+                page.click("#retake")
+                page.fill("#note", "too cold for an evening: warmer light")
+                page.fill("#words", "autumn evening")
+                page.click("#send")
+                page.wait_for_selector("#cut-list [data-cut=C006][data-state=retake]")
+                shotrender("render", str(episode), "--retakes")
+                for cut, path, overlay in (("C003", OUT, True), ("C006", TAKES, False)):
+                    page.goto(f"{url}#{cut}")
+                    page.reload()
+                    page.wait_for_selector("#takes figure:nth-child(2)")
+                    if overlay:
+                        page.keyboard.press("o")
+                    while not page.evaluate("Array.from(document.images).every(i => i.complete)"):
+                        time.sleep(0.05)  # polled from here: wait_for_function's eval is refused by the page's CSP
+                    page.screenshot(path=str(path), full_page=True)
                 browser.close()
         finally:
             server.terminate()
             server.wait()
-    print(f"wrote {OUT}")
+    print(f"wrote {OUT} and {TAKES}")
 
 
 if __name__ == "__main__":

@@ -147,6 +147,7 @@ def served(tmp_path_factory):
 
 def test_without_the_token_every_route_is_403(served):
     shotlist, host, port, token = served
+    assert host == "127.0.0.1"  # loopback unless told otherwise
     paths = ["/", "/static/review.js", "/static/review.css", "/api/episode", "/picture/C001/render",
              "/picture/C001/layout", "/take/C001/1", "/no/such/route", "/picture/../manifest.json"]
     for path in paths:
@@ -261,6 +262,28 @@ def test_render_keeps_approved_pictures_and_paints_retakes_as_new_takes(tmp_path
     assert report.returncode == 0, report.stderr
     html = (out / "report.html").read_text()
     assert html.count("review: approved") == 1 and html.count("review: waiting for review") == 3
+
+
+def test_serving_beyond_loopback_warns(tmp_path):
+    shotlist = write_shotlist(tmp_path, episode([cut("C001")]))
+    proc = subprocess.Popen([sys.executable, "-m", "shotrender", "review", str(shotlist), "--host", "0.0.0.0",
+                             "--port", "0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "review page at http://0.0.0.0:" in proc.stdout.readline()
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "warning: serving on 0.0.0.0, not loopback" in err
+
+
+def test_a_damaged_decisions_file_stops_status_and_render(tmp_path):
+    shotlist = rendered_episode(tmp_path)
+    path = decisions.path_for(shotlist)
+    path.write_text('{"schema": "shotrender.decisions/1", "decisions": [{"cut": 3}]}')
+    for command in ("status", "render", "report"):
+        done = run_cli(command, str(shotlist))
+        assert done.returncode == 2 and f"{path}: decisions[0] lacks id" in done.stderr, (command, done.stderr)
+    assert "Traceback" not in done.stderr
 
 
 def test_a_symlinked_takes_folder_is_refused(tmp_path):

@@ -404,11 +404,11 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     sl = full.shotlist
     settings = _settings(model, controlnet, device, dtype, allow_unsafe_checkpoint, no_continuity)
-    from shotrender.review.decisions import review_states
+    from shotrender.review.decisions import Reviews
 
-    out = _out(sl, out_dir)
-    rows = cut_status(selected, _backend(sl, settings), out, settings)
-    reviews = review_states(sl, out)
+    rows = cut_status(selected, _backend(sl, settings), _out(sl, out_dir), settings)
+    decided = Reviews.of(sl)
+    reviews = {r.cut: decided.state(r.cut, r.picture)[0] for r in rows if r.kind == "cut"}
     if as_json:
         click.echo(json.dumps([{"cut": r.cut, "kind": r.kind, "chain": r.chain, "state": r.state,
                                 "reasons": list(r.reasons), **({"review": reviews[r.cut]} if r.kind == "cut" else {})}

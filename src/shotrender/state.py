@@ -409,9 +409,10 @@ def _describes(registration: sheets.Registration, bg: str, frame: tuple[int, int
 class CutStatus:
     cut: str
     chain: str
-    state: str  # up to date | flagged | stale | missing | failed
+    state: str  # up to date | flagged | approved | stale | missing | failed
     reasons: tuple[str, ...] = ()
     kind: str = "cut"  # cut | sheet (`cut` is then the sheet's id, park/1)
+    picture: str | None = None  # sha256 of its current picture, when its sidecar vouches for it (for review)
 
 
 def status(plan: Plan, backend, out_dir, settings: RunSettings | None = None) -> list[CutStatus]:
@@ -426,8 +427,12 @@ def status(plan: Plan, backend, out_dir, settings: RunSettings | None = None) ->
             rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, "sheet"))
         for job in chain.jobs:
             v = state.job(job)
-            rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons))
+            rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, picture=_picture(v)))
         for link in chain.links:
             v = state.link(link, chain.name)
-            rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons))
+            rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, picture=_picture(v)))
     return rows
+
+
+def _picture(v: Verdict) -> str | None:
+    return v.stored.record["image"]["sha256"] if v.stored.image_ok else None
