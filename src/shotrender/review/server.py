@@ -15,6 +15,7 @@ and the page loads nothing from the network.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import threading
 from importlib import resources
@@ -122,8 +123,8 @@ class Episode:
     def picture(self, cut: str, kind: str) -> bytes | None:
         if cut not in self.cuts or kind not in PICTURES:
             return None
-        if kind == "layout":
-            path = self.sl.layout_path(self.cuts[cut]) if self.cuts[cut].layout else None
+        if kind == "layout":  # the shot list's own: its load checked that it stays in its folder, links resolved
+            path = Path(os.path.realpath(self.sl.layout_path(self.cuts[cut]))) if self.cuts[cut].layout else None
         else:
             record = self.current(cut)
             if record is None:

@@ -144,7 +144,7 @@
       c.decisions.filter(function (d) { return d.picture === t.picture && d.kind !== "comment"; }).forEach(function (d) {
         fig.appendChild(el("p", "said", d.kind + " by " + d.reviewer + (d.note ? ": " + d.note : "")));
       });
-      if (t.seed !== undefined && t.seed !== null) {
+      if (!mine && t.seed !== undefined && t.seed !== null) {  // the current take's seed would paint it again
         var b = el("button", "", "retake with this seed");
         b.type = "button";
         b.addEventListener("click", function () { openForm("retake"); $("seed").value = t.seed; });
