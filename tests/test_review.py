@@ -118,6 +118,10 @@ def test_review_state_follows_the_current_picture():
     assert reviews.state("C001", other)[0] == "waiting for review"  # another picture: reviewed again
     assert reviews.state("C001", None)[0] == "not rendered"
     assert reviews.approval("C001", SHA).reviewer == "bo" and reviews.approval("C001", other) is None
+    assert not reviews.waits_for_retake("C001", SHA) and not reviews.waits_for_retake("C001", None)
+    sent_back = Reviews([decisions.make("C002", "retake", SHA, "ana", "warmer")])
+    assert sent_back.waits_for_retake("C002", SHA) and not sent_back.waits_for_retake("C002", other)
+    assert sent_back.waits_for_retake("C002", None)  # its retake's render failed: still to be painted
 
 
 def test_retakes_become_the_cuts_parameters(tmp_path):

@@ -218,6 +218,14 @@ class Reviews:
         state, decision = self.state(cut, picture)
         return decision if state == APPROVED else None
 
+    def waits_for_retake(self, cut: str, picture: str | None) -> bool:
+        """Whether `render --retakes` paints the cut: its current picture was sent back, or its latest verdict
+        is a retake and it has no picture now (the retake's render failed, or the picture was lost)."""
+        if picture is not None:
+            return self.state(cut, picture)[0] == RETAKE
+        latest = next((d for d in reversed(self.by_cut.get(cut, ())) if d.kind in ("approve", "retake")), None)
+        return latest is not None and latest.kind == "retake"
+
     def retakes(self, cut: str) -> list[Decision]:
         return [d for d in self.by_cut.get(cut, ()) if d.kind == "retake"]
 
@@ -245,20 +253,28 @@ def with_retakes(shotlist, reviews: Reviews):
     return replace(shotlist, cuts=tuple(cuts))
 
 
-def review_states(shotlist, out_dir: Path) -> dict[str, str]:
-    """Every cut's review state, from its current picture in the output folder (as its sidecar vouches)."""
+def current_pictures(shotlist, out_dir: Path) -> dict[str, str | None]:
+    """Every cut's current picture's sha256 in the output folder, as its sidecar vouches for it; None: none."""
     from shotrender.store import Store
 
-    reviews, store = Reviews.of(shotlist), Store(out_dir, shotlist.episode)
+    store = Store(out_dir, shotlist.episode)
     out = {}
     for cut in shotlist.cuts:
         stored = store.read_state(cut.id)
-        out[cut.id] = reviews.state(cut.id, stored.record["image"]["sha256"] if stored.image_ok else None)[0]
+        out[cut.id] = stored.record["image"]["sha256"] if stored.image_ok else None
     return out
 
 
+def review_states(shotlist, out_dir: Path) -> dict[str, str]:
+    """Every cut's review state, from its current picture in the output folder."""
+    reviews = Reviews.of(shotlist)
+    return {cut: reviews.state(cut, sha)[0] for cut, sha in current_pictures(shotlist, out_dir).items()}
+
+
 def only_retakes(plan, out_dir: Path):
-    """The plan narrowed to the cuts waiting for a retake (`render --retakes`)."""
-    waiting = {cut for cut, state in review_states(plan.shotlist, out_dir).items() if state == RETAKE}
+    """The plan narrowed to the cuts waiting for a retake (`render --retakes`, Reviews.waits_for_retake)."""
+    reviews = Reviews.of(plan.shotlist)
+    waiting = {cut for cut, sha in current_pictures(plan.shotlist, out_dir).items()
+               if reviews.waits_for_retake(cut, sha)}
     chains = tuple(replace(c, jobs=tuple(j for j in c.jobs if j.cut in waiting), links=()) for c in plan.chains)
     return replace(plan, chains=tuple(c for c in chains if c.jobs))

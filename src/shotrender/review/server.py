@@ -84,7 +84,10 @@ class Episode:
                 cont["score"] = attempts[chosen].get("score")  # the chosen attempt's: the one written
             cuts.append({
                 "id": cut.id, "place": place, "reuse": cut.reuse, "state": state, "picture": sha,
-                "prompt": job.prompt if job else None, "seed": (record or {}).get("seed_used"),
+                # the prompt the current picture was painted with (a retake's words in it), else the shot list's
+                "prompt": ((record or {}).get("inputs") or {}).get("params", {}).get("prompt")
+                or (job.prompt if job else None),
+                "seed": (record or {}).get("seed_used"),
                 "layout": cut.layout is not None,
                 "pictures": sorted((record or {}).get("pictures") or {}),
                 "check": {k: cont.get(k) for k in ("mode", "score", "limit", "flagged", "reason", "sheet", "reference")
