@@ -231,6 +231,8 @@ def test_render_keeps_approved_pictures_and_paints_retakes_as_new_takes(tmp_path
     shotlist = rendered_episode(tmp_path)
     out = tmp_path / "renders" / "ep01"
     sha = {c: json.loads((out / f"ep01_{c}.json").read_text())["image"]["sha256"] for c in ("C001", "C002", "C003")}
+    assert "review" not in run_cli("status", str(shotlist)).stdout  # not under review yet: as before
+    assert "review" not in run_cli("status", str(shotlist), "--json").stdout
     decisions.append(decisions.path_for(shotlist), "ep01", [
         decisions.make("C001", "approve", sha["C001"], "ana"),
         decisions.make("C002", "retake", sha["C002"], "ana", "warmer sky", changes={"prompt": "sunset"})])

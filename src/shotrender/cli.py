@@ -404,20 +404,21 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     sl = full.shotlist
     settings = _settings(model, controlnet, device, dtype, allow_unsafe_checkpoint, no_continuity)
-    from shotrender.review.decisions import Reviews
+    from shotrender.review.decisions import Reviews, reviewing
 
     rows = cut_status(selected, _backend(sl, settings), _out(sl, out_dir), settings)
     decided = Reviews.of(sl)
-    reviews = {r.cut: decided.state(r.cut, r.picture)[0] for r in rows if r.kind == "cut"}
+    # each cut's review state, once the episode is under review (its decisions file exists)
+    reviews = {r.cut: decided.state(r.cut, r.picture)[0] for r in rows if r.kind == "cut"} if reviewing(sl) else {}
     if as_json:
         click.echo(json.dumps([{"cut": r.cut, "kind": r.kind, "chain": r.chain, "state": r.state,
-                                "reasons": list(r.reasons), **({"review": reviews[r.cut]} if r.kind == "cut" else {})}
+                                "reasons": list(r.reasons), **({"review": reviews[r.cut]} if r.cut in reviews else {})}
                                for r in rows], indent=2))
         return
     for r in rows:
         why = f" ({'; '.join(r.reasons)})" if r.reasons else ""
         name = f"sheet {r.cut}" if r.kind == "sheet" else r.cut
-        review = f" · review: {reviews[r.cut]}" if r.kind == "cut" else ""
+        review = f" · review: {reviews[r.cut]}" if r.kind == "cut" and r.cut in reviews else ""
         click.echo(f"{name:<14} {r.chain:<12} {r.state}{why}{review}")
     counts = {}
     for r in rows:
@@ -552,10 +553,11 @@ def report(shotlist: Path, out_dir, open_browser):
 
     sl = _load(shotlist)
     layouts = {c.id: sl.layout_path(c) for c in sl.cuts if c.layout is not None}
-    from shotrender.review.decisions import review_states
+    from shotrender.review.decisions import review_states, reviewing
 
     out = _out(sl, out_dir)
-    files = write_report(out, layouts, bar=sys.stderr.isatty(), reviews=review_states(sl, out))  # a bar at a terminal
+    reviews = review_states(sl, out) if reviewing(sl) else None
+    files = write_report(out, layouts, bar=sys.stderr.isatty(), reviews=reviews)  # a bar at a terminal only
     for warning in files.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"{sl.episode}: report of {files.cuts} cuts in {files.html}; contact sheet {files.contact_sheet}")

@@ -118,8 +118,8 @@ def _changes(value, where: str) -> Changes:
     if strength is not None and (isinstance(strength, bool) or not isinstance(strength, (int, float))
                                  or not math.isfinite(strength) or not 0 < strength <= 1):
         raise DecisionError(f"{where}.strength must be a number in (0, 1], got {strength!r}")
-    return Changes(seed, words.strip() or None if words is not None else None,
-                   float(strength) if strength is not None else None)
+    words = words.strip() if words is not None else ""
+    return Changes(seed, words or None, float(strength) if strength is not None else None)
 
 
 # ------------------------------------------------------------------------------------------- the file
@@ -135,21 +135,24 @@ def parse(text: str, where: str) -> list[Decision]:
     out = []
     for i, d in enumerate(data["decisions"]):
         at = f"{where}: decisions[{i}]"
-        if not isinstance(d, dict):
-            raise DecisionError(f"{at} is not an object; {fix}")
+        if not _well_formed(d):
+            raise DecisionError(f"{at} lacks id, cut, kind ({'|'.join(KINDS)}), picture, reviewer or time, or its "
+                                f"note or take is not text or a number; {fix}")
         try:
-            take = d.get("take")
-            if not all(isinstance(d.get(k), str) for k in ("id", "cut", "kind", "picture", "reviewer", "time")) \
-                    or d["kind"] not in KINDS or not isinstance(d.get("note", ""), str) \
-                    or not (take is None or (isinstance(take, int) and not isinstance(take, bool))):
-                raise DecisionError("")
-            out.append(Decision(d["id"], d["cut"], d["kind"], d["picture"], d["reviewer"], d["time"],
-                                d.get("note", ""), take, _changes(d.get("changes") or {}, f"{at}.changes")))
+            changes = _changes(d.get("changes") or {}, f"{at}.changes")
         except DecisionError as e:
-            raise DecisionError(f"{e}; {fix}" if str(e) else
-                                f"{at} lacks id, cut, kind ({'|'.join(KINDS)}), picture, reviewer or time; {fix}") \
-                from None
+            raise DecisionError(f"{e}; {fix}") from None
+        out.append(Decision(d["id"], d["cut"], d["kind"], d["picture"], d["reviewer"], d["time"], d.get("note", ""),
+                            d.get("take"), changes))
     return out
+
+
+def _well_formed(d) -> bool:
+    take = d.get("take") if isinstance(d, dict) else None
+    return (isinstance(d, dict) and all(isinstance(d.get(k), str) for k in ("id", "cut", "kind", "picture", "reviewer",
+                                                                           "time"))
+            and d["kind"] in KINDS and isinstance(d.get("note", ""), str)
+            and (take is None or (isinstance(take, int) and not isinstance(take, bool))))
 
 
 def read(path: Path) -> list[Decision]:
@@ -251,6 +254,12 @@ def with_retakes(shotlist, reviews: Reviews):
                                               strength=strength))
         cuts.append(cut)
     return replace(shotlist, cuts=tuple(cuts))
+
+
+def reviewing(shotlist) -> bool:
+    """Whether the episode is under review: its decisions file exists (`status` and the report then show
+    each cut's review state)."""
+    return os.path.lexists(path_for(shotlist.source))
 
 
 def current_pictures(shotlist, out_dir: Path) -> dict[str, str | None]:
