@@ -292,6 +292,19 @@ def test_a_damaged_decisions_file_stops_status_and_render(tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_a_dead_processs_temporary_in_takes_is_removed(tmp_path):
+    shotlist = rendered_episode(tmp_path)
+    takes = tmp_path / "renders" / "ep01" / "takes"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    from shotrender.files import TMP_MARK, host
+
+    left = takes / f"ep01_C001.v002.png{TMP_MARK}{host()}-{dead.stdout.strip()}-abc123"
+    left.write_bytes(b"half a png")
+    shotlist.write_text(shotlist.read_text().replace("anime background", "anime background, rain"))
+    assert run_cli("render", str(shotlist)).returncode == 0
+    assert not left.exists() and (takes / "ep01_C001.v002.png").exists()
+
+
 def test_a_symlinked_takes_folder_is_refused(tmp_path):
     shotlist = rendered_episode(tmp_path)
     out = tmp_path / "renders" / "ep01"

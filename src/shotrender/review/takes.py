@@ -108,7 +108,8 @@ def keep(store: Store, cut: str) -> Take | None:
 
 
 def made(out_dir: Path) -> Path:
-    """<out>/takes, made if need be; refused when it is a symlink or not a folder."""
+    """<out>/takes, made if need be; refused when it is a symlink or not a folder. The first time in a process,
+    temporaries that dead processes left there are removed, as Store.prepare does for the output folder."""
     where = folder(out_dir)
     try:
         where.mkdir(exist_ok=True)
@@ -118,4 +119,10 @@ def made(out_dir: Path) -> Path:
     if where.is_symlink() or not where.is_dir():
         raise UsageError(f"{where} is a symlink or not a folder; remove it and run again: render keeps every "
                          "take of a cut there")
+    if where not in _tidied:
+        Store(where, "").prepare()
+        _tidied.add(where)
     return where
+
+
+_tidied: set[Path] = set()  # takes folders this process has cleared of dead processes' temporaries
