@@ -141,8 +141,10 @@ def _out(sl, out_dir: Path | None) -> Path:
 
 def _load_plan(shotlist: Path, cuts=None, chain=None, shard=None, units=None):
     from shotrender.plan import make_plan, select
+    from shotrender.review.decisions import Reviews, with_retakes
 
-    full = make_plan(_load(shotlist))
+    sl = _load(shotlist)
+    full = make_plan(with_retakes(sl, Reviews.of(sl)))  # a retake's changes are its cut's parameters from then on
     return full, select(full, cuts=cuts, chain=chain, shard=shard, units=units)
 
 
@@ -297,13 +299,16 @@ def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, c
                    "count, which CPU renders' bytes depend on.")
 @click.option("--gpus-per-worker", type=click.FloatRange(min=0), help="With --executor ray: GPUs each worker "
               "reserves. Default: 1 when the cluster has GPUs, else 0.")
+@click.option("--retakes", is_flag=True, help="Render only the selected cuts whose current picture the director "
+              "sent back for a retake (`shotrender review`); each becomes its next take.")
 def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet, device, dtype,
            allow_unsafe_checkpoint, no_continuity, force, force_cuts, batch, progress_mode, strict, sheets_only,
-           no_sheets, executor, address, workers, cpus_per_worker, gpus_per_worker):
+           no_sheets, executor, address, workers, cpus_per_worker, gpus_per_worker, retakes):
     """Paint every selected cut's background and write <out>/<episode>_<cut>.png with a sidecar .json.
 
     The shot list is checked first: with any problem, nothing loads and the exit code is 2. Cuts whose
-    inputs have not changed since their last render are skipped.
+    inputs have not changed since their last render are skipped, and so are cuts whose current picture
+    the director approved (locked, even with --force); a retake's changes are part of its cut's inputs.
 
     \b
     Examples:
@@ -332,6 +337,13 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     settings = _settings(model, controlnet, device, dtype, allow_unsafe_checkpoint, no_continuity)
     backend = _backend(sl, settings)
     out = _out(sl, out_dir)
+    if retakes:
+        from shotrender.review.decisions import only_retakes
+
+        selected = only_retakes(selected, out)
+        if not selected.chains:
+            click.echo(f"{sl.episode}: no selected cut waits for a retake")
+            return
     progress = _progress(progress_mode)
     options = RenderOptions(out, settings, force=force, force_cuts=forced, batch=batch,
                             stage="sheets" if sheets_only else "cuts" if no_sheets else "all")
@@ -392,15 +404,22 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     sl = full.shotlist
     settings = _settings(model, controlnet, device, dtype, allow_unsafe_checkpoint, no_continuity)
+    from shotrender.review.decisions import Reviews, reviewing
+
     rows = cut_status(selected, _backend(sl, settings), _out(sl, out_dir), settings)
+    decided = Reviews.of(sl)
+    # each cut's review state, once the episode is under review (its decisions file exists)
+    reviews = {r.cut: decided.state(r.cut, r.picture)[0] for r in rows if r.kind == "cut"} if reviewing(sl) else {}
     if as_json:
         click.echo(json.dumps([{"cut": r.cut, "kind": r.kind, "chain": r.chain, "state": r.state,
-                                "reasons": list(r.reasons)} for r in rows], indent=2))
+                                "reasons": list(r.reasons), **({"review": reviews[r.cut]} if r.cut in reviews else {})}
+                               for r in rows], indent=2))
         return
     for r in rows:
         why = f" ({'; '.join(r.reasons)})" if r.reasons else ""
         name = f"sheet {r.cut}" if r.kind == "sheet" else r.cut
-        click.echo(f"{name:<14} {r.chain:<12} {r.state}{why}")
+        review = f" · review: {reviews[r.cut]}" if r.kind == "cut" and r.cut in reviews else ""
+        click.echo(f"{name:<14} {r.chain:<12} {r.state}{why}{review}")
     counts = {}
     for r in rows:
         if r.kind == "cut":
@@ -534,7 +553,11 @@ def report(shotlist: Path, out_dir, open_browser):
 
     sl = _load(shotlist)
     layouts = {c.id: sl.layout_path(c) for c in sl.cuts if c.layout is not None}
-    files = write_report(_out(sl, out_dir), layouts, bar=sys.stderr.isatty())  # a bar at a terminal only
+    from shotrender.review.decisions import review_states, reviewing
+
+    out = _out(sl, out_dir)
+    reviews = review_states(sl, out) if reviewing(sl) else None
+    files = write_report(out, layouts, bar=sys.stderr.isatty(), reviews=reviews)  # a bar at a terminal only
     for warning in files.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(f"{sl.episode}: report of {files.cuts} cuts in {files.html}; contact sheet {files.contact_sheet}")
@@ -542,6 +565,37 @@ def report(shotlist: Path, out_dir, open_browser):
         import webbrowser
 
         webbrowser.open(files.html.resolve().as_uri())
+
+
+@cli.command()
+@shotlist_argument
+@out_option
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="The address to listen on. Anything but loopback lets other machines reach the page (a warning "
+                   "says so); the token is still needed.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="The port; 0 picks a free one.")
+@click.option("--reviewer", help="The name decisions are signed with until the page is told another. "
+              "Default: your login name.")
+def review(shotlist: Path, out_dir, host, port, reviewer):
+    """Serve the review page: approve each cut's picture, or send it back for a retake with a note.
+
+    Prints the page's address with a random token in it (`http://127.0.0.1:8765/?token=...`); every request
+    needs the token. Decisions go to <shot list>.decisions.json beside the shot list; `render` then keeps
+    approved pictures and paints each retake as the cut's next take (<out>/takes/).
+
+    \b
+    Examples:
+      shotrender review shots/example/episode.yaml
+      shotrender review episode.yaml --port 0 --reviewer ana
+    """
+    import getpass
+
+    from shotrender.review.server import serve
+
+    sl = _load(shotlist)
+    out = _out(sl, out_dir)
+    serve(sl, out, host, port, reviewer or getpass.getuser(), lambda text, err=False: click.echo(text, err=err))
 
 
 def _refuse_inputs(sl, path: Path, option: str) -> None:

@@ -28,6 +28,7 @@ from shotrender.errors import BackendError, Interrupted, ShotRenderError
 from shotrender.files import read_regular
 from shotrender.images import encode_png, read_layout
 from shotrender.plan import Chain, Job, Link, Plan, place_params
+from shotrender.review import takes
 from shotrender.state import RunSettings, State, Verdict, sheet_extra, sheet_name
 from shotrender.store import Store, sha256_bytes
 
@@ -450,7 +451,8 @@ class Run:
         verdict = self.state.job(job)
         if verdict.stored.warning:
             self.progress.message(f"warning: {verdict.stored.warning}")
-        if not self.forced(job.cut) and verdict.skip:
+        # an approved picture is locked, --force or not: a retake is how the director unlocks it
+        if verdict.skip and (verdict.state == "approved" or not self.forced(job.cut)):
             flagged = verdict.state == "flagged"
             self.finish(CutResult(job.cut, job.chain, "cached", time.perf_counter() - t0, job.seed,
                                   verdict.reasons[0] if flagged else None, flagged), "")
@@ -556,6 +558,7 @@ class Run:
             flagged = report["flagged"] = True
             report["reason"] = (f"its sheet {p.report['sheet']} was painted at {100 / p.enlarged:.0f}% of the "
                                 "deliverable's scale to fit continuity.max_sheet_pixels: raise it")
+        takes.keep(self.store, job.cut)  # the picture replaced, if no take holds it yet (rendered before takes)
         written = {name: self.store.write_picture(job.cut, name, encode_png(img)) for name, img in p.pictures(chosen)}
         png = encode_png(chosen.image)
         moved = self.deliver_move(p, chosen.image, png, written) if p.delivery is not None else {}
@@ -568,6 +571,7 @@ class Run:
             "seed_used": chosen.seed, "strength_used": chosen.strength,
             "timings": {"render": round(sum(a.seconds for a in attempts), 4), "total": round(seconds, 4)},
         })
+        takes.keep(self.store, job.cut)  # every picture a cut has had stays, for the director to compare
         used = {} if p.mode == "view" else {"seed": chosen.seed, "steps": job.steps,
                                              "strength": f"{chosen.strength:g}", "guidance": f"{job.guidance:g}"}
         detail = ("".join(f"{name} {value} " for name, value in used.items() if name in self.reads)

@@ -187,6 +187,8 @@ def _card(cut: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
         text += f'<p class="negative">not: {_e(params["negative"])}</p>'
     position = cut.get("position")
     where = f" · #{position + 1}" if isinstance(position, int) else ""
+    if cut.get("review"):  # the director's decisions on its current picture (review/decisions.py)
+        notes += f'<p class="review">review: {_e(cut["review"])}</p>'
     return (
         f'<article class="cut" id="cut-{_e(cid)}" data-status="{_e(status)}" tabindex="-1">'
         f'<header><h3>{_e(cid)}</h3><span class="badge s-{_e(status)}">{_e(status)}</span>'
@@ -385,6 +387,7 @@ color:var(--muted)}
 .kv{display:flex;flex-wrap:wrap;gap:2px 16px;margin:6px 0}.kv div{display:flex;gap:5px;white-space:nowrap}
 .kv dt{color:var(--muted)}.kv dd{margin:0}
 .note{color:var(--reuse);margin:6px 0}.reason{color:var(--warn);margin:6px 0}
+.review{margin:6px 0;font-weight:600}
 .cut[data-status=failed] .reason,.cut[data-status=blocked] .reason{color:#ff8a8a}
 table.attempts{border-collapse:collapse;font-size:12px;margin:4px 0;width:100%}
 .attempts th,.attempts td{border-bottom:1px solid var(--line);padding:2px 6px;text-align:right}
@@ -871,15 +874,19 @@ def _newer_than(path: Path, *sources: Path) -> bool:
         return False
 
 
-def write_report(out_dir: Path, layouts: dict[str, Path] | None = None, bar: bool = False) -> ReportFiles:
+def write_report(out_dir: Path, layouts: dict[str, Path] | None = None, bar: bool = False,
+                 reviews: dict[str, str] | None = None) -> ReportFiles:
     """Write `<out>/report.html`, its thumbnails and `<out>/<episode>_contact.png` from the manifest.
 
     `layouts` maps cut ids to layout files (the shot list's); a cut without one shows no layout. Every file is
     written atomically through shotrender.files; `ReportFiles.warnings` lists what of the manifest was skipped.
-    `bar`: show a progress bar on standard error while the thumbnails are made.
+    `bar`: show a progress bar on standard error while the thumbnails are made. `reviews` maps cut ids to their
+    review state (review/decisions.py), shown on each cut's card.
     """
     out_dir = Path(out_dir)
     manifest, warnings = clean_manifest(read_manifest(out_dir))
+    for cut in manifest["cuts"]:
+        cut["review"] = (reviews or {}).get(cut["cut"])
     thumbs = make_thumbs(manifest, out_dir, layouts or {}, bar, warnings)
     html_path = out_dir / REPORT_NAME
     write_text_atomic(html_path, report_html(manifest, thumbs))

@@ -14,8 +14,10 @@ A cut (or a sheet) is
 - stale: its key is not the recorded one, or a picture it was made from (its sheet's painting, a
   reused cut's source) has changed since;
 - flagged: up to date, and its render is over a continuity limit, until it is rendered again;
-- up to date.
-`render` skips exactly the cuts that are up to date or flagged.
+- up to date;
+- approved: its current picture is approved in the decisions file (review/decisions.py), and so locked
+  whatever else it would be.
+`render` skips exactly the cuts that are up to date, flagged or approved.
 
 >>> state = State(plan, store, backend.identity(), RunSettings())
 >>> verdict = state.job(plan.jobs[0])
@@ -35,9 +37,10 @@ from shotrender.errors import BackendError, UsageError
 from shotrender.files import WriteError, read_regular, write_text_atomic
 from shotrender.images import read_layout
 from shotrender.plan import Job, Link, Plan, make_plan, place_params
+from shotrender.review.decisions import Reviews
 from shotrender.store import SHEETS_FOLDER, CutState, Store, cache_key, sha256_bytes
 
-SKIPPED = ("up to date", "flagged")
+SKIPPED = ("up to date", "flagged", "approved")
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,7 @@ class Verdict:
 
     cut: str
     chain: str
-    state: str  # up to date | flagged | stale | missing | failed
+    state: str  # up to date | flagged | approved | stale | missing | failed
     reasons: tuple[str, ...]
     key: str
     inputs: dict
@@ -153,6 +156,7 @@ class State:
         self._jobs: dict[str, Job] | None = None
         self._keys: dict[str, str] = {}  # cut -> current key
         self._layout_sha: dict[str, str] = {}  # layout path -> sha256, for layouts shared by several cuts
+        self.reviews = Reviews.of(self.sl)  # the director's decisions: an approved picture is locked
 
     # ---------------------------------------------------------------------------------------- rules
     def continuity_on(self, job: Job) -> bool:
@@ -196,6 +200,11 @@ class State:
             sheet = inputs.get("sheet") or inputs.get("colours")
             reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs,
                                           self._sheet_keys[sheet["id"]][2] if sheet else None))
+        approval = self.reviews.approval(job.cut, stored.record["image"]["sha256"]) if stored.image_ok else None
+        if approval is not None:
+            reasons = (f"locked: approved by {approval.reviewer} at {approval.time}",
+                       *((f"otherwise {state}: {'; '.join(reasons)}",) if state != "up to date" else ()))
+            state = "approved"
         return Verdict(job.cut, job.chain, state, reasons, key, inputs, stored, layout)
 
     def _inputs(self, job: Job) -> dict:
@@ -433,9 +442,10 @@ def _describes(registration: sheets.Registration, bg: str, frame: tuple[int, int
 class CutStatus:
     cut: str
     chain: str
-    state: str  # up to date | flagged | stale | missing | failed
+    state: str  # up to date | flagged | approved | stale | missing | failed
     reasons: tuple[str, ...] = ()
     kind: str = "cut"  # cut | sheet (`cut` is then the sheet's id, park/1)
+    picture: str | None = None  # sha256 of its current picture, when its sidecar vouches for it (for review)
 
 
 def status(plan: Plan, backend, out_dir, settings: RunSettings | None = None) -> list[CutStatus]:
@@ -450,8 +460,12 @@ def status(plan: Plan, backend, out_dir, settings: RunSettings | None = None) ->
             rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, "sheet"))
         for job in chain.jobs:
             v = state.job(job)
-            rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons))
+            rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, picture=_picture(v)))
         for link in chain.links:
             v = state.link(link, chain.name)
-            rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons))
+            rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, picture=_picture(v)))
     return rows
+
+
+def _picture(v: Verdict) -> str | None:
+    return v.stored.record["image"]["sha256"] if v.stored.image_ok else None

@@ -1,0 +1,289 @@
+"""The decisions file: what the director said about each cut's picture, kept beside the shot list.
+
+`<shot list stem>.decisions.json` holds every decision ever made, in the order made, under a versioned
+schema. A decision is tied to the exact picture it was made on (its sha256), with reviewer, time, note and
+kind: `approve`, `retake` (with optional changes: another seed, words added to the prompt, a strength) or
+`comment`. Decisions are only ever appended, under a lock and written atomically, so two reviewers posting
+at once never lose each other's; the file is the record, and everything else is worked out from it:
+
+- a cut's review state, from the decisions on its *current* picture: the latest approve or retake wins;
+  none (or only decisions on earlier pictures) is "waiting for review", so a picture that changes goes
+  back to waiting;
+- an approved picture is locked: `render` does not paint the cut again while it is the current picture
+  (state.py asks `Reviews.approval`), not even with --force; a retake is how a director unlocks it;
+- a retake's changes are the cut's parameters from then on (`with_retakes`), so they are part of the cut's
+  inputs and `status` and `render` agree: seeds and strengths replace, prompt words add up, and a retake
+  that names no seed takes the next seed, so that every retake is another picture.
+
+>>> reviews = Reviews.of(shotlist)
+>>> reviews.state("C003", "9f2c…")
+('retake', Decision(cut='C003', kind='retake', note='warmer sky', ...))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import re
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+from shotrender.errors import UsageError
+from shotrender.files import open_lock, read_regular, write_text_atomic
+
+SCHEMA = "shotrender.decisions/1"
+KINDS = ("approve", "retake", "comment")
+# what a cut's picture is waiting for, worked out from the decisions on it
+APPROVED, RETAKE, WAITING, NOT_RENDERED = "approved", "retake", "waiting for review", "not rendered"
+MAX_FILE_BYTES = 64 << 20  # some 150,000 decisions
+MAX_NOTE = 4000
+MAX_REVIEWER = 80
+MAX_WORDS = 400
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+class DecisionError(UsageError):
+    """A decision that cannot be recorded (bad field), or a decisions file that cannot be read: exit code 2."""
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a retake asks to change; None: as before."""
+
+    seed: int | None = None
+    prompt: str | None = None  # words added to the prompt
+    strength: float | None = None
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Decision:
+    id: str
+    cut: str
+    kind: str  # approve | retake | comment
+    picture: str  # sha256 of the picture it was made on
+    reviewer: str
+    time: str  # ISO 8601, UTC
+    note: str = ""
+    take: int | None = None  # the take that picture is (takes/<ep>_<cut>.vNNN.png), when it is one
+    changes: Changes = field(default_factory=Changes)
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["changes"] = self.changes.as_dict()
+        return out
+
+
+def path_for(shotlist_source: str | Path) -> Path:
+    """The decisions file of a shot list: episode.yaml -> episode.decisions.json beside it."""
+    source = Path(shotlist_source)
+    return source.with_name(f"{source.stem}.decisions.json")
+
+
+def make(cut: str, kind: str, picture: str, reviewer: str, note: str = "", take: int | None = None,
+         changes: dict | None = None) -> Decision:
+    """A new decision, its fields checked; raises DecisionError naming the field and what it takes."""
+    if kind not in KINDS:
+        raise DecisionError(f"kind {kind!r} is not one of {', '.join(KINDS)}")
+    if not isinstance(picture, str) or not _HEX64.fullmatch(picture):
+        raise DecisionError("picture must be the sha256 of the picture decided on (64 hex digits)")
+    reviewer = reviewer.strip() if isinstance(reviewer, str) else ""
+    if not reviewer or len(reviewer) > MAX_REVIEWER:
+        raise DecisionError(f"reviewer must be a name of 1 to {MAX_REVIEWER} characters")
+    if not isinstance(note, str) or len(note) > MAX_NOTE:
+        raise DecisionError(f"note must be text of at most {MAX_NOTE} characters")
+    if kind in ("retake", "comment") and not note.strip():
+        raise DecisionError(f"a {kind} needs a note saying what to change or what was seen")
+    if changes and kind != "retake":
+        raise DecisionError("only a retake has changes (seed, prompt, strength)")
+    return Decision(uuid.uuid4().hex, cut, kind, picture, reviewer, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    note.strip(), take, _changes(changes or {}, "changes"))
+
+
+def _changes(value, where: str) -> Changes:
+    if not isinstance(value, dict) or set(value) - {"seed", "prompt", "strength"}:
+        raise DecisionError(f"{where} must be an object with seed, prompt and strength only")
+    seed, words, strength = value.get("seed"), value.get("prompt"), value.get("strength")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
+        raise DecisionError(f"{where}.seed must be a whole number from 0 to 2^63-1, got {seed!r}")
+    if words is not None and (not isinstance(words, str) or len(words) > MAX_WORDS):
+        raise DecisionError(f"{where}.prompt must be the words to add, at most {MAX_WORDS} characters")
+    if strength is not None and (isinstance(strength, bool) or not isinstance(strength, (int, float))
+                                 or not math.isfinite(strength) or not 0 < strength <= 1):
+        raise DecisionError(f"{where}.strength must be a number in (0, 1], got {strength!r}")
+    words = words.strip() if words is not None else ""
+    return Changes(seed, words or None, float(strength) if strength is not None else None)
+
+
+# ------------------------------------------------------------------------------------------- the file
+def parse(text: str, where: str) -> list[Decision]:
+    """The decisions of a file's text; raises DecisionError saying what is wrong where."""
+    fix = f"restore {where} from a backup, or move it away to start a new record"
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as e:
+        raise DecisionError(f"{where} is not valid JSON ({e}); {fix}") from None
+    if not isinstance(data, dict) or data.get("schema") != SCHEMA or not isinstance(data.get("decisions"), list):
+        raise DecisionError(f"{where} is not a decisions file (schema {SCHEMA} with a decisions list); {fix}")
+    out = []
+    for i, d in enumerate(data["decisions"]):
+        at = f"{where}: decisions[{i}]"
+        if not _well_formed(d):
+            raise DecisionError(f"{at} lacks id, cut, kind ({'|'.join(KINDS)}), picture, reviewer or time, or its "
+                                f"note or take is not text or a number; {fix}")
+        try:
+            changes = _changes(d.get("changes") or {}, f"{at}.changes")
+        except DecisionError as e:
+            raise DecisionError(f"{e}; {fix}") from None
+        out.append(Decision(d["id"], d["cut"], d["kind"], d["picture"], d["reviewer"], d["time"], d.get("note", ""),
+                            d.get("take"), changes))
+    return out
+
+
+def _well_formed(d) -> bool:
+    take = d.get("take") if isinstance(d, dict) else None
+    return (isinstance(d, dict) and all(isinstance(d.get(k), str) for k in ("id", "cut", "kind", "picture", "reviewer",
+                                                                           "time"))
+            and d["kind"] in KINDS and isinstance(d.get("note", ""), str)
+            and (take is None or (isinstance(take, int) and not isinstance(take, bool))))
+
+
+def read(path: Path) -> list[Decision]:
+    """Every decision in the file, in the order made; none when there is no file yet."""
+    try:
+        data = read_regular(path, MAX_FILE_BYTES)
+    except FileNotFoundError:
+        return []
+    except (OSError, ValueError) as e:
+        raise DecisionError(f"cannot read {path} ({e}); make it a readable file of its own") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DecisionError(f"{path} is not UTF-8 text; restore it from a backup") from None
+    return parse(text, str(path))
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    import fcntl
+
+    fd = open_lock(path.with_name(f".{path.name}.lock"))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def append(path: Path, episode: str, new: list[Decision]) -> list[Decision]:
+    """Add decisions to the file: read, append and replace under the lock, so that another process's
+    decisions written meanwhile are kept. Returns the whole record as written."""
+    with _locked(path):
+        decisions = read(path) + list(new)
+        record = {"schema": SCHEMA, "episode": episode, "decisions": [d.to_dict() for d in decisions]}
+        write_text_atomic(path, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+    return decisions
+
+
+# ------------------------------------------------------------------------------------------- what follows
+class Reviews:
+    """The decisions of one shot list, by cut, and what follows from them."""
+
+    def __init__(self, decisions: list[Decision]):
+        self.by_cut: dict[str, list[Decision]] = {}
+        for d in decisions:
+            self.by_cut.setdefault(d.cut, []).append(d)
+
+    @classmethod
+    def of(cls, shotlist) -> Reviews:
+        return cls(read(path_for(shotlist.source)))
+
+    def state(self, cut: str, picture: str | None) -> tuple[str, Decision | None]:
+        """The review state of a cut whose current picture has this sha256 (None: no picture), and the
+        decision it comes from."""
+        if picture is None:
+            return NOT_RENDERED, None
+        verdict = next((d for d in reversed(self.by_cut.get(cut, ())) if d.picture == picture
+                        and d.kind in ("approve", "retake")), None)
+        if verdict is None:
+            return WAITING, None
+        return (APPROVED if verdict.kind == "approve" else RETAKE), verdict
+
+    def approval(self, cut: str, picture: str) -> Decision | None:
+        """The approval that locks this picture of the cut, or None."""
+        state, decision = self.state(cut, picture)
+        return decision if state == APPROVED else None
+
+    def waits_for_retake(self, cut: str, picture: str | None) -> bool:
+        """Whether `render --retakes` paints the cut: its current picture was sent back, or its latest verdict
+        is a retake and it has no picture now (the retake's render failed, or the picture was lost)."""
+        if picture is not None:
+            return self.state(cut, picture)[0] == RETAKE
+        latest = next((d for d in reversed(self.by_cut.get(cut, ())) if d.kind in ("approve", "retake")), None)
+        return latest is not None and latest.kind == "retake"
+
+    def retakes(self, cut: str) -> list[Decision]:
+        return [d for d in self.by_cut.get(cut, ()) if d.kind == "retake"]
+
+
+def with_retakes(shotlist, reviews: Reviews):
+    """The shot list with every retake's changes made to its cut's parameters, in the order asked: a seed
+    given replaces (none given: the next seed), a strength replaces, prompt words are added."""
+    from shotrender.plan import make_plan
+
+    asked = {c.id for c in shotlist.cuts if c.layout is not None and reviews.retakes(c.id)}
+    if not asked:
+        return shotlist
+    seeds = {j.cut: j.seed for chain in make_plan(shotlist).chains for j in chain.jobs if j.cut in asked}
+    cuts = []
+    for cut in shotlist.cuts:
+        if cut.id in asked:
+            seed, words, strength = seeds[cut.id], [cut.params.prompt] if cut.params.prompt else [], cut.params.strength
+            for d in reviews.retakes(cut.id):
+                seed = d.changes.seed if d.changes.seed is not None else seed + 1
+                words += [d.changes.prompt] if d.changes.prompt else []
+                strength = d.changes.strength if d.changes.strength is not None else strength
+            cut = replace(cut, params=replace(cut.params, seed=seed, prompt=", ".join(words) or None,
+                                              strength=strength))
+        cuts.append(cut)
+    return replace(shotlist, cuts=tuple(cuts))
+
+
+def reviewing(shotlist) -> bool:
+    """Whether the episode is under review: its decisions file exists (`status` and the report then show
+    each cut's review state)."""
+    return os.path.lexists(path_for(shotlist.source))
+
+
+def current_pictures(shotlist, out_dir: Path) -> dict[str, str | None]:
+    """Every cut's current picture's sha256 in the output folder, as its sidecar vouches for it; None: none."""
+    from shotrender.store import Store
+
+    store = Store(out_dir, shotlist.episode)
+    out = {}
+    for cut in shotlist.cuts:
+        stored = store.read_state(cut.id)
+        out[cut.id] = stored.record["image"]["sha256"] if stored.image_ok else None
+    return out
+
+
+def review_states(shotlist, out_dir: Path) -> dict[str, str]:
+    """Every cut's review state, from its current picture in the output folder."""
+    reviews = Reviews.of(shotlist)
+    return {cut: reviews.state(cut, sha)[0] for cut, sha in current_pictures(shotlist, out_dir).items()}
+
+
+def only_retakes(plan, out_dir: Path):
+    """The plan narrowed to the cuts waiting for a retake (`render --retakes`, Reviews.waits_for_retake)."""
+    reviews = Reviews.of(plan.shotlist)
+    waiting = {cut for cut, sha in current_pictures(plan.shotlist, out_dir).items()
+               if reviews.waits_for_retake(cut, sha)}
+    chains = tuple(replace(c, jobs=tuple(j for j in c.jobs if j.cut in waiting), links=()) for c in plan.chains)
+    return replace(plan, chains=tuple(c for c in chains if c.jobs))

@@ -1,0 +1,279 @@
+"""The review page's server: a Starlette app of a few routes, one middleware for the token.
+
+Every request must carry the token (`?token=…`, printed with the address, as Jupyter does); without it the
+answer is 403, whatever the route. Pictures are named by cut id, never by path: `/picture/C003/render`
+serves the cut's current render from the episode's output folder, `/take/C003/2` its second take, and an
+id that is not a cut of the shot list (`..`, `/etc/passwd`) is 404. Files are read with files.read_regular
+(no symlink followed). The page, its script and its style are package data; the page builds every text
+with textContent, and a Content-Security-Policy allows nothing but this server, so no note can run script
+and the page loads nothing from the network.
+
+    app = make_app(shotlist, out_dir, token="…", reviewer="ana")
+    uvicorn.run(app, host="127.0.0.1", port=8765)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import threading
+from importlib import resources
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from shotrender.errors import UsageError
+from shotrender.files import read_regular
+from shotrender.review import decisions, takes
+from shotrender.review.decisions import DecisionError, Reviews
+from shotrender.store import Store
+
+STATIC = {"review.js": "text/javascript", "review.css": "text/css", "icon.svg": "image/svg+xml"}
+PICTURES = ("render", "layout", "flow", "error")
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+                               "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "Referrer-Policy": "no-referrer",  # the token is in the address: it must not leave in a Referer
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def _static(name: str) -> bytes:
+    return resources.files("shotrender.review").joinpath("static", name).read_bytes()
+
+
+class Episode:
+    """What the page shows, read from the output folder and the decisions file on every request."""
+
+    def __init__(self, shotlist, out_dir: Path, reviewer: str):
+        from shotrender.plan import make_plan
+
+        self.sl, self.out_dir, self.reviewer = shotlist, Path(out_dir), reviewer
+        self.store = Store(out_dir, shotlist.episode)  # remembers verified pictures: each is hashed once
+        self.decisions_path = decisions.path_for(shotlist.source)
+        self.cuts = {c.id: c for c in shotlist.cuts}
+        self.jobs = {j.cut: j for j in make_plan(shotlist).jobs}
+        self.lock = threading.Lock()  # the store's memory is shared by the server's threads
+
+    def current(self, cut: str) -> dict | None:
+        with self.lock:
+            state = self.store.read_state(cut)
+        return state.record if state.image_ok else None
+
+    def summary(self) -> dict:
+        reviews = Reviews(decisions.read(self.decisions_path))
+        all_takes = takes.list_takes(self.store)
+        places: dict[str, list[str]] = {}
+        cuts = []
+        for cut in self.sl.cuts:
+            record = self.current(cut.id)
+            sha = record["image"]["sha256"] if record else None
+            state, _ = reviews.state(cut.id, sha)
+            job = self.jobs.get(cut.id)
+            place = cut.bg or (f"reuses {cut.reuse}" if cut.reuse else "no background")
+            places.setdefault(place, []).append(cut.id)
+            cont = dict((record or {}).get("continuity") or {})
+            attempts, chosen = cont.get("attempts"), cont.get("chosen")
+            if isinstance(attempts, list) and isinstance(chosen, int) and 0 <= chosen < len(attempts) \
+                    and isinstance(attempts[chosen], dict):
+                cont["score"] = attempts[chosen].get("score")  # the chosen attempt's: the one written
+            cuts.append({
+                "id": cut.id, "place": place, "reuse": cut.reuse, "state": state, "picture": sha,
+                # the prompt the current picture was painted with (a retake's words in it), else the shot list's
+                "prompt": ((record or {}).get("inputs") or {}).get("params", {}).get("prompt")
+                or (job.prompt if job else None),
+                "seed": (record or {}).get("seed_used"),
+                "layout": cut.layout is not None,
+                "pictures": sorted((record or {}).get("pictures") or {}),
+                "check": {k: cont.get(k) for k in ("mode", "score", "limit", "flagged", "reason", "sheet", "reference")
+                          if cont.get(k) is not None} if record and record.get("status") != "reused" else {},
+                "status": (record or {}).get("status"),
+                "takes": [{"take": t.number, "picture": t.picture, "seed": t.record.get("seed_used"),
+                           "strength": t.record.get("strength_used")} for t in all_takes.get(cut.id, ())],
+                "decisions": [d.to_dict() for d in reviews.by_cut.get(cut.id, ())],
+            })
+        return {"episode": self.sl.episode, "size": [self.sl.width, self.sl.height], "reviewer": self.reviewer,
+                "places": [{"name": k, "cuts": v} for k, v in places.items()], "cuts": cuts}
+
+    def decide(self, body) -> dict:
+        """Record one decision posted by the page; raises DecisionError for a bad one, KeyError for no cut,
+        PictureChanged when the picture decided on is no longer the cut's current one."""
+        if not isinstance(body, dict):
+            raise DecisionError("post a JSON object with cut, kind, picture, reviewer, note and changes")
+        cut = body.get("cut")
+        if not isinstance(cut, str) or cut not in self.cuts:
+            raise KeyError(cut)
+        record = self.current(cut)
+        if record is None:
+            raise DecisionError(f"{cut} has no picture to decide on yet; render it first")
+        if body.get("kind") == "retake" and self.cuts[cut].reuse:
+            raise DecisionError(f"{cut} reuses {self.cuts[cut].reuse}'s picture: ask for a retake of "
+                                f"{self.cuts[cut].reuse}")
+        if body.get("picture") != record["image"]["sha256"]:
+            raise PictureChanged(f"{cut}'s picture changed since the page showed it; look again")
+        take = next((t.number for t in takes.list_takes(self.store, [cut]).get(cut, ())
+                     if t.picture == body["picture"]), None)
+        decision = decisions.make(cut, body.get("kind"), body["picture"], body.get("reviewer"),
+                                  body.get("note", ""), take, body.get("changes"))
+        decisions.append(self.decisions_path, self.sl.episode, [decision])
+        return decision.to_dict()
+
+    def picture(self, cut: str, kind: str) -> bytes | None:
+        if cut not in self.cuts or kind not in PICTURES:
+            return None
+        if kind == "layout":  # the shot list's own: its load checked that it stays in its folder, links resolved
+            path = Path(os.path.realpath(self.sl.layout_path(self.cuts[cut]))) if self.cuts[cut].layout else None
+        else:
+            record = self.current(cut)
+            if record is None:
+                return None
+            name = record["image"]["file"] if kind == "render" else (record.get("pictures") or {}).get(kind)
+            path = self.out_dir / name if name else None  # sidecar_problem checked it is a plain file name
+        try:
+            return read_regular(path) if path else None
+        except OSError:
+            return None
+
+    def take(self, cut: str, number: str) -> bytes | None:
+        if cut not in self.cuts or not number.isdigit():
+            return None
+        found = next((t for t in takes.list_takes(self.store, [cut]).get(cut, ()) if t.number == int(number)), None)
+        return takes.picture(found) if found else None
+
+
+class PictureChanged(Exception):
+    pass
+
+
+def make_app(shotlist, out_dir: Path, token: str, reviewer: str) -> Starlette:
+    episode = Episode(shotlist, out_dir, reviewer)
+
+    def page(request: Request) -> Response:
+        # the page's own script and style are fetched with the token too; token_urlsafe's letters need no escaping
+        html = _static("review.html").replace(b"{token}", token.encode())
+        return Response(html, media_type="text/html; charset=utf-8")
+
+    def static(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in STATIC:
+            return _missing()
+        return Response(_static(name), media_type=STATIC[name])
+
+    def summary(request: Request) -> Response:
+        try:
+            return JSONResponse(episode.summary())
+        except DecisionError as e:
+            return JSONResponse({"error": str(e)}, status_code=500)
+
+    async def decide(request: Request) -> Response:
+        try:
+            body = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse({"error": "the body must be JSON"}, status_code=400)
+        from starlette.concurrency import run_in_threadpool
+
+        try:  # the file's lock and fsync block: off the event loop, so the other client's requests go on
+            return JSONResponse(await run_in_threadpool(episode.decide, body), status_code=201)
+        except KeyError:
+            return JSONResponse({"error": "no such cut in the shot list"}, status_code=404)
+        except PictureChanged as e:
+            return JSONResponse({"error": str(e)}, status_code=409)
+        except DecisionError as e:
+            return JSONResponse({"error": str(e)}, status_code=400)
+
+    def picture(request: Request) -> Response:
+        data = episode.picture(request.path_params["cut"], request.path_params["kind"])
+        return Response(data, media_type="image/png") if data is not None else _missing()
+
+    def take(request: Request) -> Response:
+        data = episode.take(request.path_params["cut"], request.path_params["number"])
+        return Response(data, media_type="image/png") if data is not None else _missing()
+
+    app = Starlette(routes=[
+        Route("/", page),
+        Route("/static/{name}", static),
+        Route("/api/episode", summary),
+        Route("/api/decisions", decide, methods=["POST"]),
+        Route("/picture/{cut}/{kind}", picture),
+        Route("/take/{cut}/{number}", take),
+    ])
+    return TokenGuard(app, token)
+
+
+def _missing() -> Response:
+    return Response("not found", status_code=404, media_type="text/plain")
+
+
+class TokenGuard:
+    """ASGI middleware: 403 for any request without the token, before any route is looked at; the security
+    headers on every answer."""
+
+    def __init__(self, app, token: str):
+        self.app, self.token = app, token.encode()
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        from urllib.parse import parse_qs
+
+        given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[-1].encode("latin-1")
+        headers = [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
+
+        async def send_with_headers(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), *headers]}
+            await send(message)
+
+        if not secrets.compare_digest(given, self.token):
+            await Response("403: this page needs the token printed by `shotrender review`", status_code=403,
+                           media_type="text/plain")(scope, receive, send_with_headers)
+            return
+        await self.app(scope, receive, send_with_headers)
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def is_loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def serve(shotlist, out_dir: Path, host: str, port: int, reviewer: str, echo) -> None:
+    """Bind, print the address with its token, and serve until interrupted."""
+    import socket
+
+    import uvicorn
+
+    token = new_token()
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))  # bound here, so that port 0 picks a free port whose number can be printed
+    except OSError as e:
+        sock.close()
+        raise UsageError(f"cannot listen on {host} port {port} ({e.strerror or e}); give another --port, or "
+                         "--port 0 for a free one") from None
+    sock.listen(128)  # from here on a connection waits for the server instead of being refused
+    bound = sock.getsockname()[1]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    if not is_loopback(host):
+        echo(f"warning: serving on {host}, not loopback: anyone who can reach this machine and learns the "
+             "address below can decide on this episode's cuts", err=True)
+    echo(f"{shotlist.episode}: review page at http://{shown}:{bound}/?token={token}")
+    echo(f"decisions go to {decisions.path_for(shotlist.source)}; Ctrl-C stops the server")
+    config = uvicorn.Config(make_app(shotlist, out_dir, token, reviewer), log_level="warning")
+    uvicorn.Server(config).run(sockets=[sock])

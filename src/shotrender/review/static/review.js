@@ -1,0 +1,263 @@
+// The review page: reads /api/episode, posts to /api/decisions. Every text it shows is set with
+// textContent (never innerHTML), so a note or a prompt is shown as written, never run.
+(function () {
+  "use strict";
+  var token = new URLSearchParams(location.search).get("token") || "";
+  var data = null, byId = {}, current = null, order = "place", formKind = null;
+  var SLUG = {"approved": "approved", "retake": "retake", "waiting for review": "waiting", "not rendered": "none"};
+
+  function $(id) { return document.getElementById(id); }
+  function url(path) { return path + (path.indexOf("?") < 0 ? "?" : "&") + "token=" + encodeURIComponent(token); }
+  function el(tag, cls, text) {
+    var e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined && text !== null) e.textContent = String(text);
+    return e;
+  }
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+  function cutUrl(kind, id, what) { return url("/" + kind + "/" + encodeURIComponent(id) + "/" + what); }
+
+  // the order the keys walk: place by place, or the shot list's
+  function walk() {
+    if (order === "cut") return data.cuts.map(function (c) { return c.id; });
+    return [].concat.apply([], data.places.map(function (p) { return p.cuts; }));
+  }
+
+  function load() {
+    return fetch(url("/api/episode")).then(function (r) {
+      return r.json().then(function (j) { if (!r.ok) throw new Error(j.error || r.status); return j; });
+    }).then(function (d) {
+      data = d; byId = {};
+      d.cuts.forEach(function (c) { byId[c.id] = c; });
+      var wanted = decodeURIComponent(location.hash.slice(1));
+      if (!byId[current]) current = byId[wanted] ? wanted : (d.cuts.length ? d.cuts[0].id : null);
+      if (!$("reviewer").value) $("reviewer").value = localStorage.getItem("shotrender.reviewer") || d.reviewer;
+      draw();
+      document.body.setAttribute("data-ready", "1");
+    }).catch(function (e) { $("error").textContent = "cannot load the episode: " + e.message; });
+  }
+
+  function draw() {
+    $("episode").textContent = data.episode;
+    document.title = data.episode + " — shotrender review";
+    var counts = {};
+    data.cuts.forEach(function (c) { counts[c.state] = (counts[c.state] || 0) + 1; });
+    clear($("counts"));
+    Object.keys(SLUG).forEach(function (s) {
+      if (!counts[s]) return;
+      var span = el("span", "count"); span.setAttribute("data-state", SLUG[s]);
+      span.appendChild(el("span", "dot")); span.appendChild(document.createTextNode(" " + counts[s] + " " + s));
+      $("counts").appendChild(span);
+    });
+    drawList();
+    drawCut();
+  }
+
+  function drawList() {
+    var list = $("cut-list");
+    clear(list);
+    function item(id) {
+      var c = byId[id], li = el("li"), b = el("button");
+      b.type = "button"; b.setAttribute("data-cut", id); b.setAttribute("data-state", SLUG[c.state]);
+      b.title = c.state;
+      if (id === current) b.className = "current";
+      b.appendChild(el("span", "", id)); b.appendChild(el("span", "dot"));
+      b.addEventListener("click", function () { select(id); });
+      li.appendChild(b); list.appendChild(li);
+    }
+    if (order === "cut") data.cuts.forEach(function (c) { item(c.id); });
+    else data.places.forEach(function (p) { list.appendChild(el("li", "place", p.name)); p.cuts.forEach(item); });
+    $("by-place").setAttribute("aria-pressed", String(order === "place"));
+    $("by-cut").setAttribute("aria-pressed", String(order === "cut"));
+  }
+
+  function frame(c, src, label, cls) {
+    var fig = el("figure", cls || ""), box = el("div", "frame");
+    box.style.aspectRatio = data.size[0] + " / " + data.size[1];
+    if (src) {
+      var img = el("img", "render"); img.src = src; img.alt = label; box.appendChild(img);
+    } else {
+      box.appendChild(el("div", "none", "not rendered"));
+    }
+    if (c && c.layout) {
+      var lay = el("img", "layout"); lay.src = cutUrl("picture", c.id, "layout"); lay.alt = c.id + " layout";
+      box.appendChild(lay);
+    }
+    fig.appendChild(box); fig.appendChild(el("figcaption", "", label));
+    return fig;
+  }
+
+  function neighbours(c) {
+    var place = data.places.filter(function (p) { return p.name === c.place; })[0];
+    var i = place.cuts.indexOf(c.id);
+    return [place.cuts[i - 1], place.cuts[i + 1]];
+  }
+
+  function drawCut() {
+    var c = byId[current];
+    if (!c) return;
+    if (location.hash.slice(1) !== encodeURIComponent(c.id)) history.replaceState(null, "", "#" + encodeURIComponent(c.id));
+    $("cut-title").textContent = c.id;
+    $("cut-state").textContent = c.state;
+    $("cut-state").setAttribute("data-state", SLUG[c.state]);
+    $("cut-meta").textContent = c.place + (c.seed !== null && c.seed !== undefined ? " · seed " + c.seed : "")
+      + (c.takes.length ? " · take " + takeOf(c, c.picture) + " of " + c.takes.length : "");
+    var strip = $("strip"), near = neighbours(c);
+    clear(strip);
+    [near[0], c.id, near[1]].forEach(function (id, k) {
+      if (!id) { strip.appendChild(el("div", "empty")); return; }
+      var n = byId[id];
+      var label = k === 1 ? id + " (this cut)" : (k === 0 ? "before: " : "after: ") + id + " · " + n.state;
+      strip.appendChild(frame(n, n.picture ? cutUrl("picture", id, "render") + "&v=" + n.picture.slice(0, 12) : null,
+                              label, k === 1 ? "me" : ""));
+    });
+    $("prompt").textContent = c.prompt || "";
+    var check = $("check");
+    clear(check);
+    Object.keys(c.check).forEach(function (k) {
+      var d = el("div", k === "flagged" && c.check[k] ? "over" : "");
+      var v = c.check[k];
+      d.appendChild(el("dt", "", k)); d.appendChild(el("dd", "", typeof v === "number" ? +v.toFixed(4) : v));
+      check.appendChild(d);
+    });
+    if (!Object.keys(c.check).length) check.appendChild(el("div", "muted", "no continuity check for this picture"));
+    drawTakes(c);
+    drawHistory(c);
+    var can = !!c.picture;
+    $("approve").disabled = $("retake").disabled = $("comment").disabled = !can;
+  }
+
+  function takeOf(c, sha) {
+    var t = c.takes.filter(function (t) { return t.picture === sha; })[0];
+    return t ? t.take : "?";
+  }
+
+  function drawTakes(c) {
+    var box = $("takes");
+    clear(box);
+    if (!c.takes.length) { box.appendChild(el("p", "muted", "no takes kept yet")); return; }
+    c.takes.forEach(function (t) {
+      var mine = t.picture === c.picture;
+      var fig = frame(c, cutUrl("take", c.id, t.take), "take " + t.take + (t.seed !== undefined ? " · seed " + t.seed : "")
+                      + (mine ? " · current" : ""), "take" + (mine ? " current" : ""));
+      fig.setAttribute("data-take", t.take);
+      c.decisions.filter(function (d) { return d.picture === t.picture && d.kind !== "comment"; }).forEach(function (d) {
+        fig.appendChild(el("p", "said", d.kind + " by " + d.reviewer + (d.note ? ": " + d.note : "")));
+      });
+      if (!mine && t.seed !== undefined && t.seed !== null) {  // the current take's seed would paint it again
+        var b = el("button", "", "retake with this seed");
+        b.type = "button";
+        b.addEventListener("click", function () { openForm("retake"); $("seed").value = t.seed; });
+        fig.appendChild(b);
+      }
+      box.appendChild(fig);
+    });
+  }
+
+  function drawHistory(c) {
+    var list = $("history");
+    clear(list);
+    if (!c.decisions.length) { list.appendChild(el("li", "muted", "none yet")); return; }
+    c.decisions.slice().reverse().forEach(function (d) {
+      var li = el("li");
+      li.setAttribute("data-kind", d.kind);
+      li.appendChild(el("span", "kind k-" + d.kind, d.kind));
+      li.appendChild(document.createTextNode(" · take " + (d.take || "?") + " · " + d.reviewer + " · " + d.time + " "));
+      if (d.note) li.appendChild(el("span", "text", d.note));
+      var ch = Object.keys(d.changes).map(function (k) { return k + " " + d.changes[k]; }).join(", ");
+      if (ch) li.appendChild(el("span", "muted", " (" + ch + ")"));
+      list.appendChild(li);
+    });
+  }
+
+  function select(id) {
+    current = id;
+    closeForm();
+    drawList();
+    drawCut();
+  }
+
+  function move(step) {
+    var ids = walk(), i = ids.indexOf(current);
+    if (i + step >= 0 && i + step < ids.length) select(ids[i + step]);
+  }
+
+  function reviewer() {
+    var name = $("reviewer").value.trim();
+    if (name) localStorage.setItem("shotrender.reviewer", name);
+    return name;
+  }
+
+  function post(kind, note, changes) {
+    var c = byId[current];
+    $("error").textContent = "";
+    if (!c || !c.picture) return;
+    var body = {cut: c.id, kind: kind, picture: c.picture, reviewer: reviewer(), note: note || "", changes: changes};
+    return fetch(url("/api/decisions"), {method: "POST", headers: {"Content-Type": "application/json"},
+                                          body: JSON.stringify(body)})
+      .then(function (r) {
+        return r.json().then(function (j) { if (!r.ok) throw new Error(j.error || r.status); return j; });
+      })
+      .then(function () { closeForm(); return load(); })
+      .catch(function (e) { $("error").textContent = e.message; });
+  }
+
+  function openForm(kind) {
+    if (!byId[current] || !byId[current].picture) return;
+    formKind = kind;
+    $("note-form").hidden = false;
+    $("changes").hidden = kind !== "retake";
+    $("send").textContent = kind === "retake" ? "Send retake" : "Send comment";
+    $("note").focus();
+  }
+
+  function closeForm() {
+    formKind = null;
+    $("note-form").hidden = true;
+    $("note").value = $("seed").value = $("words").value = $("strength").value = "";
+  }
+
+  function send(e) {
+    e.preventDefault();
+    var changes = {};
+    if (formKind === "retake") {
+      var seed = $("seed").value.trim(), words = $("words").value.trim(), strength = $("strength").value.trim();
+      if (seed) changes.seed = /^\d+$/.test(seed) ? Number(seed) : seed;
+      if (words) changes.prompt = words;
+      if (strength) changes.strength = isNaN(Number(strength)) ? strength : Number(strength);
+    }
+    post(formKind, $("note").value, changes);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    $("approve").addEventListener("click", function () { post("approve", "", {}); });
+    $("retake").addEventListener("click", function () { openForm("retake"); });
+    $("comment").addEventListener("click", function () { openForm("comment"); });
+    $("cancel").addEventListener("click", closeForm);
+    $("note-form").addEventListener("submit", send);
+    $("by-place").addEventListener("click", function () { order = "place"; drawList(); });
+    $("by-cut").addEventListener("click", function () { order = "cut"; drawList(); });
+    $("overlay").addEventListener("change", function () { document.body.classList.toggle("overlay", this.checked); });
+    document.addEventListener("keydown", function (e) {
+      if (e.target.closest && e.target.closest("input, textarea")) {
+        if (e.key === "Escape") { closeForm(); e.target.blur(); }
+        return;
+      }
+      if (e.ctrlKey || e.metaKey || e.altKey || !data) return;
+      switch (e.key) {
+        case "ArrowRight": case "ArrowDown": case "j": move(1); break;
+        case "ArrowLeft": case "ArrowUp": case "k": move(-1); break;
+        case "a": post("approve", "", {}); break;
+        case "r": openForm("retake"); break;
+        case "c": openForm("comment"); break;
+        case "o":
+          $("overlay").checked = !$("overlay").checked;
+          document.body.classList.toggle("overlay", $("overlay").checked);
+          break;
+        default: return;
+      }
+      e.preventDefault();
+    });
+    load();
+  });
+})();
