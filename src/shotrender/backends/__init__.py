@@ -31,7 +31,7 @@ def make_backend(
         from shotrender.backends.draft import DraftBackend
 
         return DraftBackend()
-    from shotrender.backends.diffusers_img2img import DiffusersBackend
+    from shotrender.backends.diffusers import DiffusersBackend
 
     return DiffusersBackend(
         model,
