@@ -265,3 +265,28 @@ def build_tiny_controlnet(folder: str | Path, unet_folder: str | Path) -> Path:
             conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * 0.05)
     controlnet.save_pretrained(folder)
     return folder
+
+
+def build_tiny_lora(folder: str | Path, model_folder: str | Path, seed: int, *, rank: int = 4) -> Path:
+    """A LoRA for the tiny pipeline at `model_folder`: peft adapters on the UNet's attention and the text
+    encoder's, random (not the usual zero) so it changes the picture, saved as diffusers saves LoRAs.
+    Returns the .safetensors file. The text encoder's adapter is injected with peft itself: transformers'
+    `add_adapter` wants a newer peft than PyPI has."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
+
+    pipe = StableDiffusionPipeline.from_pretrained(str(model_folder), safety_checker=None)
+    torch.manual_seed(seed)
+    pipe.unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
+                                     target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
+                                       target_modules=["q_proj", "k_proj", "v_proj", "out_proj"]), pipe.text_encoder)
+    StableDiffusionPipeline.save_lora_weights(
+        str(folder),
+        unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet)),
+        text_encoder_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.text_encoder)),
+        safe_serialization=True,
+    )
+    return Path(folder) / "pytorch_lora_weights.safetensors"

@@ -572,6 +572,7 @@ def _backend(sl, settings):
     """The backend for a shot list under the run's settings; nothing loads until a cut needs it."""
     from shotrender.backends import make_backend, model_option
     from shotrender.errors import Problem
+    from shotrender.model_settings import backend_options
     from shotrender.shotlist import top_key_line
 
     model, controlnet = settings.model, settings.controlnet
@@ -581,6 +582,7 @@ def _backend(sl, settings):
             model_ref or sl.resolve_path_or_id(sl.model),
             controlnet=controlnet or (sl.resolve_path_or_id(sl.controlnet) if sl.controlnet else None),
             device=settings.device, dtype=settings.dtype, allow_unsafe_checkpoint=settings.allow_unsafe_checkpoint,
+            options=backend_options(sl),
         )
     except ShotRenderError as e:
         if model or e.exit_code != 2:

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from shotrender import model_settings as models
 from shotrender.errors import UsageError
 from shotrender.shotlist import PARAM_DEFAULTS, Cut, ShotList, frozen_instance, gc_paused
 
@@ -39,6 +40,7 @@ class Job:
     upstream: str | None  # the cut before this one in its chain, whose render guides this one
     upstream_layout: Path | None = None
     chain_head: str | None = None  # the chain's first cut, whose render sets the colours for the chain
+    loras: tuple[tuple[str, float], ...] = ()  # (absolute path, scale), merged: see model_settings.merge_loras
 
 
 @dataclass(frozen=True)
@@ -129,6 +131,7 @@ class _Resolver:
                 values["seed"] = derive_seed(self.shotlist.seed, f"bg:{bg_id}")
             values["prompt"] = _join(*(level.prompt for level in levels))
             values["negative"] = _join(*(level.negative for level in levels))
+            values["loras"] = models.merge_loras([models.resolved(level.loras, self.base_dir) for level in levels])
             self.bases[bg_id] = values
         return self.bases[bg_id]
 
@@ -154,6 +157,8 @@ class _Resolver:
             "upstream": upstream.cut if upstream else None,
             "upstream_layout": upstream.layout if upstream else None,
             "chain_head": head.id,
+            "loras": base["loras"] if p.loras is None else models.merge_loras(
+                [base["loras"], models.resolved(p.loras, self.base_dir)]),
         })
 
 

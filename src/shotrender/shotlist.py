@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from shotrender import model_settings as models
 from shotrender.errors import Problem, ShotListError, UsageError
 
 VERSION = 1
@@ -31,10 +32,10 @@ ID_RE = re.compile(r"^[A-Za-z0-9_-]+\Z")  # \Z: "C001\n" is not an id
 # bytes, within the 255 a file name may have, with room for another kind of picture.
 MAX_ID_LENGTH = 64
 CONTACT_SHEET = "contact"  # the report's contact sheet is <episode>_contact.png, beside the renders: no cut id
-CUT_PARAMS = ("prompt", "negative", "seed", "steps", "strength", "guidance")
+CUT_PARAMS = ("prompt", "negative", "seed", "steps", "strength", "guidance", "loras")
 PARAM_DEFAULTS = {"prompt": "", "negative": "", "steps": 30, "strength": 0.55, "guidance": 7.5}
 TOP_KEYS = ("version", "episode", "size", "model", "seed", "output", "controlnet", "continuity", "defaults",
-            "backgrounds", "cuts")
+            "backgrounds", "cuts", *models.TOP_KEYS)
 BG_KEYS = (*CUT_PARAMS, "continuity")
 FLOW_PRESETS = ("ultrafast", "fast", "medium")
 # name: (default, low, high); numbers are checked against the range, booleans and presets by type
@@ -78,6 +79,7 @@ class Params:
     steps: int | None = None
     strength: float | None = None
     guidance: float | None = None
+    loras: tuple[models.Lora, ...] | None = None  # merged by file, cut over background over defaults
 
 
 @dataclass(frozen=True)
@@ -141,6 +143,7 @@ class ShotList:
     defaults: Params
     backgrounds: dict[str, Background]
     cuts: tuple[Cut, ...]
+    model_settings: models.ModelSettings = models.ModelSettings()  # vae, scheduler, clip_skip
 
     def cut(self, cut_id: str) -> Cut:
         for c in self.cuts:
@@ -540,6 +543,7 @@ class _Checker:
             self.add((*path, "guidance"), f"must be between 0 and 50, got {guidance}", "7.5 is usual", cut)
             guidance = None
         values["guidance"] = guidance
+        values["loras"] = models.read_loras(self, data, path, cut)
         return frozen_instance(Params, values)
 
     def integer(self, data: dict, path: tuple, key: str, lo: int, hi: int, cut: str | None = None):
@@ -757,7 +761,7 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
         source=source, base_dir=base_dir, version=VERSION, episode=episode or "", width=width, height=height,
         model=model or "", seed=seed or 0, output=output, controlnet=controlnet, continuity=continuity,
         defaults=defaults,
-        backgrounds=backgrounds, cuts=tuple(cuts),
+        backgrounds=backgrounds, cuts=tuple(cuts), model_settings=models.read_top(ck, data),
     )
     return shotlist, problems
 
@@ -1144,6 +1148,7 @@ def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem
                 problems.append(Problem(
                     shotlist.source, None, key, f"'{value}' does not exist in {shotlist.base_dir} (the shot list's "
                     f"folder); it is read as a path, as {path_reason(value, shotlist.base_dir)}", _path_fix(key)))
+    problems += models.file_problems(shotlist, lambda *where: Problem(shotlist.source, *where))
     return output + problems
 
 

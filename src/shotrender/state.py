@@ -29,6 +29,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from shotrender import model_settings as models
 from shotrender import sheets
 from shotrender.backends.base import PARAMS
 from shotrender.errors import BackendError, UsageError
@@ -75,11 +76,14 @@ def job_inputs(job: Job, layout_sha: str, width: int, height: int, backend_ident
                reads: tuple[str, ...] = PARAMS) -> dict:
     """Everything of its own that decides a job's pixels: the parameters the backend reads (`Backend.reads`),
     not the ones it ignores; paths and times are deliberately left out."""
-    return {
+    inputs = {
         "layout": layout_sha,
         "params": {**{name: getattr(job, name) for name in PARAMS if name in reads}, "width": width, "height": height},
         "backend": backend_identity,
     }
+    if job.loras and "loras" in reads:
+        inputs["loras"] = models.lora_inputs(job.loras)
+    return inputs
 
 
 def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None = None) -> list[str]:
@@ -272,6 +276,8 @@ class State:
                 "mosaic": sheets.SCHEMA,
                 "request": sheet_extra(self.sl.continuity_for(bg)),
             }
+            if params["loras"] and "loras" in self.reads:
+                inputs["loras"] = models.lora_inputs(params["loras"])
             first = self.first_sheet(bg)
             if first is not None and first.id != sheet.id:  # a later sheet keeps the first one's colours
                 inputs["colours"] = {"id": first.id, "key": self.sheet_key(first)[0],

@@ -15,6 +15,7 @@ import numpy as np
 
 from shotrender import signals
 from shotrender.backends.base import PARAMS, RenderRequest
+from shotrender.backends.diffusers import adapters
 from shotrender.backends.diffusers.device import (
     DEVICES,
     DTYPES,
@@ -36,6 +37,7 @@ from shotrender.backends.diffusers.model import (
     model_kind,
 )
 from shotrender.errors import BackendError, Interrupted, ModelError, ShotRenderError, UsageError
+from shotrender.model_settings import SCHEDULERS, BackendOptions, family, lora_width
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +57,7 @@ class DiffusersBackend:
     """img2img with diffusers; see the module docstring and docs/models.md."""
 
     name = "diffusers"
-    reads = PARAMS
+    reads = (*PARAMS, "loras")
 
     def __init__(
         self,
@@ -65,6 +67,7 @@ class DiffusersBackend:
         device: str | None = None,
         dtype: str | None = None,
         allow_unsafe_checkpoint: bool = False,
+        options: BackendOptions | None = None,
     ):
         self.model = str(model)
         self.kind = model_kind(self.model, allow_unsafe_checkpoint)
@@ -77,7 +80,14 @@ class DiffusersBackend:
             raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         self.requested_device = device
         self.requested_dtype = dtype
+        self.options = options = options or BackendOptions()
+        self.vae = vae_source(options.vae) if options.vae else None
+        if options.scheduler is not None and options.scheduler not in SCHEDULERS:
+            raise UsageError(f"unknown scheduler {options.scheduler!r}; use one of {', '.join(SCHEDULERS)}")
+        for lora in options.loras:
+            adapters.check_file(Path(lora), allow_unsafe_checkpoint)
         self._pipe = None
+        self._adapters: adapters.Adapters | None = None
         self._device: str | None = None
         self._dtype = None
         self._config_used: str | None = None
@@ -102,6 +112,12 @@ class DiffusersBackend:
             # CPU thread count changes float rounding; on a GPU it does not, so a pinned GPU leaves it out
             "threads": configured_threads() if self.requested_device in (None, "cpu") else None,
             "versions": {name: library_version(name) for name in ("diffusers", "torch", "transformers")},
+            # present only when set, so that the keys of renders made without them stay as they were
+            **({"vae": content_hash(self.vae)} if self.vae else {}),
+            **({"scheduler": [self.options.scheduler, *SCHEDULERS[self.options.scheduler]]}
+               if self.options.scheduler else {}),
+            **({"clip_skip": self.options.clip_skip} if self.options.clip_skip else {}),
+            **({"peft": library_version("peft")} if self.options.loras else {}),
         }
 
     # -- loading -----------------------------------------------------------------------------
@@ -117,6 +133,7 @@ class DiffusersBackend:
             _raise_if_interrupted(e)  # an import that diffusers wrapped in a RuntimeError
             raise
         self._pipe = self._build(self._dtype)
+        self._check_lora_families()
         if signals.received() is not None:  # a library swallowed the interrupt and went on loading
             raise Interrupted(signals.received())
 
@@ -134,6 +151,8 @@ class DiffusersBackend:
             "model_kind": self.kind,
             "config": self._config_used,
             "controlnet": self.controlnet is not None,
+            "scheduler": type(self._pipe.scheduler).__name__,
+            "clip_skip": self.options.clip_skip,
             "fp32_fallback": self._fallback_cut is not None,
             "fp32_fallback_cut": self._fallback_cut,
             "threads": torch.get_num_threads(),
@@ -152,6 +171,8 @@ class DiffusersBackend:
                 from diffusers import ControlNetModel
 
                 extra["controlnet"] = ControlNetModel.from_pretrained(self.controlnet, **dtype_argument(dtype))
+            if self.vae is not None:
+                extra["vae"] = self._load_vae(dtype)
             if self.kind == "folder":
                 from diffusers import AutoPipelineForImage2Image
 
@@ -162,6 +183,8 @@ class DiffusersBackend:
                 pipe = self._from_hub(dtype, extra)
             else:
                 pipe = self._from_single_file(dtype, extra)
+            if self.options.scheduler:
+                pipe.scheduler = make_scheduler(self.options.scheduler, pipe.scheduler.config)
             pipe.to(self._device)
         except Exception as e:
             _raise_if_interrupted(e)  # a cancelled load is no bad model, whatever the library made of it
@@ -173,7 +196,30 @@ class DiffusersBackend:
             raise ModelError(f"cannot load model {self.model}: {e}") from e
         pipe.set_progress_bar_config(disable=True)
         LOAD_COUNT += 1
+        self._adapters = adapters.Adapters(pipe)  # a rebuilt pipeline (the fp32 fallback) loads its LoRAs again
         return pipe
+
+    def _load_vae(self, dtype):
+        from diffusers import AutoencoderKL
+
+        if self.vae.is_dir():
+            return AutoencoderKL.from_pretrained(str(self.vae), **dtype_argument(dtype))
+        # a single-file VAE is laid out as the original checkpoints are; the model's own VAE config shapes it
+        config = self.path if self.kind == "folder" else self.config_folder
+        return AutoencoderKL.from_single_file(
+            str(self.vae), **({"config": str(config), "subfolder": "vae", "local_files_only": True} if config else {}),
+            **dtype_argument(dtype),
+        )
+
+    def _check_lora_families(self) -> None:
+        """A LoRA made for another family than the loaded model's is refused before anything is painted
+        (shot lists check it before loading where the model is local: model_settings.file_problems)."""
+        width = self._pipe.unet.config.cross_attention_dim
+        for lora in self.options.loras:
+            made_for = lora_width(Path(lora)) if Path(lora).suffix.lower() == ".safetensors" else None
+            if made_for is not None and made_for != width:
+                raise ModelError(f"LoRA {lora} is made for {family(made_for)} and the model {self.model} is "
+                                 f"{family(width)}; use a LoRA trained for this model's family")
 
     def _from_hub(self, dtype, extra: dict):
         from diffusers import AutoPipelineForImage2Image
@@ -298,6 +344,7 @@ class DiffusersBackend:
     def _check(self, requests: list[RenderRequest]) -> None:
         first = requests[0]
         shared = ("width", "height", "steps", "strength", "guidance", "control_scale")
+        loras = first.extra.get("loras", ())
         for request in requests[1:]:
             differing = [f for f in shared if getattr(request, f) != getattr(first, f)]
             if differing:
@@ -311,6 +358,9 @@ class DiffusersBackend:
                     f"render_batch needs all cuts or none to have a negative prompt; cut {request.cut} and "
                     f"cut {first.cut} differ"
                 )
+            if request.extra.get("loras", ()) != loras:
+                raise ValueError(f"render_batch needs cuts with the same LoRAs; cut {request.cut} and cut "
+                                 f"{first.cut} differ")
         factor = self._pipe.vae_scale_factor
         if first.width % factor or first.height % factor:
             raise ValueError(f"width and height must be multiples of {factor}, got {first.width}×{first.height}")
@@ -374,6 +424,14 @@ class DiffusersBackend:
         if self.controlnet is not None:
             kwargs["control_image"] = [Image.fromarray(control_image(r.layout, r.width, r.height)) for r in requests]
             kwargs["controlnet_conditioning_scale"] = first.control_scale
+        if self.options.clip_skip and self.options.clip_skip > 1:
+            # clip_skip counts as AUTOMATIC1111 and ComfyUI do (1: the last layer); diffusers counts layers skipped
+            if hasattr(self._pipe, "text_encoder_2"):
+                kwargs["clip_skip"] = self.options.clip_skip - 1
+            else:
+                from shotrender.backends.diffusers.prompts import skipped_embeds
+
+                kwargs["prompt_embeds"] = skipped_embeds(self._pipe, kwargs.pop("prompt"), self.options.clip_skip - 1)
         return kwargs
 
     def _paint(self, requests: list[RenderRequest]) -> list[np.ndarray]:
@@ -387,6 +445,7 @@ class DiffusersBackend:
         cuts = ", ".join(r.cut for r in requests)
         windows = self._windows(first)
         self.last_work["windows"] = len(windows)
+        self._adapters.use(first.extra.get("loras", ()))
         count = self._pipe.unet.register_forward_pre_hook(self._count_work, with_kwargs=True)
         try:
             if len(windows) == 1:
@@ -451,3 +510,22 @@ def _broken(image: np.ndarray) -> str | None:
     if image.max() < 0.5 / 255:
         return "all black"
     return None
+
+
+def vae_source(vae: str) -> Path:
+    """A `vae:` value as the backend loads it: a diffusers AutoencoderKL folder or a .safetensors file."""
+    path = Path(vae).expanduser()
+    if path.is_dir() and (path / "config.json").is_file():
+        return path
+    if path.is_file() and path.suffix.lower() == ".safetensors":
+        return path
+    raise ModelError(f"vae {vae!r} is neither a diffusers VAE folder (config.json and its weights) nor a "
+                     ".safetensors file; point `vae:` at one of them")
+
+
+def make_scheduler(name: str, config):
+    """The `scheduler:` named `name` (model_settings.SCHEDULERS), made from the model's scheduler config."""
+    import diffusers
+
+    class_name, options = SCHEDULERS[name]
+    return getattr(diffusers, class_name).from_config(config, **options)
