@@ -180,6 +180,20 @@ def test_vae_folder_replaces_the_models_vae(tiny_model, tmp_path, plain_digest):
     assert backend.identity()["vae"] != same.identity()["vae"]
 
 
+def test_single_file_vae_in_the_original_layout_paints_as_its_folder(tiny_model, tmp_path, plain_digest):
+    from diffusers import AutoencoderKL
+    from safetensors.torch import save_file
+
+    from tinymodel import _ldm_vae
+
+    vae = AutoencoderKL.from_pretrained(tiny_model / "vae")
+    ldm = _ldm_vae(vae.state_dict(), vae.config)
+    ldm = {k.removeprefix("first_stage_model."): v.contiguous() for k, v in ldm.items()}  # as VAE downloads are
+    save_file(ldm, str(tmp_path / "tiny.vae.safetensors"))
+    backend = DiffusersBackend(str(tiny_model), options=BackendOptions(vae=str(tmp_path / "tiny.vae.safetensors")))
+    assert digest(backend.render(request())) == plain_digest
+
+
 def test_vae_that_is_no_vae_is_refused(tiny_model, tmp_path):
     with pytest.raises(ModelError, match="neither a diffusers VAE folder"):
         DiffusersBackend(str(tiny_model), options=BackendOptions(vae=str(tmp_path)))
@@ -279,3 +293,60 @@ def test_bad_model_settings_exit_2_before_the_model_loads_and_write_nothing(tmp_
     assert message in result.stderr and "Traceback" not in result.stderr
     assert "loading model" not in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+# -- render --preview --------------------------------------------------------------------------
+
+
+def _pngs(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.png"))}
+
+
+def test_preview_paints_into_its_own_folder_and_the_final_after_it_is_no_cache_hit(tmp_path):
+    from PIL import Image
+
+    data = episode([cut("C001"), cut("C002"), cut("C003", bg="street")], output="out", size=[256, 144],
+                   preview={"scale": 0.5, "steps": 1, "scheduler": "lcm"})
+    path = write_shotlist(tmp_path, data, width=256, height=144)
+    first = run_cli("render", str(path), "--preview")
+    assert first.returncode == 0, first.stderr
+    assert "out-preview" in first.stdout and not (tmp_path / "out").exists()
+    previews = _pngs(tmp_path / "out-preview")
+    assert len(previews) == 3
+    assert Image.open(tmp_path / "out-preview" / "ep01_C001.png").size == (128, 72)
+    manifest = json.loads((tmp_path / "out-preview" / "manifest.json").read_text())
+    assert manifest["counts"] == {"rendered": 3}
+
+    final = run_cli("render", str(path))
+    assert "ep01: 3 rendered" in final.stdout, final.stdout + final.stderr
+    assert Image.open(tmp_path / "out" / "ep01_C001.png").size == (256, 144)
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["counts"] == {"rendered": 3}
+    assert _pngs(tmp_path / "out-preview") == previews  # the final wrote nothing there
+    assert "ep01: 3 cached" in run_cli("render", str(path), "--preview").stdout
+
+
+def test_preview_overrides_reach_the_diffusers_backend(tmp_path, tiny_model, tiny_loras):
+    shutil.copy(tiny_loras[1], tmp_path / "lcm.safetensors")
+    data = episode([cut("C001"), cut("C002", steps=6)], size=[64, 64], model=str(tiny_model), output="out",
+                   continuity={"enabled": False},
+                   preview={"scheduler": "lcm", "steps": 2, "guidance": 1.5, "loras": [{"file": "lcm.safetensors"}]})
+    path = write_shotlist(tmp_path, data, width=64, height=64)
+    result = run_cli("render", str(path), "--preview", env=_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    for name in ("C001", "C002"):
+        inputs = json.loads((tmp_path / "out-preview" / f"ep01_{name}.json").read_text())["inputs"]
+        assert inputs["backend"]["scheduler"][:2] == ["lcm", "LCMScheduler"]
+        assert (inputs["params"]["steps"], inputs["params"]["guidance"]) == (2, 1.5)  # over the cut's own 6
+        assert [entry["scale"] for entry in inputs["loras"]] == [1.0]
+
+
+def test_bad_preview_block_exits_2(tmp_path):
+    data = episode([cut("C001")], output="out", preview={"scheduler": "fast", "scale": 2, "stepz": 4})
+    small = episode([cut("C001")], output="out", preview={"scale": 0.5})  # 128x72 would be 64x40
+    result = run_cli("render", str(write_shotlist(tmp_path, data)), "--preview")
+    assert result.returncode == 2
+    for message in ("unknown scheduler 'fast'", "scale: must be in (0, 1]", "unknown key 'stepz'"):
+        assert message in result.stderr
+    result = run_cli("render", str(write_shotlist(tmp_path, small)), "--preview")
+    assert result.returncode == 2 and "give preview.scale at least 0.89" in result.stderr
+    assert not (tmp_path / "out-preview").exists()

@@ -139,10 +139,11 @@ def _out(sl, out_dir: Path | None) -> Path:
     return check_output(sl, out_dir, click.get_current_context().meta.get("allow_outside_paths", False))
 
 
-def _load_plan(shotlist: Path, cuts=None, chain=None, shard=None, units=None):
+def _load_plan(shotlist: Path, cuts=None, chain=None, shard=None, units=None, preview: bool = False):
     from shotrender.plan import make_plan, select
+    from shotrender.preview import apply
 
-    full = make_plan(_load(shotlist))
+    full = make_plan(apply(_load(shotlist)) if preview else _load(shotlist))
     return full, select(full, cuts=cuts, chain=chain, shard=shard, units=units)
 
 
@@ -281,6 +282,8 @@ def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, c
               help="auto: a bar at a terminal, plain lines otherwise; openjd, deadline, tractor: progress lines "
                    "on standard output for that farm's log parser.")
 @click.option("--strict", is_flag=True, help="Exit 1 when a cut is flagged for review, not only when one fails.")
+@click.option("--preview", is_flag=True, help="Paint with the shot list's preview: overrides into <out>-preview/, "
+              "a folder, cache and manifest of its own: finals never see it.")
 @click.option("--sheets-only", is_flag=True, help="Paint only the sheets the selected cuts are views of, no cut "
               "(a farm's Sheets step); exit 1 when a sheet fails.")
 @click.option("--no-sheets", is_flag=True, help="Paint only cuts, from sheets painted before (a farm's Cuts step): "
@@ -298,8 +301,8 @@ def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, c
 @click.option("--gpus-per-worker", type=click.FloatRange(min=0), help="With --executor ray: GPUs each worker "
               "reserves. Default: 1 when the cluster has GPUs, else 0.")
 def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet, device, dtype,
-           allow_unsafe_checkpoint, no_continuity, force, force_cuts, batch, progress_mode, strict, sheets_only,
-           no_sheets, executor, address, workers, cpus_per_worker, gpus_per_worker):
+           allow_unsafe_checkpoint, no_continuity, force, force_cuts, batch, progress_mode, strict, preview,
+           sheets_only, no_sheets, executor, address, workers, cpus_per_worker, gpus_per_worker):
     """Paint every selected cut's background and write <out>/<episode>_<cut>.png with a sidecar .json.
 
     The shot list is checked first: with any problem, nothing loads and the exit code is 2. Cuts whose
@@ -311,6 +314,7 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
       shotrender render shots/example/episode.yaml --model ./models/sd15 --device cuda
       shotrender render episode.yaml --chain park --out /mnt/renders/ep01
       shotrender render episode.yaml --executor ray --address ray://head:10001
+      shotrender render episode.yaml --preview
     """
     from shotrender.errors import UsageError
     from shotrender.plan import cut_ids
@@ -326,11 +330,15 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     if sheets_only and (no_sheets or no_continuity):
         raise UsageError(f"--sheets-only paints sheets, and {'--no-sheets' if no_sheets else '--no-continuity'} "
                          "none: give one of them")
-    full, selected = _load_plan(shotlist, cuts, chain, shard, units)
+    full, selected = _load_plan(shotlist, cuts, chain, shard, units, preview)
     sl = full.shotlist
     forced = frozenset(cut_ids(full, force_cuts, "--force-cuts") if force_cuts is not None else ())
     settings = _settings(model, controlnet, device, dtype, allow_unsafe_checkpoint, no_continuity)
     backend = _backend(sl, settings)
+    if preview:
+        from shotrender.preview import folder
+
+        out_dir = folder(out_dir or sl.output_dir)
     out = _out(sl, out_dir)
     progress = _progress(progress_mode)
     options = RenderOptions(out, settings, force=force, force_cuts=forced, batch=batch,

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from shotrender import model_settings as models
+from shotrender import preview as previews
 from shotrender.errors import Problem, ShotListError, UsageError
 
 VERSION = 1
@@ -35,7 +36,7 @@ CONTACT_SHEET = "contact"  # the report's contact sheet is <episode>_contact.png
 CUT_PARAMS = ("prompt", "negative", "seed", "steps", "strength", "guidance", "loras")
 PARAM_DEFAULTS = {"prompt": "", "negative": "", "steps": 30, "strength": 0.55, "guidance": 7.5}
 TOP_KEYS = ("version", "episode", "size", "model", "seed", "output", "controlnet", "continuity", "defaults",
-            "backgrounds", "cuts", *models.TOP_KEYS)
+            "backgrounds", "cuts", *models.TOP_KEYS, "preview")
 BG_KEYS = (*CUT_PARAMS, "continuity")
 FLOW_PRESETS = ("ultrafast", "fast", "medium")
 # name: (default, low, high); numbers are checked against the range, booleans and presets by type
@@ -144,6 +145,7 @@ class ShotList:
     backgrounds: dict[str, Background]
     cuts: tuple[Cut, ...]
     model_settings: models.ModelSettings = models.ModelSettings()  # vae, scheduler, clip_skip
+    preview: previews.Preview | None = None  # the overrides `render --preview` paints with
 
     def cut(self, cut_id: str) -> Cut:
         for c in self.cuts:
@@ -762,6 +764,7 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
         model=model or "", seed=seed or 0, output=output, controlnet=controlnet, continuity=continuity,
         defaults=defaults,
         backgrounds=backgrounds, cuts=tuple(cuts), model_settings=models.read_top(ck, data),
+        preview=previews.read(ck, data),
     )
     return shotlist, problems
 
