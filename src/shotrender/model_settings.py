@@ -237,9 +237,9 @@ def _header(path: Path) -> dict[str, list[int]]:
             if isinstance(value, dict) and isinstance(value.get("shape"), list)}
 
 
-def lora_extra(loras: tuple[tuple[str, float], ...]) -> dict:
-    """The RenderRequest.extra entry that tells the backend a cut's or sheet's LoRAs."""
-    return {"loras": loras} if loras else {}
+def request_extra(loras: tuple[tuple[str, float], ...], art_board: tuple[str, float] | None = None) -> dict:
+    """The RenderRequest.extra entries that tell the backend a cut's or sheet's LoRAs and its place's art board."""
+    return {**({"loras": loras} if loras else {}), **({"art_board": art_board} if art_board else {})}
 
 
 _HASHES: dict[tuple[str, int, int], str] = {}

@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from shotrender import art_board as boards
 from shotrender import model_settings as models
 from shotrender.errors import UsageError
 from shotrender.shotlist import PARAM_DEFAULTS, Cut, ShotList, frozen_instance, gc_paused
@@ -41,6 +42,7 @@ class Job:
     upstream_layout: Path | None = None
     chain_head: str | None = None  # the chain's first cut, whose render sets the colours for the chain
     loras: tuple[tuple[str, float], ...] = ()  # (absolute path, scale), merged: see model_settings.merge_loras
+    art_board: tuple[str, float] | None = None  # its background's board: (absolute path, strength)
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,8 @@ class _Resolver:
             values["prompt"] = _join(*(level.prompt for level in levels))
             values["negative"] = _join(*(level.negative for level in levels))
             values["loras"] = models.merge_loras([models.resolved(level.loras, self.base_dir) for level in levels])
+            board = self.shotlist.backgrounds[bg_id].art_board if bg_id is not None else None
+            values["art_board"] = boards.resolved(board, self.base_dir)
             self.bases[bg_id] = values
         return self.bases[bg_id]
 
@@ -159,6 +163,7 @@ class _Resolver:
             "chain_head": head.id,
             "loras": base["loras"] if p.loras is None else models.merge_loras(
                 [base["loras"], models.resolved(p.loras, self.base_dir)]),
+            "art_board": base["art_board"],
         })
 
 

@@ -251,7 +251,7 @@ class _Pending:
         return RenderRequest(
             cut=job.cut, init_image=self.init, layout=self.layout, prompt=job.prompt, negative=job.negative,
             seed=seed, steps=job.steps, strength=strength, guidance=job.guidance, width=self.width,
-            height=self.height, extra=models.lora_extra(job.loras),
+            height=self.height, extra=models.request_extra(job.loras, job.art_board),
         )
 
     def attempt(self, image: np.ndarray, attempt: int, seconds: float) -> _Attempt:
@@ -374,7 +374,7 @@ class Run:
                         cut=sheet.id, init_image=padded, layout=padded, prompt=params["prompt"],
                         negative=params["negative"], seed=seed, steps=params["steps"], strength=strength,
                         guidance=params["guidance"], width=padded.shape[1], height=padded.shape[0],
-                        extra={**sheet_extra(settings), **models.lora_extra(params["loras"])},
+                        extra={**sheet_extra(settings), **models.request_extra(params["loras"], params["art_board"])},
                     ))[:sheet.size[1], :sheet.size[0]]
                     score = None if reference is None else continuity.colour_score(
                         image, continuity.lab_stats(reference[0]))

@@ -22,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from shotrender import art_board as boards
 from shotrender import model_settings as models
 from shotrender import preview as previews
 from shotrender.errors import Problem, ShotListError, UsageError
@@ -37,7 +38,7 @@ CUT_PARAMS = ("prompt", "negative", "seed", "steps", "strength", "guidance", "lo
 PARAM_DEFAULTS = {"prompt": "", "negative": "", "steps": 30, "strength": 0.55, "guidance": 7.5}
 TOP_KEYS = ("version", "episode", "size", "model", "seed", "output", "controlnet", "continuity", "defaults",
             "backgrounds", "cuts", *models.TOP_KEYS, "preview")
-BG_KEYS = (*CUT_PARAMS, "continuity")
+BG_KEYS = (*CUT_PARAMS, "continuity", "art_board")
 FLOW_PRESETS = ("ultrafast", "fast", "medium")
 # name: (default, low, high); numbers are checked against the range, booleans and presets by type
 CONTINUITY_FIELDS: dict[str, tuple[Any, Any, Any]] = {
@@ -112,6 +113,7 @@ class Background:
     params: Params
     line: int | None = None
     continuity: dict | None = None  # overrides of the episode's continuity settings
+    art_board: boards.ArtBoard | None = None  # the place's colour board
 
 
 @dataclass(frozen=True)
@@ -753,7 +755,8 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
             continue
         ck.unknown_keys(bg_data, path, BG_KEYS)
         overrides = ck.continuity(bg_data.get("continuity"), (*path, "continuity")) if "continuity" in bg_data else None
-        backgrounds[bg_id] = Background(bg_id, ck.params(bg_data, path), ck.line(path), overrides)
+        backgrounds[bg_id] = Background(bg_id, ck.params(bg_data, path), ck.line(path), overrides,
+                                        boards.read(ck, bg_data, path))
 
     cuts = _parse_cuts(ck, data.get("cuts"), backgrounds)
     _warn_empty_prompts(ck, cuts, defaults, backgrounds)
@@ -1152,6 +1155,7 @@ def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem
                     shotlist.source, None, key, f"'{value}' does not exist in {shotlist.base_dir} (the shot list's "
                     f"folder); it is read as a path, as {path_reason(value, shotlist.base_dir)}", _path_fix(key)))
     problems += models.file_problems(shotlist, lambda *where: Problem(shotlist.source, *where))
+    problems += boards.file_problems(shotlist, lambda *where: Problem(shotlist.source, *where))
     return output + problems
 
 

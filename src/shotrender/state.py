@@ -29,6 +29,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from shotrender import art_board as boards
 from shotrender import model_settings as models
 from shotrender import sheets
 from shotrender.backends.base import PARAMS
@@ -83,6 +84,8 @@ def job_inputs(job: Job, layout_sha: str, width: int, height: int, backend_ident
     }
     if job.loras and "loras" in reads:
         inputs["loras"] = models.lora_inputs(job.loras)
+    if job.art_board and "art_board" in reads:
+        inputs["art_board"] = boards.key_inputs(job.art_board)
     return inputs
 
 
@@ -278,6 +281,8 @@ class State:
             }
             if params["loras"] and "loras" in self.reads:
                 inputs["loras"] = models.lora_inputs(params["loras"])
+            if params["art_board"] and "art_board" in self.reads:
+                inputs["art_board"] = boards.key_inputs(params["art_board"])
             first = self.first_sheet(bg)
             if first is not None and first.id != sheet.id:  # a later sheet keeps the first one's colours
                 inputs["colours"] = {"id": first.id, "key": self.sheet_key(first)[0],
