@@ -63,3 +63,11 @@ def tiny_loras(tmp_path_factory, tiny_model):
 
     folder = tmp_path_factory.mktemp("tinyloras")
     return [build_tiny_lora(folder / f"lora{seed}", tiny_model, seed) for seed in (1, 2)]
+
+
+@pytest.fixture(scope="session")
+def tiny_ip_adapter(tmp_path_factory, tiny_model):
+    """IP-Adapter weights for `tiny_model` with a tiny image encoder beside them: the weights file."""
+    from tinymodel import build_tiny_ip_adapter
+
+    return build_tiny_ip_adapter(tmp_path_factory.mktemp("tinyipadapter") / "ip", tiny_model / "unet")

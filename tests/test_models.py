@@ -350,3 +350,53 @@ def test_bad_preview_block_exits_2(tmp_path):
     result = run_cli("render", str(write_shotlist(tmp_path, small)), "--preview")
     assert result.returncode == 2 and "give preview.scale at least 0.89" in result.stderr
     assert not (tmp_path / "out-preview").exists()
+
+
+# -- IP-Adapter: art boards in the diffusers backend -------------------------------------------
+
+
+def board_image(path, seed: int):
+    from PIL import Image
+
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(path)
+    return str(path)
+
+
+def test_ip_adapter_board_strength_0_is_no_board_and_another_board_changes_the_picture(tiny_model, tiny_ip_adapter,
+                                                                                      tmp_path, plain_digest):
+    backend = DiffusersBackend(str(tiny_model), options=BackendOptions(ip_adapter=str(tiny_ip_adapter)))
+    assert "art_board" in backend.reads and len(backend.identity()["image_encoder"]) == 64
+    one, two = board_image(tmp_path / "one.png", 1), board_image(tmp_path / "two.png", 2)
+
+    def with_board(board):
+        return digest(backend.render(request(extra={"art_board": board} if board else {})))
+
+    # byte-identical: the adapter's attention output is multiplied by the scale, 0, before it is added
+    assert with_board(None) == with_board((one, 0.0)) == plain_digest
+    boarded = with_board((one, 1.0))
+    assert boarded != plain_digest and boarded != with_board((two, 1.0))
+    assert with_board((one, 0.5)) not in (boarded, plain_digest)
+    assert with_board(None) == plain_digest  # a cut without a board after boarded ones: nothing leaks
+
+
+def test_ip_adapter_without_its_image_encoder_exits_2(tmp_path, tiny_model, tiny_ip_adapter):
+    shutil.copy(tiny_ip_adapter, tmp_path / "ip-adapter.safetensors")
+    data = episode([cut("C001")], size=[64, 64], model=str(tiny_model), output="out",
+                   ip_adapter="ip-adapter.safetensors")
+    result = run_cli("render", str(write_shotlist(tmp_path, data, width=64, height=64)), env=_env(tmp_path))
+    assert result.returncode == 2 and "has no image encoder beside it" in result.stderr, result.stderr
+    assert "loading model" not in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_render_conditions_a_place_on_its_board_through_the_ip_adapter(tmp_path, tiny_model, tiny_ip_adapter):
+    shutil.copytree(tiny_ip_adapter.parent, tmp_path / "ip")
+    data = episode([cut("C001"), cut("C002", bg="street")], size=[64, 64], model=str(tiny_model), output="out",
+                   continuity={"enabled": False}, ip_adapter=f"ip/{tiny_ip_adapter.name}")
+    data["defaults"].update(steps=4, strength=0.5)
+    board_image(tmp_path / "park.png", 1)
+    data["backgrounds"]["park"]["art_board"] = {"image": "park.png", "strength": 0.8}
+    result = run_cli("render", str(write_shotlist(tmp_path, data, width=64, height=64)), env=_env(tmp_path))
+    assert result.returncode == 0, result.stderr
+    park = json.loads((tmp_path / "out" / "ep01_C001.json").read_text())["inputs"]
+    assert park["art_board"]["strength"] == 0.8 and len(park["backend"]["ip_adapter"]) == 64
+    assert "art_board" not in json.loads((tmp_path / "out" / "ep01_C002.json").read_text())["inputs"]

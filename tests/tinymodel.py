@@ -290,3 +290,43 @@ def build_tiny_lora(folder: str | Path, model_folder: str | Path, seed: int, *, 
         safe_serialization=True,
     )
     return Path(folder) / "pytorch_lora_weights.safetensors"
+
+
+def build_tiny_ip_adapter(folder: str | Path, unet_folder: str | Path) -> Path:
+    """IP-Adapter weights shaped for the tiny UNet at `unet_folder`, as diffusers' own tests build them
+    (create_ip_adapter_state_dict: an IPAdapterAttnProcessor's to_k_ip/to_v_ip per cross-attention layer and an
+    ImageProjection), random, with a tiny CLIP image encoder in `image_encoder/` beside them, the layout of
+    h94/IP-Adapter. Returns the weights file."""
+    import torch
+    from diffusers import UNet2DConditionModel
+    from diffusers.models.attention_processor import IPAdapterAttnProcessor
+    from diffusers.models.embeddings import ImageProjection
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    folder = Path(folder)
+    unet = UNet2DConditionModel.from_pretrained(unet_folder)
+    width, channels = unet.config.cross_attention_dim, unet.config.block_out_channels
+    torch.manual_seed(SEED)
+    state, key = {}, 1
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        block = int(name.split(".")[1]) if not name.startswith("mid_block") else -1
+        hidden = channels[-1] if block < 0 else (list(reversed(channels)) if name.startswith("up") else channels)[block]
+        layer = IPAdapterAttnProcessor(hidden_size=hidden, cross_attention_dim=width, scale=1.0).state_dict()
+        state[f"ip_adapter.{key}.to_k_ip.weight"] = layer["to_k_ip.0.weight"]
+        state[f"ip_adapter.{key}.to_v_ip.weight"] = layer["to_v_ip.0.weight"]
+        key += 2
+    projection = ImageProjection(cross_attention_dim=width, image_embed_dim=32, num_image_text_embeds=4).state_dict()
+    state.update({"image_proj.proj.weight": projection["image_embeds.weight"],
+                  "image_proj.proj.bias": projection["image_embeds.bias"],
+                  "image_proj.norm.weight": projection["norm.weight"], "image_proj.norm.bias": projection["norm.bias"]})
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / "ip-adapter_tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(weights))
+    torch.manual_seed(SEED)
+    CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, projection_dim=32, num_hidden_layers=2, num_attention_heads=4, image_size=32,
+        intermediate_size=37, patch_size=4)).save_pretrained(folder / "image_encoder")
+    return weights

@@ -28,7 +28,8 @@ SCHEDULERS: dict[str, tuple[str, dict]] = {
     "unipc": ("UniPCMultistepScheduler", {}),
     "lcm": ("LCMScheduler", {}),
 }
-TOP_KEYS = ("vae", "scheduler", "clip_skip")
+TOP_KEYS = ("vae", "scheduler", "clip_skip", "ip_adapter")
+IMAGE_ENCODER = "image_encoder"  # the IP-Adapter's image encoder: this folder beside its weights
 MAX_CLIP_SKIP = 12  # SD 1.x's CLIP has 12 layers; skipping them all leaves nothing
 LORA_KEYS = ("file", "scale")
 MAX_SCALE = 10.0
@@ -52,6 +53,7 @@ class ModelSettings:
     vae: str | None = None
     scheduler: str | None = None
     clip_skip: int | None = None
+    ip_adapter: str | None = None
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,7 @@ class BackendOptions:
     scheduler: str | None = None
     clip_skip: int | None = None
     loras: tuple[str, ...] = ()  # every LoRA file a cut or sheet of the episode uses
+    ip_adapter: str | None = None  # IP-Adapter weights (image_encoder/ beside them): art boards condition cuts
 
 
 def read_loras(ck, data: dict, path: tuple, cut: str | None = None) -> tuple[Lora, ...] | None:
@@ -111,7 +114,10 @@ def read_top(ck, data: dict) -> ModelSettings:
         ck.add(("scheduler",), f"unknown scheduler {scheduler!r}", f"use one of {', '.join(SCHEDULERS)}")
         scheduler = None
     clip_skip = ck.integer(data, (), "clip_skip", 1, MAX_CLIP_SKIP)
-    return ModelSettings(vae or None, scheduler, clip_skip)
+    ip_adapter = ck.text(data, (), "ip_adapter")
+    if ip_adapter == "":
+        ck.add(("ip_adapter",), "is empty", "give the IP-Adapter's weights file, or remove ip_adapter:")
+    return ModelSettings(vae or None, scheduler, clip_skip, ip_adapter or None)
 
 
 def merge_loras(levels: list[tuple[tuple[str, float], ...]]) -> tuple[tuple[str, float], ...]:
@@ -150,7 +156,8 @@ def backend_options(shotlist) -> BackendOptions:
     files = dict.fromkeys(lora_path(lora.file, shotlist.base_dir)
                           for loras, _, _ in _levels(shotlist) for lora in loras if lora.scale != 0)
     vae = lora_path(settings.vae, shotlist.base_dir) if settings.vae else None
-    return BackendOptions(vae, settings.scheduler, settings.clip_skip, tuple(files))
+    ip_adapter = lora_path(settings.ip_adapter, shotlist.base_dir) if settings.ip_adapter else None
+    return BackendOptions(vae, settings.scheduler, settings.clip_skip, tuple(files), ip_adapter)
 
 
 def file_problems(shotlist, problem) -> list:
@@ -162,6 +169,12 @@ def file_problems(shotlist, problem) -> list:
         out.append(problem(None, "vae", f"'{settings.vae}' does not exist in {shotlist.base_dir} (the shot list's "
                            "folder)", "give a diffusers VAE folder (config.json and weights) or a .safetensors "
                            "file", None))
+    if settings.ip_adapter:
+        reason = ip_adapter_problem(Path(lora_path(settings.ip_adapter, shotlist.base_dir)))
+        if reason:
+            out.append(problem(None, "ip_adapter", f"'{settings.ip_adapter}' {reason}", "give the IP-Adapter's "
+                               f".safetensors weights with its image encoder folder beside them, as {IMAGE_ENCODER}/ "
+                               "(the layout of h94/IP-Adapter)", None))
     model_width = _model_width(shotlist.resolve_path_or_id(shotlist.model)) if shotlist.model != "draft" else None
     widths: dict[str, int | None] = {}
     for loras, where, cut in _levels(shotlist):
@@ -187,6 +200,17 @@ def file_problems(shotlist, problem) -> list:
                 out.append(problem(lora.line, field, f"LoRA '{lora.file}' is made for {family(width)} and the model "
                                    f"is {family(model_width)}", "use a LoRA trained for this model's family", cut))
     return out
+
+
+def ip_adapter_problem(weights: Path) -> str | None:
+    """Why `weights` is no IP-Adapter this loads (a file with its image encoder beside it); None when it is."""
+    if not weights.is_file():
+        return "is no file" if weights.exists() else "does not exist"
+    if weights.suffix.lower() not in (SAFE_SUFFIX, *PICKLE_SUFFIXES):
+        return "is no IP-Adapter weights file"
+    if not (weights.parent / IMAGE_ENCODER / "config.json").is_file():
+        return f"has no image encoder beside it ({weights.parent / IMAGE_ENCODER}/config.json is missing)"
+    return None
 
 
 def family(width: int) -> str:

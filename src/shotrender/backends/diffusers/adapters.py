@@ -113,12 +113,12 @@ def _into_text_encoder(state: dict, alphas: dict | None, encoder, prefix: str, n
     encoder.to(device=encoder.device, dtype=encoder.dtype)
 
 
-def check_file(path: Path, allow_unsafe_checkpoint: bool) -> None:
-    """A LoRA file the backend may load: .safetensors, or a pickle only when allowed."""
+def check_file(path: Path, allow_unsafe_checkpoint: bool, what: str = "LoRA") -> None:
+    """A LoRA (or IP-Adapter) file the backend may load: .safetensors, or a pickle only when allowed."""
     from shotrender.model_settings import PICKLE_SUFFIXES
 
     if path.suffix.lower() in PICKLE_SUFFIXES and not allow_unsafe_checkpoint:
         raise ModelError(
-            f"LoRA {path} is a pickle file, and loading pickle can run arbitrary code. Use a .safetensors version "
+            f"{what} {path} is a pickle file, and loading pickle can run arbitrary code. Use a .safetensors version "
             "of it, or, if you trust where it came from, allow it with --allow-unsafe-checkpoint"
         )

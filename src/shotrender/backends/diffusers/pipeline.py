@@ -37,7 +37,7 @@ from shotrender.backends.diffusers.model import (
     model_kind,
 )
 from shotrender.errors import BackendError, Interrupted, ModelError, ShotRenderError, UsageError
-from shotrender.model_settings import SCHEDULERS, BackendOptions, family, lora_width
+from shotrender.model_settings import IMAGE_ENCODER, SCHEDULERS, BackendOptions, family, ip_adapter_problem, lora_width
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,16 @@ class DiffusersBackend:
             raise UsageError(f"unknown scheduler {options.scheduler!r}; use one of {', '.join(SCHEDULERS)}")
         for lora in options.loras:
             adapters.check_file(Path(lora), allow_unsafe_checkpoint)
+        self.ip_adapter = Path(options.ip_adapter) if options.ip_adapter else None
+        if self.ip_adapter is not None:
+            reason = ip_adapter_problem(self.ip_adapter)
+            if reason:
+                raise ModelError(f"ip_adapter {self.ip_adapter} {reason}; give the IP-Adapter's weights with its "
+                                 f"image encoder folder beside them as {IMAGE_ENCODER}/")
+            adapters.check_file(self.ip_adapter, allow_unsafe_checkpoint, "IP-Adapter")
+            # with an IP-Adapter, a place's art board conditions its pictures: it is in their keys
+            self.reads = (*self.reads, "art_board")
+        self._boards: dict[str, object] = {}
         self._pipe = None
         self._adapters: adapters.Adapters | None = None
         self._device: str | None = None
@@ -118,6 +128,8 @@ class DiffusersBackend:
                if self.options.scheduler else {}),
             **({"clip_skip": self.options.clip_skip} if self.options.clip_skip else {}),
             **({"peft": library_version("peft")} if self.options.loras else {}),
+            **({"ip_adapter": content_hash(self.ip_adapter),
+                "image_encoder": content_hash(self.ip_adapter.parent / IMAGE_ENCODER)} if self.ip_adapter else {}),
         }
 
     # -- loading -----------------------------------------------------------------------------
@@ -185,6 +197,9 @@ class DiffusersBackend:
                 pipe = self._from_single_file(dtype, extra)
             if self.options.scheduler:
                 pipe.scheduler = make_scheduler(self.options.scheduler, pipe.scheduler.config)
+            if self.ip_adapter is not None:
+                pipe.load_ip_adapter(str(self.ip_adapter.parent), subfolder="", weight_name=self.ip_adapter.name,
+                                     image_encoder_folder=IMAGE_ENCODER, local_files_only=True)
             pipe.to(self._device)
         except Exception as e:
             _raise_if_interrupted(e)  # a cancelled load is no bad model, whatever the library made of it
@@ -361,6 +376,9 @@ class DiffusersBackend:
             if request.extra.get("loras", ()) != loras:
                 raise ValueError(f"render_batch needs cuts with the same LoRAs; cut {request.cut} and cut "
                                  f"{first.cut} differ")
+            if request.extra.get("art_board") != first.extra.get("art_board"):
+                raise ValueError(f"render_batch needs cuts with the same art board; cut {request.cut} and cut "
+                                 f"{first.cut} differ")
         factor = self._pipe.vae_scale_factor
         if first.width % factor or first.height % factor:
             raise ValueError(f"width and height must be multiples of {factor}, got {first.width}×{first.height}")
@@ -424,6 +442,8 @@ class DiffusersBackend:
         if self.controlnet is not None:
             kwargs["control_image"] = [Image.fromarray(control_image(r.layout, r.width, r.height)) for r in requests]
             kwargs["controlnet_conditioning_scale"] = first.control_scale
+        if self.ip_adapter is not None:
+            kwargs["ip_adapter_image"] = self._board(first.extra.get("art_board"))
         if self.options.clip_skip and self.options.clip_skip > 1:
             # clip_skip counts as AUTOMATIC1111 and ComfyUI do (1: the last layer); diffusers counts layers skipped
             if hasattr(self._pipe, "text_encoder_2"):
@@ -433,6 +453,19 @@ class DiffusersBackend:
 
                 kwargs["prompt_embeds"] = skipped_embeds(self._pipe, kwargs.pop("prompt"), self.options.clip_skip - 1)
         return kwargs
+
+    def _board(self, board: tuple[str, float] | None):
+        """The art board the IP-Adapter sees, at its strength; with no board, a blank one at scale 0, which adds
+        exactly nothing (the adapter's attention is multiplied by the scale), so the picture is the one without."""
+        from PIL import Image
+
+        self._pipe.set_ip_adapter_scale(board[1] if board else 0.0)
+        if board is None:
+            return Image.new("RGB", (64, 64), (128, 128, 128))
+        if board[0] not in self._boards:
+            with Image.open(board[0]) as image:
+                self._boards[board[0]] = image.convert("RGB")
+        return self._boards[board[0]]
 
     def _paint(self, requests: list[RenderRequest]) -> list[np.ndarray]:
         """The pipeline's float output, H×W×3 in 0..1, NaNs kept so they can be seen."""

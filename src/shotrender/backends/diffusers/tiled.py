@@ -65,6 +65,7 @@ def paint(
     control_image: list | None = None,
     controlnet_conditioning_scale: float = 1.0,
     prompt_embeds=None,
+    ip_adapter_image=None,
     output_type: str = "np",
 ):
     """The img2img pipeline `pipe` (SD 1.x/2.x, ControlNet or not) called with these arguments, but denoised
@@ -82,6 +83,9 @@ def paint(
     # 1. Encode the prompts; guided, one batch holds the unconditional half first, as in the pipelines
     positive, negative = pipe.encode_prompt(prompt, device, 1, guided, negative_prompt, prompt_embeds=prompt_embeds)
     embeds = torch.cat([negative, positive]) if guided else positive
+    added = None
+    if ip_adapter_image is not None:  # the IP-Adapter's image tokens, unconditional half first as the prompts
+        added = {"image_embeds": pipe.prepare_ip_adapter_image_embeds(ip_adapter_image, None, device, batch, guided)}
 
     # 2. Preprocess the init image and the control image (the whole picture; windows are cut from it)
     init = pipe.image_processor.preprocess(image)
@@ -120,7 +124,8 @@ def paint(
                     return_dict=False,
                 )
                 residuals = {"down_block_additional_residuals": down, "mid_block_additional_residual": mid}
-            noise = pipe.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False, **residuals)[0]
+            noise = pipe.unet(model_input, t, encoder_hidden_states=embeds, added_cond_kwargs=added, return_dict=False,
+                              **residuals)[0]
             if guided:
                 unconditional, conditional = noise.chunk(2)
                 noise = unconditional + guidance_scale * (conditional - unconditional)
