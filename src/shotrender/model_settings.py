@@ -175,9 +175,12 @@ def file_problems(shotlist, problem) -> list:
             out.append(problem(None, "ip_adapter", f"'{settings.ip_adapter}' {reason}", "give the IP-Adapter's "
                                f".safetensors weights with its image encoder folder beside them, as {IMAGE_ENCODER}/ "
                                "(the layout of h94/IP-Adapter)", None))
-    model_width = _model_width(shotlist.resolve_path_or_id(shotlist.model)) if shotlist.model != "draft" else None
+    levels = [level for level in _levels(shotlist) if level[0]]
+    model_width = None
+    if levels and shotlist.model != "draft":  # the model's header is read only for a shot list with LoRAs
+        model_width = _model_width(shotlist.resolve_path_or_id(shotlist.model))
     widths: dict[str, int | None] = {}
-    for loras, where, cut in _levels(shotlist):
+    for loras, where, cut in levels:
         for i, lora in enumerate(loras):
             path = Path(lora_path(lora.file, shotlist.base_dir))
             field = f"{where}[{i}].file"

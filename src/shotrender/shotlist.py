@@ -146,7 +146,7 @@ class ShotList:
     defaults: Params
     backgrounds: dict[str, Background]
     cuts: tuple[Cut, ...]
-    model_settings: models.ModelSettings = models.ModelSettings()  # vae, scheduler, clip_skip
+    model_settings: models.ModelSettings = models.ModelSettings()  # vae, scheduler, clip_skip, ip_adapter
     preview: previews.Preview | None = None  # the overrides `render --preview` paints with
 
     def cut(self, cut_id: str) -> Cut:
