@@ -86,7 +86,7 @@ class Counted:
 
 
 def diffusion_work(size: tuple[int, int], steps: int) -> None:
-    from shotrender.backends.diffusers_img2img import DiffusersBackend
+    from shotrender.backends.diffusers import DiffusersBackend
     from shotrender.plan import make_plan
     from shotrender.render import RenderOptions, render
     from shotrender.shotlist import load

@@ -54,3 +54,20 @@ def hash_cache(tmp_path, monkeypatch):
     """A hash cache of the test's own, so that no test reads or writes the user's ~/.cache."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     return tmp_path / "xdg" / "shotrender" / "hashes.json"
+
+
+@pytest.fixture(scope="session")
+def tiny_loras(tmp_path_factory, tiny_model):
+    """Two LoRAs for `tiny_model` (UNet and text encoder), different random weights: their .safetensors files."""
+    from tinymodel import build_tiny_lora
+
+    folder = tmp_path_factory.mktemp("tinyloras")
+    return [build_tiny_lora(folder / f"lora{seed}", tiny_model, seed) for seed in (1, 2)]
+
+
+@pytest.fixture(scope="session")
+def tiny_ip_adapter(tmp_path_factory, tiny_model):
+    """IP-Adapter weights for `tiny_model` with a tiny image encoder beside them: the weights file."""
+    from tinymodel import build_tiny_ip_adapter
+
+    return build_tiny_ip_adapter(tmp_path_factory.mktemp("tinyipadapter") / "ip", tiny_model / "unet")

@@ -18,9 +18,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shotrender.backends import diffusers_img2img
 from shotrender.backends.base import RenderRequest
-from shotrender.backends.diffusers_img2img import DiffusersBackend, control_image
+from shotrender.backends.diffusers import DiffusersBackend
+from shotrender.backends.diffusers import pipeline as diffusers_pipeline
+from shotrender.backends.diffusers.pipeline import control_image
 from shotrender.errors import EXIT_BAD_INPUT, BackendError, ModelError, UsageError
 
 TESTS = Path(__file__).parent
@@ -177,12 +178,12 @@ def test_output_is_the_requested_size_whatever_the_init_size(backend):
 
 
 def test_model_loads_once_for_many_renders(tiny_model):
-    before = diffusers_img2img.LOAD_COUNT
+    before = diffusers_pipeline.LOAD_COUNT
     fresh = DiffusersBackend(str(tiny_model))
     for seed in range(3):
         fresh.load()
         fresh.render(request(seed=seed))
-    assert diffusers_img2img.LOAD_COUNT - before == 1
+    assert diffusers_pipeline.LOAD_COUNT - before == 1
     described = fresh.describe()
     assert described["device"] == "cpu" and described["dtype"] == "float32"
     assert described["pipeline"] == "StableDiffusionImg2ImgPipeline"
@@ -237,7 +238,7 @@ def test_same_bytes_in_separate_processes(tiny_model, backend, tmp_path):
         f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
         "import hashlib\n"
         "from test_diffusers_backend import request\n"
-        "from shotrender.backends.diffusers_img2img import DiffusersBackend\n"
+        "from shotrender.backends.diffusers import DiffusersBackend\n"
         f"image = DiffusersBackend({str(tiny_model)!r}).render(request())\n"
         "print(hashlib.sha256(image.tobytes()).hexdigest())\n"
     )
@@ -292,16 +293,16 @@ def test_broken_half_precision_render_is_retried_once_in_float32(tiny_model, bac
 
     half = DiffusersBackend(str(tiny_model), dtype="bfloat16")
     half.load()
-    loads = diffusers_img2img.LOAD_COUNT
+    loads = diffusers_pipeline.LOAD_COUNT
     poison_pipeline(monkeypatch, StableDiffusionImg2ImgPipeline, times=1, value=value)
     image = half.render(request())
     assert digest(image) == digest(backend.render(request()))  # the float32 render, from a float32 reload
-    assert diffusers_img2img.LOAD_COUNT == loads + 1
+    assert diffusers_pipeline.LOAD_COUNT == loads + 1
     described = half.describe()
     assert described["fp32_fallback"] is True and described["fp32_fallback_cut"] == "C001"
     assert described["dtype"] == "float32"
     half.render(request(seed=5))
-    assert diffusers_img2img.LOAD_COUNT == loads + 1  # stays in float32, no reload per cut
+    assert diffusers_pipeline.LOAD_COUNT == loads + 1  # stays in float32, no reload per cut
 
 
 def test_render_still_broken_in_float32_raises(tiny_model, backend, monkeypatch):
@@ -312,10 +313,10 @@ def test_render_still_broken_in_float32_raises(tiny_model, backend, monkeypatch)
     poison_pipeline(monkeypatch, StableDiffusionImg2ImgPipeline, times=99, value=np.nan)
     with pytest.raises(BackendError, match="C001 \\(NaN\\)"):
         half.render(request())
-    loads = diffusers_img2img.LOAD_COUNT
+    loads = diffusers_pipeline.LOAD_COUNT
     with pytest.raises(BackendError, match="NaN"):
         backend.render(request())  # already float32: nothing to fall back to, so no reload
-    assert diffusers_img2img.LOAD_COUNT == loads
+    assert diffusers_pipeline.LOAD_COUNT == loads
 
 
 # -- what users get wrong ----------------------------------------------------------------------

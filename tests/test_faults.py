@@ -423,7 +423,7 @@ def test_a_nan_render_is_retried_once_in_float32_then_fails_only_its_cut(tmp_pat
     """tests/test_diffusers_backend.py covers the backend's NaN check and its float32 retry. Here, through the
     renderer: a cut that still comes out NaN is failed and recorded, no PNG written for it, the other cuts
     rendered; one that recovers is written, and its sidecar says float32 painted it."""
-    from shotrender.backends.diffusers_img2img import DiffusersBackend
+    from shotrender.backends.diffusers import DiffusersBackend
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # the weights' hash cache, not the user's
     real = DiffusersBackend._paint_all

@@ -110,7 +110,7 @@ def test_the_tiny_pipeline_agrees_on_the_paint_of_every_pair(tmp_path, tiny_mode
     """The random-weight pipeline ignores its init image, so only the first measure means anything there:
     what the cuts of a place share comes from the sheet, through fusion."""
 
-    from shotrender.backends.diffusers_img2img import DiffusersBackend
+    from shotrender.backends.diffusers import DiffusersBackend
 
     renders, layouts = _render_both(tmp_path, lambda: DiffusersBackend(str(tiny_model), device="cpu"), TINY_SIZE)
     on, pairs = paint_error(renders["on"], layouts, TINY_SIZE)

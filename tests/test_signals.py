@@ -147,7 +147,7 @@ def test_an_interrupted_model_load_is_an_interrupt_not_a_model_error(tmp_path, t
     made that a ModelError: exit 2, which tells a farm the input is bad, for a task it cancelled itself."""
     import diffusers
 
-    from shotrender.backends.diffusers_img2img import DiffusersBackend
+    from shotrender.backends.diffusers import DiffusersBackend
 
     monkeypatch.setattr(diffusers.AutoPipelineForImage2Image, "from_pretrained", _Loader(how))
     path = write_shotlist(tmp_path, episode([cut("C001")], size=[64, 64], model=str(tiny_model)),

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from shotrender.backends.diffusers_img2img import DiffusersBackend
+from shotrender.backends.diffusers import DiffusersBackend
 from shotrender.errors import BackendError
 from test_diffusers_backend import digest, hashes_in_two_processes, layout, request
 
@@ -93,7 +93,7 @@ def steered(tiny_model, tiny_controlnet):
 
 
 def test_three_windows_overlap_by_a_quarter_and_end_at_the_edge():
-    from shotrender.backends.diffusers_tiled import views
+    from shotrender.backends.diffusers.tiled import views
 
     assert views(32, 80, 32, 8) == [(0, 32, 0, 32), (0, 32, 24, 56), (0, 32, 48, 80)]
 
@@ -103,7 +103,7 @@ def test_three_windows_overlap_by_a_quarter_and_end_at_the_edge():
     [(80, 32, 8), (81, 32, 8), (100, 32, 8), (33, 32, 0), (32, 32, 8), (20, 32, 8), (200, 64, 63)],
 )
 def test_windows_are_whole_cover_the_picture_and_overlap_enough(size, window, overlap):
-    from shotrender.backends.diffusers_tiled import views
+    from shotrender.backends.diffusers.tiled import views
 
     windows = views(size, size, window, overlap)
     side = min(window, size)
@@ -152,7 +152,7 @@ def test_sheet_of_one_window_is_the_plain_pipeline_call(tiny_model, backend):
 @pytest.mark.parametrize("controlnet", [False, True], ids=["sd", "controlnet"])
 def test_window_loop_over_one_window_is_the_pipeline_bit_for_bit(backend, steered, controlnet, monkeypatch):
     """The loop's encoding, noise, timesteps, guidance and ControlNet are the pipeline's own."""
-    from shotrender.backends import diffusers_tiled
+    from shotrender.backends.diffusers import tiled
 
     painter = steered if controlnet else backend
     plain = painter.render(request())
@@ -160,7 +160,7 @@ def test_window_loop_over_one_window_is_the_pipeline_bit_for_bit(backend, steere
     # they are made as large as the picture to leave nothing but the loop to compare
     monkeypatch.setattr(painter._pipe.vae, "tile_sample_min_size", 64)
     monkeypatch.setattr(painter._pipe.vae, "tile_latent_min_size", 32)
-    output = diffusers_tiled.paint(painter._pipe, [(0, 32, 0, 32)], **painter._arguments([request()]))
+    output = tiled.paint(painter._pipe, [(0, 32, 0, 32)], **painter._arguments([request()]))
     assert digest(uint8(output.images[0])) == digest(plain)
 
 
@@ -230,7 +230,7 @@ def test_same_sheet_bytes_in_separate_processes(tiny_model, backend, tmp_path):
         f"import sys; sys.path.insert(0, {str(TESTS)!r})\n"
         "import hashlib\n"
         "from test_tiled import sheet_request\n"
-        "from shotrender.backends.diffusers_img2img import DiffusersBackend\n"
+        "from shotrender.backends.diffusers import DiffusersBackend\n"
         f"backend = DiffusersBackend({str(tiny_model)!r})\n"
         "image = backend.render(sheet_request())\n"
         "assert backend.last_work['windows'] == 3, backend.last_work\n"

@@ -265,3 +265,68 @@ def build_tiny_controlnet(folder: str | Path, unet_folder: str | Path) -> Path:
             conv.weight.copy_(torch.randn(conv.weight.shape, generator=generator) * 0.05)
     controlnet.save_pretrained(folder)
     return folder
+
+
+def build_tiny_lora(folder: str | Path, model_folder: str | Path, seed: int, *, rank: int = 4) -> Path:
+    """A LoRA for the tiny pipeline at `model_folder`: peft adapters on the UNet's attention and the text
+    encoder's, random (not the usual zero) so it changes the picture, saved as diffusers saves LoRAs.
+    Returns the .safetensors file. The text encoder's adapter is injected with peft itself: transformers'
+    `add_adapter` wants a newer peft than PyPI has."""
+    import torch
+    from diffusers import StableDiffusionPipeline
+    from diffusers.utils import convert_state_dict_to_diffusers
+    from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
+
+    pipe = StableDiffusionPipeline.from_pretrained(str(model_folder), safety_checker=None)
+    torch.manual_seed(seed)
+    pipe.unet.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
+                                     target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
+                                       target_modules=["q_proj", "k_proj", "v_proj", "out_proj"]), pipe.text_encoder)
+    StableDiffusionPipeline.save_lora_weights(
+        str(folder),
+        unet_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.unet)),
+        text_encoder_lora_layers=convert_state_dict_to_diffusers(get_peft_model_state_dict(pipe.text_encoder)),
+        safe_serialization=True,
+    )
+    return Path(folder) / "pytorch_lora_weights.safetensors"
+
+
+def build_tiny_ip_adapter(folder: str | Path, unet_folder: str | Path) -> Path:
+    """IP-Adapter weights shaped for the tiny UNet at `unet_folder`, as diffusers' own tests build them
+    (create_ip_adapter_state_dict: an IPAdapterAttnProcessor's to_k_ip/to_v_ip per cross-attention layer and an
+    ImageProjection), random, with a tiny CLIP image encoder in `image_encoder/` beside them, the layout of
+    h94/IP-Adapter. Returns the weights file."""
+    import torch
+    from diffusers import UNet2DConditionModel
+    from diffusers.models.attention_processor import IPAdapterAttnProcessor
+    from diffusers.models.embeddings import ImageProjection
+    from safetensors.torch import save_file
+    from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    folder = Path(folder)
+    unet = UNet2DConditionModel.from_pretrained(unet_folder)
+    width, channels = unet.config.cross_attention_dim, unet.config.block_out_channels
+    torch.manual_seed(SEED)
+    state, key = {}, 1
+    for name in unet.attn_processors:
+        if name.endswith("attn1.processor"):
+            continue
+        block = int(name.split(".")[1]) if not name.startswith("mid_block") else -1
+        hidden = channels[-1] if block < 0 else (list(reversed(channels)) if name.startswith("up") else channels)[block]
+        layer = IPAdapterAttnProcessor(hidden_size=hidden, cross_attention_dim=width, scale=1.0).state_dict()
+        state[f"ip_adapter.{key}.to_k_ip.weight"] = layer["to_k_ip.0.weight"]
+        state[f"ip_adapter.{key}.to_v_ip.weight"] = layer["to_v_ip.0.weight"]
+        key += 2
+    projection = ImageProjection(cross_attention_dim=width, image_embed_dim=32, num_image_text_embeds=4).state_dict()
+    state.update({"image_proj.proj.weight": projection["image_embeds.weight"],
+                  "image_proj.proj.bias": projection["image_embeds.bias"],
+                  "image_proj.norm.weight": projection["norm.weight"], "image_proj.norm.bias": projection["norm.bias"]})
+    folder.mkdir(parents=True, exist_ok=True)
+    weights = folder / "ip-adapter_tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in state.items()}, str(weights))
+    torch.manual_seed(SEED)
+    CLIPVisionModelWithProjection(CLIPVisionConfig(
+        hidden_size=32, projection_dim=32, num_hidden_layers=2, num_attention_heads=4, image_size=32,
+        intermediate_size=37, patch_size=4)).save_pretrained(folder / "image_encoder")
+    return weights

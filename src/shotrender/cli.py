@@ -139,11 +139,14 @@ def _out(sl, out_dir: Path | None) -> Path:
     return check_output(sl, out_dir, click.get_current_context().meta.get("allow_outside_paths", False))
 
 
-def _load_plan(shotlist: Path, cuts=None, chain=None, shard=None, units=None):
+def _load_plan(shotlist: Path, cuts=None, chain=None, shard=None, units=None, preview: bool = False):
     from shotrender.plan import make_plan, select
+    from shotrender.preview import apply
     from shotrender.review.decisions import Reviews, with_retakes
 
     sl = _load(shotlist)
+    if preview:
+        sl = apply(sl)
     full = make_plan(with_retakes(sl, Reviews.of(sl)))  # a retake's changes are its cut's parameters from then on
     return full, select(full, cuts=cuts, chain=chain, shard=shard, units=units)
 
@@ -283,6 +286,8 @@ def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, c
               help="auto: a bar at a terminal, plain lines otherwise; openjd, deadline, tractor: progress lines "
                    "on standard output for that farm's log parser.")
 @click.option("--strict", is_flag=True, help="Exit 1 when a cut is flagged for review, not only when one fails.")
+@click.option("--preview", is_flag=True, help="Paint with the shot list's preview: overrides into <out>-preview/, "
+              "a folder, cache and manifest of its own: finals never see it.")
 @click.option("--sheets-only", is_flag=True, help="Paint only the sheets the selected cuts are views of, no cut "
               "(a farm's Sheets step); exit 1 when a sheet fails.")
 @click.option("--no-sheets", is_flag=True, help="Paint only cuts, from sheets painted before (a farm's Cuts step): "
@@ -302,8 +307,8 @@ def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, c
 @click.option("--retakes", is_flag=True, help="Render only the selected cuts whose current picture the director "
               "sent back for a retake (`shotrender review`); each becomes its next take.")
 def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet, device, dtype,
-           allow_unsafe_checkpoint, no_continuity, force, force_cuts, batch, progress_mode, strict, sheets_only,
-           no_sheets, executor, address, workers, cpus_per_worker, gpus_per_worker, retakes):
+           allow_unsafe_checkpoint, no_continuity, force, force_cuts, batch, progress_mode, strict, preview,
+           sheets_only, no_sheets, executor, address, workers, cpus_per_worker, gpus_per_worker, retakes):
     """Paint every selected cut's background and write <out>/<episode>_<cut>.png with a sidecar .json.
 
     The shot list is checked first: with any problem, nothing loads and the exit code is 2. Cuts whose
@@ -316,6 +321,7 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
       shotrender render shots/example/episode.yaml --model ./models/sd15 --device cuda
       shotrender render episode.yaml --chain park --out /mnt/renders/ep01
       shotrender render episode.yaml --executor ray --address ray://head:10001
+      shotrender render episode.yaml --preview
     """
     from shotrender.errors import UsageError
     from shotrender.plan import cut_ids
@@ -331,11 +337,15 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     if sheets_only and (no_sheets or no_continuity):
         raise UsageError(f"--sheets-only paints sheets, and {'--no-sheets' if no_sheets else '--no-continuity'} "
                          "none: give one of them")
-    full, selected = _load_plan(shotlist, cuts, chain, shard, units)
+    full, selected = _load_plan(shotlist, cuts, chain, shard, units, preview)
     sl = full.shotlist
     forced = frozenset(cut_ids(full, force_cuts, "--force-cuts") if force_cuts is not None else ())
     settings = _settings(model, controlnet, device, dtype, allow_unsafe_checkpoint, no_continuity)
     backend = _backend(sl, settings)
+    if preview:
+        from shotrender.preview import folder
+
+        out_dir = folder(out_dir or sl.output_dir)
     out = _out(sl, out_dir)
     if retakes:
         from shotrender.review.decisions import only_retakes
@@ -626,6 +636,7 @@ def _backend(sl, settings):
     """The backend for a shot list under the run's settings; nothing loads until a cut needs it."""
     from shotrender.backends import make_backend, model_option
     from shotrender.errors import Problem
+    from shotrender.model_settings import backend_options
     from shotrender.shotlist import top_key_line
 
     model, controlnet = settings.model, settings.controlnet
@@ -635,6 +646,7 @@ def _backend(sl, settings):
             model_ref or sl.resolve_path_or_id(sl.model),
             controlnet=controlnet or (sl.resolve_path_or_id(sl.controlnet) if sl.controlnet else None),
             device=settings.device, dtype=settings.dtype, allow_unsafe_checkpoint=settings.allow_unsafe_checkpoint,
+            options=backend_options(sl),
         )
     except ShotRenderError as e:
         if model or e.exit_code != 2:

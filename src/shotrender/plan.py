@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from shotrender import art_board as boards
+from shotrender import model_settings as models
 from shotrender.camera import Move
 from shotrender.errors import UsageError
 from shotrender.shotlist import PARAM_DEFAULTS, Cut, ShotList, frozen_instance, gc_paused
@@ -41,6 +43,8 @@ class Job:
     upstream_layout: Path | None = None
     chain_head: str | None = None  # the chain's first cut, whose render sets the colours for the chain
     camera: Move | None = None  # a moving cut's camera path on its layout (camera.py)
+    loras: tuple[tuple[str, float], ...] = ()  # (absolute path, scale), merged: see model_settings.merge_loras
+    art_board: tuple[str, float] | None = None  # its background's board: (absolute path, strength)
 
 
 @dataclass(frozen=True)
@@ -131,6 +135,9 @@ class _Resolver:
                 values["seed"] = derive_seed(self.shotlist.seed, f"bg:{bg_id}")
             values["prompt"] = _join(*(level.prompt for level in levels))
             values["negative"] = _join(*(level.negative for level in levels))
+            values["loras"] = models.merge_loras([models.resolved(level.loras, self.base_dir) for level in levels])
+            board = self.shotlist.backgrounds[bg_id].art_board if bg_id is not None else None
+            values["art_board"] = boards.resolved(board, self.base_dir)
             self.bases[bg_id] = values
         return self.bases[bg_id]
 
@@ -157,6 +164,9 @@ class _Resolver:
             "upstream_layout": upstream.layout if upstream else None,
             "chain_head": head.id,
             "camera": cut.camera,
+            "loras": base["loras"] if p.loras is None else models.merge_loras(
+                [base["loras"], models.resolved(p.loras, self.base_dir)]),
+            "art_board": base["art_board"],
         })
 
 

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from shotrender import __version__, camera, continuity, sheets, signals
+from shotrender import model_settings as models
 from shotrender.backends.base import PARAMS, Backend, RenderRequest
 from shotrender.errors import BackendError, Interrupted, ShotRenderError
 from shotrender.files import read_regular
@@ -270,7 +271,7 @@ class _Pending:
         return RenderRequest(
             cut=job.cut, init_image=self.init, layout=self.layout, prompt=job.prompt, negative=job.negative,
             seed=seed, steps=job.steps, strength=strength, guidance=job.guidance, width=self.width,
-            height=self.height, extra=self.extra,
+            height=self.height, extra={**self.extra, **models.request_extra(job.loras, job.art_board)},
         )
 
     def attempt(self, image: np.ndarray, attempt: int, seconds: float) -> _Attempt:
@@ -393,7 +394,8 @@ class Run:
                         cut=sheet.id, init_image=padded, layout=padded, prompt=params["prompt"],
                         negative=params["negative"], seed=seed, steps=params["steps"], strength=strength,
                         guidance=params["guidance"], width=padded.shape[1], height=padded.shape[0],
-                        extra=sheet_extra(settings)))[:sheet.size[1], :sheet.size[0]]
+                        extra={**sheet_extra(settings), **models.request_extra(params["loras"], params["art_board"])},
+                    ))[:sheet.size[1], :sheet.size[0]]
                     score = None if reference is None else continuity.colour_score(
                         image, continuity.lab_stats(reference[0]))
                     attempts.append(_Attempt(image, strength, seed, score, seconds=time.perf_counter() - t))

@@ -22,6 +22,9 @@ from typing import Any
 
 import yaml
 
+from shotrender import art_board as boards
+from shotrender import model_settings as models
+from shotrender import preview as previews
 from shotrender.camera import EASINGS, EDGE_TOLERANCE, MAX_SIDE, Framing, Move, deliver
 from shotrender.errors import Problem, ShotListError, UsageError
 
@@ -32,11 +35,11 @@ ID_RE = re.compile(r"^[A-Za-z0-9_-]+\Z")  # \Z: "C001\n" is not an id
 # bytes, within the 255 a file name may have, with room for another kind of picture.
 MAX_ID_LENGTH = 64
 CONTACT_SHEET = "contact"  # the report's contact sheet is <episode>_contact.png, beside the renders: no cut id
-CUT_PARAMS = ("prompt", "negative", "seed", "steps", "strength", "guidance")
+CUT_PARAMS = ("prompt", "negative", "seed", "steps", "strength", "guidance", "loras")
 PARAM_DEFAULTS = {"prompt": "", "negative": "", "steps": 30, "strength": 0.55, "guidance": 7.5}
 TOP_KEYS = ("version", "episode", "size", "model", "seed", "output", "controlnet", "continuity", "defaults",
-            "backgrounds", "cuts")
-BG_KEYS = (*CUT_PARAMS, "continuity")
+            "backgrounds", "cuts", *models.TOP_KEYS, "preview")
+BG_KEYS = (*CUT_PARAMS, "continuity", "art_board")
 FLOW_PRESETS = ("ultrafast", "fast", "medium")
 # name: (default, low, high); numbers are checked against the range, booleans and presets by type
 CONTINUITY_FIELDS: dict[str, tuple[Any, Any, Any]] = {
@@ -81,6 +84,7 @@ class Params:
     steps: int | None = None
     strength: float | None = None
     guidance: float | None = None
+    loras: tuple[models.Lora, ...] | None = None  # merged by file, cut over background over defaults
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,7 @@ class Background:
     params: Params
     line: int | None = None
     continuity: dict | None = None  # overrides of the episode's continuity settings
+    art_board: boards.ArtBoard | None = None  # the place's colour board
 
 
 @dataclass(frozen=True)
@@ -146,6 +151,8 @@ class ShotList:
     defaults: Params
     backgrounds: dict[str, Background]
     cuts: tuple[Cut, ...]
+    model_settings: models.ModelSettings = models.ModelSettings()  # vae, scheduler, clip_skip, ip_adapter
+    preview: previews.Preview | None = None  # the overrides `render --preview` paints with
 
     def cut(self, cut_id: str) -> Cut:
         for c in self.cuts:
@@ -548,6 +555,7 @@ class _Checker:
             self.add((*path, "guidance"), f"must be between 0 and 50, got {guidance}", "7.5 is usual", cut)
             guidance = None
         values["guidance"] = guidance
+        values["loras"] = models.read_loras(self, data, path, cut)
         return frozen_instance(Params, values)
 
     def integer(self, data: dict, path: tuple, key: str, lo: int, hi: int, cut: str | None = None):
@@ -755,7 +763,8 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
             continue
         ck.unknown_keys(bg_data, path, BG_KEYS)
         overrides = ck.continuity(bg_data.get("continuity"), (*path, "continuity")) if "continuity" in bg_data else None
-        backgrounds[bg_id] = Background(bg_id, ck.params(bg_data, path), ck.line(path), overrides)
+        backgrounds[bg_id] = Background(bg_id, ck.params(bg_data, path), ck.line(path), overrides,
+                                        boards.read(ck, bg_data, path))
 
     cuts = _parse_cuts(ck, data.get("cuts"), backgrounds, (width, height) if _size_ok(width, height) else None)
     _warn_empty_prompts(ck, cuts, defaults, backgrounds)
@@ -765,7 +774,8 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
         source=source, base_dir=base_dir, version=VERSION, episode=episode or "", width=width, height=height,
         model=model or "", seed=seed or 0, output=output, controlnet=controlnet, continuity=continuity,
         defaults=defaults,
-        backgrounds=backgrounds, cuts=tuple(cuts),
+        backgrounds=backgrounds, cuts=tuple(cuts), model_settings=models.read_top(ck, data),
+        preview=previews.read(ck, data),
     )
     return shotlist, problems
 
@@ -1233,6 +1243,8 @@ def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem
                 problems.append(Problem(
                     shotlist.source, None, key, f"'{value}' does not exist in {shotlist.base_dir} (the shot list's "
                     f"folder); it is read as a path, as {path_reason(value, shotlist.base_dir)}", _path_fix(key)))
+    problems += models.file_problems(shotlist, lambda *where: Problem(shotlist.source, *where))
+    problems += boards.file_problems(shotlist, lambda *where: Problem(shotlist.source, *where))
     return output + problems
 
 

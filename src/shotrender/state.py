@@ -31,7 +31,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from shotrender import art_board as boards
 from shotrender import camera, sheets
+from shotrender import model_settings as models
 from shotrender.backends.base import PARAMS
 from shotrender.errors import BackendError, UsageError
 from shotrender.files import WriteError, read_regular, write_text_atomic
@@ -78,11 +80,16 @@ def job_inputs(job: Job, layout_sha: str, width: int, height: int, backend_ident
                reads: tuple[str, ...] = PARAMS) -> dict:
     """Everything of its own that decides a job's pixels: the parameters the backend reads (`Backend.reads`),
     not the ones it ignores; paths and times are deliberately left out."""
-    return {
+    inputs = {
         "layout": layout_sha,
         "params": {**{name: getattr(job, name) for name in PARAMS if name in reads}, "width": width, "height": height},
         "backend": backend_identity,
     }
+    if job.loras and "loras" in reads:
+        inputs["loras"] = models.lora_inputs(job.loras)
+    if job.art_board and "art_board" in reads:
+        inputs["art_board"] = boards.key_inputs(job.art_board)
+    return inputs
 
 
 def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None = None) -> list[str]:
@@ -303,6 +310,10 @@ class State:
                 "mosaic": sheets.SCHEMA,
                 "request": sheet_extra(self.sl.continuity_for(bg)),
             }
+            if params["loras"] and "loras" in self.reads:
+                inputs["loras"] = models.lora_inputs(params["loras"])
+            if params["art_board"] and "art_board" in self.reads:
+                inputs["art_board"] = boards.key_inputs(params["art_board"])
             first = self.first_sheet(bg)
             if first is not None and first.id != sheet.id:  # a later sheet keeps the first one's colours
                 inputs["colours"] = {"id": first.id, "key": self.sheet_key(first)[0],

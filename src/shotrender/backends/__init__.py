@@ -10,6 +10,7 @@ from pathlib import Path
 
 from shotrender.backends.base import Backend, RenderRequest
 from shotrender.errors import ModelError
+from shotrender.model_settings import BackendOptions
 
 __all__ = ["Backend", "RenderRequest", "make_backend", "model_option"]
 
@@ -21,17 +22,19 @@ def make_backend(
     device: str | None = None,
     dtype: str | None = None,
     allow_unsafe_checkpoint: bool = False,
+    options: BackendOptions | None = None,
 ) -> Backend:
     """Return the backend for a `model:` value: "draft", a diffusers folder, a .safetensors file or a hub id.
 
-    Paths must already be resolved: absolute (`ShotList.resolve_path_or_id`, `model_option`), so that
-    an `owner/name` that reaches here is a hub id.
+    `options` are the shot list's vae, scheduler, clip skip and LoRA files (model_settings.backend_options);
+    the draft backend has no use for them. Paths must already be resolved: absolute
+    (`ShotList.resolve_path_or_id`, `model_option`), so that an `owner/name` that reaches here is a hub id.
     """
     if model == "draft":
         from shotrender.backends.draft import DraftBackend
 
         return DraftBackend()
-    from shotrender.backends.diffusers_img2img import DiffusersBackend
+    from shotrender.backends.diffusers import DiffusersBackend
 
     return DiffusersBackend(
         model,
@@ -39,6 +42,7 @@ def make_backend(
         device=device,
         dtype=dtype,
         allow_unsafe_checkpoint=allow_unsafe_checkpoint,
+        options=options,
     )
 
 

@@ -32,10 +32,13 @@ alone do not match; painted as views of one sheet (render.py), they show the she
 
 from __future__ import annotations
 
+import os
+
 import cv2
 import numpy as np
 
 from shotrender.backends.base import RenderRequest
+from shotrender.backends.draft.boards import board_palette, toward
 from shotrender.backends.draft.palettes import Colours, choose_colours, prompt_cues
 from shotrender.backends.draft.regions import (
     ACCENT,
@@ -115,11 +118,14 @@ def shade(regions: Regions, roles: np.ndarray, choice: np.ndarray, colours: Colo
     return np.clip(top, 0, 1), np.clip(bottom, 0, 1), start, span
 
 
-def colour_key(layout: np.ndarray, prompt: str, seed: int) -> np.ndarray:
-    """The colour key of an RGB uint8 layout, lines included: H×W×3 uint8 RGB."""
+def colour_key(layout: np.ndarray, prompt: str, seed: int, board: tuple[np.ndarray, float] | None = None) -> np.ndarray:
+    """The colour key of an RGB uint8 layout, lines included: H×W×3 uint8 RGB. `board`: an art board's
+    palette (Lab, boards.board_palette) and strength, which the colours are pulled toward."""
     height, width = layout.shape[:2]
     rng = np.random.default_rng(seed & 0xFFFF_FFFF_FFFF_FFFF)
     colours = choose_colours(*prompt_cues(prompt), rng)
+    if board is not None and board[1] > 0:
+        colours = toward(colours, *board)
     gray = cv2.cvtColor(layout, cv2.COLOR_RGB2GRAY)
     regions = find_regions((gray < 128).view(np.uint8))
     roles = region_roles(regions, width, height)
@@ -156,7 +162,8 @@ class DraftBackend:
     """Colour-key previews from the layout alone: no model, no GPU, no torch (see the module doc)."""
 
     name = "draft"
-    reads = ("prompt", "seed", "strength")  # a colour key, no diffusion: steps, guidance and negative do nothing
+    # a colour key, no diffusion: steps, guidance and negative do nothing; an art board sets the palette
+    reads = ("prompt", "seed", "strength", "art_board")
 
     def identity(self) -> dict:
         return {"backend": "draft", "version": VERSION}
@@ -174,7 +181,10 @@ class DraftBackend:
         width, height = request.width, request.height
         layout = _fit(request.layout, width, height)
         init = _fit(request.init_image, width, height)
-        key = colour_key(layout, request.prompt, request.seed)
+        board = request.extra.get("art_board")
+        if board is not None:
+            board = (board_palette(board[0], os.stat(board[0]).st_mtime_ns), board[1])
+        key = colour_key(layout, request.prompt, request.seed, board)
         difference = cv2.absdiff(init, layout)
         difference = cv2.max(cv2.max(difference[..., 0], difference[..., 1]), difference[..., 2])
         # Up to 8 levels is resampling noise, not paint; from 40 levels on it is surely paint.

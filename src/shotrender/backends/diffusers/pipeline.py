@@ -1,45 +1,43 @@
-"""The diffusers img2img backend: Stable Diffusion 1.x/2.x or SDXL, optionally steered by a ControlNet.
+"""The backend: builds the img2img pipeline (SD 1.x/2.x or SDXL, a ControlNet or not) and paints requests.
 
-The only module that imports torch and diffusers, and only inside methods: building the backend and
-asking for its identity() stay cheap, so validate, plan and a fully cached render never import torch.
-
-    backend = DiffusersBackend("models/anime_bg.safetensors", controlnet="models/lineart")
-    backend.identity()            # cache key material; hashes the weights once, then reads a cache
-    backend.load()                # once per process
-    image = backend.render(request)
-    sheet = backend.render(dataclasses.replace(request, width=1536, extra={"sheet": True}))   # MultiDiffusion
-    backend.last_work             # the UNet work of that last render call
-
-`model` is a diffusers folder, a single .safetensors checkpoint (its diffusers config folder may sit
-beside it as `<name>.config/`), or a Hugging Face hub id. docs/models.md tells users how to set each up.
-
-A request with `extra["sheet"]` true is a sheet: larger than the model's native window, it is painted in
-overlapping windows blended at every step (diffusers_tiled.py); one that fits a window, and every request
-without the flag, whatever its size, is the plain pipeline call. `extra["tile_window"]` and
-`extra["tile_overlap"]` (image pixels) set the window and the overlap; see SHEET_KEYS and docs/models.md.
+See the package docstring for how it is used.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
-import re
-import socket
-import tempfile
-import threading
-from importlib import metadata
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 
 from shotrender import signals
 from shotrender.backends.base import PARAMS, RenderRequest
+from shotrender.backends.diffusers import adapters
+from shotrender.backends.diffusers.device import (
+    DEVICES,
+    DTYPES,
+    configured_threads,
+    dtype_argument,
+    library_version,
+    quiet_libraries,
+    resolve_device,
+)
+from shotrender.backends.diffusers.hashes import content_hash
+from shotrender.backends.diffusers.model import (
+    CONFIG_SUFFIX,
+    SINGLE_FILE_TYPES,
+    cached_hub_config,
+    checkpoint_type,
+    config_beside,
+    controlnet_folder,
+    hub_unreachable,
+    model_kind,
+)
 from shotrender.errors import BackendError, Interrupted, ModelError, ShotRenderError, UsageError
-from shotrender.shotlist import path_reason
+from shotrender.model_settings import IMAGE_ENCODER, SCHEDULERS, BackendOptions, family, ip_adapter_problem, lora_width
 
 log = logging.getLogger(__name__)
 
@@ -54,26 +52,12 @@ LOAD_COUNT = 0
 #: model's native size); the overlap of neighbouring windows (image pixels, default a quarter window)
 SHEET_KEYS = ("sheet", "tile_window", "tile_overlap")
 
-ACCEPTED = (
-    "a diffusers folder (with model_index.json), a .safetensors checkpoint, "
-    "or a Hugging Face hub id such as 'stable-diffusion-v1-5/stable-diffusion-v1-5'"
-)
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
-HASHED_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".json", ".txt", ".model", ".yaml")
-HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[A-Za-z0-9][\w.-]*$")
-DEVICES = re.compile(r"^(cpu|mps|cuda(:\d+)?)$")
-DTYPES = ("float16", "bfloat16", "float32")
-CONFIG_SUFFIX = ".config"
-# what diffusers' single-file loader can detect and an img2img pipeline can run
-SINGLE_FILE_TYPES = {"v1": "sd", "v2": "sd", "xl_base": "xl", "xl_refiner": "xl"}
-PROBE_SECONDS = 3.0
-
 
 class DiffusersBackend:
     """img2img with diffusers; see the module docstring and docs/models.md."""
 
     name = "diffusers"
-    reads = PARAMS
+    reads = (*PARAMS, "loras")
 
     def __init__(
         self,
@@ -83,6 +67,7 @@ class DiffusersBackend:
         device: str | None = None,
         dtype: str | None = None,
         allow_unsafe_checkpoint: bool = False,
+        options: BackendOptions | None = None,
     ):
         self.model = str(model)
         self.kind = model_kind(self.model, allow_unsafe_checkpoint)
@@ -95,7 +80,24 @@ class DiffusersBackend:
             raise UsageError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
         self.requested_device = device
         self.requested_dtype = dtype
+        self.options = options = options or BackendOptions()
+        self.vae = vae_source(options.vae) if options.vae else None
+        if options.scheduler is not None and options.scheduler not in SCHEDULERS:
+            raise UsageError(f"unknown scheduler {options.scheduler!r}; use one of {', '.join(SCHEDULERS)}")
+        for lora in options.loras:
+            adapters.check_file(Path(lora), allow_unsafe_checkpoint)
+        self.ip_adapter = Path(options.ip_adapter) if options.ip_adapter else None
+        if self.ip_adapter is not None:
+            reason = ip_adapter_problem(self.ip_adapter)
+            if reason:
+                raise ModelError(f"ip_adapter {self.ip_adapter} {reason}; give the IP-Adapter's weights with its "
+                                 f"image encoder folder beside them as {IMAGE_ENCODER}/")
+            adapters.check_file(self.ip_adapter, allow_unsafe_checkpoint, "IP-Adapter")
+            # with an IP-Adapter, a place's art board conditions its pictures: it is in their keys
+            self.reads = (*self.reads, "art_board")
+        self._boards: dict[str, object] = {}
         self._pipe = None
+        self._adapters: adapters.Adapters | None = None
         self._device: str | None = None
         self._dtype = None
         self._config_used: str | None = None
@@ -119,7 +121,15 @@ class DiffusersBackend:
             "dtype": self.requested_dtype or "auto",
             # CPU thread count changes float rounding; on a GPU it does not, so a pinned GPU leaves it out
             "threads": configured_threads() if self.requested_device in (None, "cpu") else None,
-            "versions": {name: _version(name) for name in ("diffusers", "torch", "transformers")},
+            "versions": {name: library_version(name) for name in ("diffusers", "torch", "transformers")},
+            # present only when set, so that the keys of renders made without them stay as they were
+            **({"vae": content_hash(self.vae)} if self.vae else {}),
+            **({"scheduler": [self.options.scheduler, *SCHEDULERS[self.options.scheduler]]}
+               if self.options.scheduler else {}),
+            **({"clip_skip": self.options.clip_skip} if self.options.clip_skip else {}),
+            **({"peft": library_version("peft")} if self.options.loras else {}),
+            **({"ip_adapter": content_hash(self.ip_adapter),
+                "image_encoder": content_hash(self.ip_adapter.parent / IMAGE_ENCODER)} if self.ip_adapter else {}),
         }
 
     # -- loading -----------------------------------------------------------------------------
@@ -129,12 +139,13 @@ class DiffusersBackend:
         if self._pipe is not None:
             return
         try:
-            _quiet_libraries()
+            quiet_libraries()
             self._device, self._dtype = resolve_device(self.requested_device, self.requested_dtype)
         except Exception as e:
             _raise_if_interrupted(e)  # an import that diffusers wrapped in a RuntimeError
             raise
         self._pipe = self._build(self._dtype)
+        self._check_lora_families()
         if signals.received() is not None:  # a library swallowed the interrupt and went on loading
             raise Interrupted(signals.received())
 
@@ -152,6 +163,8 @@ class DiffusersBackend:
             "model_kind": self.kind,
             "config": self._config_used,
             "controlnet": self.controlnet is not None,
+            "scheduler": type(self._pipe.scheduler).__name__,
+            "clip_skip": self.options.clip_skip,
             "fp32_fallback": self._fallback_cut is not None,
             "fp32_fallback_cut": self._fallback_cut,
             "threads": torch.get_num_threads(),
@@ -169,17 +182,24 @@ class DiffusersBackend:
             if self.controlnet is not None:
                 from diffusers import ControlNetModel
 
-                extra["controlnet"] = ControlNetModel.from_pretrained(self.controlnet, **_dtype_argument(dtype))
+                extra["controlnet"] = ControlNetModel.from_pretrained(self.controlnet, **dtype_argument(dtype))
+            if self.vae is not None:
+                extra["vae"] = self._load_vae(dtype)
             if self.kind == "folder":
                 from diffusers import AutoPipelineForImage2Image
 
                 pipe = AutoPipelineForImage2Image.from_pretrained(
-                    str(self.path), local_files_only=True, **_dtype_argument(dtype), **extra
+                    str(self.path), local_files_only=True, **dtype_argument(dtype), **extra
                 )
             elif self.kind == "hub":
                 pipe = self._from_hub(dtype, extra)
             else:
                 pipe = self._from_single_file(dtype, extra)
+            if self.options.scheduler:
+                pipe.scheduler = make_scheduler(self.options.scheduler, pipe.scheduler.config)
+            if self.ip_adapter is not None:
+                pipe.load_ip_adapter(str(self.ip_adapter.parent), subfolder="", weight_name=self.ip_adapter.name,
+                                     image_encoder_folder=IMAGE_ENCODER, local_files_only=True)
             pipe.to(self._device)
         except Exception as e:
             _raise_if_interrupted(e)  # a cancelled load is no bad model, whatever the library made of it
@@ -191,7 +211,30 @@ class DiffusersBackend:
             raise ModelError(f"cannot load model {self.model}: {e}") from e
         pipe.set_progress_bar_config(disable=True)
         LOAD_COUNT += 1
+        self._adapters = adapters.Adapters(pipe)  # a rebuilt pipeline (the fp32 fallback) loads its LoRAs again
         return pipe
+
+    def _load_vae(self, dtype):
+        from diffusers import AutoencoderKL
+
+        if self.vae.is_dir():
+            return AutoencoderKL.from_pretrained(str(self.vae), **dtype_argument(dtype))
+        # a single-file VAE is laid out as the original checkpoints are; the model's own VAE config shapes it
+        config = self.path if self.kind == "folder" else self.config_folder
+        return AutoencoderKL.from_single_file(
+            str(self.vae), **({"config": str(config), "subfolder": "vae", "local_files_only": True} if config else {}),
+            **dtype_argument(dtype),
+        )
+
+    def _check_lora_families(self) -> None:
+        """A LoRA made for another family than the loaded model's is refused before anything is painted
+        (shot lists check it before loading where the model is local: model_settings.file_problems)."""
+        width = self._pipe.unet.config.cross_attention_dim
+        for lora in self.options.loras:
+            made_for = lora_width(Path(lora)) if Path(lora).suffix.lower() == ".safetensors" else None
+            if made_for is not None and made_for != width:
+                raise ModelError(f"LoRA {lora} is made for {family(made_for)} and the model {self.model} is "
+                                 f"{family(width)}; use a LoRA trained for this model's family")
 
     def _from_hub(self, dtype, extra: dict):
         from diffusers import AutoPipelineForImage2Image
@@ -199,7 +242,7 @@ class DiffusersBackend:
         offline = hub_unreachable()
         try:
             return AutoPipelineForImage2Image.from_pretrained(
-                self.model, local_files_only=offline is not None, **_dtype_argument(dtype), **extra
+                self.model, local_files_only=offline is not None, **dtype_argument(dtype), **extra
             )
         except OSError as e:
             if offline is None:
@@ -256,7 +299,7 @@ class DiffusersBackend:
             str(self.path),
             config=self._config_used,
             local_files_only=config is not None,
-            **_dtype_argument(dtype),
+            **dtype_argument(dtype),
             **extra,
         )
 
@@ -316,6 +359,7 @@ class DiffusersBackend:
     def _check(self, requests: list[RenderRequest]) -> None:
         first = requests[0]
         shared = ("width", "height", "steps", "strength", "guidance", "control_scale")
+        loras = first.extra.get("loras", ())
         for request in requests[1:]:
             differing = [f for f in shared if getattr(request, f) != getattr(first, f)]
             if differing:
@@ -329,6 +373,12 @@ class DiffusersBackend:
                     f"render_batch needs all cuts or none to have a negative prompt; cut {request.cut} and "
                     f"cut {first.cut} differ"
                 )
+            if request.extra.get("loras", ()) != loras:
+                raise ValueError(f"render_batch needs cuts with the same LoRAs; cut {request.cut} and cut "
+                                 f"{first.cut} differ")
+            if request.extra.get("art_board") != first.extra.get("art_board"):
+                raise ValueError(f"render_batch needs cuts with the same art board; cut {request.cut} and cut "
+                                 f"{first.cut} differ")
         factor = self._pipe.vae_scale_factor
         if first.width % factor or first.height % factor:
             raise ValueError(f"width and height must be multiples of {factor}, got {first.width}×{first.height}")
@@ -341,7 +391,7 @@ class DiffusersBackend:
 
     def _windows(self, request: RenderRequest) -> list[tuple[int, int, int, int]]:
         """The latent windows a request is painted in: one, the whole picture, unless it is a sheet."""
-        from shotrender.backends import diffusers_tiled
+        from shotrender.backends.diffusers import tiled
 
         factor = self._pipe.vae_scale_factor
         height, width = request.height // factor, request.width // factor
@@ -355,7 +405,7 @@ class DiffusersBackend:
                                  f"a multiple of {factor} (the VAE's scale), got {value!r}")
         if not overlap < window:
             raise ValueError(f"cut {request.cut}: tile_overlap ({overlap}) must be less than tile_window ({window})")
-        windows = diffusers_tiled.views(height, width, window // factor, overlap // factor)
+        windows = tiled.views(height, width, window // factor, overlap // factor)
         if len(windows) > 1 and hasattr(self._pipe, "text_encoder_2"):
             raise BackendError(
                 f"cut {request.cut}: a {request.width}×{request.height} sheet is larger than one {window} px "
@@ -392,25 +442,49 @@ class DiffusersBackend:
         if self.controlnet is not None:
             kwargs["control_image"] = [Image.fromarray(control_image(r.layout, r.width, r.height)) for r in requests]
             kwargs["controlnet_conditioning_scale"] = first.control_scale
+        if self.ip_adapter is not None:
+            kwargs["ip_adapter_image"] = self._board(first.extra.get("art_board"))
+        if self.options.clip_skip and self.options.clip_skip > 1:
+            # clip_skip counts as AUTOMATIC1111 and ComfyUI do (1: the last layer); diffusers counts layers skipped
+            if hasattr(self._pipe, "text_encoder_2"):
+                kwargs["clip_skip"] = self.options.clip_skip - 1
+            else:
+                from shotrender.backends.diffusers.prompts import skipped_embeds
+
+                kwargs["prompt_embeds"] = skipped_embeds(self._pipe, kwargs.pop("prompt"), self.options.clip_skip - 1)
         return kwargs
+
+    def _board(self, board: tuple[str, float] | None):
+        """The art board the IP-Adapter sees, at its strength; with no board, a blank one at scale 0, which adds
+        exactly nothing (the adapter's attention is multiplied by the scale), so the picture is the one without."""
+        from PIL import Image
+
+        self._pipe.set_ip_adapter_scale(board[1] if board else 0.0)
+        if board is None:
+            return Image.new("RGB", (64, 64), (128, 128, 128))
+        if board[0] not in self._boards:
+            with Image.open(board[0]) as image:
+                self._boards[board[0]] = image.convert("RGB")
+        return self._boards[board[0]]
 
     def _paint(self, requests: list[RenderRequest]) -> list[np.ndarray]:
         """The pipeline's float output, H×W×3 in 0..1, NaNs kept so they can be seen."""
         import torch
 
-        from shotrender.backends import diffusers_tiled
+        from shotrender.backends.diffusers import tiled
 
         first = requests[0]
         kwargs = self._arguments(requests)
         cuts = ", ".join(r.cut for r in requests)
         windows = self._windows(first)
         self.last_work["windows"] = len(windows)
+        self._adapters.use(first.extra.get("loras", ()))
         count = self._pipe.unet.register_forward_pre_hook(self._count_work, with_kwargs=True)
         try:
             if len(windows) == 1:
                 output = self._pipe(**kwargs)
             else:
-                output = diffusers_tiled.paint(self._pipe, windows, **kwargs)
+                output = tiled.paint(self._pipe, windows, **kwargs)
         except (MemoryError, torch.cuda.OutOfMemoryError) as e:
             raise BackendError(f"cut {cuts}: out of memory on {self._device}: {e}") from e
         except (ValueError, TypeError, RuntimeError) as e:
@@ -445,169 +519,6 @@ def _raise_if_interrupted(error: Exception) -> None:
         raise Interrupted(signum) from error
 
 
-def _quiet_libraries() -> None:
-    """Keep diffusers' and transformers' load-time chatter (optional-package notices, deprecations of
-    arguments they pass themselves) out of the render log; real failures still raise."""
-    import warnings
-
-    from diffusers.utils import logging as diffusers_logging
-    from transformers.utils import logging as transformers_logging
-
-    diffusers_logging.set_verbosity_error()
-    transformers_logging.set_verbosity_error()
-    # their "Loading pipeline components" bars write carriage returns into farm logs; we report progress
-    diffusers_logging.disable_progress_bar()
-    transformers_logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", category=UserWarning, module=r"huggingface_hub\..*")
-    warnings.filterwarnings("ignore", category=FutureWarning, module=r"(diffusers|transformers)\..*")
-
-
-def model_kind(model: str, allow_unsafe_checkpoint: bool) -> str:
-    """'folder', 'file' or 'hub' for a `model:` value; ModelError when it is none of them."""
-    path = Path(model).expanduser()
-    if path.is_dir():
-        if not (path / "model_index.json").is_file():
-            raise ModelError(
-                f"model folder {path} has no model_index.json, so it is not a diffusers pipeline folder; "
-                f"`model:` accepts {ACCEPTED}"
-            )
-        return "folder"
-    if path.is_file():
-        suffix = path.suffix.lower()
-        if suffix == ".safetensors":
-            return "file"
-        if suffix in PICKLE_SUFFIXES:
-            if not allow_unsafe_checkpoint:
-                raise ModelError(
-                    f"{path} is a pickle checkpoint, and loading pickle can run arbitrary code. Use a "
-                    ".safetensors version of it, or, if you trust where it came from, allow it with "
-                    "--allow-unsafe-checkpoint"
-                )
-            return "file"
-        raise ModelError(f"model file {path} is not a checkpoint this backend reads; `model:` accepts {ACCEPTED}")
-    if HUB_ID.match(model) and path_reason(model, None) is None:
-        return "hub"
-    raise ModelError(f"model {model!r} not found: no such folder or file. `model:` accepts {ACCEPTED}")
-
-
-def config_beside(checkpoint: Path) -> Path | None:
-    """`<name>.config/` next to `<name>.safetensors`: the diffusers configs it loads with offline."""
-    folder = checkpoint.with_suffix(CONFIG_SUFFIX)
-    if not folder.is_dir():
-        return None
-    if not (folder / "model_index.json").is_file():
-        raise ModelError(
-            f"{folder} is there but has no model_index.json; it must be a diffusers config folder "
-            "(model_index.json, one subfolder per component, no weights needed)"
-        )
-    return folder
-
-
-def controlnet_folder(controlnet: str) -> Path:
-    folder = Path(controlnet).expanduser()
-    if not (folder / "config.json").is_file():
-        raise ModelError(
-            f"controlnet {controlnet!r} is not a ControlNet folder: it needs config.json and the weights "
-            "beside it (a diffusers ControlNetModel folder, e.g. from `hf download ... --local-dir`)"
-        )
-    return folder
-
-
-def checkpoint_type(path: Path) -> str:
-    """diffusers' own name for a checkpoint's architecture ('v1', 'v2', 'xl_base', …).
-
-    For .safetensors only the header is read: shapes stand in for the tensors, as the detection
-    looks at nothing but key names and shapes.
-    """
-    from diffusers.loaders.single_file_utils import infer_diffusers_model_type, load_single_file_checkpoint
-
-    if path.suffix.lower() != ".safetensors":
-        return infer_diffusers_model_type(load_single_file_checkpoint(str(path)))
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        shapes = {key: _Shape(tuple(f.get_slice(key).get_shape())) for key in f.keys()}
-    return infer_diffusers_model_type(shapes)
-
-
-class _Shape:
-    """A tensor's stand-in for infer_diffusers_model_type, which reads only `.shape`."""
-
-    def __init__(self, shape: tuple[int, ...]):
-        self.shape = shape
-
-
-def cached_hub_config(repo: str) -> Path | None:
-    """The snapshot of `repo` in the local Hugging Face cache, if diffusers fetched its configs before."""
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import LocalEntryNotFoundError
-
-    try:
-        folder = Path(snapshot_download(repo, local_files_only=True))
-    except LocalEntryNotFoundError:
-        return None
-    return folder if (folder / "model_index.json").is_file() else None
-
-
-def hub_unreachable() -> str | None:
-    """Why the Hugging Face hub cannot be used, or None if it is worth trying.
-
-    Offline switches first; otherwise one TCP connection (to the proxy if one is set), given at most
-    PROBE_SECONDS, name resolution included, so an offline machine fails in seconds, not minutes.
-    """
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
-            return f"{var} is set"
-    target = (
-        os.environ.get("HTTPS_PROXY")
-        or os.environ.get("https_proxy")
-        or os.environ.get("HF_ENDPOINT")
-        or "https://huggingface.co"
-    )
-    url = urlsplit(target if "://" in target else "http://" + target)
-    host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
-    outcome: list[str | None] = []
-
-    def probe() -> None:
-        try:
-            socket.create_connection((host, port), timeout=PROBE_SECONDS).close()
-            outcome.append(None)
-        except OSError as e:
-            outcome.append(f"cannot connect to {host}:{port}: {e}")
-
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(PROBE_SECONDS)
-    return outcome[0] if outcome else f"no answer from {host}:{port} within {PROBE_SECONDS:g} s"
-
-
-def resolve_device(device: str | None, dtype: str | None):
-    """(device, torch dtype): CUDA in float16, else MPS, else CPU, both float32 unless told otherwise."""
-    import torch
-
-    if device is None:
-        if torch.cuda.is_available():
-            device = "cuda"
-        elif torch.backends.mps.is_available():
-            device = "mps"
-        else:
-            device = "cpu"
-    elif device.startswith("cuda"):
-        count = torch.cuda.device_count()
-        index = int(device.partition(":")[2] or 0)
-        if index >= count:
-            visible = os.environ.get("CUDA_VISIBLE_DEVICES", "(not set)")
-            raise UsageError(
-                f"device {device!r} asked for, but torch sees {count} CUDA device(s) "
-                f"(CUDA_VISIBLE_DEVICES={visible}, torch built for CUDA {torch.version.cuda})"
-            )
-    elif device == "mps" and not torch.backends.mps.is_available():
-        raise UsageError("device 'mps' asked for, but this torch build or machine has no MPS")
-    if dtype is None:
-        # fp16 halves memory and time on CUDA; MPS stays float32 as diffusers' own MPS guide does
-        dtype = "float16" if device.startswith("cuda") else "float32"
-    return device, getattr(torch, dtype)
-
 
 def fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
     """`image` at width × height: area averaging to shrink, bicubic to enlarge, untouched if it fits."""
@@ -634,109 +545,20 @@ def _broken(image: np.ndarray) -> str | None:
     return None
 
 
-def configured_threads() -> int:
-    """The CPU thread setting, read without importing torch: MKL_NUM_THREADS, else OMP_NUM_THREADS.
-
-    With neither set, the logical CPU count stands for the machine: torch then takes its physical core
-    count, fixed per machine. The thread count changes float rounding, hence a CPU render's bytes.
-    """
-    for var in ("MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(var, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return os.cpu_count() or 1
+def vae_source(vae: str) -> Path:
+    """A `vae:` value as the backend loads it: a diffusers AutoencoderKL folder or a .safetensors file."""
+    path = Path(vae).expanduser()
+    if path.is_dir() and (path / "config.json").is_file():
+        return path
+    if path.is_file() and path.suffix.lower() == ".safetensors":
+        return path
+    raise ModelError(f"vae {vae!r} is neither a diffusers VAE folder (config.json and its weights) nor a "
+                     ".safetensors file; point `vae:` at one of them")
 
 
-def _dtype_argument(dtype) -> dict:
-    """diffusers 0.42 renamed `torch_dtype` to `dtype` and warns on the old name; older ones know only it."""
-    from diffusers import __version__
-    from packaging.version import Version
+def make_scheduler(name: str, config):
+    """The `scheduler:` named `name` (model_settings.SCHEDULERS), made from the model's scheduler config."""
+    import diffusers
 
-    return {"dtype" if Version(__version__) >= Version("0.42") else "torch_dtype": dtype}
-
-
-def _version(distribution: str) -> str | None:
-    try:
-        return metadata.version(distribution)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-# -- content hashes, cached by path, size and mtime ---------------------------------------------
-
-
-def hash_cache_file() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "shotrender" / "hashes.json"
-
-
-def content_hash(path: Path) -> str:
-    """sha256 of a file's bytes, or of a folder's weight and config files (relative path + hash each).
-
-    Each file's hash is kept in hash_cache_file() under its path, size and mtime, so a multi-gigabyte
-    model is read once, not on every run. A cache that cannot be read is ignored and rewritten; two
-    processes writing at once lose entries, never corrupt the file, and a lost entry is only recomputed.
-    """
-    path = Path(path).resolve()
-    cache_file = hash_cache_file()
-    entries = _read_hash_cache(cache_file)
-    before = dict(entries)
-
-    def file_hash(file: Path) -> str:
-        stat = file.stat()
-        entry = entries.get(str(file))
-        if (
-            isinstance(entry, dict)
-            and entry.get("size") == stat.st_size
-            and entry.get("mtime_ns") == stat.st_mtime_ns
-            and isinstance(entry.get("sha256"), str)
-        ):
-            return entry["sha256"]
-        digest = hashlib.sha256()
-        with open(file, "rb") as f:
-            while chunk := f.read(1 << 20):
-                digest.update(chunk)
-        entries[str(file)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest.hexdigest()}
-        return digest.hexdigest()
-
-    if path.is_file():
-        result = file_hash(path)
-    else:
-        files = sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file()
-            and p.suffix.lower() in HASHED_SUFFIXES
-            # skip .cache/ and the like: `hf download --local-dir` keeps its own bookkeeping there
-            and not any(part.startswith(".") for part in p.relative_to(path).parts)
-        )
-        lines = "".join(f"{p.relative_to(path).as_posix()} {file_hash(p)}\n" for p in files)
-        result = hashlib.sha256(lines.encode("utf-8")).hexdigest()
-    if entries != before:
-        _write_atomically(cache_file, json.dumps({"version": 1, "files": entries}, indent=0))
-    return result
-
-
-def _read_hash_cache(cache_file: Path) -> dict:
-    try:
-        cache = json.loads(cache_file.read_text("utf-8"))
-    except (OSError, ValueError):
-        return {}
-    files = cache.get("files") if isinstance(cache, dict) and cache.get("version") == 1 else None
-    return files if isinstance(files, dict) else {}
-
-
-def _write_atomically(target: Path, text: str) -> None:
-    """Write to a temporary name in the same folder, then rename: readers see the old file or the new."""
-    tmp = None
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except OSError as e:
-        # the cache only saves time; a read-only home must not stop a render
-        log.warning("could not write the hash cache %s: %s", target, e)
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
+    class_name, options = SCHEDULERS[name]
+    return getattr(diffusers, class_name).from_config(config, **options)

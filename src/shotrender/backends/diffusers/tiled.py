@@ -55,7 +55,7 @@ def paint(
     pipe,
     windows: list[tuple[int, int, int, int]],
     *,
-    prompt: list[str],
+    prompt: list[str] | None = None,
     negative_prompt: list[str] | None,
     image: list,
     strength: float,
@@ -64,22 +64,28 @@ def paint(
     generator: list[torch.Generator],
     control_image: list | None = None,
     controlnet_conditioning_scale: float = 1.0,
+    prompt_embeds=None,
+    ip_adapter_image=None,
     output_type: str = "np",
 ):
     """The img2img pipeline `pipe` (SD 1.x/2.x, ControlNet or not) called with these arguments, but denoised
-    window by window over `windows` (latent pixels, see views()). Returns the pipeline's output type."""
+    window by window over `windows` (latent pixels, see views()). Returns the pipeline's output type.
+    `prompt_embeds` stand for `prompt`, as in the pipeline (CLIP skip: prompts.py)."""
     from diffusers.pipelines.stable_diffusion import StableDiffusionPipelineOutput
 
     device = pipe._execution_device
     controlnet = getattr(pipe, "controlnet", None)
-    batch = len(prompt)
+    batch = len(prompt) if prompt is not None else prompt_embeds.shape[0]
     # the pipelines' own rule (do_classifier_free_guidance): guidance-distilled UNets take none
     guided = guidance_scale > 1 and pipe.unet.config.time_cond_proj_dim is None
     f = pipe.vae_scale_factor
 
     # 1. Encode the prompts; guided, one batch holds the unconditional half first, as in the pipelines
-    positive, negative = pipe.encode_prompt(prompt, device, 1, guided, negative_prompt)
+    positive, negative = pipe.encode_prompt(prompt, device, 1, guided, negative_prompt, prompt_embeds=prompt_embeds)
     embeds = torch.cat([negative, positive]) if guided else positive
+    added = None
+    if ip_adapter_image is not None:  # the IP-Adapter's image tokens, unconditional half first as the prompts
+        added = {"image_embeds": pipe.prepare_ip_adapter_image_embeds(ip_adapter_image, None, device, batch, guided)}
 
     # 2. Preprocess the init image and the control image (the whole picture; windows are cut from it)
     init = pipe.image_processor.preprocess(image)
@@ -118,7 +124,8 @@ def paint(
                     return_dict=False,
                 )
                 residuals = {"down_block_additional_residuals": down, "mid_block_additional_residual": mid}
-            noise = pipe.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False, **residuals)[0]
+            noise = pipe.unet(model_input, t, encoder_hidden_states=embeds, added_cond_kwargs=added, return_dict=False,
+                              **residuals)[0]
             if guided:
                 unconditional, conditional = noise.chunk(2)
                 noise = unconditional + guidance_scale * (conditional - unconditional)
