@@ -20,7 +20,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from shotrender import __version__, continuity, sheets, signals
+from shotrender import __version__, continuity, retouch, sheets, signals
 from shotrender.backends.base import PARAMS, Backend, RenderRequest
 from shotrender.errors import BackendError, Interrupted, ShotRenderError
 from shotrender.images import encode_png, read_layout
@@ -46,7 +46,7 @@ class RenderOptions:
 class CutResult:
     cut: str
     chain: str
-    status: str  # rendered | flagged | cached | reused | failed | blocked
+    status: str  # rendered | flagged | cached | retouched | reused | failed | blocked
     seconds: float = 0.0
     seed: int | None = None
     error: str | None = None  # why it failed, or why it is flagged
@@ -349,6 +349,9 @@ class Run:
             if verdict.skip and not self.options.force:
                 self.result.sheets[sheet.id] = "up to date"
                 continue
+            if not self.options.force and retouch.update_sheet(self, sheet, verdict):
+                self.result.sheets[sheet.id] = "retouched"
+                continue
             if not self.sheet_store.dir.is_dir():
                 self.sheet_store.prepare()
             t0 = time.perf_counter()
@@ -397,8 +400,10 @@ class Run:
                 report["reason"] = (f"colour score {chosen.score:.4f} over the limit {settings.colour_limit:g} "
                                     f"after {len(attempts)} attempts")
             self.result.sheets[sheet.id] = "flagged" if flagged else "painted"
-            self.sheet_store.write_cut(name, encode_png(chosen.image), {
+            held, pictures = retouch.held(self, sheet)
+            self.sheet_store.write_cut(name, encode_png(retouch.onto_sheet(chosen.image, sheet, pictures)), {
                 **base, "status": "flagged" if flagged else "rendered", "device": self.result.backend,
+                "retouches": held,
                 "seed_used": chosen.seed, "strength_used": chosen.strength, "continuity": report,
                 "guided_by": {first.id: reference[1]} if reference else {},
                 "timings": {"render": round(sum(a.seconds for a in attempts), 4), "total": round(seconds, 4)},
@@ -431,6 +436,10 @@ class Run:
         verdict = self.state.job(job)
         if verdict.stored.warning:
             self.progress.message(f"warning: {verdict.stored.warning}")
+        if verdict.state == "retouched":  # the artist's picture is final: --force does not paint over it
+            self.finish(CutResult(job.cut, job.chain, "retouched", time.perf_counter() - t0, job.seed),
+                        "; ".join(verdict.reasons))
+            return None
         if not self.forced(job.cut) and verdict.skip:
             flagged = verdict.state == "flagged"
             self.finish(CutResult(job.cut, job.chain, "cached", time.perf_counter() - t0, job.seed,
@@ -451,6 +460,10 @@ class Run:
             pending.setup(self.sl, verdict, sheet,
                           self.sheet_store.read_picture(sheet_name(sheet)) if sheet else None,
                           self.state.mosaic(sheet) if sheet else None, None if sheet else self.reference(job))
+            guide = sheet or self.state.colours_of(job)
+            taken = guide and (self.sheet_store.read_state(sheet_name(guide)).record or {}).get("retouches")
+            if taken:  # the retouches of its place this render was painted from, by hash
+                pending.base["retouches"] = taken
             self.ensure_loaded()
         except _Blocked as e:
             self.finish(CutResult(job.cut, chain.name, "blocked", seed=job.seed, error=f"not rendered: {e}"), "")
@@ -586,6 +599,7 @@ def render(plan: Plan, backend: Backend, options: RenderOptions,
     run = Run(plan, backend, options, progress)
     t0 = time.perf_counter()
     run.store.prepare()
+    retouch.take_in(run, [job for chain in plan.chains for job in chain.jobs])  # all checked before one is written
     if on_start:
         on_start(run.store)
     progress.start(plan.shotlist.episode, 0 if options.stage == "sheets" else plan.cut_count)  # cuts finished
