@@ -50,12 +50,12 @@ def _patch_box(size=SIZE):
     return int(PATCH[0] * w), int(PATCH[1] * h), int(PATCH[2] * w), int(PATCH[3] * h)
 
 
-def artist_paints(psd_path: Path, colour=PATCH_COLOUR, size=SIZE) -> None:
+def artist_paints(psd_path: Path, colour=PATCH_COLOUR, box=None) -> None:
     """What a background artist does, by script: open the PSD, paint a patch into the `painting` layer, save."""
     psd = PSDImage.open(psd_path)
     painting = next(layer for layer in psd if layer.name == "painting")
     image = np.array(painting.topil().convert("RGBA"))
-    x0, y0, x1, y1 = _patch_box(size)
+    x0, y0, x1, y1 = box or _patch_box()
     image[y0:y1, x0:x1, :3] = colour
     layer = PixelLayer.frompil(Image.fromarray(image, "RGBA"), psd, "painting")
     at = psd.index(painting)
@@ -74,17 +74,17 @@ def flattened(path: Path) -> np.ndarray:
     return np.asarray(Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB"))
 
 
-def patch_error(render_next: np.ndarray, retouch: np.ndarray, size=SIZE) -> float:
-    """Mean |NEXT's render − the retouch seen through NEXT's true camera| (0-1) where NEXT sees the patch,
-    pixels near a line left out."""
-    m = location.true_transform(NEXT, RETOUCHED, size)
+def patch_error(render_next: np.ndarray, retouch: np.ndarray, size=SIZE, m=None, box=None, layout=None) -> float:
+    """Mean |the next cut's render − the retouch seen through its true camera `m`| (0-1) where it sees the
+    patch `box`, pixels near a line of its layout left out. By default NEXT and RETOUCHED of the park."""
+    m = location.true_transform(NEXT, RETOUCHED, size) if m is None else m
+    layout = dict(location.layouts(size))[NEXT] if layout is None else layout
     patch = np.zeros(size[::-1], np.uint8)
-    x0, y0, x1, y1 = _patch_box(size)
+    x0, y0, x1, y1 = box or _patch_box(size)
     patch[y0:y1, x0:x1] = 1
     seen = cv2.warpPerspective(patch, m, size, flags=cv2.INTER_NEAREST) > 0
     seen = cv2.erode(seen.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    layouts = dict(location.layouts(size))
-    mask = seen & ~_near_lines(layouts[NEXT], 3)
+    mask = seen & ~_near_lines(layout, 3)
     assert mask.sum() > 200, mask.sum()  # NEXT sees a good part of the patch
     warped = cv2.warpPerspective(retouch, m, size, flags=cv2.INTER_LINEAR)
     return float((np.abs(render_next.astype(np.float32) - warped).mean(axis=2) / 255)[mask].mean())
@@ -324,6 +324,7 @@ def _new_version(psd: Path, layered: bytes, flat: Path, colour) -> bytes:
     return flat.read_bytes()
 
 
+@pytest.mark.slow
 def test_kill_9_while_a_retouch_is_taken_in_leaves_the_artists_file_and_the_rerun_completes(rendered):
     shotlist, out = rendered
     assert run_cli("retouch", "export", str(shotlist), "--cuts", RETOUCHED).returncode == 0
@@ -359,3 +360,79 @@ def test_kill_9_while_a_retouch_is_taken_in_leaves_the_artists_file_and_the_reru
         assert _sidecar(out, NEXT)["retouches"] == {RETOUCHED: hashlib.sha256(artist).hexdigest()}
         assert flat.read_bytes() == artist
     print(f"kills around the take-in's writes ({writes:.3f} s after the start): {landed}")
+
+
+def _round_trip(shotlist: Path, out: Path, cut: str, nxt: str, m: np.ndarray, box, size, layout, outside=(),
+                extra=()) -> tuple[float, float]:
+    """Export, the artist's patch, render, --force: the checks of the PSD round trip on any episode (`outside`:
+    --out for every command, `extra`: for render). Returns the next cut's patch error before and after."""
+    before_next = _png(out, nxt)
+    assert run_cli("retouch", "export", str(shotlist), "--cuts", cut, *outside).returncode == 0
+    psd = out / "retouch" / f"ep01_{cut}.psd"
+    artist_paints(psd, box=box)
+    artist, retouch = psd.read_bytes(), flattened(psd)
+    done = run_cli("render", str(shotlist), *outside, *extra)
+    assert done.returncode == 0, done.stderr
+    assert np.array_equal(_png(out, cut), retouch)
+    assert _sidecar(out, cut)["retouch"]["sha256"] == hashlib.sha256(artist).hexdigest()
+    assert _sidecar(out, nxt)["retouches"] == {cut: hashlib.sha256(artist).hexdigest()}
+    after_next = _png(out, nxt)
+    pinned = _sha(out / f"ep01_{cut}.png")
+    done = run_cli("render", str(shotlist), "--force", *outside, *extra)
+    assert done.returncode == 0, done.stderr
+    assert _sha(out / f"ep01_{cut}.png") == pinned and psd.read_bytes() == artist
+    return (patch_error(before_next, retouch, size, m, box, layout),
+            patch_error(after_next, retouch, size, m, box, layout))
+
+
+@pytest.mark.slow
+def test_the_example_round_trip(tmp_path):
+    """The example episode's park (draft): C001 retouched, C002 pans 410 px right over the same panorama
+    (shots/example/make_layouts.py), so its true camera is a shift."""
+    example = Path(__file__).resolve().parent.parent / "shots" / "example"
+    shutil.copytree(example, tmp_path / "example", ignore=shutil.ignore_patterns("renders"))
+    shotlist, out = tmp_path / "example" / "episode.yaml", tmp_path / "out"
+    assert run_cli("render", str(shotlist), "--chain", "park", "--out", str(out)).returncode == 0
+    size, box = (1024, 576), (600, 150, 900, 350)
+    m = np.array([[1, 0, -410], [0, 1, 0], [0, 0, 1]], np.float64)  # C001 px -> C002 px
+    layout = np.asarray(Image.open(tmp_path / "example" / "layouts" / "C002.png").convert("RGB"))
+    before, after = _round_trip(shotlist, out, "C001", "C002", m, box, size, layout, ("--out", str(out)),
+                                ("--chain", "park"))
+    print(f"example (draft): C002 against C001's retouch where it sees the patch: {before:.4f} before, "
+          f"{after:.4f} after ({after / before:.3f}x)")
+    assert after <= 0.3 * before
+
+
+@pytest.mark.slow
+def test_the_tiny_pipeline_round_trip(tmp_path, tiny_model):
+    shotlist = _location_episode(tmp_path, SIZE, model=str(tiny_model))
+    out = tmp_path / "out"
+    assert run_cli("render", str(shotlist), "--device", "cpu").returncode == 0
+    m = location.true_transform(NEXT, RETOUCHED, SIZE)
+    before, after = _round_trip(shotlist, out, RETOUCHED, NEXT, m, _patch_box(), SIZE, None, extra=("--device", "cpu"))
+    print(f"tiny pipeline: {NEXT} against {RETOUCHED}'s retouch where it sees the patch: {before:.4f} before, "
+          f"{after:.4f} after ({after / before:.3f}x)")
+    assert after <= 0.3 * before
+
+
+def test_report_and_contact_sheet_show_the_render_beside_the_retouch(rendered):
+    shotlist, out = rendered
+    render_before = _png(out, RETOUCHED)
+    assert run_cli("retouch", "export", str(shotlist), "--cuts", RETOUCHED).returncode == 0
+    artist_paints(out / "retouch" / f"ep01_{RETOUCHED}.psd")
+    assert run_cli("render", str(shotlist)).returncode == 0
+    done = run_cli("report", str(shotlist))
+    assert done.returncode == 0, done.stderr
+    html = (out / "report.html").read_text()
+    card = html[html.index(f'id="cut-{RETOUCHED}"'):]
+    card = card[:card.index("</article>")]
+    assert 'data-status="retouched"' in card and f"retouched: retouch/ep01_{RETOUCHED}.psd" in card
+    assert f'data-src="ep01_{RETOUCHED}.before.png"' in card and f'alt="{RETOUCHED} retouch"' in card
+    assert f"painted from the retouches of {RETOUCHED}" in html
+    # the contact sheet: C002 is the second tile; the render in its top-left quarter, the retouch around it
+    sheet = np.asarray(Image.open(out / "ep01_contact.png").convert("RGB")).astype(np.float32)
+    x, y, tile, th = 10 + 330, 52, 320, 180
+    inset = cv2.resize(render_before, (tile // 2, th // 2), interpolation=cv2.INTER_AREA).astype(np.float32)
+    whole = cv2.resize(_png(out, RETOUCHED), (tile, th), interpolation=cv2.INTER_AREA).astype(np.float32)
+    assert np.abs(sheet[y + 4:y + 60, x + 4:x + tile // 2 - 4] - inset[4:60, 4:-4]).mean() < 12
+    assert np.abs(sheet[y + th // 2 + 4:y + th - 4, x + 4:x + tile - 4] - whole[th // 2 + 4:-4, 4:-4]).mean() < 12
