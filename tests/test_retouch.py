@@ -168,6 +168,10 @@ def test_a_psd_retouch_is_final_and_its_place_follows_it(rendered):
     assert side["status"] == "retouched"
     assert side["retouch"] == {"file": f"retouch/ep01_{RETOUCHED}.psd", "sha256": hashlib.sha256(artist).hexdigest()}
     assert (out / side["pictures"]["before"]).read_bytes() == render_bytes  # the render, kept beside it
+    # a retouched cut whose picture is deleted gets its retouch back, not a render
+    (out / f"ep01_{RETOUCHED}.png").unlink()
+    assert run_cli("render", str(shotlist)).returncode == 0
+    assert np.array_equal(_png(out, RETOUCHED), retouch)
     manifest = {c["cut"]: c for c in json.loads((out / "manifest.json").read_text())["cuts"]}
     assert manifest[RETOUCHED]["retouch"]["sha256"] == side["retouch"]["sha256"]
     after_next = _png(out, NEXT)
@@ -244,6 +248,8 @@ def test_release_gives_the_cut_back_and_keeps_the_file(rendered):
     assert done.returncode == 0, done.stderr
     rows = {r["cut"]: r for r in json.loads(run_cli("status", str(shotlist), "--json").stdout)}
     assert rows[RETOUCHED]["state"] == "missing"
+    manifest = {c["cut"]: c for c in json.loads((out / "manifest.json").read_text())["cuts"]}
+    assert manifest[RETOUCHED]["status"] == "missing"
     assert any(r["kind"] == "sheet" and r["reasons"] == [f"{RETOUCHED} released"] for r in rows.values())
     assert run_cli("render", str(shotlist)).returncode == 0
     assert _sha(out / f"ep01_{RETOUCHED}.png") == first  # the draft paints it as before the retouch
@@ -362,24 +368,23 @@ def test_kill_9_while_a_retouch_is_taken_in_leaves_the_artists_file_and_the_reru
     print(f"kills around the take-in's writes ({writes:.3f} s after the start): {landed}")
 
 
-def _round_trip(shotlist: Path, out: Path, cut: str, nxt: str, m: np.ndarray, box, size, layout, outside=(),
-                extra=()) -> tuple[float, float]:
-    """Export, the artist's patch, render, --force: the checks of the PSD round trip on any episode (`outside`:
-    --out for every command, `extra`: for render). Returns the next cut's patch error before and after."""
+def _round_trip(shotlist: Path, out: Path, cut: str, nxt: str, m: np.ndarray, box, size, layout, render,
+                outside=()) -> tuple[float, float]:
+    """Export, the artist's patch, render, --force: the checks of the PSD round trip on any episode. `render`
+    (force: bool) renders the episode; `outside`: --out for export. Returns the next cut's patch error before
+    and after."""
     before_next = _png(out, nxt)
     assert run_cli("retouch", "export", str(shotlist), "--cuts", cut, *outside).returncode == 0
     psd = out / "retouch" / f"ep01_{cut}.psd"
     artist_paints(psd, box=box)
     artist, retouch = psd.read_bytes(), flattened(psd)
-    done = run_cli("render", str(shotlist), *outside, *extra)
-    assert done.returncode == 0, done.stderr
+    render(False)
     assert np.array_equal(_png(out, cut), retouch)
     assert _sidecar(out, cut)["retouch"]["sha256"] == hashlib.sha256(artist).hexdigest()
     assert _sidecar(out, nxt)["retouches"] == {cut: hashlib.sha256(artist).hexdigest()}
     after_next = _png(out, nxt)
     pinned = _sha(out / f"ep01_{cut}.png")
-    done = run_cli("render", str(shotlist), "--force", *outside, *extra)
-    assert done.returncode == 0, done.stderr
+    render(True)
     assert _sha(out / f"ep01_{cut}.png") == pinned and psd.read_bytes() == artist
     return (patch_error(before_next, retouch, size, m, box, layout),
             patch_error(after_next, retouch, size, m, box, layout))
@@ -392,12 +397,16 @@ def test_the_example_round_trip(tmp_path):
     example = Path(__file__).resolve().parent.parent / "shots" / "example"
     shutil.copytree(example, tmp_path / "example", ignore=shutil.ignore_patterns("renders"))
     shotlist, out = tmp_path / "example" / "episode.yaml", tmp_path / "out"
-    assert run_cli("render", str(shotlist), "--chain", "park", "--out", str(out)).returncode == 0
+
+    def render(force: bool) -> None:
+        done = run_cli("render", str(shotlist), "--chain", "park", "--out", str(out), *(["--force"] if force else []))
+        assert done.returncode == 0, done.stderr
+
+    render(False)
     size, box = (1024, 576), (600, 150, 900, 350)
     m = np.array([[1, 0, -410], [0, 1, 0], [0, 0, 1]], np.float64)  # C001 px -> C002 px
     layout = np.asarray(Image.open(tmp_path / "example" / "layouts" / "C002.png").convert("RGB"))
-    before, after = _round_trip(shotlist, out, "C001", "C002", m, box, size, layout, ("--out", str(out)),
-                                ("--chain", "park"))
+    before, after = _round_trip(shotlist, out, "C001", "C002", m, box, size, layout, render, ("--out", str(out)))
     print(f"example (draft): C002 against C001's retouch where it sees the patch: {before:.4f} before, "
           f"{after:.4f} after ({after / before:.3f}x)")
     assert after <= 0.3 * before
@@ -405,11 +414,25 @@ def test_the_example_round_trip(tmp_path):
 
 @pytest.mark.slow
 def test_the_tiny_pipeline_round_trip(tmp_path, tiny_model):
+    """The random-weight pipeline paints noise of its own: what the next cut takes of the patch comes from
+    the sheet, through its view and fusion. In-process: the model loads once per render, not per command."""
+    from shotrender.backends.diffusers_img2img import DiffusersBackend
+    from shotrender.plan import make_plan
+    from shotrender.render import RenderOptions
+    from shotrender.render import render as run_render
+    from shotrender.shotlist import load
+
     shotlist = _location_episode(tmp_path, SIZE, model=str(tiny_model))
     out = tmp_path / "out"
-    assert run_cli("render", str(shotlist), "--device", "cpu").returncode == 0
+
+    def render(force: bool) -> None:
+        result = run_render(make_plan(load(shotlist)), DiffusersBackend(str(tiny_model), device="cpu"),
+                            RenderOptions(out, force=force))
+        assert not result.failed
+
+    render(False)
     m = location.true_transform(NEXT, RETOUCHED, SIZE)
-    before, after = _round_trip(shotlist, out, RETOUCHED, NEXT, m, _patch_box(), SIZE, None, extra=("--device", "cpu"))
+    before, after = _round_trip(shotlist, out, RETOUCHED, NEXT, m, _patch_box(), SIZE, None, render)
     print(f"tiny pipeline: {NEXT} against {RETOUCHED}'s retouch where it sees the patch: {before:.4f} before, "
           f"{after:.4f} after ({after / before:.3f}x)")
     assert after <= 0.3 * before

@@ -600,6 +600,7 @@ def retouch_release(shotlist: Path, cut: str, out_dir):
       shotrender retouch release shots/example/episode.yaml C003
     """
     from shotrender.errors import UsageError
+    from shotrender.plan import make_plan
     from shotrender.retouch import release
     from shotrender.store import Store
 
@@ -607,7 +608,7 @@ def retouch_release(shotlist: Path, cut: str, out_dir):
     if cut not in {c.id for c in sl.cuts}:
         raise UsageError(f"no cut {cut} in {shotlist}")
     out = _out(sl, out_dir)
-    kept = release(Store(out, sl.episode), cut)
+    kept = release(Store(out, sl.episode), make_plan(sl), cut)
     click.echo(f"{cut}: released; {kept} is kept and no longer taken in. The next render paints {cut} again.")
 
 

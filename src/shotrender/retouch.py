@@ -266,7 +266,8 @@ def take_in(run, jobs) -> list[str]:
     found = []
     for job in jobs:
         stored = store.read_state(job.cut)
-        incoming = folder.incoming(job.cut, current_retouch(stored.record))
+        # a retouched cut whose picture went missing takes its retouch in again, as state.py judges it
+        incoming = folder.incoming(job.cut, current_retouch(stored.record) if stored.image_ok else None)
         if incoming is not None:
             found.append((job, incoming, flatten(incoming, sl.width, sl.height)))
     for job, incoming, image in found:
@@ -411,9 +412,10 @@ def export(state, jobs, progress=None) -> list[tuple[str, str]]:
     return done
 
 
-def release(store: Store, cut: str) -> str:
+def release(store: Store, plan, cut: str) -> str:
     """Give a retouched cut back to the renderer: its retouch file is kept, and no longer taken in (by hash);
-    the cut's sidecar goes, so the next render paints it, and its sheet is painted again without the retouch."""
+    the cut's sidecar goes, so the next render paints it, and its sheet is painted again without the retouch.
+    The manifest is rebuilt (`plan`: the episode's), its last run's summary kept. Returns the retouch's file."""
     state = store.read_state(cut)
     sha = current_retouch(state.record)
     if sha is None:
@@ -425,6 +427,11 @@ def release(store: Store, cut: str) -> str:
         folder.write_record(cut, {**record, "released": [*record["released"], sha]})
     # the record first: a kill between the two leaves the cut retouched, and `release` run again finishes
     store._drop_sidecar(cut)
+    try:
+        last_run = json.loads(read_regular(store.manifest_path, 64 << 20)).get("last_run") or {}
+    except (OSError, ValueError, AttributeError):
+        last_run = {}
+    store.write_manifest(plan, last_run)
     return state.record["retouch"]["file"]
 
 
