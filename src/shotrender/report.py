@@ -196,11 +196,12 @@ def _card(cut: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
         f'<article class="cut" id="cut-{_e(cid)}" data-status="{_e(status)}" tabindex="-1">'
         f'<header><h3>{_e(cid)}</h3><span class="badge s-{_e(status)}">{_e(status)}</span>'
         f'<span class="muted">{_e(cut.get("chain") or "")}{where}</span></header>'
-        f'<div class="pics">{_img(thumbs.get((cid, "layout")), f"{cid} layout", "layout")}'
-        + (f'{_img(thumbs.get((cid, "before")), f"{cid} render", "render")}'
-           f'{_img(thumbs.get((cid, "render")), f"{cid} retouch", "retouch")}' if status == "retouched" else
-           f'{_img(thumbs.get((cid, "render")), f"{cid} render", "render")}') + '</div>'
-        f'{text}<dl class="kv">{kv}</dl>{notes}{_attempts(cut)}{_pair(cut, thumbs)}</article>'
+        + (f'<div class="pics">{_img(thumbs.get((cid, "before")), f"{cid} render", "render")}'
+           f'{_img(thumbs.get((cid, "render")), f"{cid} retouch", "retouch")}'
+           f'{_img(thumbs.get((cid, "layout")), f"{cid} layout", "layout")}</div>' if status == "retouched" else
+           f'<div class="pics">{_img(thumbs.get((cid, "layout")), f"{cid} layout", "layout")}'
+           f'{_img(thumbs.get((cid, "render")), f"{cid} render", "render")}</div>')
+        + f'{text}<dl class="kv">{kv}</dl>{notes}{_attempts(cut)}{_pair(cut, thumbs)}</article>'
     )
 
 
