@@ -17,8 +17,10 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +28,11 @@ from shotrender import sheets
 from shotrender.errors import UsageError
 from shotrender.files import read_regular, write_atomic, write_error, write_text_atomic
 from shotrender.store import Store, sha256_bytes
+
+if TYPE_CHECKING:  # state and render import this module: their types are for the type checker only
+    from shotrender.plan import Job, Plan
+    from shotrender.render import Run
+    from shotrender.state import State, Verdict
 
 FOLDER = "retouch"
 SUFFIXES = (".psd", ".png", ".tif", ".tiff")
@@ -251,7 +258,7 @@ def _on_white(im) -> np.ndarray:
 
 # ------------------------------------------------------------------------------------------------ taking in
 
-def take_in(run, jobs) -> list[str]:
+def take_in(run: Run, jobs: Iterable[Job]) -> list[str]:
     """Take in every new retouch of these jobs' cuts: each is checked first, so a retouch that cannot be used
     changes nothing. Each cut's render is kept beside it (`<episode>_<cut>.before.png`), then its picture and
     sidecar replaced (status `retouched`). Returns the cuts taken in.
@@ -318,7 +325,7 @@ def onto_sheet(painting: np.ndarray, sheet: sheets.Sheet, pictures: dict[str, np
     return out
 
 
-def held(run, sheet: sheets.Sheet) -> tuple[dict[str, str], dict[str, np.ndarray]]:
+def held(run: Run, sheet: sheets.Sheet) -> tuple[dict[str, str], dict[str, np.ndarray]]:
     """The retouches the sheet's painting must hold (state.State.retouches) and their pictures, as the cuts'
     sidecars vouch for them."""
     wanted = run.state.retouches(sheet)
@@ -327,7 +334,7 @@ def held(run, sheet: sheets.Sheet) -> tuple[dict[str, str], dict[str, np.ndarray
             {c: image for c, image in pictures.items() if image is not None})
 
 
-def update_sheet(run, sheet: sheets.Sheet, verdict) -> bool:
+def update_sheet(run: Run, sheet: sheets.Sheet, verdict: Verdict) -> bool:
     """Lay new retouches onto a sheet's painting that is otherwise up to date, without painting it again;
     False when it must be painted (its inputs changed, or a retouch it holds was released or redrawn)."""
     from shotrender.images import encode_png
@@ -359,7 +366,7 @@ def sheet_reasons(had: dict, wanted: dict) -> list[str]:
 
 # ------------------------------------------------------------------------------------------------ export
 
-def export(state, jobs, progress=None) -> list[tuple[str, str]]:
+def export(state: State, jobs: Iterable[Job]) -> list[tuple[str, str]]:
     """A layered PSD per cut that has a picture, in <out>/retouch/; returns (cut, what happened) per job.
 
     `state` is the run's state.State. A file the artist changed (not one shotrender exported) is never
@@ -407,12 +414,10 @@ def export(state, jobs, progress=None) -> list[tuple[str, str]]:
         folder.write_record(job.cut, {**record, "exported": [*record["exported"], sha256_bytes(data)][-20:]})
         write_atomic(path, data)
         done.append((job.cut, f"exported {FOLDER}/{path.name}"))
-        if progress is not None:
-            progress(job.cut, path)
     return done
 
 
-def release(store: Store, plan, cut: str) -> str:
+def release(store: Store, plan: Plan, cut: str) -> str:
     """Give a retouched cut back to the renderer: its retouch file is kept, and no longer taken in (by hash);
     the cut's sidecar goes, so the next render paints it, and its sheet is painted again without the retouch.
     The manifest is rebuilt (`plan`: the episode's), its last run's summary kept. Returns the retouch's file."""
@@ -442,7 +447,7 @@ def lines_layer(layout: np.ndarray) -> np.ndarray:
     return np.dstack([layout, alpha])
 
 
-def shared_layer(state, sheet: sheets.Sheet, cut: str) -> np.ndarray:
+def shared_layer(state: State, sheet: sheets.Sheet, cut: str) -> np.ndarray:
     """Where the cut's neighbours on its sheet see the same painting: a tint over transparency (RGBA uint8)."""
     w, h = state.sl.width, state.sl.height
     others = np.zeros((sheet.size[1], sheet.size[0]), np.uint8)
