@@ -599,13 +599,13 @@ def render(plan: Plan, backend: Backend, options: RenderOptions,
     run = Run(plan, backend, options, progress)
     t0 = time.perf_counter()
     run.store.prepare()
-    retouch.take_in(run, [job for chain in plan.chains for job in chain.jobs])  # all checked before one is written
     if on_start:
         on_start(run.store)
     progress.start(plan.shotlist.episode, 0 if options.stage == "sheets" else plan.cut_count)  # cuts finished
     interrupted = completed = False
     with signals.catching():  # SIGINT/SIGTERM raise Interrupted, so `finally` blocks remove temporaries
         try:
+            retouch.take_in(run, [job for chain in plan.chains for job in chain.jobs])  # all checked, then written
             if executor is None:
                 run.run_chains(plan.chains)
             else:
