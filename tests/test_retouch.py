@@ -293,6 +293,22 @@ def test_a_retouch_that_cannot_be_used_is_refused_and_changes_nothing(rendered, 
     assert _files(out) == files
 
 
+def test_export_keeps_the_artists_file_and_two_new_retouches_for_one_cut_are_refused(rendered):
+    shotlist, out = rendered
+    assert run_cli("retouch", "export", str(shotlist), "--cuts", RETOUCHED).returncode == 0
+    psd = out / "retouch" / f"ep01_{RETOUCHED}.psd"
+    artist_paints(psd)
+    artist = psd.read_bytes()
+    done = run_cli("retouch", "export", str(shotlist), "--cuts", RETOUCHED)
+    assert done.returncode == 0 and f"kept: ep01_{RETOUCHED}.psd is the artist's file" in done.stdout
+    assert psd.read_bytes() == artist
+    Image.fromarray(flattened(psd)).save(psd.with_suffix(".png"))
+    files = _files(out)
+    done = run_cli("render", str(shotlist))
+    assert done.returncode == 2 and f"cut {RETOUCHED} has 2 retouches" in done.stderr, done.stderr
+    assert _files(out) == files
+
+
 def test_an_oversized_or_linked_retouch_is_refused(rendered, monkeypatch, tmp_path):
     from shotrender import retouch
     from shotrender.backends.draft import DraftBackend
