@@ -363,8 +363,8 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
 
         runner = RayExecutor(address, workers, cpus_per_worker, gpus_per_worker)
     result = run_render(selected, backend, options, progress, executor=runner)
-    summary = ", ".join(f"{result.count(s)} {s}" for s in ("rendered", "flagged", "cached", "reused", "failed",
-                                                           "blocked") if result.count(s))
+    summary = ", ".join(f"{result.count(s)} {s}" for s in ("rendered", "flagged", "cached", "retouched", "reused",
+                                                           "failed", "blocked") if result.count(s))
     still = sum(1 for r in result.flagged if r.status == "cached")
     headline = f"{sl.episode}: {summary or 'nothing selected'}" + (f" ({still} cached still flagged)" if still else "")
     failed_sheets = [sheet for sheet, state in result.sheets.items() if state == "failed"]
@@ -606,6 +606,74 @@ def review(shotlist: Path, out_dir, host, port, reviewer):
     sl = _load(shotlist)
     out = _out(sl, out_dir)
     serve(sl, out, host, port, reviewer or getpass.getuser(), lambda text, err=False: click.echo(text, err=err))
+
+
+@cli.group("retouch")
+def retouch_group():
+    """The retouch round trip: layered files out to a background artist, the retouched pictures back in.
+
+    \b
+    1. shotrender retouch export episode.yaml --cuts C003   # <out>/retouch/ep01_C003.psd
+    2. the artist paints in it and saves it there (PSD, or ep01_C003.png / .tif)
+    3. shotrender render episode.yaml                        # C003 is the retouch, its place follows
+    4. shotrender retouch release episode.yaml C003          # only to give C003 back to the renderer
+
+    See docs/retouch.md.
+    """
+
+
+@retouch_group.command("export")
+@shotlist_argument
+@selector_options
+@out_option
+def retouch_export(shotlist: Path, cuts, chain, shard, units, out_dir):
+    """Write a layered PSD per selected cut that has a render: <out>/retouch/<episode>_<cut>.psd.
+
+    Layers: painting (the render), lines (the layout's lines over transparency), layout (hidden) and, for a
+    cut of a sheet, shared (hidden: where the other cuts of its place see the same painting). A file the
+    artist has changed there is never replaced.
+
+    \b
+    Examples:
+      shotrender retouch export shots/example/episode.yaml
+      shotrender retouch export shots/example/episode.yaml --cuts C001,C003
+    """
+    from shotrender.retouch import export
+    from shotrender.state import RunSettings, State
+    from shotrender.store import Store
+
+    full, selected = _load_plan(shotlist, cuts, chain, shard, units)
+    sl = full.shotlist
+    state = State(selected, Store(_out(sl, out_dir), sl.episode), {}, RunSettings())
+    for cut, what in export(state, [job for c in selected.chains for job in c.jobs]):
+        click.echo(f"{cut:<14} {what}")
+
+
+@retouch_group.command("release")
+@shotlist_argument
+@click.argument("cut")
+@out_option
+def retouch_release(shotlist: Path, cut: str, out_dir):
+    """Give a retouched cut back to the renderer: the next render paints it, and its place, again.
+
+    The retouch file stays in <out>/retouch/ and is not taken in again; save a new retouch there to retouch
+    the cut again.
+
+    \b
+    Example:
+      shotrender retouch release shots/example/episode.yaml C003
+    """
+    from shotrender.errors import UsageError
+    from shotrender.plan import make_plan
+    from shotrender.retouch import release
+    from shotrender.store import Store
+
+    sl = _load(shotlist)
+    if cut not in {c.id for c in sl.cuts}:
+        raise UsageError(f"no cut {cut} in {shotlist}")
+    out = _out(sl, out_dir)
+    kept = release(Store(out, sl.episode), make_plan(sl), cut)
+    click.echo(f"{cut}: released; {kept} is kept and no longer taken in. The next render paints {cut} again.")
 
 
 def _refuse_inputs(sl, path: Path, option: str) -> None:

@@ -22,7 +22,7 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from shotrender import __version__, camera, continuity, sheets, signals
+from shotrender import __version__, camera, continuity, retouch, sheets, signals
 from shotrender import model_settings as models
 from shotrender.backends.base import PARAMS, Backend, RenderRequest
 from shotrender.errors import BackendError, Interrupted, ShotRenderError
@@ -50,7 +50,7 @@ class RenderOptions:
 class CutResult:
     cut: str
     chain: str
-    status: str  # rendered | flagged | cached | reused | failed | blocked
+    status: str  # rendered | flagged | cached | retouched | reused | failed | blocked
     seconds: float = 0.0
     seed: int | None = None
     error: str | None = None  # why it failed, or why it is flagged
@@ -370,6 +370,9 @@ class Run:
             if verdict.skip and not self.options.force:
                 self.result.sheets[sheet.id] = "up to date"
                 continue
+            if not self.options.force and retouch.update_sheet(self, sheet, verdict):
+                self.result.sheets[sheet.id] = "retouched"
+                continue
             if not self.sheet_store.dir.is_dir():
                 self.sheet_store.prepare()
             t0 = time.perf_counter()
@@ -419,8 +422,10 @@ class Run:
                 report["reason"] = (f"colour score {chosen.score:.4f} over the limit {settings.colour_limit:g} "
                                     f"after {len(attempts)} attempts")
             self.result.sheets[sheet.id] = "flagged" if flagged else "painted"
-            self.sheet_store.write_cut(name, encode_png(chosen.image), {
+            held, pictures = retouch.held(self, sheet)
+            self.sheet_store.write_cut(name, encode_png(retouch.onto_sheet(chosen.image, sheet, pictures)), {
                 **base, "status": "flagged" if flagged else "rendered", "device": self.result.backend,
+                "retouches": held,
                 "seed_used": chosen.seed, "strength_used": chosen.strength, "continuity": report,
                 "guided_by": {first.id: reference[1]} if reference else {},
                 "timings": {"render": round(sum(a.seconds for a in attempts), 4), "total": round(seconds, 4)},
@@ -453,6 +458,10 @@ class Run:
         verdict = self.state.job(job)
         if verdict.stored.warning:
             self.progress.message(f"warning: {verdict.stored.warning}")
+        if verdict.state == "retouched":  # the artist's picture is final: --force does not paint over it
+            self.finish(CutResult(job.cut, job.chain, "retouched", time.perf_counter() - t0, job.seed),
+                        "; ".join(verdict.reasons))
+            return None
         # an approved picture is locked, --force or not: a retake is how the director unlocks it
         if verdict.skip and (verdict.state == "approved" or not self.forced(job.cut)):
             flagged = verdict.state == "flagged"
@@ -474,6 +483,10 @@ class Run:
             pending.setup(self.state, verdict, sheet,
                           self.sheet_store.read_picture(sheet_name(sheet)) if sheet else None,
                           self.state.mosaic(sheet) if sheet else None, None if sheet else self.reference(job))
+            guide = sheet or self.state.colours_of(job)
+            taken = guide and (self.sheet_store.read_state(sheet_name(guide)).record or {}).get("retouches")
+            if taken:  # the retouches of its place this render was painted from, by hash
+                pending.base["retouches"] = taken
             if pending.mode != "view":
                 self.ensure_loaded()
         except _Blocked as e:
@@ -671,6 +684,7 @@ def render(plan: Plan, backend: Backend, options: RenderOptions,
     interrupted = completed = False
     with signals.catching():  # SIGINT/SIGTERM raise Interrupted, so `finally` blocks remove temporaries
         try:
+            retouch.take_in(run, [job for chain in plan.chains for job in chain.jobs])  # all checked, then written
             if executor is None:
                 run.run_chains(plan.chains)
             else:

@@ -28,10 +28,10 @@ from shotrender.store import SHEETS_FOLDER
 
 REPORT_NAME = "report.html"
 THUMB_WIDTH = 400
-STATUS_ORDER = ("rendered", "flagged", "cached", "reused", "failed", "blocked", "missing")
+STATUS_ORDER = ("rendered", "flagged", "cached", "retouched", "reused", "failed", "blocked", "missing")
 STATUS_COLOURS = {  # RGB, shared by the page and the contact sheet
     "rendered": (46, 160, 67), "cached": (46, 160, 67), "reused": (88, 130, 220), "flagged": (230, 150, 20),
-    "failed": (220, 60, 60), "blocked": (220, 60, 60), "missing": (130, 130, 130),
+    "failed": (220, 60, 60), "blocked": (220, 60, 60), "missing": (130, 130, 130), "retouched": (176, 110, 235),
 }
 
 
@@ -178,6 +178,12 @@ def _card(cut: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
     notes = ""
     if cut.get("reuse_of"):
         notes += f'<p class="note">reuses {_e(cut["reuse_of"])}: linked, not rendered again</p>'
+    retouch = cut.get("retouch") or {}
+    if status == "retouched" and retouch.get("file"):
+        notes += (f'<p class="note retouch">retouched: {_e(retouch["file"])} '
+                  f'(sha256 {_e(str(retouch.get("sha256"))[:12])}), final: never painted over</p>')
+    if cut.get("retouches"):
+        notes += f'<p class="note">painted from the retouches of {_e(", ".join(cut["retouches"]))}</p>'
     if cut.get("error"):
         notes += f'<p class="reason">{_e(cut["error"])}</p>'
     text = ""
@@ -193,9 +199,12 @@ def _card(cut: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
         f'<article class="cut" id="cut-{_e(cid)}" data-status="{_e(status)}" tabindex="-1">'
         f'<header><h3>{_e(cid)}</h3><span class="badge s-{_e(status)}">{_e(status)}</span>'
         f'<span class="muted">{_e(cut.get("chain") or "")}{where}</span></header>'
-        f'<div class="pics">{_img(thumbs.get((cid, "layout")), f"{cid} layout", "layout")}'
-        f'{_img(thumbs.get((cid, "render")), f"{cid} render", "render")}</div>{_move(cut, thumbs)}'
-        f'{text}<dl class="kv">{kv}</dl>{notes}{_attempts(cut)}{_pair(cut, thumbs)}</article>'
+        + (f'<div class="pics">{_img(thumbs.get((cid, "before")), f"{cid} render", "render")}'
+           f'{_img(thumbs.get((cid, "render")), f"{cid} retouch", "retouch")}'
+           f'{_img(thumbs.get((cid, "layout")), f"{cid} layout", "layout")}</div>' if status == "retouched" else
+           f'<div class="pics">{_img(thumbs.get((cid, "layout")), f"{cid} layout", "layout")}'
+           f'{_img(thumbs.get((cid, "render")), f"{cid} render", "render")}</div>') + _move(cut, thumbs)
+        + f'{text}<dl class="kv">{kv}</dl>{notes}{_attempts(cut)}{_pair(cut, thumbs)}</article>'
     )
 
 
@@ -376,6 +385,7 @@ border-radius:8px;padding:10px 12px;outline:none}
 .badge{font-size:12px;font-weight:700;padding:1px 8px;border-radius:999px;color:#fff;background:var(--miss)}
 .badge.s-rendered,.badge.s-cached{background:var(--ok)}.badge.s-flagged{background:var(--warn);color:#1a1200}
 .badge.s-failed,.badge.s-blocked{background:var(--bad)}.badge.s-reused{background:var(--reuse)}
+.badge.s-retouched{background:#b06eeb}.chip.s-retouched{border-color:#b06eeb}.note.retouch{color:#c9a2f2}
 .chip.s-rendered,.chip.s-cached{border-color:var(--ok)}.chip.s-flagged{border-color:var(--warn)}
 .chip.s-failed,.chip.s-blocked{border-color:var(--bad)}.chip.s-reused{border-color:var(--reuse)}
 .pics{display:grid;grid-template-columns:1fr 1fr;gap:8px}
@@ -405,7 +415,8 @@ body[data-filter=failed] .cut[data-status=blocked],body[data-filter=problems] .c
 body[data-filter=problems] .cut[data-status=failed],body[data-filter=problems] .cut[data-status=blocked],
 body[data-filter=problems] .cut[data-status=missing],body[data-filter=rendered] .cut[data-status=rendered],
 body[data-filter=reused] .cut[data-status=reused],body[data-filter=missing] .cut[data-status=missing],
-body[data-filter=cached] .cut[data-status=cached],body[data-filter=blocked] .cut[data-status=blocked]{display:block}
+body[data-filter=cached] .cut[data-status=cached],body[data-filter=blocked] .cut[data-status=blocked],
+body[data-filter=retouched] .cut[data-status=retouched]{display:block}
 """
 
 # Images load as they near the screen; filters and keyboard navigation. With `?check` in the address every
@@ -522,7 +533,8 @@ _CUT = {
     "chain": STR, "position": INT, "status": STR, "model": STR, "shotrender": STR, "error": TEXT, "reuse_of": TEXT,
     "seed_used": TEXT, "strength_used": TEXT, "timings": {"total": NUMBER}, "device": {"backend": STR},
     "inputs": {"params": _PARAMS, "backend": {"backend": STR, "version": TEXT}}, "image": {"file": STR},
-    "pictures": {"flow": STR, "error": STR},
+    "pictures": {"flow": STR, "error": STR, "before": STR}, "retouch": {"file": TEXT, "sha256": TEXT},
+    "retouches": {"*": TEXT},
     "camera": {"size": [INT], "frames": INT, "easing": STR, "start": [NUMBER], "end": [NUMBER], "preview": STR},
     "continuity": {"sheet": TEXT, "mode": TEXT, "reference": TEXT, "reason": TEXT, "limit": NUMBER,
                    "overlap": TEXT, "layout_error": TEXT, "chosen": INT,
@@ -825,6 +837,13 @@ def contact_sheet(manifest: dict, out_dir: Path, thumbs: dict[tuple[str, str], T
             draw.rectangle((x, y, x + tile - 1, y + th - 1), fill=(40, 43, 50))
             draw.text((x + tile // 2, y + th // 2), f"no render ({status})", fill=(150, 150, 150), font=small,
                       anchor="mm")
+        before = _tile(out_dir, thumbs.get((cut["cut"], "before")), tile // 2, th // 2) if status == "retouched" \
+            else None
+        if before is not None:  # the render beside the retouch: in its top-left quarter, framed
+            sheet.paste(before, (x, y))
+            draw.rectangle((x, y, x + tile // 2, y + th // 2), outline=colour, width=2)
+            draw.rectangle((x, y + th // 2 - 20, x + 62, y + th // 2), fill=(30, 33, 40))
+            draw.text((x + 6, y + th // 2 - 4), "render", fill=(230, 232, 236), font=small, anchor="ls")
         draw.rectangle((x, y + th, x + tile - 1, y + th + label - 1), fill=(30, 33, 40))
         draw.rectangle((x, y + th, x + 5, y + th + label - 1), fill=colour)
         draw.text((x + 12, y + th + label // 2), cut["cut"], fill=(230, 232, 236), font=font, anchor="lm")

@@ -1092,9 +1092,10 @@ def _outside(value: str, base_dir: Path) -> str | None:
 OUTPUT_FIX = "write the renders to a folder of their own, such as renders/<episode>"
 THUMBS = "thumbs"  # the report's thumbnails, under the output folder
 # the folders render and report write files into, relative to the output folder
-WRITTEN_FOLDERS = ("", THUMBS, "sheets", "takes")
+WRITTEN_FOLDERS = ("", THUMBS, "sheets", "takes", "retouch")
 _WRITES = {THUMBS: "the report writes its thumbnails there", "sheets": "render writes its sheets there",
-           "takes": "render keeps every take of a cut there"}
+           "takes": "render keeps every take of a cut there",
+           "retouch": "retouch export writes its layered files there and render reads the retouches there"}
 
 
 def output_problems(shotlist: ShotList, folder: Path | None = None,

@@ -15,9 +15,12 @@ A cut (or a sheet) is
   reused cut's source) has changed since;
 - flagged: up to date, and its render is over a continuity limit, until it is rendered again;
 - up to date;
+- retouched: its picture is an artist's retouch (retouch.py), final whatever changes: nothing paints over
+  it, `--force` included, until `shotrender retouch release` gives it back; a new retouch file for it makes
+  it stale until render takes that in;
 - approved: its current picture is approved in the decisions file (review/decisions.py), and so locked
-  whatever else it would be.
-`render` skips exactly the cuts that are up to date, flagged or approved.
+  whatever else it would be (a retouch included).
+`render` skips exactly the cuts that are up to date, flagged, retouched or approved.
 
 >>> state = State(plan, store, backend.identity(), RunSettings())
 >>> verdict = state.job(plan.jobs[0])
@@ -32,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shotrender import art_board as boards
-from shotrender import camera, sheets
+from shotrender import camera, retouch, sheets
 from shotrender import model_settings as models
 from shotrender.backends.base import PARAMS
 from shotrender.errors import BackendError, UsageError
@@ -42,7 +45,7 @@ from shotrender.plan import Job, Link, Plan, make_plan, place_params
 from shotrender.review.decisions import Reviews
 from shotrender.store import SHEETS_FOLDER, CutState, Store, cache_key, sha256_bytes
 
-SKIPPED = ("up to date", "flagged", "approved")
+SKIPPED = ("up to date", "flagged", "retouched", "approved")
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,7 @@ class Verdict:
 
     cut: str
     chain: str
-    state: str  # up to date | flagged | approved | stale | missing | failed
+    state: str  # up to date | flagged | retouched | approved | stale | missing | failed
     reasons: tuple[str, ...]
     key: str
     inputs: dict
@@ -164,6 +167,7 @@ class State:
         self._keys: dict[str, str] = {}  # cut -> current key
         self._layout_sha: dict[str, str] = {}  # layout path -> sha256, for layouts shared by several cuts
         self.reviews = Reviews.of(self.sl)  # the director's decisions: an approved picture is locked
+        self.retouch_folder = retouch.Folder(store.dir, self.sl.episode)
 
     # ---------------------------------------------------------------------------------------- rules
     def continuity_on(self, job: Job) -> bool:
@@ -207,10 +211,21 @@ class State:
             sheet = inputs.get("sheet") or inputs.get("colours")
             reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs,
                                           self._sheet_keys[sheet["id"]][2] if sheet else None))
-        approval = self.reviews.approval(job.cut, stored.record["image"]["sha256"]) if stored.image_ok else None
+        taken = retouch.current_retouch(stored.record) if stored.image_ok else None
+        incoming = self.retouch_folder.incoming(job.cut, taken)
+        if incoming is not None:
+            state, reasons = "stale", (f"retouch {retouch.FOLDER}/{incoming.path.name} to take in",)
+        elif taken is not None:
+            state, reasons = "retouched", tuple(
+                "retouched before the layout changed" if r == "layout changed" else f"retouched before: {r}"
+                for r in (stale_reasons(stored.record.get("inputs"), inputs) if stored.record["key"] != key else ()))
+        # a new retouch to take in is a new picture: it waits for review again
+        approval = (self.reviews.approval(job.cut, stored.record["image"]["sha256"])
+                    if stored.image_ok and incoming is None else None)
         if approval is not None:
             reasons = (f"locked: approved by {approval.reviewer} at {approval.time}",
-                       *((f"otherwise {state}: {'; '.join(reasons)}",) if state != "up to date" else ()))
+                       *((f"otherwise {state}" + (f": {'; '.join(reasons)}" if reasons else ""),)
+                         if state != "up to date" else ()))
             state = "approved"
         return Verdict(job.cut, job.chain, state, reasons, key, inputs, stored, layout)
 
@@ -245,7 +260,22 @@ class State:
         state, reasons = self._judge(stored, key)
         if state == "stale" and stored.record["key"] != key:
             reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs))
+        elif state in SKIPPED and (stored.record.get("retouches") or {}) != self.retouches(sheet):
+            state, reasons = "stale", tuple(retouch.sheet_reasons(stored.record.get("retouches") or {},
+                                                                  self.retouches(sheet)))
         return Verdict(sheet.id, sheet.id.split("/")[0], state, reasons, key, inputs, stored)
+
+    def retouches(self, sheet: sheets.Sheet) -> dict[str, str]:
+        """The retouches the sheet's painting must hold: cut -> retouch sha256, for each of its cuts that is
+        retouched and whose layout is the one it was retouched on (a redrawn cut's retouch no longer fits)."""
+        jobs = {j.cut: j for j in self.chain_jobs(sheet.id.split("/")[0])}
+        out = {}
+        for cut in sheet.cuts:
+            stored = self.store.read_state(cut)
+            sha = retouch.current_retouch(stored.record) if stored.image_ok else None
+            if sha is not None and (stored.record.get("inputs") or {}).get("layout") == self._sha(jobs[cut]):
+                out[cut] = sha
+        return out
 
     # ---------------------------------------------------------------------------------------- sheets
     def sheets_for(self, jobs) -> list[sheets.Sheet]:
@@ -377,7 +407,7 @@ class State:
             return "missing", (f"{record['pictures']['camera']} is missing or changed; rendering the cut again",)
         changed = self._changed_sources(record)
         if changed:
-            return "stale", tuple(f"{name}'s picture changed since" for name in changed)
+            return "stale", tuple(changed)
         if record["status"] == "flagged":
             return "flagged", (record["continuity"]["reason"],)
         return "up to date", ()
@@ -391,7 +421,8 @@ class State:
         return sha256_bytes(data) == record["camera"]["sha256"]
 
     def _changed_sources(self, record: dict) -> list[str]:
-        """The cuts and sheets whose picture this render was made from and which now hold another, valid one."""
+        """Why the cuts and sheets whose picture this render was made from now hold another, valid one: a
+        retouch it did not take ("C003 retouched"), or in general words."""
         sources = dict(record.get("guided_by") or {})
         if record.get("reuse_of"):
             sources[record["reuse_of"]] = record["image"]["sha256"]
@@ -399,7 +430,9 @@ class State:
         for name, sha in sources.items():
             now = self.sheet_store.read_state(name.replace("/", "_")) if "/" in name else self.store.read_state(name)
             if now.image_ok and now.record["image"]["sha256"] != sha:
-                changed.append(name)
+                taken, held = record.get("retouches") or {}, now.record.get("retouches") or {}
+                changed += [f"{c} retouched" for c in held if taken.get(c) != held[c]] or [
+                    f"{name}'s picture changed since"]
         return changed
 
 
@@ -453,7 +486,7 @@ def _describes(registration: sheets.Registration, bg: str, frame: tuple[int, int
 class CutStatus:
     cut: str
     chain: str
-    state: str  # up to date | flagged | approved | stale | missing | failed
+    state: str  # up to date | flagged | retouched | approved | stale | missing | failed
     reasons: tuple[str, ...] = ()
     kind: str = "cut"  # cut | sheet (`cut` is then the sheet's id, park/1)
     picture: str | None = None  # sha256 of its current picture, when its sidecar vouches for it (for review)

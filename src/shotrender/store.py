@@ -301,7 +301,7 @@ class Store:
 
 SHEETS_FOLDER = "sheets"  # the sheets' paintings and registrations, under the output folder
 MAX_SIDECAR_BYTES = 4 << 20  # a real sidecar is a few kB
-STATUSES = ("rendered", "flagged", "reused", "failed")
+STATUSES = ("rendered", "flagged", "reused", "retouched", "failed")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _PLAIN_NAME = re.compile(r"[^/\\\0]+")
 
@@ -353,6 +353,15 @@ def sidecar_problem(record, cut: str, png_name: str) -> str | None:
         return f"a moving cut's camera must give the sha256 of {camera_name(png_name)}, named in pictures"
     if status == "flagged" and not isinstance((record.get("continuity") or {}).get("reason"), str):
         return "a flagged cut without its reason"
+    retouch = record.get("retouch")
+    if status == "retouched" and not (isinstance(retouch, dict) and isinstance(retouch.get("file"), str)
+                                      and isinstance(retouch.get("sha256"), str)
+                                      and _HEX64.fullmatch(retouch["sha256"])):
+        return "a retouched cut must name its retouch file and its sha256"
+    retouches = record.get("retouches") or {}
+    if not isinstance(retouches, dict) or not all(isinstance(v, str) and _HEX64.fullmatch(v)
+                                                  for v in retouches.values()):
+        return "retouches must map cuts to sha256 hashes"
     return None
 
 
