@@ -1,0 +1,27 @@
+"""Camera moves (camera.py) against hostile and careless shot lists and output folders: values past what a
+float holds, moves longer than any cut, hand-edited sidecars and manifests."""
+
+from __future__ import annotations
+
+import yaml
+
+from test_camera import _place
+
+from helpers import run_cli
+
+
+def _with_camera(path, **change):
+    data = yaml.safe_load(path.read_text())
+    data["cuts"][1]["camera"] = {**data["cuts"][1]["camera"], **change}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def test_a_framing_too_narrow_for_a_float_deliverable_is_refused_with_its_line(tmp_path):
+    # 1e-300 px wide: the deliverable would be 1e302 px wide, past what a float of its pixel count holds;
+    # 5e-324 (the smallest float): its scale is infinite
+    path = _place(tmp_path, cuts=("C001", "P01"))
+    for width in (1e-300, 5e-324):
+        _with_camera(path, to={"x": 0, "y": 0, "width": width})
+        result = run_cli("validate", str(path))
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+        assert "over 16384 px on a side" in result.stderr and "cuts[1].camera" in result.stderr, result.stderr
