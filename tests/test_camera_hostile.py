@@ -25,3 +25,24 @@ def test_a_framing_too_narrow_for_a_float_deliverable_is_refused_with_its_line(t
         result = run_cli("validate", str(path))
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert "over 16384 px on a side" in result.stderr and "cuts[1].camera" in result.stderr, result.stderr
+
+
+def test_a_move_longer_than_any_cut_is_refused_before_anything_is_painted(tmp_path):
+    # frames: 2147483647 (a cut's own maximum) made render build a camera file of two billion framings and
+    # never end; the move's length is checked on the camera, and on the cut's frames a move takes
+    path = _place(tmp_path, cuts=("C001", "P01"))
+    _with_camera(path, frames=2**31 - 1)
+    assert run_cli("validate", str(path)).returncode == 2
+    result = run_cli("render", str(path))
+    assert result.returncode == 2, result.stderr
+    assert "cuts[1].camera.frames (cut P01): a camera move takes at most 14400 frames" in result.stderr
+    assert not (tmp_path / "out").exists()
+    data = yaml.safe_load(path.read_text())
+    del data["cuts"][1]["camera"]["frames"]
+    data["cuts"][1]["frames"] = 100_000
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    result = run_cli("validate", str(path))
+    assert result.returncode == 2 and "cuts[1].frames (cut P01): a camera move takes at most" in result.stderr
+    data["cuts"][1]["frames"] = 14_400  # the longest move there is: checked, not painted
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert run_cli("validate", str(path)).returncode == 0

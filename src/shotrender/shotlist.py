@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from shotrender.camera import EASINGS, EDGE_TOLERANCE, MAX_SIDE, Framing, Move, deliver
+from shotrender.camera import EASINGS, EDGE_TOLERANCE, MAX_MOVE_FRAMES, MAX_SIDE, Framing, Move, deliver
 from shotrender.errors import Problem, ShotListError, UsageError
 
 VERSION = 1
@@ -934,6 +934,11 @@ def _camera(ck: _Checker, data: Any, path: tuple, cut_frames: int | None, frame:
     elif frames is not None and frames < 2:
         ck.add((*path, "frames") if "frames" in data else (*path[:-1], "frames"),
                f"a camera move takes at least 2 frames, got {frames}", "give the move's length in frames", cut)
+        frames = None
+    elif frames is not None and frames > MAX_MOVE_FRAMES:
+        ck.add((*path, "frames") if "frames" in data else (*path[:-1], "frames"),
+               f"a camera move takes at most {MAX_MOVE_FRAMES} frames (ten minutes at 24 fps), got {frames}",
+               "give the move's length in frames; split a longer move into cuts", cut)
         frames = None
     easing = data.get("easing", "linear")
     if easing not in EASINGS:
