@@ -3,6 +3,9 @@ float holds, moves longer than any cut, hand-edited sidecars and manifests."""
 
 from __future__ import annotations
 
+import json
+
+import pytest
 import yaml
 
 from test_camera import _place
@@ -46,3 +49,27 @@ def test_a_move_longer_than_any_cut_is_refused_before_anything_is_painted(tmp_pa
     data["cuts"][1]["frames"] = 14_400  # the longest move there is: checked, not painted
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     assert run_cli("validate", str(path)).returncode == 0
+
+
+@pytest.mark.parametrize("cut", ["P01", "P02"])
+def test_a_moving_cuts_sidecar_edited_to_name_no_camera_file_is_missing_and_the_file_comes_back(tmp_path, cut):
+    # the camera entry and the file deleted together: status called the cut up to date, render skipped it,
+    # and the compositor's camera file never came back (for the moving cut, and for its reuse P02)
+    path = _place(tmp_path, cuts=("C001", "P01"))
+    data = yaml.safe_load(path.read_text())
+    data["cuts"].append({"id": "P02", "reuse": "P01"})
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert run_cli("render", str(path)).returncode == 0
+    out = tmp_path / "out"
+    camera_file = out / f"ep01_{cut}.camera.json"
+    before = camera_file.read_bytes()
+    sidecar = out / f"ep01_{cut}.json"
+    record = json.loads(sidecar.read_text())
+    del record["camera"], record["pictures"]["camera"]
+    sidecar.write_text(json.dumps(record))
+    camera_file.unlink()
+    rows = {r["cut"]: r for r in json.loads(run_cli("status", str(path), "--json").stdout)}
+    assert rows[cut]["state"] == "missing", rows[cut]
+    assert run_cli("render", str(path)).returncode == 0
+    assert camera_file.read_bytes() == before
+    assert {r["state"] for r in json.loads(run_cli("status", str(path), "--json").stdout)} == {"up to date"}

@@ -35,7 +35,7 @@ from shotrender.errors import BackendError, UsageError
 from shotrender.files import WriteError, read_regular, write_text_atomic
 from shotrender.images import read_layout
 from shotrender.plan import Job, Link, Plan, make_plan, place_params
-from shotrender.store import SHEETS_FOLDER, CutState, Store, cache_key, sha256_bytes
+from shotrender.store import SHEETS_FOLDER, CutState, Store, cache_key, camera_name, sha256_bytes
 
 SKIPPED = ("up to date", "flagged")
 
@@ -191,7 +191,7 @@ class State:
         inputs = self._inputs(job)
         key = self._keys[job.cut] = cache_key(inputs)
         stored = self.store.read_state(job.cut)
-        state, reasons = self._judge(stored, key)
+        state, reasons = self._judge(stored, key, job.camera is not None)
         if state == "stale" and stored.record["key"] != key:
             sheet = inputs.get("sheet") or inputs.get("colours")
             reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs,
@@ -216,7 +216,7 @@ class State:
         """A reused cut: up to date while it is a copy of its source's render under the source's current key."""
         key = cache_key({"reuse_of": self._key_of(link.source)})
         stored = self.store.read_state(link.cut)
-        state, reasons = self._judge(stored, key)
+        state, reasons = self._judge(stored, key, self.sl.cut(link.source).camera is not None)
         if state == "stale" and stored.record["key"] != key:
             reasons = (f"{link.source} changes",)
         return Verdict(link.cut, chain, state, reasons, key, {"reuse_of": link.source}, stored)
@@ -343,7 +343,7 @@ class State:
             sha = self._layout_sha[str(job.layout)] = sha256_bytes(job.layout.read_bytes())
         return sha
 
-    def _judge(self, stored: CutState, key: str) -> tuple[str, tuple[str, ...]]:
+    def _judge(self, stored: CutState, key: str, moving: bool = False) -> tuple[str, tuple[str, ...]]:
         record = stored.record
         if record is None:
             return "missing", (stored.warning,) if stored.warning else ()
@@ -353,8 +353,10 @@ class State:
             return "missing", (stored.warning,) if stored.warning else ()
         if record["key"] != key:
             return "stale", ()
-        if "camera" in record and not self._camera_ok(record):
-            return "missing", (f"{record['pictures']['camera']} is missing or changed; rendering the cut again",)
+        # a moving cut's sidecar without its camera entry (edited) names no camera file to check: missing too
+        if (moving or "camera" in record) and not self._camera_ok(record):
+            return "missing", (f"{camera_name(record['image']['file'])} is missing or changed; rendering the cut "
+                               "again",)
         changed = self._changed_sources(record)
         if changed:
             return "stale", tuple(f"{name}'s picture changed since" for name in changed)
@@ -364,6 +366,8 @@ class State:
 
     def _camera_ok(self, record: dict) -> bool:
         """Whether a moving cut's camera file is the one its sidecar names: a compositor needs both."""
+        if "camera" not in record:
+            return False
         try:
             data = read_regular(self.store.dir / record["pictures"]["camera"], 64 << 20)
         except (OSError, ValueError):
