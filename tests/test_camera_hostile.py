@@ -73,3 +73,19 @@ def test_a_moving_cuts_sidecar_edited_to_name_no_camera_file_is_missing_and_the_
     assert run_cli("render", str(path)).returncode == 0
     assert camera_file.read_bytes() == before
     assert {r["state"] for r in json.loads(run_cli("status", str(path), "--json").stdout)} == {"up to date"}
+
+
+def test_a_framing_under_a_tile_pixel_in_the_manifest_crashes_no_report(tmp_path):
+    # an edited manifest's framing 0.5 px wide: its box on the contact sheet's tile ended before it started,
+    # and Pillow's ValueError ended the report with a traceback
+    path = _place(tmp_path, cuts=("C001", "P01"))
+    assert run_cli("render", str(path)).returncode == 0
+    manifest = tmp_path / "out" / "manifest.json"
+    record = json.loads(manifest.read_text())
+    for cut in record["cuts"]:
+        if cut["cut"] == "P01":
+            cut["camera"]["end"] = [10, 10, 0.5, 0.5]
+    manifest.write_text(json.dumps(record))
+    result = run_cli("report", str(path))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert (tmp_path / "out" / "ep01_contact.png").is_file()
