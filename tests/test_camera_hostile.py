@@ -89,3 +89,37 @@ def test_a_framing_under_a_tile_pixel_in_the_manifest_crashes_no_report(tmp_path
     result = run_cli("report", str(path))
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
     assert (tmp_path / "out" / "ep01_contact.png").is_file()
+
+
+def test_no_camera_file_or_preview_is_left_beside_a_render_they_do_not_belong_to(tmp_path, monkeypatch):
+    # T01 loses its camera and P02 reuses a fixed cut: their old camera files and previews stayed beside the
+    # new frame-size pictures, for a compositor to apply. A shorter move's preview frames (no MP4 writer)
+    # left the longer one's last frames.
+    from click.testing import CliRunner
+
+    from shotrender import camera
+    from shotrender.cli import cli
+
+    def render():
+        result = CliRunner().invoke(cli, ["render", str(path), "--progress", "none"])
+        assert result.exit_code == 0, result.output
+
+    monkeypatch.setattr(camera, "movie", lambda frames, size, fps=camera.FPS: None)
+    path = _place(tmp_path, cuts=("C001", "P01", "T01"))
+    data = yaml.safe_load(path.read_text())
+    data["cuts"].append({"id": "P02", "reuse": "T01"})
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    render()
+    out = tmp_path / "out"
+    assert len(list(out.glob("ep01_P01.preview.*.png"))) == 48 and (out / "ep01_P02.camera.json").is_file()
+    data["cuts"][1]["camera"]["frames"] = 12
+    del data["cuts"][2]["camera"]
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    render()
+    assert sorted(p.name for p in out.glob("ep01_P01.preview.*")) == [f"ep01_P01.preview.{n:04d}.png"
+                                                                      for n in range(1, 13)]
+    for cut in ("T01", "P02"):
+        assert sorted(p.name for p in out.glob(f"ep01_{cut}.*")) == sorted(
+            f"ep01_{cut}.{ext}" for ext in (("png", "json", "flow.png", "error.png") if cut == "T01"
+                                            else ("png", "json"))), cut
+    assert {r["state"] for r in json.loads(run_cli("status", str(path), "--json").stdout)} == {"up to date"}

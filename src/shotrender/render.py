@@ -559,6 +559,7 @@ class Run:
         written = {name: self.store.write_picture(job.cut, name, encode_png(img)) for name, img in p.pictures(chosen)}
         png = encode_png(chosen.image)
         moved = self.deliver_move(p, chosen.image, png, written) if p.delivery is not None else {}
+        self.store.drop_move_files(job.cut, set(written.values()))
         seconds = time.perf_counter() - p.t0
         status = "flagged" if flagged else "rendered"
         self.store.write_cut(job.cut, png, {
@@ -628,9 +629,10 @@ class Run:
             self.finish(CutResult(link.cut, chain, "blocked",
                                   error=f"reuses {link.source}, which has no render yet"), "")
             return
+        moved = self.link_move(link)
+        self.store.drop_move_files(link.cut, set(moved.get("pictures", {}).values()))
         self.store.write_link(link.cut, link.source, {
-            "key": verdict.key, "chain": chain, "status": "reused", "shotrender": __version__,
-            **self.link_move(link),
+            "key": verdict.key, "chain": chain, "status": "reused", "shotrender": __version__, **moved,
         })
         self.finish(CutResult(link.cut, chain, "reused", time.perf_counter() - t0), f"copy of {link.source}")
 
