@@ -123,3 +123,23 @@ def test_no_camera_file_or_preview_is_left_beside_a_render_they_do_not_belong_to
             f"ep01_{cut}.{ext}" for ext in (("png", "json", "flow.png", "error.png") if cut == "T01"
                                             else ("png", "json"))), cut
     assert {r["state"] for r in json.loads(run_cli("status", str(path), "--json").stdout)} == {"up to date"}
+
+
+@pytest.mark.parametrize("change", [{"frames": 50}, {"easing": "slow-in-out"}])
+def test_retiming_a_pan_repaints_neither_its_sheet_nor_the_places_other_cuts(tmp_path, change):
+    # the edit lengthens the PAN by two frames, or eases it: the painting it travels over is the same, so only
+    # its camera file and preview are made again. Before, the whole place's sheet and every cut on it were
+    # stale ("the cameras changed") and painted again.
+    path = _place(tmp_path, cuts=("C001", "P01", "C004"))
+    assert run_cli("render", str(path)).returncode == 0
+    out = tmp_path / "out"
+    before = {p.name: p.read_bytes() for p in out.glob("ep01_*.png")}
+    _with_camera(path, **change)
+    rows = {r["cut"]: r["state"] for r in json.loads(run_cli("status", str(path), "--json").stdout)}
+    assert rows == {"park/1": "up to date", "C001": "up to date", "P01": "stale", "C004": "up to date"}, rows
+    result = run_cli("render", str(path))
+    assert result.returncode == 0 and "1 rendered, 2 cached" in result.stdout, result.stdout
+    assert {p.name: p.read_bytes() for p in out.glob("ep01_*.png")} == before
+    record = json.loads((out / "ep01_P01.camera.json").read_text())
+    assert (record["frames"], record["easing"]) == (change.get("frames", 48), change.get("easing", "linear"))
+    assert {r["state"] for r in json.loads(run_cli("status", str(path), "--json").stdout)} == {"up to date"}

@@ -84,6 +84,11 @@ class Move:
         return {"from": _framing_dict(self.start), "to": _framing_dict(self.end), "frames": self.frames,
                 "easing": self.easing}
 
+    def path_dict(self) -> dict:
+        """What the painting depends on: the framings. Its length and easing only time the camera over it, so a
+        retimed move keeps its sheet and the place's other cuts (state.py)."""
+        return {"from": _framing_dict(self.start), "to": _framing_dict(self.end)}
+
 
 def ease(t: float, easing: str) -> float:
     """Share of the way travelled at time share t: `linear`, or `slow-in-out` (a cosine: the camera starts

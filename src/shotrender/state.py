@@ -253,7 +253,7 @@ class State:
         hashes = [(j.cut, self._sha(j)) for j in jobs]
         settings = self.sheet_settings(bg)
         frame = (self.sl.width, self.sl.height)
-        moves = {j.cut: j.camera.to_dict() for j in jobs if j.camera is not None}
+        moves = {j.cut: j.camera.path_dict() for j in jobs if j.camera is not None}
         key = sheets.cache_key(bg, frame, hashes, settings, moves)
         cache = self.sheet_store.dir / f"{self.sl.episode}_{bg}.registration.json"
         registration = _read_registration(cache, key)
@@ -287,7 +287,7 @@ class State:
             inputs = {
                 "cuts": [[cut, self._sha(jobs[cut])] for cut in sheet.cuts],
                 "camera": {cut: _rows(sheet.matrix(cut)) for cut in sheet.cuts},
-                **({"moves": {cut: jobs[cut].camera.to_dict() for cut in sheet.sizes}} if sheet.sizes else {}),
+                **({"moves": {cut: jobs[cut].camera.path_dict() for cut in sheet.sizes}} if sheet.sizes else {}),
                 "size": list(sheet.size),
                 "params": {name: params[name] for name in PARAMS if name in self.reads},
                 "backend": self.identity,
