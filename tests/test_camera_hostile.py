@@ -4,6 +4,7 @@ float holds, moves longer than any cut, hand-edited sidecars and manifests."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import yaml
@@ -142,4 +143,31 @@ def test_retiming_a_pan_repaints_neither_its_sheet_nor_the_places_other_cuts(tmp
     assert {p.name: p.read_bytes() for p in out.glob("ep01_*.png")} == before
     record = json.loads((out / "ep01_P01.camera.json").read_text())
     assert (record["frames"], record["easing"]) == (change.get("frames", 48), change.get("easing", "linear"))
+    assert {r["state"] for r in json.loads(run_cli("status", str(path), "--json").stdout)} == {"up to date"}
+
+
+@pytest.mark.parametrize("damage", ["fifo", "edited"])
+def test_a_reuse_is_not_copied_from_a_damaged_camera_file(tmp_path, damage):
+    # render --cuts P02 --force copies P01 without painting it: from a FIFO at P01's camera file it crashed
+    # with an OSError traceback; from an edited one it wrote that file's contents as P02's camera, up to date
+    path = _place(tmp_path, cuts=("C001", "P01"))
+    data = yaml.safe_load(path.read_text())
+    data["cuts"].append({"id": "P02", "reuse": "P01"})
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert run_cli("render", str(path)).returncode == 0
+    out = tmp_path / "out"
+    source, mine = out / "ep01_P01.camera.json", out / "ep01_P02.camera.json"
+    good = mine.read_bytes()
+    source.unlink()
+    if damage == "fifo":
+        os.mkfifo(source)
+    else:
+        source.write_text('{"x": 1}\n')
+    result = run_cli("render", str(path), "--cuts", "P02", "--force")
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "P02: blocked: reuses P01, whose camera file is missing or changed" in result.stdout + result.stderr
+    assert mine.read_bytes() == good
+    source.unlink()
+    assert run_cli("render", str(path)).returncode == 0  # P01 painted again, P02 up to date with it
+    assert mine.read_bytes() == good
     assert {r["state"] for r in json.loads(run_cli("status", str(path), "--json").stdout)} == {"up to date"}

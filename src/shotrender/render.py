@@ -601,13 +601,20 @@ class Run:
                            "start": [first[k] for k in ("x", "y", "width", "height")],
                            "end": [last[k] for k in ("x", "y", "width", "height")]}}
 
-    def link_move(self, link: Link) -> dict:
+    def link_move(self, link: Link) -> dict | None:
         """A reused moving cut's camera file: its source's, naming the copy (written before the copy's sidecar,
-        which names it). The preview stays the source's."""
+        which names it). The preview stays the source's. None when the source's camera file is not the one its
+        sidecar names (gone, edited, not a file): nothing to copy it from."""
         source = self.store.read_state(link.source).record
         if not source or "camera" not in source:
             return {}
-        record = json.loads(read_regular(self.store.dir / source["pictures"]["camera"], 64 << 20))
+        try:
+            data = read_regular(self.store.dir / source["pictures"]["camera"], 64 << 20)
+            record = json.loads(data) if sha256_bytes(data) == source["camera"]["sha256"] else None
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict):
+            return None
         record.update(cut=link.cut, picture={"file": self.store.png_path(link.cut).name,
                                              "sha256": source["image"]["sha256"]})
         data = json.dumps(record, indent=2).encode() + b"\n"
@@ -630,6 +637,10 @@ class Run:
                                   error=f"reuses {link.source}, which has no render yet"), "")
             return
         moved = self.link_move(link)
+        if moved is None:
+            self.finish(CutResult(link.cut, chain, "blocked", error=f"reuses {link.source}, whose camera file is "
+                                  f"missing or changed; render {link.source} again first"), "")
+            return
         self.store.drop_move_files(link.cut, set(moved.get("pictures", {}).values()))
         self.store.write_link(link.cut, link.source, {
             "key": verdict.key, "chain": chain, "status": "reused", "shotrender": __version__, **moved,
