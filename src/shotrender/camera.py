@@ -28,6 +28,10 @@ EASINGS = ("linear", "slow-in-out")
 # A deliverable is one picture a compositor loads whole; past this side length image tools and OpenCV's
 # warps (32767 px) start to refuse it.
 MAX_SIDE = 16384
+# A move's length: ten minutes at 24 fps, past any cut. Its camera file (~200 bytes a frame) stays far under
+# what status and reuse read back (64 MB), and its preview is minutes, not hours, to write: a typo of
+# 100000 frames took 6 minutes and a 100 MB movie for a 384x216 frame, 2**31 frames never ended.
+MAX_MOVE_FRAMES = 14400
 # Framings read from a layout's header may sit on its edge up to this much (px) past it: a framing drawn
 # to the last pixel of a 1023.6-px-wide stretch after rounding.
 EDGE_TOLERANCE = 0.5
@@ -79,6 +83,11 @@ class Move:
     def to_dict(self) -> dict:
         return {"from": _framing_dict(self.start), "to": _framing_dict(self.end), "frames": self.frames,
                 "easing": self.easing}
+
+    def path_dict(self) -> dict:
+        """What the painting depends on: the framings. Its length and easing only time the camera over it, so a
+        retimed move keeps its sheet and the place's other cuts (state.py)."""
+        return {"from": _framing_dict(self.start), "to": _framing_dict(self.end)}
 
 
 def ease(t: float, easing: str) -> float:

@@ -577,6 +577,7 @@ class Run:
         written = {name: self.store.write_picture(job.cut, name, encode_png(img)) for name, img in p.pictures(chosen)}
         png = encode_png(chosen.image)
         moved = self.deliver_move(p, chosen.image, png, written) if p.delivery is not None else {}
+        self.store.drop_move_files(job.cut, set(written.values()))
         seconds = time.perf_counter() - p.t0
         status = "flagged" if flagged else "rendered"
         self.store.write_cut(job.cut, png, {
@@ -619,13 +620,20 @@ class Run:
                            "start": [first[k] for k in ("x", "y", "width", "height")],
                            "end": [last[k] for k in ("x", "y", "width", "height")]}}
 
-    def link_move(self, link: Link) -> dict:
+    def link_move(self, link: Link) -> dict | None:
         """A reused moving cut's camera file: its source's, naming the copy (written before the copy's sidecar,
-        which names it). The preview stays the source's."""
+        which names it). The preview stays the source's. None when the source's camera file is not the one its
+        sidecar names (gone, edited, not a file): nothing to copy it from."""
         source = self.store.read_state(link.source).record
         if not source or "camera" not in source:
             return {}
-        record = json.loads(read_regular(self.store.dir / source["pictures"]["camera"], 64 << 20))
+        try:
+            data = read_regular(self.store.dir / source["pictures"]["camera"], 64 << 20)
+            record = json.loads(data) if sha256_bytes(data) == source["camera"]["sha256"] else None
+        except (OSError, ValueError):
+            return None
+        if not isinstance(record, dict):
+            return None
         record.update(cut=link.cut, picture={"file": self.store.png_path(link.cut).name,
                                              "sha256": source["image"]["sha256"]})
         data = json.dumps(record, indent=2).encode() + b"\n"
@@ -647,9 +655,14 @@ class Run:
             self.finish(CutResult(link.cut, chain, "blocked",
                                   error=f"reuses {link.source}, which has no render yet"), "")
             return
+        moved = self.link_move(link)
+        if moved is None:
+            self.finish(CutResult(link.cut, chain, "blocked", error=f"reuses {link.source}, whose camera file is "
+                                  f"missing or changed; render {link.source} again first"), "")
+            return
+        self.store.drop_move_files(link.cut, set(moved.get("pictures", {}).values()))
         self.store.write_link(link.cut, link.source, {
-            "key": verdict.key, "chain": chain, "status": "reused", "shotrender": __version__,
-            **self.link_move(link),
+            "key": verdict.key, "chain": chain, "status": "reused", "shotrender": __version__, **moved,
         })
         self.finish(CutResult(link.cut, chain, "reused", time.perf_counter() - t0), f"copy of {link.source}")
 

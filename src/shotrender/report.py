@@ -876,7 +876,10 @@ def _tile(out_dir: Path, thumb: Thumb | None, width: int, height: int, move: dic
     draw = ImageDraw.Draw(tile)
     centres = []
     for (x, y, fw, fh), colour in ((move["start"], (76, 217, 100)), (move["end"], (255, 90, 90))):
-        box = [x0 + x * scale, y0 + y * scale, x0 + (x + fw) * scale - 1, y0 + (y + fh) * scale - 1]
+        left, top = x0 + x * scale, y0 + y * scale
+        # a framing under a tile pixel (an edited manifest's) is drawn as one: Pillow refuses a box whose end
+        # is before its start
+        box = [left, top, max(left, x0 + (x + fw) * scale - 1), max(top, y0 + (y + fh) * scale - 1)]
         draw.rectangle(box, outline=colour, width=2)
         centres.append((x0 + (x + fw / 2) * scale, y0 + (y + fh / 2) * scale))
     draw.line(centres, fill=(255, 210, 60), width=2)

@@ -171,7 +171,7 @@ class Mosaic:
 def cache_key(background: str, frame: tuple[int, int], layout_hashes: Sequence[tuple[str, str]],
               settings: Settings, moves: Mapping[str, dict] | None = None) -> str:
     """sha256 naming a registration: the background, the frame size, (cut id, layout sha256) in shot-list
-    order, the settings, and the camera moves of moving cuts (camera.Move.to_dict). Order matters: it
+    order, the settings, and the camera moves of moving cuts (camera.Move.path_dict). Order matters: it
     decides sheet numbering and which drawing wins."""
     record = {"schema": SCHEMA, "background": background, "frame": list(frame),
               "layouts": [[c, h] for c, h in layout_hashes], "settings": settings.to_dict()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import gc
+import math
 import os
 import re
 import warnings
@@ -25,7 +26,7 @@ import yaml
 from shotrender import art_board as boards
 from shotrender import model_settings as models
 from shotrender import preview as previews
-from shotrender.camera import EASINGS, EDGE_TOLERANCE, MAX_SIDE, Framing, Move, deliver
+from shotrender.camera import EASINGS, EDGE_TOLERANCE, MAX_MOVE_FRAMES, MAX_SIDE, Framing, Move, deliver
 from shotrender.errors import Problem, ShotListError, UsageError
 
 VERSION = 1
@@ -944,6 +945,11 @@ def _camera(ck: _Checker, data: Any, path: tuple, cut_frames: int | None, frame:
         ck.add((*path, "frames") if "frames" in data else (*path[:-1], "frames"),
                f"a camera move takes at least 2 frames, got {frames}", "give the move's length in frames", cut)
         frames = None
+    elif frames is not None and frames > MAX_MOVE_FRAMES:
+        ck.add((*path, "frames") if "frames" in data else (*path[:-1], "frames"),
+               f"a camera move takes at most {MAX_MOVE_FRAMES} frames (ten minutes at 24 fps), got {frames}",
+               "give the move's length in frames; split a longer move into cuts", cut)
+        frames = None
     easing = data.get("easing", "linear")
     if easing not in EASINGS:
         ck.add((*path, "easing"), f"must be one of {', '.join(EASINGS)}, got {_show(easing)}",
@@ -1262,7 +1268,19 @@ def _camera_problems(shotlist: ShotList, cut: Cut, layout: tuple[int, int]) -> l
                 "mark the framing inside the layout, or draw the layout over all of the camera's travel", cut.id))
     if problems:
         return problems
-    w, h = deliver(cut.camera, (shotlist.width, shotlist.height)).size
+    move = cut.camera
+    scale = shotlist.width / move.tightest.width
+    # in floats first: a framing a hair wide makes a deliverable whose pixel count no float holds (or an
+    # infinite scale), which its exact size below cannot be worked out from
+    span = ((max(move.start.right, move.end.right) - min(move.start.x, move.end.x)) * scale,
+            (max(move.start.bottom, move.end.bottom) - min(move.start.y, move.end.y)) * scale)
+    if not math.isfinite(span[0] * span[1]):
+        return [Problem(
+            shotlist.source, lines[0], f"cuts[{cut.index}].camera",
+            f"the background this move travels over is about {span[0]:.4g}x{span[1]:.4g} at the tightest "
+            f"framing's scale: over {MAX_SIDE} px on a side, more than image tools load",
+            "shorten the move or widen its tightest framing", cut.id)]
+    w, h = deliver(move, (shotlist.width, shotlist.height)).size
     cap = shotlist.continuity_for(cut.bg).max_sheet_pixels
     if w * h > cap or max(w, h) > MAX_SIDE:
         why = (f"{w * h / 1e6:.1f} megapixels, over continuity.max_sheet_pixels ({cap / 1e6:.1f})" if w * h > cap

@@ -43,7 +43,7 @@ from shotrender.files import WriteError, read_regular, write_text_atomic
 from shotrender.images import read_layout
 from shotrender.plan import Job, Link, Plan, make_plan, place_params
 from shotrender.review.decisions import Reviews
-from shotrender.store import SHEETS_FOLDER, CutState, Store, cache_key, sha256_bytes
+from shotrender.store import SHEETS_FOLDER, CutState, Store, cache_key, camera_name, sha256_bytes
 
 SKIPPED = ("up to date", "flagged", "retouched", "approved")
 
@@ -206,7 +206,7 @@ class State:
         inputs = self._inputs(job)
         key = self._keys[job.cut] = cache_key(inputs)
         stored = self.store.read_state(job.cut)
-        state, reasons = self._judge(stored, key)
+        state, reasons = self._judge(stored, key, job.camera is not None)
         if state == "stale" and stored.record["key"] != key:
             sheet = inputs.get("sheet") or inputs.get("colours")
             reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs,
@@ -247,7 +247,7 @@ class State:
         """A reused cut: up to date while it is a copy of its source's render under the source's current key."""
         key = cache_key({"reuse_of": self._key_of(link.source)})
         stored = self.store.read_state(link.cut)
-        state, reasons = self._judge(stored, key)
+        state, reasons = self._judge(stored, key, self.sl.cut(link.source).camera is not None)
         if state == "stale" and stored.record["key"] != key:
             reasons = (f"{link.source} changes",)
         return Verdict(link.cut, chain, state, reasons, key, {"reuse_of": link.source}, stored)
@@ -299,7 +299,7 @@ class State:
         hashes = [(j.cut, self._sha(j)) for j in jobs]
         settings = self.sheet_settings(bg)
         frame = (self.sl.width, self.sl.height)
-        moves = {j.cut: j.camera.to_dict() for j in jobs if j.camera is not None}
+        moves = {j.cut: j.camera.path_dict() for j in jobs if j.camera is not None}
         key = sheets.cache_key(bg, frame, hashes, settings, moves)
         cache = self.sheet_store.dir / f"{self.sl.episode}_{bg}.registration.json"
         registration = _read_registration(cache, key)
@@ -333,7 +333,7 @@ class State:
             inputs = {
                 "cuts": [[cut, self._sha(jobs[cut])] for cut in sheet.cuts],
                 "camera": {cut: _rows(sheet.matrix(cut)) for cut in sheet.cuts},
-                **({"moves": {cut: jobs[cut].camera.to_dict() for cut in sheet.sizes}} if sheet.sizes else {}),
+                **({"moves": {cut: jobs[cut].camera.path_dict() for cut in sheet.sizes}} if sheet.sizes else {}),
                 "size": list(sheet.size),
                 "params": {name: params[name] for name in PARAMS if name in self.reads},
                 "backend": self.identity,
@@ -393,7 +393,7 @@ class State:
             sha = self._layout_sha[str(job.layout)] = sha256_bytes(job.layout.read_bytes())
         return sha
 
-    def _judge(self, stored: CutState, key: str) -> tuple[str, tuple[str, ...]]:
+    def _judge(self, stored: CutState, key: str, moving: bool = False) -> tuple[str, tuple[str, ...]]:
         record = stored.record
         if record is None:
             return "missing", (stored.warning,) if stored.warning else ()
@@ -403,8 +403,10 @@ class State:
             return "missing", (stored.warning,) if stored.warning else ()
         if record["key"] != key:
             return "stale", ()
-        if "camera" in record and not self._camera_ok(record):
-            return "missing", (f"{record['pictures']['camera']} is missing or changed; rendering the cut again",)
+        # a moving cut's sidecar without its camera entry (edited) names no camera file to check: missing too
+        if (moving or "camera" in record) and not self._camera_ok(record):
+            return "missing", (f"{camera_name(record['image']['file'])} is missing or changed; rendering the cut "
+                               "again",)
         changed = self._changed_sources(record)
         if changed:
             return "stale", tuple(changed)
@@ -414,6 +416,8 @@ class State:
 
     def _camera_ok(self, record: dict) -> bool:
         """Whether a moving cut's camera file is the one its sidecar names: a compositor needs both."""
+        if "camera" not in record:
+            return False
         try:
             data = read_regular(self.store.dir / record["pictures"]["camera"], 64 << 20)
         except (OSError, ValueError):

@@ -145,6 +145,19 @@ class Store:
         self._write_atomic(path, data)
         return path.name
 
+    def drop_move_files(self, cut: str, keep: set[str]) -> None:
+        """A moving cut's camera file and preview files beside `cut` that its new render does not have (`keep`:
+        the names it wrote): a cut that no longer moves, or a shorter move's preview frames. Left there, a
+        compositor would find a camera for a picture it does not belong to. Only files and links go."""
+        pattern = re.compile(rf"{re.escape(self.episode)}_{re.escape(cut)}\."
+                             r"(camera\.json|preview\.mp4|preview\.\d{4,}\.png)")
+        with os.scandir(self.dir) as entries:
+            stale = [e.path for e in entries if pattern.fullmatch(e.name) and e.name not in keep
+                     and (e.is_symlink() or e.is_file(follow_symlinks=False))]
+        for path in stale:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+
     def _drop_sidecar(self, cut: str) -> None:
         path = self.sidecar_path(cut)
         try:
