@@ -496,3 +496,32 @@ def test_a_track_whose_sheet_had_to_be_painted_smaller_is_flagged(tmp_path):
                         r"continuity.max_sheet_pixels: raise it", reason), reason
     assert _read(tmp_path / "out", "ep01_T01.png").shape == (288, 512, 3)  # delivered at its size all the same
     assert run_cli("render", str(path), "--strict").returncode == 1
+
+
+# --- retouch --------------------------------------------------------------------------------------------
+
+def test_a_retouched_pan_is_delivered_with_its_camera_file_and_its_place_follows_it(tmp_path):
+    from test_retouch import PATCH_COLOUR, artist_paints, flattened
+
+    path = _place(tmp_path, cuts=("C001", "P01"))
+    assert run_cli("render", str(path)).returncode == 0
+    out = tmp_path / "out"
+    before = _read(out, "ep01_C001.png")
+    exported = run_cli("retouch", "export", str(path), "--cuts", "P01")
+    assert exported.returncode == 0, exported.stderr
+    psd = out / "retouch" / "ep01_P01.psd"
+    from psd_tools import PSDImage
+
+    assert PSDImage.open(psd).size == (3 * W, H)  # the deliverable, not a frame
+    artist_paints(psd, box=(150, 60, 260, 120))  # where C001 sees the place too
+    result = run_cli("render", str(path))
+    assert result.returncode == 0 and "1 rendered, 1 retouched" in result.stdout, result.stdout + result.stderr
+    assert np.array_equal(_read(out, "ep01_P01.png"), flattened(psd))
+    record = json.loads((out / "ep01_P01.camera.json").read_text())
+    sidecar = json.loads((out / "ep01_P01.json").read_text())
+    assert sidecar["status"] == "retouched" and record["picture"] == sidecar["image"]
+    rows = {r["cut"]: r["state"] for r in json.loads(run_cli("status", str(path), "--json").stdout)}
+    assert rows == {"park/1": "up to date", "C001": "up to date", "P01": "retouched"}
+    # C001 sees the patch's left part: x 150..260 of the PAN is C001's x 0..50 (its camera is 211 px on)
+    patch = _read(out, "ep01_C001.png")[70:110, 5:40].reshape(-1, 3).mean(axis=0)
+    assert np.abs(patch - PATCH_COLOUR).max() < 30 and np.abs(before[70:110, 5:40] - patch).mean() > 40

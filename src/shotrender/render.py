@@ -576,7 +576,7 @@ class Run:
         takes.keep(self.store, job.cut)  # the picture replaced, if no take holds it yet (rendered before takes)
         written = {name: self.store.write_picture(job.cut, name, encode_png(img)) for name, img in p.pictures(chosen)}
         png = encode_png(chosen.image)
-        moved = self.deliver_move(p, chosen.image, png, written) if p.delivery is not None else {}
+        moved = self.deliver_move(job, p.delivery, chosen.image, png, written) if p.delivery is not None else {}
         self.store.drop_move_files(job.cut, set(written.values()))
         seconds = time.perf_counter() - p.t0
         status = "flagged" if flagged else "rendered"
@@ -596,12 +596,14 @@ class Run:
         return self.finish(CutResult(job.cut, job.chain, status, seconds, chosen.seed,
                                      report.get("reason") if flagged else None, flagged), detail)
 
-    def deliver_move(self, p: _Pending, image: np.ndarray, png: bytes, written: dict[str, str]) -> dict:
-        """A moving cut's camera file and preview of the move, beside its render (their names go into
-        `written`); returns the sidecar's `camera` entry. The preview's frames are made from the camera
-        file's numbers as written, so the file reproduces them exactly."""
-        job, frame = p.job, (self.sl.width, self.sl.height)
-        record = camera.record(job.camera, p.delivery, frame, self.sl.episode, job.cut,
+    def deliver_move(self, job: Job, delivery: camera.Delivery, image: np.ndarray, png: bytes,
+                     written: dict[str, str]) -> dict:
+        """A moving cut's camera file and preview of the move for its picture `image` (PNG bytes `png`: a
+        render or a retouch), beside it (their names go into `written`); returns the sidecar's `camera`
+        entry. The preview's frames are made from the camera file's numbers as written, so the file
+        reproduces them exactly."""
+        frame = (self.sl.width, self.sl.height)
+        record = camera.record(job.camera, delivery, frame, self.sl.episode, job.cut,
                                {"file": self.store.png_path(job.cut).name, "sha256": sha256_bytes(png)})
         data = json.dumps(record, indent=2).encode() + b"\n"
         framings = camera.framings_of(record)

@@ -276,14 +276,19 @@ def take_in(run: Run, jobs: Iterable[Job]) -> list[str]:
         # a retouched cut whose picture went missing takes its retouch in again, as state.py judges it
         incoming = folder.incoming(job.cut, current_retouch(stored.record) if stored.image_ok else None)
         if incoming is not None:
-            found.append((job, incoming, flatten(incoming, sl.width, sl.height)))
+            delivery = run.state.delivery(job)  # a moving cut's picture is its deliverable (camera.py)
+            found.append((job, incoming, flatten(incoming, *(delivery.size if delivery else (sl.width, sl.height)))))
     for job, incoming, image in found:
         verdict = run.state.job(job)
         before = _keep_render(store, job.cut, verdict.stored)
-        store.write_cut(job.cut, encode_png(image), {
+        png, pictures = encode_png(image), {"before": before} if before else {}
+        # a moving cut's camera file and preview follow its picture: the retouch is what compositing moves over
+        moved = run.deliver_move(job, run.state.delivery(job), image, png, pictures) if job.camera else {}
+        store.drop_move_files(job.cut, set(pictures.values()))
+        store.write_cut(job.cut, png, {
             "key": verdict.key, "inputs": verdict.inputs, "chain": job.chain, "position": job.position,
             "layout": str(job.layout), "model": run.options.settings.model or sl.model, "shotrender": __version__,
-            "status": "retouched", "guided_by": {}, "pictures": {"before": before} if before else {},
+            "status": "retouched", "guided_by": {}, "pictures": pictures, **moved,
             "retouch": {"file": f"{FOLDER}/{incoming.path.name}", "sha256": incoming.sha256},
         })
         run.progress.message(f"{job.cut}: retouch {incoming.path.name} taken in (sha256 {incoming.sha256[:12]})")
@@ -375,7 +380,6 @@ def export(state: State, jobs: Iterable[Job]) -> list[tuple[str, str]]:
     from psd_tools import PSDImage
     from psd_tools.api.layers import PixelLayer
 
-    from shotrender.images import read_layout
 
     store, sl = state.store, state.sl
     folder = Folder(store.dir, sl.episode)
@@ -398,8 +402,8 @@ def export(state: State, jobs: Iterable[Job]) -> list[tuple[str, str]]:
         if picture is None:
             done.append((job.cut, "skipped: no render yet (render it first)"))
             continue
-        layout = read_layout(job.layout, sl.width, sl.height)
-        psd = PSDImage.new("RGBA", (sl.width, sl.height))  # RGB with transparency: layers keep their alpha
+        layout = state.layout_of(job)  # at the picture's size: a moving cut's deliverable (camera.py)
+        psd = PSDImage.new("RGBA", (picture.shape[1], picture.shape[0]))  # RGBA: layers keep their alpha
         layers = [("layout", _rgba(layout), False), ("painting", _rgba(picture), True),
                   ("lines", lines_layer(layout), True)]
         sheet = state.sheet_of(job)
@@ -449,11 +453,12 @@ def lines_layer(layout: np.ndarray) -> np.ndarray:
 
 def shared_layer(state: State, sheet: sheets.Sheet, cut: str) -> np.ndarray:
     """Where the cut's neighbours on its sheet see the same painting: a tint over transparency (RGBA uint8)."""
-    w, h = state.sl.width, state.sl.height
+    w, h = sheet.size_of(cut)
     others = np.zeros((sheet.size[1], sheet.size[0]), np.uint8)
     for other in sheet.cuts:
         if other != cut:
-            others |= sheets.place(np.ones((h, w), np.uint8), sheet, other)[1].astype(np.uint8)
+            ow, oh = sheet.size_of(other)
+            others |= sheets.place(np.ones((oh, ow), np.uint8), sheet, other)[1].astype(np.uint8)
     seen, inside = sheets.view(others * 255, sheet, cut)
     shared = (seen > 127) & inside
     out = np.zeros((h, w, 4), np.uint8)
