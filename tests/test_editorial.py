@@ -335,7 +335,7 @@ def test_frames_and_notes_are_checked_and_allowed_on_reused_cuts():
 
 
 def test_a_prompt_at_any_level_silences_the_warning():
-    from shotrender.shotlist import _parse
+    from shotrender.shotlist.validation import _parse
 
     text = ("version: 1\nepisode: ep01\nsize: [128, 72]\nmodel: draft\nbackgrounds: {park: {prompt: park}}\n"
             "cuts:\n  - {id: C001, layout: a.png, bg: park}\n  - {id: C002, layout: a.png, prompt: ' '}\n"

@@ -237,7 +237,7 @@ def _same(a, b) -> bool:
 
 
 def _careful(text: str):
-    from shotrender.shotlist import _read_yaml
+    from shotrender.shotlist.reader import _read_yaml
 
     problems = []
     data, _ = _read_yaml(text, "t.yaml", problems, track=True)
@@ -245,7 +245,7 @@ def _careful(text: str):
 
 
 def test_happy_path_reads_a_varied_file_exactly_as_the_careful_path():
-    from shotrender.shotlist import _read_plain
+    from shotrender.shotlist.reader import _read_plain
 
     data, problems = _careful(VARIED_YAML)
     assert not problems
@@ -276,7 +276,7 @@ def test_happy_path_reads_a_varied_file_exactly_as_the_careful_path():
     "a: 2024-13-45\n",  # a date that is not one
 ])
 def test_happy_path_leaves_what_it_does_not_read_exactly_to_the_careful_path(text):
-    from shotrender.shotlist import _NotPlain, _read_plain
+    from shotrender.shotlist.reader import _NotPlain, _read_plain
 
     with pytest.raises(_NotPlain):
         _read_plain(text)
@@ -327,7 +327,7 @@ cuts:
 
 @pytest.mark.parametrize("anchors", [False, True])
 def test_happy_and_careful_paths_give_the_same_shot_list(tmp_path, anchors):
-    from shotrender.shotlist import _parse
+    from shotrender.shotlist.validation import _parse
 
     text = VARIED_SHOTLIST
     if anchors:
@@ -371,7 +371,7 @@ def test_happy_path_matches_the_careful_path_on_generated_scalars():
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from shotrender.shotlist import _NotPlain, _read_plain
+    from shotrender.shotlist.reader import _NotPlain, _read_plain
 
     styles = st.sampled_from(["plain", "plain", "single", "double"])
     pairs = st.lists(st.tuples(_scalar_texts(), styles, _scalar_texts(), styles, st.booleans()), max_size=6)
@@ -400,7 +400,7 @@ def test_happy_path_reads_any_dumped_data_without_falling_back():
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    from shotrender.shotlist import _read_plain
+    from shotrender.shotlist.reader import _read_plain
 
     scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), _scalar_texts(),
                         st.text(max_size=20))

@@ -28,15 +28,9 @@ from typing import Any
 import yaml
 
 from shotrender.errors import UsageError
-from shotrender.shotlist import (
-    ASPECT_TOLERANCE,
-    CONTACT_SHEET,
-    ID_RE,
-    MAX_FRAMES,
-    MAX_ID_LENGTH,
-    _layout_header,
-    _round8,
-)
+from shotrender.shotlist import ASPECT_TOLERANCE, CONTACT_SHEET, ID_RE, MAX_FRAMES, MAX_ID_LENGTH
+from shotrender.shotlist.files import _layout_header
+from shotrender.shotlist.validation import _round8
 
 LAYOUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 INSTALL_HINT = "pip install 'shotrender[editorial]'"
