@@ -297,3 +297,11 @@ def test_the_scaffold_shows_how_to_group_cuts_and_says_why(tmp_path):
     (tmp_path / "grouped.yaml").write_text(grouped)
     loaded = validated(tmp_path / "grouped.yaml")
     assert list(loaded.backgrounds) == ["park"] and {c.bg for c in loaded.cuts} == {"park"}
+
+
+def test_a_layout_name_with_a_superscript_digit_is_sorted_not_a_crash(tmp_path):
+    """Hypothesis found `C000²0.png`: '²' is a digit to str.isdigit but not to int(), and init crashed."""
+    from shotrender.editorial import natural_key
+
+    assert natural_key("C000²0") == ["c", 0, "²", 0, ""]
+    assert sorted(["C10", "C2", "C¹"], key=natural_key) == ["C2", "C10", "C¹"]

@@ -159,7 +159,7 @@ def _ids(names: list[str], pattern: re.Pattern[str]) -> tuple[list[str | None], 
     for name in names:
         found = cut_id(name, pattern)
         usable = found is not None and ID_RE.match(found) and len(found) <= MAX_ID_LENGTH \
-            and found.lower() != CONTACT_SHEET  # what validate takes as a cut id (shotlist.py)
+            and found.lower() != CONTACT_SHEET  # what validate takes as a cut id (shotlist/validation.py)
         ids.append(found if usable else None)
     return ids, [i for i, found in enumerate(ids) if found is None]
 
@@ -290,8 +290,9 @@ def _counts(counter: Counter) -> str:
 
 
 def natural_key(text: str) -> list:
-    """Sort key that puts C2 before C10."""
-    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", text)]
+    """Sort key that puts C2 before C10. A digit is what int() reads (isdecimal): a superscript ¹ is a
+    character of the name, not a number."""
+    return [int(part) if part.isdecimal() else part.lower() for part in re.split(r"(\d+)", text)]
 
 
 def _images(folder: Path) -> list[Path]:
