@@ -525,3 +525,13 @@ def test_a_retouched_pan_is_delivered_with_its_camera_file_and_its_place_follows
     # C001 sees the patch's left part: x 150..260 of the PAN is C001's x 0..50 (its camera is 211 px on)
     patch = _read(out, "ep01_C001.png")[70:110, 5:40].reshape(-1, 3).mean(axis=0)
     assert np.abs(patch - PATCH_COLOUR).max() < 30 and np.abs(before[70:110, 5:40] - patch).mean() > 40
+
+
+def test_a_preview_whose_size_rounds_to_another_aspect_keeps_its_framings_at_the_frames_aspect(tmp_path):
+    path = _place(tmp_path, cuts=("C001", "P01"), preview={"scale": 0.5})  # 384x216 -> 192x112, not 192x108
+    result = run_cli("render", str(path), "--preview")
+    assert result.returncode == 0, result.stderr
+    record = json.loads((tmp_path / "out-preview" / "ep01_P01.camera.json").read_text())
+    assert record["frame"] == [192, 112] and record["size"] == [576, 112]
+    for f in record["framings"]:  # a compositor scales both ways alike: `scale` holds for height too
+        assert f["height"] * record["frame"][0] == pytest.approx(f["width"] * record["frame"][1])

@@ -81,8 +81,18 @@ def apply(sl):
     return replace(
         sl, width=width, height=height, defaults=defaults, model_settings=settings,
         backgrounds={bg_id: replace(bg, params=level(bg.params, True)) for bg_id, bg in sl.backgrounds.items()},
-        cuts=tuple(replace(cut, params=level(cut.params, False)) for cut in sl.cuts),
+        cuts=tuple(replace(cut, params=level(cut.params, False), camera=_at_aspect(cut.camera, width, height))
+                   for cut in sl.cuts),
     )
+
+
+def _at_aspect(move, width: int, height: int):
+    """A camera move's framings at the preview's aspect, which rounding its size to multiples of 8 may
+    change a little (384x216 at 0.5 is 192x112): a framing is as high as the frame's aspect makes its width."""
+    if move is None:
+        return None
+    return replace(move, start=replace(move.start, height=move.start.width * height / width),
+                   end=replace(move.end, height=move.end.width * height / width))
 
 
 def folder(out: Path) -> Path:
