@@ -56,6 +56,16 @@ def _place(folder, cuts=("C001", "P01", "C004", "T01"), **top) -> object:
     return path
 
 
+def _reused_pan(folder):
+    """C001 and the PAN P01, with P02 reusing P01, rendered."""
+    path = _place(folder, cuts=("C001", "P01"))
+    data = yaml.safe_load(path.read_text())
+    data["cuts"].append({"id": "P02", "reuse": "P01"})
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    assert run_cli("render", str(path)).returncode == 0
+    return path
+
+
 def _read(out, name):
     return decode_png((out / name).read_bytes())
 
@@ -343,11 +353,7 @@ def test_farm_units_and_ray_render_a_moving_cut_as_a_local_render_does(tmp_path)
 
 
 def test_a_reused_moving_cut_gets_the_background_and_a_camera_file_of_its_own(tmp_path):
-    path = _place(tmp_path, cuts=("C001", "P01"))
-    data = yaml.safe_load(path.read_text())
-    data["cuts"].append({"id": "P02", "reuse": "P01"})
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    assert run_cli("render", str(path)).returncode == 0
+    path = _reused_pan(tmp_path)
     out = tmp_path / "out"
     assert (out / "ep01_P02.png").read_bytes() == (out / "ep01_P01.png").read_bytes()
     mine, source = (json.loads((out / f"ep01_{c}.camera.json").read_text()) for c in ("P02", "P01"))

@@ -9,7 +9,7 @@ import os
 import pytest
 import yaml
 
-from test_camera import _place
+from test_camera import _place, _reused_pan
 
 from helpers import run_cli
 
@@ -56,11 +56,7 @@ def test_a_move_longer_than_any_cut_is_refused_before_anything_is_painted(tmp_pa
 def test_a_moving_cuts_sidecar_edited_to_name_no_camera_file_is_missing_and_the_file_comes_back(tmp_path, cut):
     # the camera entry and the file deleted together: status called the cut up to date, render skipped it,
     # and the compositor's camera file never came back (for the moving cut, and for its reuse P02)
-    path = _place(tmp_path, cuts=("C001", "P01"))
-    data = yaml.safe_load(path.read_text())
-    data["cuts"].append({"id": "P02", "reuse": "P01"})
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    assert run_cli("render", str(path)).returncode == 0
+    path = _reused_pan(tmp_path)
     out = tmp_path / "out"
     camera_file = out / f"ep01_{cut}.camera.json"
     before = camera_file.read_bytes()
@@ -150,11 +146,7 @@ def test_retiming_a_pan_repaints_neither_its_sheet_nor_the_places_other_cuts(tmp
 def test_a_reuse_is_not_copied_from_a_damaged_camera_file(tmp_path, damage):
     # render --cuts P02 --force copies P01 without painting it: from a FIFO at P01's camera file it crashed
     # with an OSError traceback; from an edited one it wrote that file's contents as P02's camera, up to date
-    path = _place(tmp_path, cuts=("C001", "P01"))
-    data = yaml.safe_load(path.read_text())
-    data["cuts"].append({"id": "P02", "reuse": "P01"})
-    path.write_text(yaml.safe_dump(data, sort_keys=False))
-    assert run_cli("render", str(path)).returncode == 0
+    path = _reused_pan(tmp_path)
     out = tmp_path / "out"
     source, mine = out / "ep01_P01.camera.json", out / "ep01_P02.camera.json"
     good = mine.read_bytes()

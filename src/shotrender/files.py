@@ -125,3 +125,18 @@ def read_regular(path: Path, limit: int | None = None) -> bytes:
     if limit is not None and len(data) > limit:
         raise ValueError(f"larger than {limit >> 20} MB")
     return data
+
+
+def own_folder(folder: Path, use: str) -> Path:
+    """A folder under the output folder that shotrender writes into (thumbs/, takes/, retouch/), made if need
+    be; UsageError when it is a symlink or not a folder, so nothing is ever written through one. `use` says
+    what writes there, for the message."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        if not os.path.lexists(folder):
+            raise write_error(folder, e) from e
+    if folder.is_symlink() or not folder.is_dir():
+        raise UsageError(f"{folder} is a symlink or not a folder; remove it and run again: {use}")
+    return folder
+

@@ -22,7 +22,7 @@ from html import escape
 from pathlib import Path
 
 from shotrender.errors import UsageError
-from shotrender.files import write_atomic, write_error, write_text_atomic
+from shotrender.files import own_folder, write_atomic, write_text_atomic
 from shotrender.shotlist import CONTACT_SHEET, ID_RE, THUMBS
 from shotrender.store import SHEETS_FOLDER
 
@@ -762,16 +762,7 @@ def _sources(manifest: dict, out_dir: Path, layouts: dict[str, Path],
 
 def thumbs_folder(out_dir: Path) -> Path:
     """<out>/thumbs, made if need be; refused when it is a symlink or not a folder (nothing is written through it)."""
-    folder = out_dir / THUMBS
-    try:
-        folder.mkdir(exist_ok=True)
-    except OSError as e:
-        if not os.path.lexists(folder):
-            raise write_error(folder, e) from e
-    if folder.is_symlink() or not folder.is_dir():
-        raise UsageError(f"{folder} is a symlink or not a folder; remove it and run again: the report writes its "
-                         "thumbnails there")
-    return folder
+    return own_folder(out_dir / THUMBS, "the report writes its thumbnails there")
 
 
 def make_thumbs(manifest: dict, out_dir: Path, layouts: dict[str, Path], bar: bool = False,

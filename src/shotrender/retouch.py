@@ -26,7 +26,7 @@ import numpy as np
 
 from shotrender import sheets
 from shotrender.errors import UsageError
-from shotrender.files import read_regular, write_atomic, write_error, write_text_atomic
+from shotrender.files import own_folder, read_regular, write_atomic, write_text_atomic
 from shotrender.store import Store, sha256_bytes
 
 if TYPE_CHECKING:  # state and render import this module: their types are for the type checker only
@@ -383,13 +383,7 @@ def export(state: State, jobs: Iterable[Job]) -> list[tuple[str, str]]:
 
     store, sl = state.store, state.sl
     folder = Folder(store.dir, sl.episode)
-    try:
-        folder.dir.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise write_error(folder.dir, e) from e
-    if folder.dir.is_symlink() or not folder.dir.is_dir():
-        raise RetouchError(f"{folder.dir} is a symlink or not a folder; remove it and run again: retouch export "
-                           "writes its layered files there")
+    own_folder(folder.dir, "retouch export writes its layered files there")
     done = []
     for job in jobs:
         path = folder.dir / f"{sl.episode}_{job.cut}.psd"

@@ -15,8 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from shotrender.errors import UsageError
-from shotrender.files import read_regular, write_atomic, write_error
+from shotrender.files import own_folder, read_regular, write_atomic
 from shotrender.store import MAX_SIDECAR_BYTES, Store, sha256_bytes
 
 TAKES_FOLDER = "takes"
@@ -110,15 +109,7 @@ def keep(store: Store, cut: str) -> Take | None:
 def made(out_dir: Path) -> Path:
     """<out>/takes, made if need be; refused when it is a symlink or not a folder. The first time in a process,
     temporaries that dead processes left there are removed, as Store.prepare does for the output folder."""
-    where = folder(out_dir)
-    try:
-        where.mkdir(exist_ok=True)
-    except OSError as e:
-        if not os.path.lexists(where):
-            raise write_error(where, e) from e
-    if where.is_symlink() or not where.is_dir():
-        raise UsageError(f"{where} is a symlink or not a folder; remove it and run again: render keeps every "
-                         "take of a cut there")
+    where = own_folder(folder(out_dir), "render keeps every take of a cut there")
     if where not in _tidied:
         Store(where, "").prepare()
         _tidied.add(where)
