@@ -538,3 +538,10 @@ def test_a_missing_layout_names_the_closest_files_in_its_folder(tmp_path):
     assert any("(cut C001): layouts/C01.png: file not found; did you mean layouts/C001.png" in m for m in messages)
     assert any("(cut C002): layouts/C002.png: file not found; did you mean layouts/c002.png" in m for m in messages)
     assert any("(cut C003): layouts/zzz.png: file not found; check the path" in m for m in messages)
+
+
+def test_a_key_that_yaml_makes_a_set_is_a_problem_not_a_crash():
+    """Hypothesis found `!!set : `: the key's value is a set, which no mapping can hold; parse raised TypeError."""
+    with pytest.raises(ShotListError) as e:
+        parse("!!set : \n")
+    assert "a key must be plain text, not tag:yaml.org,2002:set" in str(e.value)

@@ -58,6 +58,10 @@ class _Walk:
                                                  "a key must be plain text", "write key: value"))
                     continue
                 key = key_node.value if key_node.tag == _STR_TAG else self.scalar(key_node, path)
+                if key.__class__ is not str and not _hashable(key):  # `!!set :` makes a key of a set
+                    self.problems.append(Problem(self.source, key_node.start_mark.line + 1, _fmt(path or ()),
+                                                 f"a key must be plain text, not {key_node.tag}", "write key: value"))
+                    continue
                 if key in out:
                     self.problems.append(Problem(
                         self.source, key_node.start_mark.line + 1, _fmt((*(path or ()), key)),
@@ -87,6 +91,14 @@ class _Walk:
 
 _KINDS = {"tag:yaml.org,2002:timestamp": "a date", "tag:yaml.org,2002:int": "a whole number",
           "tag:yaml.org,2002:float": "a number", "tag:yaml.org,2002:bool": "true or false"}
+
+
+def _hashable(value: Any) -> bool:
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
 
 
 class _TooLarge(Exception):
