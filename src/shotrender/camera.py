@@ -70,7 +70,10 @@ class Move:
         time, so a track keeps its centre line and a pan its height."""
         if not 1 <= frame <= self.frames:
             raise ValueError(f"frame {frame} is not in 1..{self.frames}")
-        t = ease((frame - 1) / (self.frames - 1), self.easing)
+        return self.between(ease((frame - 1) / (self.frames - 1), self.easing))
+
+    def between(self, t: float) -> Framing:
+        """The framing a share t (0 … 1) of the way from `start` to `end`, each of x, y, width and height."""
         a, b = self.start, self.end
         return Framing(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t,
                        a.width + (b.width - a.width) * t, a.height + (b.height - a.height) * t)
@@ -150,14 +153,7 @@ def views(move: Move, delivery: Delivery, frame: tuple[int, int]) -> list:
     step_y = abs(move.end.y - move.start.y) / (min(move.start.height, move.end.height) * (1 - VIEW_OVERLAP))
     zoom = math.log(max(move.start.width, move.end.width) / min(move.start.width, move.end.width)) / math.log(2)
     count = max(2, math.ceil(max(step_x, step_y, zoom)) + 1)
-    out = []
-    for i in range(count):
-        t = i / (count - 1)
-        a, b = move.start, move.end
-        f = delivery.framing(Framing(a.x + (b.x - a.x) * t, a.y + (b.y - a.y) * t,
-                                     a.width + (b.width - a.width) * t, a.height + (b.height - a.height) * t))
-        out.append(view_matrix(f, frame))
-    return out
+    return [view_matrix(delivery.framing(move.between(i / (count - 1))), frame) for i in range(count)]
 
 
 def view_matrix(f: Framing, frame: tuple[int, int]):

@@ -26,7 +26,6 @@ from shotrender import __version__, camera, continuity, retouch, sheets, signals
 from shotrender import model_settings as models
 from shotrender.backends.base import PARAMS, Backend, RenderRequest
 from shotrender.errors import BackendError, Interrupted, ShotRenderError
-from shotrender.files import read_regular
 from shotrender.images import encode_png, read_layout
 from shotrender.plan import Chain, Job, Link, Plan, place_params
 from shotrender.review import takes
@@ -629,10 +628,10 @@ class Run:
         source = self.store.read_state(link.source).record
         if not source or "camera" not in source:
             return {}
+        data = self.store.read_camera(source)
         try:
-            data = read_regular(self.store.dir / source["pictures"]["camera"], 64 << 20)
-            record = json.loads(data) if sha256_bytes(data) == source["camera"]["sha256"] else None
-        except (OSError, ValueError):
+            record = json.loads(data) if data is not None else None
+        except ValueError:
             return None
         if not isinstance(record, dict):
             return None

@@ -416,13 +416,7 @@ class State:
 
     def _camera_ok(self, record: dict) -> bool:
         """Whether a moving cut's camera file is the one its sidecar names: a compositor needs both."""
-        if "camera" not in record:
-            return False
-        try:
-            data = read_regular(self.store.dir / record["pictures"]["camera"], 64 << 20)
-        except (OSError, ValueError):
-            return False
-        return sha256_bytes(data) == record["camera"]["sha256"]
+        return self.store.read_camera(record) is not None
 
     def _changed_sources(self, record: dict) -> list[str]:
         """Why the cuts and sheets whose picture this render was made from now hold another, valid one: a

@@ -145,6 +145,17 @@ class Store:
         self._write_atomic(path, data)
         return path.name
 
+    def read_camera(self, record: dict) -> bytes | None:
+        """The bytes of the camera file a moving cut's sidecar `record` names, when they are the ones it
+        records (by hash); None when it names none, or the file is gone, changed or not a file."""
+        if "camera" not in record:
+            return None
+        try:
+            data = read_regular(self.dir / record["pictures"]["camera"], MAX_CAMERA_BYTES)
+        except (OSError, ValueError):
+            return None
+        return data if sha256_bytes(data) == record["camera"]["sha256"] else None
+
     def drop_move_files(self, cut: str, keep: set[str]) -> None:
         """A moving cut's camera file and preview files beside `cut` that its new render does not have (`keep`:
         the names it wrote): a cut that no longer moves, or a shorter move's preview frames. Left there, a
@@ -314,6 +325,7 @@ class Store:
 
 SHEETS_FOLDER = "sheets"  # the sheets' paintings and registrations, under the output folder
 MAX_SIDECAR_BYTES = 4 << 20  # a real sidecar is a few kB
+MAX_CAMERA_BYTES = 64 << 20  # a camera file of the longest move (14,400 frames) is about 3 MB
 STATUSES = ("rendered", "flagged", "reused", "retouched", "failed")
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _PLAIN_NAME = re.compile(r"[^/\\\0]+")
