@@ -11,6 +11,7 @@ Pure: no torch, no file reads.
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import replace
 from pathlib import Path
 
@@ -175,10 +176,11 @@ def _relative_inside(path: Path, folder: Path) -> str | None:
 
 
 def missing_defaults(template: dict, plan: Plan, out_dir: Path) -> list[str]:
-    """`-p NAME=VALUE` arguments for the path parameters the template could not give a default."""
+    """`-p NAME=VALUE` arguments for the path parameters the template could not give a default, shell-quoted:
+    a path with a space or `$(...)` in it is pasted into a shell whole, never split or run."""
     values = {"ShotList": Path(plan.shotlist.source).resolve(), "OutputDir": out_dir.resolve()}
-    return [f"-p {p['name']}={values[p['name']]}" for p in template["parameterDefinitions"]
-            if p["type"] == "PATH" and "default" not in p]
+    names = [p["name"] for p in template["parameterDefinitions"] if p["type"] == "PATH" and "default" not in p]
+    return [f"-p {shlex.quote(f'{name}={values[name]}')}" for name in names]
 
 
 def dump_yaml(document: dict) -> str:
