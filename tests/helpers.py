@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +57,17 @@ def cut(cut_id: str, bg: str | None = "park", **params) -> dict:
         c["bg"] = bg
     c.update(params)
     return c
+
+
+def system_tool(name: str) -> str:
+    """The path of a system program the tests need; a failure, never a skip, when it is missing: the README's
+    test command installs it (scripts/install-test-deps.sh)."""
+    import pytest
+
+    path = shutil.which(name)
+    if path is None:
+        pytest.fail(f"{name} is not installed; run scripts/install-test-deps.sh, which installs what the tests need")
+    return path
 
 
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -6,6 +6,7 @@ import os
 import re
 from pathlib import Path
 
+import opentimelineio as otio
 import pytest
 import yaml
 from PIL import Image, ImageDraw
@@ -24,9 +25,6 @@ from shotrender.errors import UsageError
 from shotrender.shotlist import load_with_warnings, parse
 
 from helpers import run_cli
-
-otio = pytest.importorskip("opentimelineio")
-pytest.importorskip("otio_cmx3600_adapter")
 
 RATE = 24
 START = 86400  # 01:00:00:00 at 24 fps, in frames

@@ -16,7 +16,6 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import yaml
 from click.testing import CliRunner
 from hypothesis import HealthCheck, event, given, settings
@@ -26,9 +25,6 @@ from PIL import Image
 from shotrender.cli import cli
 from shotrender.shotlist import load_with_warnings
 from test_init_regressions import write_otio
-
-pytest.importorskip("opentimelineio")
-pytest.importorskip("otio_cmx3600_adapter")
 
 SOME = settings(max_examples=100, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 REFUSALS = ("no distinct cut id", "not UTF-8 text", "frames: clip", "do not last from 1", "does not last from 1")

@@ -11,6 +11,7 @@ import os
 import re
 from pathlib import Path
 
+import opentimelineio as otio
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -18,9 +19,6 @@ from PIL import Image
 
 from shotrender.cli import cli
 from shotrender.shotlist import load_with_warnings
-
-otio = pytest.importorskip("opentimelineio")
-pytest.importorskip("otio_cmx3600_adapter")
 
 RATE = 24
 

@@ -15,10 +15,9 @@ from PIL import Image
 from shotrender.errors import UsageError
 from shotrender.report import Thumb, report_html
 
-from helpers import cut, episode, run_cli, run_cli_watching_imports, write_shotlist
+from helpers import cut, episode, run_cli, run_cli_watching_imports, system_tool, write_shotlist
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "shots" / "example"
-CHROMIUM = shutil.which("chromium")
 HOSTILE = "<script>alert('x')</script> & \"quotes\""
 
 
@@ -112,13 +111,12 @@ def test_report_files_are_written_and_self_contained(reported):
 
 def chromium(*args: str, profile: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        [system_tool("chromium"), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
          "--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", *args],
         capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_report_in_headless_chromium(reported, tmp_path):
     url = (reported / "report.html").as_uri() + "?check"
     dom = chromium("--dump-dom", url, profile=tmp_path / "profile")
@@ -154,7 +152,6 @@ document.getElementById("f").addEventListener("load", function () {
 </script></body>"""
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
 def test_keyboard_navigation_and_flagged_filter(reported, tmp_path):
     page = reported / "keys.html"
     page.write_text(KEYS_PAGE)

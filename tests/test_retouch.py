@@ -25,7 +25,7 @@ import location
 from shotrender.images import decode_png
 from test_sheet_continuity import TINY_SIZE, _location_episode, _near_lines
 
-from helpers import run_cli
+from helpers import run_cli, system_tool
 
 SIZE = TINY_SIZE  # 256×144: the park registers, and a draft render of its six cuts takes a second
 RETOUCHED, NEXT = "C002", "C003"  # the pan's middle cut, and the one after it, which sees its right half
@@ -116,8 +116,8 @@ def test_export_writes_the_layers_a_second_reader_lists(rendered):
         assert np.array_equal(np.asarray(next(x for x in psd if x.name == "painting").topil().convert("RGB")),
                               _png(out, cut))
         # ImageMagick, another reader: the flattened picture then every layer, each at the delivered size
-        listed = subprocess.run(["identify", "-format", "%s %wx%h %X%Y\n", str(path)], capture_output=True,
-                                text=True, check=True).stdout.split()
+        listed = subprocess.run([system_tool("identify"), "-format", "%s %wx%h %X%Y\n", str(path)],
+                                capture_output=True, text=True, check=True).stdout.split()
         assert listed == [v for i in range(len(layers) + 1) for v in (str(i), f"{SIZE[0]}x{SIZE[1]}", "+0+0")]
         merged = subprocess.run(["convert", f"{path}[0]", "png:-"], capture_output=True, check=True).stdout
         # the same picture, up to the rounding of the lines' alpha blend (ImageMagick composites at 16 bits)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -22,10 +21,8 @@ from shotrender.review import decisions
 from shotrender.review.decisions import DecisionError, Reviews, with_retakes
 from shotrender.shotlist import load
 
-from helpers import cut, episode, run_cli, write_shotlist
+from helpers import cut, episode, run_cli, system_tool, write_shotlist
 
-CHROMIUM = "/usr/bin/chromium"
-needs_chromium = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
 SHA = "ab" * 32
 
 
@@ -323,13 +320,12 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
+        browser = p.chromium.launch(executable_path=system_tool("chromium"),
                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
         yield browser
         browser.close()
 
 
-@needs_chromium
 def test_the_director_approves_asks_for_a_retake_and_sees_both_takes(tmp_path, browser):
     shotlist = rendered_episode(tmp_path)
     out = tmp_path / "renders" / "ep01"
