@@ -37,3 +37,19 @@ def test_ci_runs_exactly_the_readme_test_command_and_no_test_skips_for_a_missing
     for test in set((root / "tests").glob("*.py")) - {Path(__file__).resolve()}:  # helpers.system_tool fails
         text = test.read_text()
         assert "importorskip" not in text and not re.search(r"skip(if)?\(.*(chromium|identify|which)", text), test
+
+
+def test_a_mistyped_model_folder_exits_2_at_once_and_writes_nothing(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from shotrender.cli import cli
+
+    shotlist = write_shotlist(tmp_path, episode([cut("C001")]))
+    monkeypatch.chdir(tmp_path)
+    for given in (["--model", "models/sd15"], []):
+        if not given:  # the README's form written in the shot list
+            shotlist.write_text(shotlist.read_text().replace("model: draft", "model: models/sd15"))
+        out = CliRunner().invoke(cli, ["render", str(shotlist), *given])
+        assert out.exit_code == 2, out.output
+        assert "there is no folder models/ there" in out.output and "hf download models/sd15" in out.output
+        assert not (tmp_path / "renders").exists()

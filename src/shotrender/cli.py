@@ -341,7 +341,7 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     sl = full.shotlist
     forced = frozenset(cut_ids(full, force_cuts, "--force-cuts") if force_cuts is not None else ())
     settings = _settings(model, controlnet, device, dtype, allow_unsafe_checkpoint, no_continuity)
-    backend = _backend(sl, settings)
+    backend = _backend(sl, settings, painting=True)
     if preview:
         from shotrender.preview import folder
 
@@ -700,9 +700,11 @@ def _write_file(path: Path, text: str) -> None:
     write_text_atomic(path, text)
 
 
-def _backend(sl, settings):
-    """The backend for a shot list under the run's settings; nothing loads until a cut needs it."""
-    from shotrender.backends import make_backend, model_option
+def _backend(sl, settings, painting: bool = False):
+    """The backend for a shot list under the run's settings; nothing loads until a cut needs it. `painting`
+    (render): a model read as a hub id must be one that can load (backends.check_hub_id), said before anything
+    is written."""
+    from shotrender.backends import check_hub_id, make_backend, model_option
     from shotrender.errors import Problem
     from shotrender.model_settings import backend_options
     from shotrender.shotlist import top_key_line
@@ -710,6 +712,9 @@ def _backend(sl, settings):
     model, controlnet = settings.model, settings.controlnet
     model_ref = model_option(model) if model else None
     try:
+        if painting:
+            check_hub_id(model_ref or sl.model, Path.cwd() if model_ref else sl.base_dir,
+                         "--model" if model_ref else "the model")
         return make_backend(
             model_ref or sl.resolve_path_or_id(sl.model),
             controlnet=controlnet or (sl.resolve_path_or_id(sl.controlnet) if sl.controlnet else None),

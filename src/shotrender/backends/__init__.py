@@ -12,7 +12,7 @@ from shotrender.backends.base import Backend, RenderRequest
 from shotrender.errors import ModelError
 from shotrender.model_settings import BackendOptions
 
-__all__ = ["Backend", "RenderRequest", "make_backend", "model_option"]
+__all__ = ["Backend", "RenderRequest", "check_hub_id", "make_backend", "model_option"]
 
 
 def make_backend(
@@ -64,3 +64,25 @@ def model_option(model: str) -> str:
             f"a folder here, e.g. {HUB_ID_EXAMPLE}"
         )
     return str(path.resolve())
+
+
+def check_hub_id(model: str, base_dir: Path, given: str) -> None:
+    """Refuse at once, before anything is written, a model value read as a hub id (`owner/name` whose owner is
+    no folder in `base_dir`) that is neither in the local Hugging Face cache nor on a reachable hub: it is most
+    likely a folder's name mistyped (`models/sd15` with no models/ there). `given` says where the value was
+    written, for the message. Loading it would find the same, but only after the manifest was written."""
+    from shotrender.shotlist import HUB_ID_EXAMPLE, path_reason
+
+    if model == "draft" or path_reason(model, None) is not None:
+        return
+    from shotrender.backends.diffusers.model import hub_problem
+
+    why = hub_problem(model)
+    if why is None:
+        return
+    owner = model.split("/", 1)[0]
+    raise ModelError(
+        f"{given} {model!r} is no folder or file in {base_dir} (there is no folder {owner}/ there), so it is read as "
+        f"a Hugging Face hub id, but {why}. Check the folder's name; or download the model (`hf download {model} "
+        f"--local-dir models/NAME`) and give that folder; or give a hub id that exists, e.g. {HUB_ID_EXAMPLE}"
+    )

@@ -114,6 +114,29 @@ def cached_hub_config(repo: str) -> Path | None:
     return folder if (folder / "model_index.json").is_file() else None
 
 
+def hub_problem(repo: str) -> str | None:
+    """Why the hub id `repo` cannot be loaded, found in seconds at most; None when it is in the local Hugging Face
+    cache, or the hub is reachable and lists it (or cannot say: a gated model, an HTTP error), so a load is worth
+    trying."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+
+    if cached_hub_config(repo) is not None:
+        return None
+    offline = hub_unreachable()
+    if offline is not None:
+        return f"the hub cannot be used ({offline}) and it is not in the local Hugging Face cache"
+    try:
+        HfApi().model_info(repo, timeout=3 * PROBE_SECONDS)
+    except GatedRepoError:
+        return None  # it exists; the load says what access it needs
+    except RepositoryNotFoundError:
+        return "the Hugging Face hub has no model by that name"
+    except (HfHubHTTPError, OSError, ValueError):
+        return None
+    return None
+
+
 def hub_unreachable() -> str | None:
     """Why the Hugging Face hub cannot be used, or None if it is worth trying.
 
