@@ -70,10 +70,11 @@ def system_tool(name: str) -> str:
     return path
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None,
+            timeout: float = 300) -> subprocess.CompletedProcess:
     """Run `python -m shotrender ARGS` in a fresh process, as a user or a farm would."""
     return subprocess.run([sys.executable, "-m", "shotrender", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)
+                          capture_output=True, text=True, timeout=timeout)
 
 
 def run_cli_watching_imports(*args: str) -> tuple[int, list[str], subprocess.CompletedProcess]:

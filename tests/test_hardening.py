@@ -53,3 +53,43 @@ def test_a_mistyped_model_folder_exits_2_at_once_and_writes_nothing(tmp_path, mo
         assert out.exit_code == 2, out.output
         assert "there is no folder models/ there" in out.output and "hf download models/sd15" in out.output
         assert not (tmp_path / "renders").exists()
+
+
+# ------------------------------------------------------------------------------- one rule for named files
+
+
+def _named_everywhere(folder: Path, target: str) -> Path:
+    """A shot list naming `target` as its art board, a LoRA, the VAE and the IP-Adapter."""
+    data = episode([cut("C001", loras=[{"file": target}])], vae=target, ip_adapter=target)
+    data["backgrounds"]["park"]["art_board"] = {"image": target}
+    return write_shotlist(folder, data)
+
+
+def test_no_file_a_shot_list_names_is_read_outside_its_folder_unless_allowed(tmp_path):
+    from shotrender.shotlist import load_with_warnings
+
+    from helpers import draw_layout
+
+    board = draw_layout(tmp_path / "elsewhere" / "board.png")
+    shotlist = _named_everywhere(tmp_path / "show", str(board))
+    loaded, problems = load_with_warnings(shotlist)
+    outside = {p.field for p in problems if "outside the shot list's folder" in p.message}
+    assert loaded is None and outside == {"backgrounds.park.art_board.image", "cuts[0].loras[0].file", "vae",
+                                          "ip_adapter"}, problems
+    _, trusted = load_with_warnings(shotlist, allow_outside=True)
+    assert not any("outside" in p.message for p in trusted)
+
+
+def test_a_fifo_named_as_any_file_is_refused_not_waited_on(tmp_path):
+    import os
+
+    from helpers import run_cli
+
+    folder = tmp_path / "show"
+    folder.mkdir()
+    os.mkfifo(folder / "board.png")
+    shotlist = _named_everywhere(folder, "board.png")
+    for command in ("validate", "status", "render"):
+        done = run_cli(command, str(shotlist), timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("board.png is a FIFO (named pipe), not a file") == 4, done.stderr

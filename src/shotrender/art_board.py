@@ -7,8 +7,11 @@ The draft backend takes the place's palette from it (backends/draft/boards.py); 
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
+
+from shotrender.files import read_named_image
 
 KEYS = ("image", "strength")
 FORMATS = ("PNG", "JPEG", "TIFF", "WEBP", "BMP")
@@ -49,18 +52,19 @@ def resolved(board: ArtBoard | None, base_dir: Path) -> tuple[str, float] | None
     return None if board is None else (str((base_dir / Path(board.image).expanduser()).absolute()), board.strength)
 
 
-def file_problems(shotlist, problem) -> list:
-    """Art boards that are missing or are no image, as `problem(line, field, message, fix, cut)`s."""
+def file_problems(shotlist, problem, refused: set[str] = frozenset()) -> list:
+    """Art boards that are missing or are no image, as `problem(line, field, message, fix, cut)`s; those in
+    `refused` (as written: the shot list's path rule refused them) are not opened."""
     from PIL import Image, UnidentifiedImageError
 
     out = []
     for bg in shotlist.backgrounds.values():
-        if bg.art_board is None:
+        if bg.art_board is None or bg.art_board.image in refused:
             continue
         path = Path(resolved(bg.art_board, shotlist.base_dir)[0])
         field = f"backgrounds.{bg.id}.art_board.image"
         try:
-            with Image.open(path) as image:
+            with Image.open(io.BytesIO(read_named_image(path))) as image:
                 if image.format not in FORMATS:
                     raise UnidentifiedImageError(image.format)
                 image.verify()

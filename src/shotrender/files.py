@@ -19,6 +19,7 @@ import socket
 import stat
 import tempfile
 from pathlib import Path
+from typing import BinaryIO
 
 from shotrender.errors import EXIT_RENDER_FAILED, ShotRenderError, UsageError
 
@@ -112,19 +113,37 @@ def open_lock(path: Path) -> int:
         raise write_error(path, e) from e
 
 
-def read_regular(path: Path, limit: int | None = None) -> bytes:
-    """A file's bytes, refusing a symlink at its name (shotrender never writes one), anything but a regular file
-    and, with `limit`, a file larger than that. O_NONBLOCK: opening a FIFO planted there would wait for a
-    writer forever, and a signal could not end the wait (the manifest's rebuild reads every cut, signals held)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+def open_regular(path: Path, follow_symlinks: bool = False) -> BinaryIO:
+    """A file opened for reading, refusing anything but a regular file, and a symlink at its name unless
+    `follow_symlinks` (the files a shot list names: the path rule in shotlist/files.py has decided where their
+    links may lead). O_NONBLOCK: opening a FIFO planted there would wait for a writer forever, and a signal
+    could not end the wait (the manifest's rebuild reads every cut, signals held)."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | (0 if follow_symlinks else os.O_NOFOLLOW))
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
         raise OSError(errno.EINVAL, "not a regular file", str(path))
-    with os.fdopen(fd, "rb") as f:
+    return os.fdopen(fd, "rb")
+
+
+def read_regular(path: Path, limit: int | None = None, follow_symlinks: bool = False) -> bytes:
+    """A file's bytes, opened by `open_regular`; with `limit`, ValueError for a file larger than that."""
+    with open_regular(path, follow_symlinks) as f:
         data = f.read() if limit is None else f.read(limit + 1)
     if limit is not None and len(data) > limit:
         raise ValueError(f"larger than {limit >> 20} MB")
     return data
+
+
+#: the largest image a shot list may name (a layout, an art board): a 16,384-px-wide PAN layout as a
+#: 16-bit PNG stays far below it
+MAX_IMAGE_BYTES = 256 << 20
+
+
+def read_named_image(path: Path) -> bytes:
+    """The bytes of an image a shot list names (a layout, an art board): the one reader for them, so every
+    one is a regular file (a FIFO is refused, never waited on), at most MAX_IMAGE_BYTES, read through symlinks
+    the shot list's path rule allowed. OSError or ValueError (too large) with the reason."""
+    return read_regular(path, MAX_IMAGE_BYTES, follow_symlinks=True)
 
 
 def own_folder(folder: Path, use: str) -> Path:

@@ -19,8 +19,10 @@ def read_layout(path: Path, width: int | None, height: int | None, data: bytes |
     """
     from PIL import Image
 
+    from shotrender.files import read_named_image
+
     try:
-        with Image.open(io.BytesIO(data) if data is not None else path) as im:
+        with Image.open(io.BytesIO(data if data is not None else read_named_image(path))) as im:
             im.load()
             if im.mode in ("I;16", "I;16B", "I;16L", "I"):
                 # Pillow's 16-bit modes do not convert to RGB with scaling; do it by hand.

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from shotrender.files import open_regular
+
 #: `scheduler:` names, each a diffusers scheduler class and the options it is made with from the model's
 #: own scheduler config (docs/models.md has the same table)
 SCHEDULERS: dict[str, tuple[str, dict]] = {
@@ -142,7 +144,7 @@ def lora_path(file: str, base_dir: Path) -> str:
     return os.path.normpath(base_dir / Path(file).expanduser())
 
 
-def _levels(shotlist) -> list[tuple[tuple[Lora, ...], str, str | None]]:
+def lora_levels(shotlist) -> list[tuple[tuple[Lora, ...], str, str | None]]:
     """Every `loras:` list written: (loras, where, cut id)."""
     out = [(shotlist.defaults.loras or (), "defaults.loras", None)]
     out += [(bg.params.loras or (), f"backgrounds.{bg.id}.loras", None) for bg in shotlist.backgrounds.values()]
@@ -154,34 +156,37 @@ def backend_options(shotlist) -> BackendOptions:
     """The shot list's model settings as make_backend takes them."""
     settings: ModelSettings = shotlist.model_settings
     files = dict.fromkeys(lora_path(lora.file, shotlist.base_dir)
-                          for loras, _, _ in _levels(shotlist) for lora in loras if lora.scale != 0)
+                          for loras, _, _ in lora_levels(shotlist) for lora in loras if lora.scale != 0)
     vae = lora_path(settings.vae, shotlist.base_dir) if settings.vae else None
     ip_adapter = lora_path(settings.ip_adapter, shotlist.base_dir) if settings.ip_adapter else None
     return BackendOptions(vae, settings.scheduler, settings.clip_skip, tuple(files), ip_adapter)
 
 
-def file_problems(shotlist, problem) -> list:
+def file_problems(shotlist, problem, refused: set[str] = frozenset()) -> list:
     """Missing LoRA and VAE files, LoRA files of no known kind, and LoRAs made for another model family than
-    a local model's, as `problem(line, field, message, fix, cut)`s: found before any model loads."""
+    a local model's, as `problem(line, field, message, fix, cut)`s: found before any model loads. Files in
+    `refused` (as written) were refused by the shot list's path rule and are not looked at again."""
     out = []
     settings: ModelSettings = shotlist.model_settings
-    if settings.vae and not Path(lora_path(settings.vae, shotlist.base_dir)).exists():
+    if settings.vae and settings.vae not in refused and not Path(lora_path(settings.vae, shotlist.base_dir)).exists():
         out.append(problem(None, "vae", f"'{settings.vae}' does not exist in {shotlist.base_dir} (the shot list's "
                            "folder)", "give a diffusers VAE folder (config.json and weights) or a .safetensors "
                            "file", None))
-    if settings.ip_adapter:
+    if settings.ip_adapter and settings.ip_adapter not in refused:
         reason = ip_adapter_problem(Path(lora_path(settings.ip_adapter, shotlist.base_dir)))
         if reason:
             out.append(problem(None, "ip_adapter", f"'{settings.ip_adapter}' {reason}", "give the IP-Adapter's "
                                f".safetensors weights with its image encoder folder beside them, as {IMAGE_ENCODER}/ "
                                "(the layout of h94/IP-Adapter)", None))
-    levels = [level for level in _levels(shotlist) if level[0]]
+    levels = [level for level in lora_levels(shotlist) if level[0]]
     model_width = None
     if levels and shotlist.model != "draft":  # the model's header is read only for a shot list with LoRAs
         model_width = _model_width(shotlist.resolve_path_or_id(shotlist.model))
     widths: dict[str, int | None] = {}
     for loras, where, cut in levels:
         for i, lora in enumerate(loras):
+            if lora.file in refused:
+                continue
             path = Path(lora_path(lora.file, shotlist.base_dir))
             field = f"{where}[{i}].file"
             if not path.is_file():
@@ -251,7 +256,7 @@ def _model_width(model: str) -> int | None:
 def _header(path: Path) -> dict[str, list[int]]:
     """The tensor shapes a .safetensors file's header lists; {} when it is no readable safetensors file."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, follow_symlinks=True) as f:
             size = int.from_bytes(f.read(8), "little")
             if not 0 < size <= 100_000_000:
                 return {}

@@ -39,7 +39,7 @@ from shotrender import camera, retouch, sheets
 from shotrender import model_settings as models
 from shotrender.backends.base import PARAMS
 from shotrender.errors import BackendError, UsageError
-from shotrender.files import WriteError, read_regular, write_text_atomic
+from shotrender.files import WriteError, read_named_image, read_regular, write_text_atomic
 from shotrender.images import read_layout
 from shotrender.plan import Job, Link, Plan, make_plan, place_params
 from shotrender.review.decisions import Reviews
@@ -201,7 +201,7 @@ class State:
         return sheets.warp(read_layout(job.layout, None, None, data), delivery.layout_matrix(), delivery.size)
 
     def job(self, job: Job) -> Verdict:
-        layout = job.layout.read_bytes()
+        layout = read_named_image(job.layout)
         self._layout_sha[str(job.layout)] = sha256_bytes(layout)
         inputs = self._inputs(job)
         key = self._keys[job.cut] = cache_key(inputs)
@@ -363,7 +363,7 @@ class State:
             jobs = {j.cut: j for j in self.chain_jobs(sheet.id.split("/")[0])}
             layouts = {}
             for cut in sheet.cuts:
-                data = jobs[cut].layout.read_bytes()
+                data = read_named_image(jobs[cut].layout)
                 if sha256_bytes(data) != recorded[cut]:
                     raise BackendError(f"the layout of {cut} changed during the run; run it again")
                 layouts[cut] = self.layout_of(jobs[cut], data)
@@ -390,7 +390,7 @@ class State:
     def _sha(self, job: Job) -> str:
         sha = self._layout_sha.get(str(job.layout))
         if sha is None:
-            sha = self._layout_sha[str(job.layout)] = sha256_bytes(job.layout.read_bytes())
+            sha = self._layout_sha[str(job.layout)] = sha256_bytes(read_named_image(job.layout))
         return sha
 
     def _judge(self, stored: CutState, key: str, moving: bool = False) -> tuple[str, tuple[str, ...]]:

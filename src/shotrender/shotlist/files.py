@@ -4,17 +4,20 @@ folder, and paths that would lead outside the shot list's folder; `load` reads a
 from __future__ import annotations
 
 import difflib
+import io
 import math
 import os
 import re
+import stat
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shotrender import art_board as boards
 from shotrender import model_settings as models
 from shotrender.camera import EDGE_TOLERANCE, MAX_SIDE, deliver
 from shotrender.errors import Problem, ShotListError, UsageError
+from shotrender.files import read_named_image
 from shotrender.shotlist.schema import (
     ASPECT_TOLERANCE,
     HUB_ID_EXAMPLE,
@@ -210,31 +213,92 @@ def check_output(shotlist: ShotList, folder: Path | None = None, allow_outside: 
     return shotlist.output_dir
 
 
+@dataclass(frozen=True)
+class Named:
+    """A file (or, where `folder_ok`, a folder) a shot list names besides its layouts, and where it is written."""
+
+    value: str  # as written, relative to the shot list's folder
+    line: int | None
+    field: str
+    cut: str | None = None
+    folder_ok: bool = False  # a diffusers VAE or ControlNet folder
+
+
+def named_files(shotlist: ShotList) -> list[Named]:
+    """Every file a shot list names besides its layouts: art boards, LoRAs (the preview's too), the VAE, the
+    IP-Adapter, a ControlNet given as a path."""
+    out = [Named(bg.art_board.image, bg.art_board.line, f"backgrounds.{bg.id}.art_board.image")
+           for bg in shotlist.backgrounds.values() if bg.art_board is not None]
+    levels = models.lora_levels(shotlist)
+    if shotlist.preview is not None:
+        levels.append((shotlist.preview.loras, "preview.loras", None))
+    out += [Named(lora.file, lora.line, f"{where}[{i}].file", cut)
+            for loras, where, cut in levels for i, lora in enumerate(loras)]
+    settings = shotlist.model_settings
+    out += [Named(settings.vae, None, "vae", folder_ok=True)] if settings.vae else []
+    out += [Named(settings.ip_adapter, None, "ip_adapter")] if settings.ip_adapter else []
+    if shotlist.controlnet and _looks_like_path(shotlist.controlnet, shotlist.base_dir):
+        out.append(Named(shotlist.controlnet, None, "controlnet", folder_ok=True))
+    return out
+
+
+def path_problem(value: str, base_dir: Path, allow_outside: bool, folder_ok: bool = False) -> tuple[str, str] | None:
+    """The one path rule for a file a shot list names (layouts, art boards, LoRAs, VAE, IP-Adapter, ControlNet):
+    under the shot list's folder, symlinks resolved, unless `allow_outside`; a regular file (or a folder, where
+    `folder_ok`), so a FIFO or a device is refused before anything opens it. (message, fix), or None when the
+    path may be read; a path that does not exist passes here, for its kind to say what it should be. Reading
+    is files.read_named_image's (images) or files.open_regular's (weights): regular files, without blocking."""
+    if "\0" in value:
+        return f"{value!r} contains a NUL character", "name the file without one"
+    if not allow_outside:
+        message = _outside(value, base_dir)
+        if message:
+            return message, OUTSIDE_FIX
+    try:
+        mode = os.stat(base_dir / Path(value).expanduser()).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        return f"{value} cannot be looked at ({e.strerror})", "check the path and its folders' permissions"
+    if stat.S_ISREG(mode) or (folder_ok and stat.S_ISDIR(mode)):
+        return None
+    what = ("a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode)
+            else "a device or a socket")
+    return f"{value} is {what}, not a file", "name the file itself"
+
+
 def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem]:
-    """Check every layout the shot list names, the model path if it is a local one, the output folder
-    (`output_problems`), and that layouts stay under the shot list's folder (unless `allow_outside`)."""
+    """Check every file the shot list names: each under the one path rule (`path_problem`) before anything
+    is opened, then each layout's header, the model path if it is a local one, LoRAs, VAE, IP-Adapter and art
+    boards for what they must be; and the output folder (`output_problems`)."""
     output = [Problem(shotlist.source, None, "output", message, fix)
               for message, fix in output_problems(shotlist, None, allow_outside)]
     problems: list[Problem] = []
-    if not allow_outside:
-        base = shotlist.base_dir
-        outside: dict[str, str | None] = {}
-        for cut in shotlist.cuts:
-            if cut.layout is None:
-                continue
-            if cut.layout not in outside:
-                outside[cut.layout] = _outside(cut.layout, base)
-            if outside[cut.layout]:
-                problems.append(Problem(shotlist.source, cut.layout_line, f"cuts[{cut.index}].layout",
-                                        outside[cut.layout], OUTSIDE_FIX, cut.id))
-        if problems or any(p.fix == OUTSIDE_FIX for p in output):
-            return output + problems  # nothing outside is opened, not even to read a header
+    refused: set[str] = set()  # named files the path rule refused: their kinds' checks do not open them
+    for named in named_files(shotlist):
+        found = path_problem(named.value, shotlist.base_dir, allow_outside, named.folder_ok)
+        if found:
+            refused.add(named.value)
+            problems.append(Problem(shotlist.source, named.line, named.field, *found, named.cut))
+    ruled: dict[str, tuple[str, str] | None] = {}  # by the layout as written: one look per file
+    for cut in shotlist.cuts:
+        if cut.layout is None:
+            continue
+        if cut.layout not in ruled:
+            ruled[cut.layout] = path_problem(cut.layout, shotlist.base_dir, allow_outside)
+        if ruled[cut.layout]:
+            problems.append(Problem(shotlist.source, cut.layout_line, f"cuts[{cut.index}].layout",
+                                    *ruled[cut.layout], cut.id))
+    if any(p.fix == OUTSIDE_FIX for p in problems + output):
+        return output + problems  # nothing outside is opened, not even to read a header
     headers: dict[str, tuple[int, int] | Problem] = {}  # by the path as written: one read per file
     listings: dict[Path, dict[str, str]] = {}  # a folder's file names by their lower case, for suggestions
     target = shotlist.width / shotlist.height if _size_ok(shotlist.width, shotlist.height) else None
     for cut in shotlist.cuts:
         if cut.layout is None:
             continue
+        if ruled[cut.layout]:
+            continue  # a FIFO or a folder: said above, never opened
         header = headers.get(cut.layout)
         if header is None:
             header = headers[cut.layout] = _layout_header(shotlist.layout_path(cut))
@@ -264,8 +328,8 @@ def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem
                 problems.append(Problem(
                     shotlist.source, None, key, f"'{value}' does not exist in {shotlist.base_dir} (the shot list's "
                     f"folder); it is read as a path, as {path_reason(value, shotlist.base_dir)}", _path_fix(key)))
-    problems += models.file_problems(shotlist, lambda *where: Problem(shotlist.source, *where))
-    problems += boards.file_problems(shotlist, lambda *where: Problem(shotlist.source, *where))
+    problems += models.file_problems(shotlist, lambda *where: Problem(shotlist.source, *where), refused)
+    problems += boards.file_problems(shotlist, lambda *where: Problem(shotlist.source, *where), refused)
     return output + problems
 
 
@@ -364,7 +428,7 @@ def _layout_header(path: Path) -> tuple[int, int] | Problem:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            im = Image.open(path)
+            im = Image.open(io.BytesIO(read_named_image(path)))
         with im:
             if im.format not in LAYOUT_FORMATS:
                 return Problem("", None, "", f"{im.format} images are not read",

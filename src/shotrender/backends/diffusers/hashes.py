@@ -9,6 +9,8 @@ import os
 import tempfile
 from pathlib import Path
 
+from shotrender.files import open_regular
+
 log = logging.getLogger(__name__)
 
 HASHED_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".json", ".txt", ".model", ".yaml")
@@ -42,7 +44,7 @@ def content_hash(path: Path) -> str:
         ):
             return entry["sha256"]
         digest = hashlib.sha256()
-        with open(file, "rb") as f:
+        with open_regular(file, follow_symlinks=True) as f:  # a FIFO planted there is refused, not waited on
             while chunk := f.read(1 << 20):
                 digest.update(chunk)
         entries[str(file)] = {"size": stat.st_size, "mtime_ns": stat.st_mtime_ns, "sha256": digest.hexdigest()}

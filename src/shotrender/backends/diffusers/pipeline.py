@@ -5,6 +5,7 @@ See the package docstring for how it is used.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -463,7 +464,9 @@ class DiffusersBackend:
         if board is None:
             return Image.new("RGB", (64, 64), (128, 128, 128))
         if board[0] not in self._boards:
-            with Image.open(board[0]) as image:
+            from shotrender.files import read_named_image
+
+            with Image.open(io.BytesIO(read_named_image(Path(board[0])))) as image:
                 self._boards[board[0]] = image.convert("RGB")
         return self._boards[board[0]]
 

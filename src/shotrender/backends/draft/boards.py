@@ -7,7 +7,9 @@ draft's regions keep their roles and relative tones but take the board's hues.
 
 from __future__ import annotations
 
+import io
 from functools import lru_cache
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -32,7 +34,9 @@ def board_palette(path: str, mtime_ns: int) -> np.ndarray:
     """The board's COLOURS main colours, n×3 Lab; read once per file version (`mtime_ns` keys the cache)."""
     from PIL import Image
 
-    with Image.open(path) as image:
+    from shotrender.files import read_named_image
+
+    with Image.open(io.BytesIO(read_named_image(Path(path)))) as image:
         rgb = np.asarray(image.convert("RGB"))
     scale = SIDE / max(rgb.shape[:2])
     small = cv2.resize(rgb, None, fx=min(scale, 1), fy=min(scale, 1), interpolation=cv2.INTER_AREA)
