@@ -174,7 +174,7 @@ def test_timeline_errors(tmp_path):
         cuts_from_timeline(read_timeline(black_only))
     bad = tmp_path / "bad.edl"
     bad.write_text("TITLE: x\n001  A001  V  C  01:00:00:00 01:00:01:00\n")
-    with pytest.raises(UsageError, match=r"bad\.edl: not a readable EDL: .*01:00:00:00 01:00:01:00"):
+    with pytest.raises(UsageError, match=r"bad\.edl:2: event 001: 2 fields .* 4 timecodes .*01:00:00:00 01:00:01:00"):
         read_timeline(bad)
     with pytest.raises(UsageError, match="file not found"):
         read_timeline(tmp_path / "none.edl")

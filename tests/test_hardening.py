@@ -93,3 +93,60 @@ def test_a_fifo_named_as_any_file_is_refused_not_waited_on(tmp_path):
         done = run_cli(command, str(shotlist), timeout=60)
         assert done.returncode == 2, done.stderr
         assert done.stderr.count("board.png is a FIFO (named pipe), not a file") == 4, done.stderr
+
+
+# ---------------------------------------------------------------------------------------------- the edit
+
+AV_EDL = """TITLE: ep07
+FCM: NON-DROP FRAME
+
+001  C001_lo  V     C        01:00:00:00 01:00:02:00 00:00:00:00 00:00:02:00
+* FROM CLIP NAME: C001_lo
+001  C001_lo  A     C        01:00:00:00 01:00:02:00 00:00:00:00 00:00:02:00
+* FROM CLIP NAME: C001_lo
+002  C002_lo  V     C        01:00:10:00 01:00:12:00 00:00:02:00 00:00:04:00
+* FROM CLIP NAME: C002_lo
+002  C002_lo  A     C        01:00:10:00 01:00:12:00 00:00:02:00 00:00:04:00
+"""
+
+
+def _init(folder: Path, *args: str):
+    from click.testing import CliRunner
+
+    from shotrender.cli import cli
+
+    return CliRunner().invoke(cli, ["init", *args, "-o", str(folder / "ep.yaml")])
+
+
+def test_an_edl_whose_picture_and_sound_share_event_numbers_is_read(tmp_path):
+    (tmp_path / "av.edl").write_text(AV_EDL)
+    out = _init(tmp_path, "--from-edl", str(tmp_path / "av.edl"))
+    assert out.exit_code == 0, out.output
+    assert "2 cuts" in out.output and "id: C001" in (tmp_path / "ep.yaml").read_text()
+
+
+def test_an_edl_event_that_is_no_event_is_named_with_its_line(tmp_path):
+    (tmp_path / "bad.edl").write_text(AV_EDL.replace("01:00:10:00 01:00:12:00", "01:00:10:00 01:00:72:00"))
+    out = _init(tmp_path, "--from-edl", str(tmp_path / "bad.edl"))
+    assert out.exit_code == 2 and "bad.edl:8: event 002: 01:00:72:00 is no timecode at 24 fps" in out.output
+
+
+MALFORMED_OTIO = {
+    "a clip without media references": '{"OTIO_SCHEMA": "Timeline.1", "tracks": {"OTIO_SCHEMA": "Stack.1", "children":'
+                                       ' [{"OTIO_SCHEMA": "Track.1", "kind": "Video", "children": [{"OTIO_SCHEMA": '
+                                       '"Clip.2", "name": "C001", "source_range": 5}]}]}}',
+    "a list": "[1, 2]",
+    "tracks that are a number": '{"OTIO_SCHEMA": "Timeline.1", "tracks": 5}',
+}
+
+
+def test_malformed_and_deeply_nested_otio_files_exit_2_naming_the_file(tmp_path):
+    from helpers import run_cli
+
+    for name, text in MALFORMED_OTIO.items():
+        (tmp_path / "bad.otio").write_text(text)
+        out = _init(tmp_path, "--from-otio", str(tmp_path / "bad.otio"))
+        assert out.exit_code == 2 and "bad.otio: " in out.output, (name, out.output)
+    (tmp_path / "deep.otio").write_text('{"OTIO_SCHEMA": "Stack.1", "children": [' * 100_000 + "]}" * 100_000)
+    deep = run_cli("init", "--from-otio", "deep.otio", "-o", "deep.yaml", cwd=tmp_path)  # was a segfault
+    assert deep.returncode == 2 and "deep.otio: nests 200000 levels deep" in deep.stderr, deep.stderr

@@ -16,6 +16,7 @@ OpenTimelineIO and its CMX 3600 adapter are the optional extra `shotrender[edito
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections import Counter
@@ -113,29 +114,114 @@ def _otio():
     return opentimelineio
 
 
+#: an edit file is read up to this size (an EDL of 10,000 events is about 1 MB, its OTIO about 20 MB)
+MAX_EDIT_BYTES = 64 << 20
+#: how deep an OTIO file's JSON may nest: a timeline is 6 to 10 levels deep, 30 with nested stacks and
+#: metadata; OpenTimelineIO's C++ reader recurses per level and overflows its stack (a segfault) far below
+#: what a file can hold, so the depth is measured before the parser sees the file
+MAX_OTIO_DEPTH = 200
+# an EDL event line: number, reel, channels, transition (and a duration for D and W), four timecodes
+_EVENT = re.compile(r"^\s*(\d+)\s+(\S+)\s+(\S+)\s+(\S+)(.*)$")
+_TIMECODE = re.compile(r"^(\d{2}):(\d{2}):(\d{2})[:;.](\d{2})$")
+
+
 def read_timeline(path: Path, rate: Fraction | float = 24, edl: bool | None = None) -> Any:
     """An EDL (read at `rate` fps by the CMX 3600 adapter) or any file OpenTimelineIO reads (.otio, …).
-    `edl` says which; by default a name ending in .edl is an EDL."""
+    `edl` says which; by default a name ending in .edl is an EDL.
+
+    The file is read by shotrender (a regular file, at most MAX_EDIT_BYTES), checked (`edl_video_events`,
+    `otio_depth_problem`) and only then handed to the parser; whatever the parser still refuses is a
+    UsageError naming the file, never a traceback."""
+    from shotrender.files import read_regular
+
     otio = _otio()
-    if not path.is_file():
-        raise UsageError(f"{path}: file not found")
     is_edl = path.suffix.lower() == ".edl" if edl is None else edl
+    what = "EDL" if is_edl else "timeline"
+    try:
+        data = read_regular(path, MAX_EDIT_BYTES, follow_symlinks=True)
+    except FileNotFoundError:
+        raise UsageError(f"{_shown(str(path))}: file not found") from None
+    except OSError as e:
+        raise UsageError(f"{_shown(str(path))}: cannot be read as an {what} ({e.strerror})") from None
+    except ValueError as e:
+        raise UsageError(f"{_shown(str(path))}: {e}; an {what} is read up to {MAX_EDIT_BYTES >> 20} MB") from None
     if is_edl:
         try:
             import otio_cmx3600_adapter  # noqa: F401  (registers the "cmx_3600" adapter)
         except ImportError:
             raise UsageError(f"reading an EDL needs the CMX 3600 adapter: {INSTALL_HINT}") from None
-    what = "EDL" if is_edl else "timeline"
+    try:
+        text = data.decode("utf-8-sig") if is_edl or path.suffix.lower() == ".otio" else None
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise UsageError(f"{_shown(str(path))}:{line}: the {what} is not UTF-8 text; export it again") from None
     try:
         if is_edl:
-            timeline = otio.adapters.read_from_file(path, adapter_name="cmx_3600", rate=float(rate))
+            timeline = otio.adapters.read_from_string(edl_video_events(text, path, rate), adapter_name="cmx_3600",
+                                                      rate=float(rate))
+        elif text is not None:
+            problem = otio_depth_problem(data)
+            if problem:
+                raise UsageError(f"{_shown(str(path))}: {problem}")
+            timeline = otio.adapters.read_from_string(text, adapter_name="otio_json")
         else:
-            timeline = otio.adapters.read_from_file(path)
-    except (otio.exceptions.OTIOError, ValueError, IndexError) as e:
-        raise UsageError(f"{path}: not a readable {what}: {e}") from None
+            timeline = otio.adapters.read_from_file(str(path))
+    # the parsers' own errors, and what their bugs raise on input they do not expect (a KeyError for a clip
+    # without media_references, an AttributeError for some malformed events)
+    except (otio.exceptions.OTIOError, ValueError, IndexError, KeyError, TypeError, AttributeError) as e:
+        raise UsageError(f"{_shown(str(path))}: not a readable {what}: {_shown(str(e))}") from None
     if not isinstance(timeline, otio.schema.Timeline):
-        raise UsageError(f"{path}: holds a {timeline.schema_name()}, not a timeline; export the edit as one")
+        kind = timeline.schema_name() if isinstance(timeline, otio.core.SerializableObject) else "list or value"
+        raise UsageError(f"{_shown(str(path))}: holds a {kind}, not a timeline; export the edit as one")
     return timeline
+
+
+def edl_video_events(text: str, path: Path, rate: Fraction | float) -> str:
+    """The EDL with its audio-only events left out, each video event's line checked first.
+
+    An editor writes a cut's picture and sound as two events of one number (001 V, 001 A), which the CMX
+    3600 adapter cannot read; the scaffold reads the first video track alone, so the audio events, and the
+    comment lines under them, are dropped before it. UsageError naming the line and event at fault for an
+    event line that is no CMX 3600 event (too few fields, a timecode that is no timecode at `rate`)."""
+    out = []
+    keep = True  # lines before the first event (TITLE, FCM) are kept
+    for number, line in enumerate(text.splitlines(), 1):
+        m = _EVENT.match(line)
+        if m is None:
+            if keep:
+                out.append(line)
+            continue
+        event, channels, rest = m.group(1), m.group(3).upper(), m.group(5).split()
+        keep = "V" in channels or channels == "B"  # B: both picture and sound
+        if not keep:
+            continue
+        at = f"{_shown(str(path))}:{number}: event {event}"
+        # after the transition (C, D or W001 with a duration, K with its own fields): four timecodes end the line
+        if len(rest) < 4:
+            raise UsageError(f"{at}: {len(rest)} fields after the transition where an event has 4 timecodes (source "
+                             f"in and out, record in and out): {_shown(line.strip())}; fix the line or export the "
+                             "EDL again")
+        for tc in rest[-4:]:
+            t = _TIMECODE.match(tc)
+            if t is None or int(t.group(2)) > 59 or int(t.group(3)) > 59 or int(t.group(4)) >= math.ceil(rate):
+                raise UsageError(f"{at}: {_shown(tc)} is no timecode at {float(rate):g} fps (HH:MM:SS:FF); fix the "
+                                 "line or give the EDL's --rate")
+        out.append(line)
+    return "\n".join(out) + "\n"
+
+
+def otio_depth_problem(data: bytes) -> str | None:
+    """Why an OTIO (JSON) file is not handed to the parser: it nests deeper than MAX_OTIO_DEPTH. Measured on the
+    bytes, strings left out, in one pass of numpy: no recursion and no parser."""
+    import numpy as np
+
+    raw = np.frombuffer(re.sub(rb'"(?:[^"\\]|\\.)*"', b'""', data), np.uint8)
+    step = (raw == ord("{")).astype(np.int32) + (raw == ord("[")) - (raw == ord("}")) - (raw == ord("]"))
+    depth = int(np.cumsum(step).max(initial=0))
+    if depth > MAX_OTIO_DEPTH:
+        return (f"nests {depth} levels deep, more than the {MAX_OTIO_DEPTH} a timeline needs (a timeline is about "
+                "10); export the edit again")
+    return None
 
 
 def cut_id(name: str, pattern: re.Pattern[str]) -> str | None:
