@@ -135,3 +135,28 @@ def test_a_render_from_before_the_regions_is_stale_with_its_reason(street, tmp_p
         _job(plan, "S004"))
     assert verdict.state == "stale"
     assert verdict.reasons == ("shotrender paints where a cut's drawing differs from its sheet's another way now",)
+
+
+@pytest.mark.slow
+def test_the_diffusers_backend_inpaints_a_region_in_the_picture_around_it(tiny_model, one_torch_thread):
+    """On the tiny random-weight pipeline (its output is noise): the region changes, the picture outside the
+    latent blocks it touches keeps its bytes, and the same request paints the same bytes."""
+    from shotrender.backends.diffusers import DiffusersBackend
+    from shotrender.backends.diffusers.pipeline import latent_blocks
+
+    size = (128, 72)
+    drawn = dict(redrawn.layouts(size))
+    picture = np.empty((size[1], size[0], 3), np.uint8)
+    picture[:] = np.linspace(90, 230, size[0], dtype=np.float32).astype(np.uint8)[None, :, None]
+    mask = np.zeros(picture.shape[:2], bool)
+    mask[30:44, 20:33] = True
+    backend = DiffusersBackend(str(tiny_model), device="cpu")
+    request = RenderRequest(cut="S004", init_image=picture, layout=drawn["S004"], prompt="a shop sign", negative="",
+                            seed=3, steps=2, strength=1.0, guidance=1.0, width=size[0], height=size[1])
+    painted = regions.paint(backend, request, picture, mask)
+    blocks = latent_blocks(mask, backend._pipe.vae_scale_factor)
+    assert blocks.sum() < 0.2 * blocks.size and (blocks | ~mask).all()
+    assert np.array_equal(painted[~blocks], picture[~blocks])
+    assert np.abs(painted[mask].astype(int) - picture[mask]).mean() > 10
+    assert np.array_equal(painted, regions.paint(backend, request, picture, mask))
+    assert backend.describe()["pipeline"] == "StableDiffusionImg2ImgPipeline"  # the cut's own pipeline stays
