@@ -607,7 +607,7 @@ class Run:
         data = json.dumps(record, indent=2).encode() + b"\n"
         framings = camera.framings_of(record)
         frames = (camera.frame_image(image, f, frame) for f in framings)
-        movie = camera.movie(frames, frame)
+        movie = camera.movie(frames, frame, self.store.beside_path(job.cut, "preview.mp4"))
         if movie is not None:
             written["preview"] = self.store.write_beside(job.cut, "preview.mp4", movie)
         else:  # no MP4 writer in this OpenCV: the frames as pictures
