@@ -161,7 +161,7 @@ def test_the_camera_file_applied_to_the_deliverable_gives_every_frame_of_the_pre
     from shotrender.shotlist import load
     from shotrender.state import RunSettings
 
-    monkeypatch.setattr(camera, "movie", lambda frames, size, fps=camera.FPS: None)
+    monkeypatch.setattr(camera, "movie", lambda frames, size, beside, fps=camera.FPS: None)
     path = _place(tmp_path)
     render(make_plan(load(path)), DraftBackend(), RenderOptions(tmp_path / "out", RunSettings()))
     out = tmp_path / "out"

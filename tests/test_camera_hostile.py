@@ -101,7 +101,7 @@ def test_no_camera_file_or_preview_is_left_beside_a_render_they_do_not_belong_to
         result = CliRunner().invoke(cli, ["render", str(path), "--progress", "none"])
         assert result.exit_code == 0, result.output
 
-    monkeypatch.setattr(camera, "movie", lambda frames, size, fps=camera.FPS: None)
+    monkeypatch.setattr(camera, "movie", lambda frames, size, beside, fps=camera.FPS: None)
     path = _place(tmp_path, cuts=("C001", "P01", "T01"))
     data = yaml.safe_load(path.read_text())
     data["cuts"].append({"id": "P02", "reuse": "T01"})
@@ -163,3 +163,35 @@ def test_a_reuse_is_not_copied_from_a_damaged_camera_file(tmp_path, damage):
     assert run_cli("render", str(path)).returncode == 0  # P01 painted again, P02 up to date with it
     assert mine.read_bytes() == good
     assert {r["state"] for r in json.loads(run_cli("status", str(path), "--json").stdout)} == {"up to date"}
+
+
+def test_a_kill_while_encoding_the_preview_movie_leaves_nothing_behind(tmp_path):
+    # The movie was encoded in the system temp folder (shotrender-preview-*), which nothing cleaned after a
+    # kill -9: it is now a temporary of the output folder, which the next run's clean-up removes.
+    import signal
+    import subprocess
+    import sys
+
+    path = _place(tmp_path, cuts=("C001", "P01"))
+    temp = tmp_path / "system-temp"
+    temp.mkdir()
+    killed = subprocess.run([sys.executable, "-c", (
+        "import os, signal, sys\n"
+        "from shotrender import camera\n"
+        "from shotrender.cli import cli\n"
+        "frame_image, seen = camera.frame_image, []\n"
+        "def dying(*args):\n"
+        "    seen.append(1)\n"
+        "    if len(seen) == 5:  # the movie's fifth frame: the encoder holds a half-written file\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return frame_image(*args)\n"
+        "camera.frame_image = dying\n"
+        "cli(['render', sys.argv[1], '--progress', 'none'])\n"), str(path)],
+        env={**os.environ, "TMPDIR": str(temp)}, capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    out = tmp_path / "out"
+    assert not list(temp.iterdir()) and [p.name for p in out.glob("*.tmp-*")]  # the half movie is in out/
+    from shotrender.store import Store
+
+    Store(out, "ep01").prepare()  # what the next run does first
+    assert not list(out.glob("*.tmp-*"))

@@ -107,3 +107,32 @@ def test_export_job_never_writes_over_the_shot_list_or_a_layout(tmp_path):
         result = run_cli("export-job", str(path), "-o", str(target))
         assert result.returncode == 2 and "name another file to write" in result.stderr, result.stderr
     assert {p: p.read_bytes() for p in before} == before
+
+
+def test_status_and_check_answer_for_a_preview_as_render_preview_painted_it(tmp_path):
+    # status had no --preview (every cut of a preview's folder stale: "width changed") and check on that
+    # folder ended with a traceback (a half-size picture against a full-size sheet)
+    import yaml
+
+    from helpers import pan_layouts
+
+    paths = pan_layouts(tmp_path / "layouts")
+    data = {"version": 1, "episode": "ep01", "size": [256, 144], "model": "draft", "output": "out",
+            "defaults": {"steps": 2, "prompt": "park"}, "backgrounds": {"park": {}},
+            "preview": {"steps": 1, "scale": 0.5},
+            "cuts": [{"id": p.stem, "layout": f"layouts/{p.name}", "bg": "park"} for p in paths]}
+    shotlist = tmp_path / "episode.yaml"
+    shotlist.write_text(yaml.safe_dump(data, sort_keys=False))
+    runner = CliRunner()
+
+    def run(*args):
+        result = runner.invoke(cli, [*args, str(shotlist)])
+        assert result.exit_code == 0 and result.exception is None, (args, result.output)
+        return result.output
+
+    run("render", "--preview")
+    assert "4 up to date" in run("status", "--preview")
+    checked = run("check", "--preview")
+    assert "sheet" in checked and "flow" in checked and "not both" not in checked
+    told = run("check", "--out", str(tmp_path / "out-preview"))  # the folder given as a final's
+    assert "not both at the shot list's size, 256x144" in told and "give --preview" in told

@@ -319,6 +319,7 @@ cuts:
   - {id: 12, layout: "layouts/12.png", bg: '12', steps: 20, strength: 1, notes: '0.5'}
   - id: C003
     layout: layouts/C003.png
+    bg: park
     seed: null
     guidance: 4.5
   - {id: C004, reuse: C001, frames: 12}
@@ -545,3 +546,35 @@ def test_a_key_that_yaml_makes_a_set_is_a_problem_not_a_crash():
     with pytest.raises(ShotListError) as e:
         parse("!!set : \n")
     assert "a key must be plain text, not tag:yaml.org,2002:set" in str(e.value)
+
+
+def test_a_key_given_twice_does_not_hide_the_files_other_problems(tmp_path):
+    # shotlist.md promises every problem at once: the repeated key stopped the check at the YAML
+    path = write_shotlist(tmp_path, episode([cut("C001", bg="parc"), cut("C002")], defaults={"stepz": 2}))
+    path.write_text(path.read_text().replace("seed: 1000\n", "seed: 1000\nseed: 1001\n"))
+    messages = problems_of(path)
+    assert any("'seed' is given twice" in m and ":8:" in m for m in messages), messages
+    assert any("unknown key 'stepz'" in m for m in messages) and any("'parc'" in m for m in messages), messages
+
+
+def test_a_size_off_the_layouts_aspect_is_one_problem_on_size(tmp_path):
+    # eleven 16:9 layouts under size: [1024, 640] gave eleven messages for one mistake
+    path = write_shotlist(tmp_path, episode([cut(f"C{i:03d}") for i in range(1, 12)], size=[1024, 640]))
+    messages = problems_of(path)
+    assert len(messages) == 1, messages
+    assert ":3: size:" in messages[0] and "all 11 layouts have aspect 1.778" in messages[0], messages
+    assert "e.g. [1024, 576]" in messages[0]
+    # layouts that disagree among themselves are each their own problem, as before
+    draw_layout(tmp_path / "layouts" / "C002.png", 96, 96)
+    assert len(problems_of(path)) == 11
+
+
+def test_a_cut_without_bg_in_an_episode_with_backgrounds_is_warned_with_its_line(tmp_path):
+    from shotrender.shotlist import load_with_warnings
+
+    path = write_shotlist(tmp_path, episode([cut("C001"), cut("C002", bg=None), {"id": "C003", "reuse": "C001"}]))
+    sl, warnings = load_with_warnings(path)
+    assert sl is not None
+    line = path.read_text().splitlines().index("- id: C002") + 1
+    assert [(w.line, w.cut) for w in warnings if "no bg" in w.message] == [(line, "C002")], warnings
+    assert any("add bg: (one of park, street)" in str(w) for w in warnings)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 # numpy and OpenCV are imported where pictures are made: the shot-list reader checks camera blocks with
 # this module, and `validate` must not wait for them
@@ -207,18 +208,23 @@ def _framing_dict(f: Framing) -> dict:
 FPS = 24  # the preview's rate; the camera file counts frames, so a compositor keeps its own rate
 
 
-def movie(frames, size: tuple[int, int], fps: int = FPS) -> bytes | None:
+def movie(frames, size: tuple[int, int], beside: Path, fps: int = FPS) -> bytes | None:
     """An MP4 (MPEG-4 Part 2, OpenCV's `mp4v`) of RGB frames at `size`, or None when this OpenCV build has no
     MP4 writer (`frames` is then not read). Frames are read one at a time: a long pan's frames never all
-    sit in memory."""
+    sit in memory. OpenCV writes to a file: a temporary named for `beside` (the movie's final path) in its
+    folder, where the output folder's clean-up removes it if this process is killed while encoding."""
+    import contextlib
     import os
     import tempfile
 
     import cv2
     import numpy as np
 
-    with tempfile.TemporaryDirectory(prefix="shotrender-preview-") as folder:
-        path = os.path.join(folder, "preview.mp4")
+    from shotrender.files import temp_prefix
+
+    fd, path = tempfile.mkstemp(dir=Path(beside).parent, prefix=temp_prefix(Path(beside)), suffix=".mp4")
+    os.close(fd)  # the suffix tells OpenCV the container
+    try:
         writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"mp4v"), fps, size)
         if not writer.isOpened():
             return None
@@ -229,4 +235,7 @@ def movie(frames, size: tuple[int, int], fps: int = FPS) -> bytes | None:
             writer.release()
         with open(path, "rb") as f:
             data = f.read()
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
     return data or None

@@ -139,6 +139,20 @@ def _out(sl, out_dir: Path | None) -> Path:
     return check_output(sl, out_dir, click.get_current_context().meta.get("allow_outside_paths", False))
 
 
+def preview_option(what: str):
+    return click.option("--preview", is_flag=True, help=f"{what} the shot list's preview: its `preview:` overrides, "
+                        "in <out>-preview/, a folder, cache and manifest of its own (as `render --preview`).")
+
+
+def _out_of(sl, out_dir: Path | None, preview: bool) -> Path:
+    """`_out`, and for a preview its folder beside the finals' (`render --preview`'s rule, for every command)."""
+    if preview:
+        from shotrender.preview import folder
+
+        out_dir = folder(out_dir or sl.output_dir)
+    return _out(sl, out_dir)
+
+
 def _load_plan(shotlist: Path, cuts=None, chain=None, shard=None, units=None, preview: bool = False):
     from shotrender.plan import make_plan, select
     from shotrender.preview import apply
@@ -286,8 +300,7 @@ def export_job(shotlist: Path, cuts, chain, shard, units, out_dir, job_format, c
               help="auto: a bar at a terminal, plain lines otherwise; openjd, deadline, tractor: progress lines "
                    "on standard output for that farm's log parser.")
 @click.option("--strict", is_flag=True, help="Exit 1 when a cut is flagged for review, not only when one fails.")
-@click.option("--preview", is_flag=True, help="Paint with the shot list's preview: overrides into <out>-preview/, "
-              "a folder, cache and manifest of its own: finals never see it.")
+@preview_option("Paint with")
 @click.option("--sheets-only", is_flag=True, help="Paint only the sheets the selected cuts are views of, no cut "
               "(a farm's Sheets step); exit 1 when a sheet fails.")
 @click.option("--no-sheets", is_flag=True, help="Paint only cuts, from sheets painted before (a farm's Cuts step): "
@@ -342,11 +355,7 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     forced = frozenset(cut_ids(full, force_cuts, "--force-cuts") if force_cuts is not None else ())
     settings = _settings(model, controlnet, device, dtype, allow_unsafe_checkpoint, no_continuity)
     backend = _backend(sl, settings, painting=True)
-    if preview:
-        from shotrender.preview import folder
-
-        out_dir = folder(out_dir or sl.output_dir)
-    out = _out(sl, out_dir)
+    out = _out_of(sl, out_dir, preview)
     if retakes:
         from shotrender.review.decisions import only_retakes
 
@@ -396,9 +405,10 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
 @selector_options
 @out_option
 @run_options
+@preview_option("Answer for")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per cut in a list.")
 def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet, device, dtype,
-           allow_unsafe_checkpoint, no_continuity, as_json):
+           allow_unsafe_checkpoint, no_continuity, preview, as_json):
     """Show which cuts are up to date, flagged, stale (and why), missing or failed, without rendering.
 
     Give it the options you give `render` (--model, --device, --no-continuity, ...): it answers for that
@@ -408,15 +418,16 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     Examples:
       shotrender status shots/example/episode.yaml
       shotrender status shots/example/episode.yaml --no-continuity --json
+      shotrender status shots/example/episode.yaml --preview
     """
     from shotrender.state import status as cut_status
 
-    full, selected = _load_plan(shotlist, cuts, chain, shard, units)
+    full, selected = _load_plan(shotlist, cuts, chain, shard, units, preview)
     sl = full.shotlist
     settings = _settings(model, controlnet, device, dtype, allow_unsafe_checkpoint, no_continuity)
     from shotrender.review.decisions import Reviews, reviewing
 
-    rows = cut_status(selected, _backend(sl, settings), _out(sl, out_dir), settings)
+    rows = cut_status(selected, _backend(sl, settings), _out_of(sl, out_dir, preview), settings)
     decided = Reviews.of(sl)
     # each cut's review state, once the episode is under review (its decisions file exists)
     reviews = {r.cut: decided.state(r.cut, r.picture)[0] for r in rows if r.kind == "cut"} if reviewing(sl) else {}
@@ -443,8 +454,9 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
 @out_option
 @click.option("--no-continuity", is_flag=True, help="As render --no-continuity: no cut is painted from another, "
               "so there is nothing to check.")
+@preview_option("Score")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per consecutive pair in a list.")
-def check(shotlist: Path, cuts, chain, shard, units, out_dir, no_continuity, as_json):
+def check(shotlist: Path, cuts, chain, shard, units, out_dir, no_continuity, preview, as_json):
     """Score the continuity of existing renders, pair by pair, without rendering anything.
 
     For each consecutive pair of cuts in a chain: the overlap of their layouts and the masked warp
@@ -455,13 +467,14 @@ def check(shotlist: Path, cuts, chain, shard, units, out_dir, no_continuity, as_
     Examples:
       shotrender check shots/example/episode.yaml
       shotrender check shots/example/episode.yaml --chain park --json
+      shotrender check shots/example/episode.yaml --preview
     """
     from shotrender.render import check as check_pairs
 
-    full, selected = _load_plan(shotlist, cuts, chain, shard, units)
+    full, selected = _load_plan(shotlist, cuts, chain, shard, units, preview)
     from shotrender.state import RunSettings
 
-    rows = check_pairs(selected, _out(full.shotlist, out_dir), RunSettings(continuity=not no_continuity))
+    rows = check_pairs(selected, _out_of(full.shotlist, out_dir, preview), RunSettings(continuity=not no_continuity))
     if as_json:
         click.echo(json.dumps([{"upstream": r.upstream, "cut": r.cut, "chain": r.chain, "mode": r.mode,
                                 "overlap": r.overlap, "score": r.score, "limit": r.limit, "over": r.over}
@@ -470,6 +483,11 @@ def check(shotlist: Path, cuts, chain, shard, units, out_dir, no_continuity, as_
     for r in rows:
         if r.mode == "missing":
             click.echo(f"{r.upstream} -> {r.cut:<8} {r.chain:<10} not both rendered")
+            continue
+        if r.mode == "size":
+            click.echo(f"{r.upstream} -> {r.cut:<8} {r.chain:<10} not both at the shot list's size, "
+                       f"{full.shotlist.width}x{full.shotlist.height}: render again"
+                       + ("" if preview else ", or give --preview for a preview's folder"))
             continue
         score = "n/a" if r.score is None else f"{r.score:.4f}"
         verdict = "OVER" if r.over else "ok"

@@ -111,7 +111,7 @@ class PairCheck:
     upstream: str
     cut: str
     chain: str
-    mode: str  # flow | colour | missing
+    mode: str  # sheet | flow | colour | missing | size (a picture not at the shot list's size: stale, or a preview's)
     overlap: float | None = None
     score: float | None = None
     limit: float | None = None
@@ -133,6 +133,10 @@ def check(plan: Plan, out_dir: Path, settings: RunSettings | None = None) -> lis
     state = State(plan, store, {}, settings or RunSettings())
     rows: list[PairCheck] = []
     moving = {c.id for c in sl.cuts if c.camera is not None}  # their render is their sheet's, no frame
+
+    def unfit(image: np.ndarray | None, size: tuple[int, int]) -> bool:
+        return image is not None and image.shape[:2] != (size[1], size[0])
+
     for chain in plan.chains:
         settings_bg = sl.continuity_for(chain.name if chain.name in sl.backgrounds else None)
         last: tuple[str | None, np.ndarray | None, np.ndarray | None] = (None, None, None)  # cut, render, layout
@@ -146,6 +150,8 @@ def check(plan: Plan, out_dir: Path, settings: RunSettings | None = None) -> lis
                 painting = state.sheet_store.read_image(sheet_name(sheet))
                 if painting is None or b is None:
                     rows.append(PairCheck(sheet.id, job.cut, chain.name, "missing"))
+                elif unfit(painting, sheet.size) or unfit(b, (sl.width, sl.height)):
+                    rows.append(PairCheck(sheet.id, job.cut, chain.name, "size"))
                 else:
                     view, p = continuity.sheet_view(painting, state.mosaic(sheet), sheet, job.cut, layout_b,
                                                     settings_bg)
@@ -155,6 +161,8 @@ def check(plan: Plan, out_dir: Path, settings: RunSettings | None = None) -> lis
                 a, layout_a = last[1:] if last[0] == job.upstream else (store.read_image(job.upstream), None)
                 if a is None or b is None:
                     rows.append(PairCheck(job.upstream, job.cut, chain.name, "missing"))
+                elif unfit(a, (sl.width, sl.height)) or unfit(b, (sl.width, sl.height)):
+                    rows.append(PairCheck(job.upstream, job.cut, chain.name, "size"))
                 else:
                     if layout_a is None:
                         layout_a = read_layout(job.upstream_layout, sl.width, sl.height)
@@ -616,7 +624,7 @@ class Run:
         data = json.dumps(record, indent=2).encode() + b"\n"
         framings = camera.framings_of(record)
         frames = (camera.frame_image(image, f, frame) for f in framings)
-        movie = camera.movie(frames, frame)
+        movie = camera.movie(frames, frame, self.store.beside_path(job.cut, "preview.mp4"))
         if movie is not None:
             written["preview"] = self.store.write_beside(job.cut, "preview.mp4", movie)
         else:  # no MP4 writer in this OpenCV: the frames as pictures

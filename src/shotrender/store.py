@@ -135,12 +135,15 @@ class Store:
         """A picture that belongs to a cut (flow, error heatmap), beside it; returns its file name."""
         return self.write_beside(cut, f"{name}.png", png)
 
+    def beside_path(self, cut: str, suffix: str) -> Path:
+        return self.dir / f"{self.episode}_{cut}.{suffix}"
+
     def write_beside(self, cut: str, suffix: str, data: bytes) -> str:
         """A file that belongs to a cut's render (a picture, a moving cut's camera file and preview),
         `<episode>_<cut>.<suffix>` beside it; returns its file name.
 
         The cut's old sidecar goes first: it names this file, which no longer belongs to its render."""
-        path = self.dir / f"{self.episode}_{cut}.{suffix}"
+        path = self.beside_path(cut, suffix)
         self._drop_sidecar(cut)
         self._write_atomic(path, data)
         return path.name

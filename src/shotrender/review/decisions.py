@@ -103,6 +103,8 @@ def make(cut: str, kind: str, picture: str, reviewer: str, note: str = "", take:
         raise DecisionError(f"a {kind} needs a note saying what to change or what was seen")
     if changes and kind != "retake":
         raise DecisionError("only a retake has changes (seed, prompt, strength)")
+    if not all(_utf8(text) for text in (cut, reviewer, note)):  # JSON's "\ud800" is no character to write down
+        raise DecisionError("cut, reviewer and note must be text (a lone surrogate such as \\ud800 is none)")
     return Decision(uuid.uuid4().hex, cut, kind, picture, reviewer, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     note.strip(), take, _changes(changes or {}, "changes"))
 
@@ -113,13 +115,21 @@ def _changes(value, where: str) -> Changes:
     seed, words, strength = value.get("seed"), value.get("prompt"), value.get("strength")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
         raise DecisionError(f"{where}.seed must be a whole number from 0 to 2^63-1, got {seed!r}")
-    if words is not None and (not isinstance(words, str) or len(words) > MAX_WORDS):
+    if words is not None and (not isinstance(words, str) or len(words) > MAX_WORDS or not _utf8(words)):
         raise DecisionError(f"{where}.prompt must be the words to add, at most {MAX_WORDS} characters")
     if strength is not None and (isinstance(strength, bool) or not isinstance(strength, (int, float))
                                  or not math.isfinite(strength) or not 0 < strength <= 1):
         raise DecisionError(f"{where}.strength must be a number in (0, 1], got {strength!r}")
     words = words.strip() if words is not None else ""
     return Changes(seed, words or None, float(strength) if strength is not None else None)
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 # ------------------------------------------------------------------------------------------- the file

@@ -8,6 +8,11 @@ id that is not a cut of the shot list (`..`, `/etc/passwd`) is 404. Files are re
 with textContent, and a Content-Security-Policy allows nothing but this server, so no note can run script
 and the page loads nothing from the network.
 
+A client's mistake is answered with a short reason, never a 500 or a traceback: a body over MAX_BODY bytes is
+413, JSON nested deeper than MAX_JSON_DEPTH or not JSON at all 400, a take number that is not a few ASCII digits
+404. A decision that cannot be written (disk full: 507, another write error: 503) is answered with the reason,
+which the director's terminal shows on one line; so does anything unforeseen (500, one line, no traceback).
+
     app = make_app(shotlist, out_dir, token="…", reviewer="ana")
     uvicorn.run(app, host="127.0.0.1", port=8765)
 """
@@ -17,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import sys
 import threading
 from importlib import resources
 from pathlib import Path
@@ -27,13 +33,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from shotrender.errors import UsageError
-from shotrender.files import read_regular
+from shotrender.files import DISK_FULL, WriteError, read_regular
 from shotrender.review import decisions, takes
 from shotrender.review.decisions import DecisionError, Reviews
 from shotrender.store import Store
 
 STATIC = {"review.js": "text/javascript", "review.css": "text/css", "icon.svg": "image/svg+xml"}
 PICTURES = ("render", "layout", "flow", "error")
+MAX_BODY = 64 << 10  # a decision is a few hundred bytes; a note is at most decisions.MAX_NOTE characters
+MAX_JSON_DEPTH = 8  # a decision nests two levels ({"changes": {...}})
+MAX_TAKE_DIGITS = 6  # takes are numbered from 1; a million is far beyond any cut's
 HEADERS = {
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
                                "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
@@ -140,7 +149,8 @@ class Episode:
             return None
 
     def take(self, cut: str, number: str) -> bytes | None:
-        if cut not in self.cuts or not number.isdigit():
+        # str.isdigit() takes '²' and int() 5,000 digits only to fail: a take number is a few ASCII digits
+        if cut not in self.cuts or not (number.isascii() and number.isdigit() and len(number) <= MAX_TAKE_DIGITS):
             return None
         found = next((t for t in takes.list_takes(self.store, [cut]).get(cut, ()) if t.number == int(number)), None)
         return takes.picture(found) if found else None
@@ -150,8 +160,10 @@ class PictureChanged(Exception):
     pass
 
 
-def make_app(shotlist, out_dir: Path, token: str, reviewer: str) -> Starlette:
+def make_app(shotlist, out_dir: Path, token: str, reviewer: str, log=None) -> Starlette:
+    """The app; `log` takes the one-line reasons the director's terminal shows (default: standard error)."""
     episode = Episode(shotlist, out_dir, reviewer)
+    log = log or (lambda line: print(line, file=sys.stderr, flush=True))
 
     def page(request: Request) -> Response:
         # the page's own script and style are fetched with the token too; token_urlsafe's letters need no escaping
@@ -167,14 +179,14 @@ def make_app(shotlist, out_dir: Path, token: str, reviewer: str) -> Starlette:
     def summary(request: Request) -> Response:
         try:
             return JSONResponse(episode.summary())
-        except DecisionError as e:
-            return JSONResponse({"error": str(e)}, status_code=500)
+        except DecisionError as e:  # the decisions file is damaged: not the page's doing, and it stays so until fixed
+            log(f"review: {e}")
+            return JSONResponse({"error": str(e)}, status_code=503)
 
     async def decide(request: Request) -> Response:
-        try:
-            body = json.loads(await request.body())
-        except ValueError:
-            return JSONResponse({"error": "the body must be JSON"}, status_code=400)
+        body = await _json_body(request)
+        if isinstance(body, Response):
+            return body
         from starlette.concurrency import run_in_threadpool
 
         try:  # the file's lock and fsync block: off the event loop, so the other client's requests go on
@@ -183,6 +195,11 @@ def make_app(shotlist, out_dir: Path, token: str, reviewer: str) -> Starlette:
             return JSONResponse({"error": "no such cut in the shot list"}, status_code=404)
         except PictureChanged as e:
             return JSONResponse({"error": str(e)}, status_code=409)
+        except WriteError as e:  # disk full, or the folder went read-only: the decision is not recorded
+            cause = e.__cause__
+            log(f"review: a decision on {body.get('cut')} was not recorded: {e}")
+            full = isinstance(cause, OSError) and cause.errno in DISK_FULL
+            return JSONResponse({"error": f"not recorded: {e}"}, status_code=507 if full else 503)
         except DecisionError as e:
             return JSONResponse({"error": str(e)}, status_code=400)
 
@@ -202,30 +219,83 @@ def make_app(shotlist, out_dir: Path, token: str, reviewer: str) -> Starlette:
         Route("/picture/{cut}/{kind}", picture),
         Route("/take/{cut}/{number}", take),
     ])
-    return TokenGuard(app, token)
+    return TokenGuard(app, token, log)
 
 
 def _missing() -> Response:
     return Response("not found", status_code=404, media_type="text/plain")
 
 
+async def _json_body(request: Request):
+    """The request's JSON body, read up to MAX_BODY bytes and refused deeper than MAX_JSON_DEPTH before the
+    parser sees it; or the 400/413 answer saying why not."""
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > MAX_BODY:
+        return _too_large()
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_BODY:
+            return _too_large()
+    if json_depth(bytes(data)) > MAX_JSON_DEPTH:
+        return JSONResponse({"error": f"the body nests deeper than {MAX_JSON_DEPTH} levels; post a decision "
+                                      "object"}, status_code=400)
+    try:
+        return json.loads(data)
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
+        return JSONResponse({"error": "the body must be JSON (UTF-8)"}, status_code=400)
+
+
+def _too_large() -> Response:
+    return JSONResponse({"error": f"the body is larger than {MAX_BODY >> 10} KiB; a decision is a few hundred "
+                                  "bytes"}, status_code=413)
+
+
+def json_depth(data: bytes) -> int:
+    """How deep the arrays and objects of a JSON text nest (brackets inside strings not counted), read without
+    parsing: a parser recurses once per level."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in data:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
 class TokenGuard:
     """ASGI middleware: 403 for any request without the token, before any route is looked at; the security
-    headers on every answer."""
+    headers on every answer; and the last word on anything unforeseen: a 500 with one line in the terminal,
+    never a traceback."""
 
-    def __init__(self, app, token: str):
-        self.app, self.token = app, token.encode()
+    def __init__(self, app, token: str, log):
+        self.app, self.token, self.log = app, token.encode(), log
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         from urllib.parse import parse_qs
 
-        given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[-1].encode("latin-1")
+        # percent-decoded as UTF-8 (errors replaced), so any value compares, '€' too; the token is ASCII
+        given = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[-1].encode()
         headers = [(k.lower().encode(), v.encode()) for k, v in HEADERS.items()]
+        started = False
 
         async def send_with_headers(message):
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 message = {**message, "headers": [*message.get("headers", []), *headers]}
             await send(message)
 
@@ -233,7 +303,13 @@ class TokenGuard:
             await Response("403: this page needs the token printed by `shotrender review`", status_code=403,
                            media_type="text/plain")(scope, receive, send_with_headers)
             return
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as e:  # a bug of ours: said in one line, the page told, the server goes on
+            self.log(f"review: {scope.get('method')} {scope.get('path')} failed: {type(e).__name__}: {e}")
+            if not started:
+                await Response("500: the review server failed; its terminal says why", status_code=500,
+                               media_type="text/plain")(scope, receive, send_with_headers)
 
 
 def new_token() -> str:
@@ -275,5 +351,6 @@ def serve(shotlist, out_dir: Path, host: str, port: int, reviewer: str, echo) ->
              "address below can decide on this episode's cuts", err=True)
     echo(f"{shotlist.episode}: review page at http://{shown}:{bound}/?token={token}")
     echo(f"decisions go to {decisions.path_for(shotlist.source)}; Ctrl-C stops the server")
-    config = uvicorn.Config(make_app(shotlist, out_dir, token, reviewer), log_level="warning")
+    app = make_app(shotlist, out_dir, token, reviewer, log=lambda line: echo(line, err=True))
+    config = uvicorn.Config(app, log_level="warning")
     uvicorn.Server(config).run(sockets=[sock])

@@ -294,6 +294,8 @@ def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem
     headers: dict[str, tuple[int, int] | Problem] = {}  # by the path as written: one read per file
     listings: dict[Path, dict[str, str]] = {}  # a folder's file names by their lower case, for suggestions
     target = shotlist.width / shotlist.height if _size_ok(shotlist.width, shotlist.height) else None
+    framed: dict[str, tuple[int, int]] = {}  # the still cuts' layouts' sizes, by the path as written
+    off_aspect: list[Problem] = []
     for cut in shotlist.cuts:
         if cut.layout is None:
             continue
@@ -305,6 +307,8 @@ def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem
         if isinstance(header, tuple) and cut.camera_lines is not None:  # a moving cut's layout is any size
             problems += _camera_problems(shotlist, cut, header) if cut.camera is not None else []
             continue
+        if isinstance(header, tuple):
+            framed[cut.layout] = header
         if isinstance(header, tuple) and not (target and abs((header[0] / header[1]) / target - 1) > ASPECT_TOLERANCE):
             continue
         where = (shotlist.source, cut.layout_line, f"cuts[{cut.index}].layout")
@@ -316,10 +320,11 @@ def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem
             continue
         w, h = header
         if target and abs((w / h) / target - 1) > ASPECT_TOLERANCE:
-            problems.append(Problem(
+            off_aspect.append(Problem(
                 *where, f"{cut.layout} is {w}x{h}, aspect {w / h:.3f}; size is "
                 f"{shotlist.width}x{shotlist.height}, aspect {target:.3f}",
                 "redraw or crop the layout to the episode's aspect, or change size", cut.id))
+    problems += _size_off_aspect(shotlist, framed, off_aspect)
     for key in ("model", "controlnet"):
         value = getattr(shotlist, key)
         if value and value != "draft" and _looks_like_path(value, shotlist.base_dir):
@@ -331,6 +336,22 @@ def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem
     problems += models.file_problems(shotlist, lambda *where: Problem(shotlist.source, *where), refused)
     problems += boards.file_problems(shotlist, lambda *where: Problem(shotlist.source, *where), refused)
     return output + problems
+
+
+def _size_off_aspect(shotlist: ShotList, framed: dict[str, tuple[int, int]], off: list[Problem]) -> list[Problem]:
+    """The layouts whose aspect is not the episode's: one problem each, or, when every layout shares one aspect
+    and the size alone differs, one problem on `size`, the root cause (`size: [1024, 640]` over 16:9 layouts)."""
+    aspects = [w / h for w, h in framed.values()]
+    if len(off) < 2 or len(framed) < 2 or any(abs(a / aspects[0] - 1) > ASPECT_TOLERANCE for a in aspects):
+        return off
+    (first, (w, h)), count = next(iter(framed.items())), len(framed)
+    aspect = shotlist.width / shotlist.height
+    return [Problem(shotlist.source, None, "size",
+                    f"{shotlist.width}x{shotlist.height} has aspect {aspect:.3f}, and "
+                    f"{'both' if count == 2 else f'all {count}'} layouts have aspect {aspects[0]:.3f} "
+                    f"({first} is {w}x{h})",
+                    f"change size to the layouts' aspect, {_size_fix(shotlist.width, shotlist.height, aspects[0])}; "
+                    f"or redraw every layout at aspect {aspect:.3f}")]
 
 
 def _camera_problems(shotlist: ShotList, cut: Cut, layout: tuple[int, int]) -> list[Problem]:

@@ -14,6 +14,7 @@ from shotrender.shotlist.schema import ALIAS_BUDGET
 
 
 _STR_TAG = "tag:yaml.org,2002:str"
+REPEATED = " is given twice"  # a repeated key's problem: its first value is kept, the rest of the file still checked
 
 
 class _Walk:
@@ -65,7 +66,7 @@ class _Walk:
                 if key in out:
                     self.problems.append(Problem(
                         self.source, key_node.start_mark.line + 1, _fmt((*(path or ()), key)),
-                        f"'{key}' is given twice", "keep one of them"))
+                        f"'{key}'{REPEATED}", "keep one of them"))
                     continue
                 if self.lines is not None and path is not None and value_node.__class__ is yaml.MappingNode:
                     # a block mapping's problems point at its key (`to:`), not at its first entry's line

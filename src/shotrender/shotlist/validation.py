@@ -14,7 +14,7 @@ from shotrender import model_settings as models
 from shotrender import preview as previews
 from shotrender.camera import EASINGS, EDGE_TOLERANCE, MAX_MOVE_FRAMES, Framing, Move
 from shotrender.errors import Problem, ShotListError
-from shotrender.shotlist.reader import _fmt, _NotPlain, _read_plain, _read_yaml
+from shotrender.shotlist.reader import REPEATED, _fmt, _NotPlain, _read_plain, _read_yaml
 from shotrender.shotlist.schema import (
     _CUT_KEY_SET,
     ASPECT_TOLERANCE,
@@ -226,12 +226,15 @@ def _parse(text: str, source: str, base_dir: Path, careful: bool = False) -> tup
     with anything that path leaves alone (anchors, tags...), is read again with them (`_read_yaml`), so
     that every message can say where.
     """
-    problems: list[Problem] = []
+    read: list[Problem] = []  # the YAML's own problems
     with gc_paused():
         if careful:
-            data, lines = _read_yaml(text, source, problems, track=True)
-            if problems:
-                return None, problems
+            data, lines = _read_yaml(text, source, read, track=True)
+            # a key given twice spoils nothing else (its first value is kept): the rest of the file is checked
+            # too, every problem said at once. A value that could not be read is None, which the checks would
+            # report again in their own words.
+            if any(not p.message.endswith(REPEATED) for p in read):
+                return None, read
         else:
             try:
                 data, lines = _read_plain(text), {}
@@ -240,7 +243,7 @@ def _parse(text: str, source: str, base_dir: Path, careful: bool = False) -> tup
         shotlist, problems = _check(data, lines, source, base_dir)
     if problems and not careful:
         return _parse(text, source, base_dir, careful=True)
-    return shotlist, problems
+    return shotlist, read + problems
 
 
 @contextmanager
@@ -333,6 +336,7 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
 
     cuts = _parse_cuts(ck, data.get("cuts"), backgrounds, (width, height) if _size_ok(width, height) else None)
     _warn_empty_prompts(ck, cuts, defaults, backgrounds)
+    _warn_no_background(ck, cuts, backgrounds)
 
     # Returned even with problems, so the layout checks can still report on the cuts that parsed.
     shotlist = ShotList(
@@ -563,6 +567,18 @@ def _framing(ck: _Checker, data: Any, path: tuple, frame: tuple[int, int] | None
 def _cut_info(ck: _Checker, cut_data: dict, path: tuple, cut_id: str | None) -> dict:
     return {"frames": ck.integer(cut_data, path, "frames", 1, MAX_FRAMES, cut_id),
             "notes": ck.text(cut_data, path, "notes", cut_id)}
+
+
+def _warn_no_background(ck: _Checker, cuts: list[Cut], backgrounds: dict[str, Background]):
+    """In an episode with backgrounds, a cut without `bg:` is painted alone: in no sheet, with none of a
+    background's words, seed or art board. Allowed (a one-off insert), but more often forgotten."""
+    if not backgrounds:
+        return
+    names = ", ".join(list(backgrounds)[:5]) + (", ..." if len(backgrounds) > 5 else "")
+    for c in cuts:
+        if c.bg is None and c.reuse is None:
+            ck.add(("cuts", c.index), "no bg: it is painted alone, in no sheet, without any background's prompt, "
+                   "seed or art board", f"add bg: (one of {names}) if it shows one of them", c.id, warning=True)
 
 
 def _warn_empty_prompts(ck: _Checker, cuts: list[Cut], defaults: Params, backgrounds: dict[str, Background]):
