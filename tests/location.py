@@ -191,3 +191,24 @@ def true_transform(a: str, b: str, size: tuple[int, int]) -> np.ndarray:
 def layouts(size: tuple[int, int], ids: tuple[str, ...] | None = None) -> list[tuple[str, np.ndarray]]:
     """(cut id, layout) in shot-list order."""
     return [(c.id, c.draw(size)) for c in CUTS if ids is None or c.id in ids]
+
+
+def street(count: int, seed: int = 0) -> tuple[Cut, ...]:
+    """`count` cuts of one long place (eight parks half overlapping), five frames of it filmed, in shuffled shot-list
+    order: two thirds wide shots panning along it, a third tracked in 1.2-2x, one cut in eight a
+    hand-redrawn return to an earlier framing. Every cut overlaps several others."""
+    rng = np.random.default_rng(seed)
+    shapes = tuple(Shape(f"{k}-{s.name}", s.points + [1.2 * k, 0], s.closed) for k in range(8) for s in park(k))
+    cuts: list[Cut] = []
+    for n in range(count):
+        if cuts and rng.random() < 1 / 8:
+            earlier = cuts[int(rng.integers(len(cuts)))]
+            cuts.append(Cut(f"S{n + 1:03d}", earlier.camera, shapes, jitter=1.0, seed=n))
+            continue
+        zoom = 1.0 if rng.random() < 2 / 3 else float(rng.uniform(1.2, 2.0))
+        camera = Camera(float(rng.uniform(-0.4, 4.4)), float(rng.uniform(-0.03, 0.06)), zoom,
+                        float(rng.uniform(-1.5, 1.5)))
+        cuts.append(Cut(f"S{n + 1:03d}", camera, shapes))
+    order = rng.permutation(count)
+    return tuple(Cut(f"S{i + 1:03d}", cuts[k].camera, shapes, cuts[k].jitter, cuts[k].seed)
+                 for i, k in enumerate(order))

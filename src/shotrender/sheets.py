@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, field, fields
 import cv2
 import numpy as np
 
-from . import flow
+from . import flow, pairing
 
 SCHEMA = "shotrender.sheets/1"
 # Layout pixels darker than this are line; the rest is paper (as flow.texture reads them).
@@ -352,11 +352,12 @@ def _match(a_id: str, b_id: str, a: _Prepared, b: _Prepared, settings: Settings)
 
 
 def register(background: str, layouts: Sequence[tuple[str, np.ndarray]], settings: Settings = Settings(),
-             frame: tuple[int, int] | None = None, views: Mapping[str, Sequence[np.ndarray]] | None = None
-             ) -> Registration:
+             frame: tuple[int, int] | None = None, views: Mapping[str, Sequence[np.ndarray]] | None = None,
+             cache: pairing.Cache | None = None) -> Registration:
     """The sheets of one background, from its cuts' layouts ((cut id, RGB uint8 H×W×3), shot-list order,
-    at the `frame` size, W, H; default: the first layout's). Every pair of cuts is tried; the plane is
-    built from the strongest accepted pairs.
+    at the `frame` size, W, H; default: the first layout's). Candidate pairs are proposed by pairing.py
+    (near-linear in the cuts) and judged here; the plane is built from the strongest accepted pairs. Each
+    pair's result and each cut's signature are read from `cache` when there, and put there when not.
 
     A moving cut (camera.py) gives its layout at its deliverable's size and, in `views`, the framings its
     camera travels through, each a 3×3 from a frame-size view's pixels to the layout's: it is compared with
@@ -364,6 +365,7 @@ def register(background: str, layouts: Sequence[tuple[str, np.ndarray]], setting
     if not layouts:
         raise ValueError(f"background {background}: no layouts to register")
     views = views or {}
+    cache = cache if cache is not None else pairing.Cache()
     ids = [c for c, _ in layouts]
     if len(set(ids)) != len(ids):
         raise ValueError(f"background {background}: a cut is listed twice: {ids}")
@@ -372,18 +374,51 @@ def register(background: str, layouts: Sequence[tuple[str, np.ndarray]], setting
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or (
                 cut not in views and image.shape[:2] != (h, w)):
             raise ValueError(f"cut {cut}: layout must be RGB uint8 {w}×{h}, got {image.dtype} {image.shape}")
-    # each cut seen as frame-size pictures: (3×3 picture px -> cut px, prepared picture)
-    seen = [[(np.asarray(v, np.float64), _prepare(warp(image, np.linalg.inv(v), (w, h)), settings))
-             for v in views[cut]] if cut in views else [(np.eye(3), _prepare(image, settings))]
-            for cut, image in layouts]
-    pairs = [_match_views(ids[i], ids[j], seen[i], seen[j], settings)
-             for i in range(len(ids)) for j in range(i + 1, len(ids))]
+    digests = [pairing.digest(image, views.get(cut, ())) for cut, image in layouts]
+    prepared: dict[int, list] = {}
+
+    def seen(i: int) -> list:
+        """The cut as frame-size pictures, prepared once and only when a pair needs matching:
+        (3×3 picture px -> cut px, prepared picture)."""
+        if i not in prepared:
+            cut, image = layouts[i]
+            prepared[i] = ([(np.asarray(v, np.float64), _prepare(warp(image, np.linalg.inv(v), (w, h)), settings))
+                            for v in views[cut]] if cut in views else [(np.eye(3), _prepare(image, settings))])
+        return prepared[i]
+
+    signatures = [cache.signature(d, lambda i=i: np.concatenate([pairing.words(p.orb[1]) for _, p in seen(i)]))
+                  for i, d in enumerate(digests)]
+    measure = _measure(settings, (w, h))
+    found: dict[tuple[int, int], Pair] = {}
+
+    def accept(i: int, j: int) -> bool:
+        record = cache.pair(pairing.pair_key(digests[i], digests[j], measure),
+                            lambda: _pair_dict(_match_views(ids[i], ids[j], seen(i), seen(j), settings)))
+        try:
+            found[i, j] = _pair({**record, "a": ids[i], "b": ids[j]})
+        except (KeyError, TypeError):  # a damaged cache entry: matched again
+            cache.pairs.pop(pairing.pair_key(digests[i], digests[j], measure))
+            return accept(i, j)
+        return found[i, j].accepted
+
+    tried = sorted(pairing.search(len(ids), signatures, accept))
+    pairs = [found[t] for t in tried]
     sizes = {cut: (image.shape[1], image.shape[0]) for cut, image in layouts if cut in views}
-    trees = _spanning_forest(ids, [p for p in pairs if p.accepted])
+    accepted = [p for p in pairs if p.accepted]
+    trees = _spanning_forest(ids, accepted)
     sheets = tuple(_sheet(f"{background}/{n}", members, links, (w, h), settings,
-                          {c: sizes[c] for c in members if c in sizes})
+                          {c: sizes[c] for c in members if c in sizes},
+                          [p for p in accepted if p.a in members])
                    for n, (members, links) in enumerate(trees, 1))
     return Registration(background, (w, h), settings, sheets, tuple(pairs))
+
+
+def _measure(settings: Settings, frame: tuple[int, int]) -> dict:
+    """What a pair's result depends on besides its two layouts: part of its cache key."""
+    return {"opencv": cv2.__version__, "frame": list(frame), "detect_width": settings.detect_width,
+            "work_width": settings.work_width, "line_tolerance": settings.line_tolerance,
+            "min_agreement": settings.min_agreement, "min_overlap": settings.min_overlap,
+            "min_line_pixels": MIN_LINE_PIXELS, "max_zoom": MAX_ZOOM, "ecc_blur": ECC_BLUR, "pairing": pairing.SCHEMA}
 
 
 def _match_views(a_id: str, b_id: str, a_views: list, b_views: list, settings: Settings) -> Pair:
@@ -428,8 +463,9 @@ def _spanning_forest(ids: list[str], accepted: list[Pair]) -> list[tuple[list[st
 
 
 def _sheet(sheet_id: str, members: list[str], links: list[Pair], frame: tuple[int, int], settings: Settings,
-           sizes: Mapping[str, tuple[int, int]]) -> Sheet:
-    # Chain the tree's transforms from its first cut, then re-base on the tightest framing.
+           sizes: Mapping[str, tuple[int, int]], agreeing: Sequence[Pair] = ()) -> Sheet:
+    # Chain the tree's transforms from its first cut, adjust them to every accepted pair among the sheet's
+    # cuts (`agreeing`), then re-base on the tightest framing.
     edges: dict[str, list[tuple[str, np.ndarray]]] = {c: [] for c in members}
     for p in links:
         m = np.array(p.matrix)
@@ -443,6 +479,9 @@ def _sheet(sheet_id: str, members: list[str], links: list[Pair], frame: tuple[in
             if there not in to_first:
                 to_first[there] = to_first[here] @ m
                 queue.append(there)
+    if len(agreeing) > len(links):
+        to_first = _adjust(members, to_first, agreeing, frame, sizes)
+        links = list(agreeing)
     scales = {c: _scale(to_first[c]) for c in members}
     priority = _tightest(members, scales, settings.same_scale)
     reference = priority[0]
@@ -469,6 +508,48 @@ def _sheet(sheet_id: str, members: list[str], links: list[Pair], frame: tuple[in
     transforms = {c: _tuple(place @ to_ref[c]) for c in members}
     return Sheet(sheet_id, tuple(members), frame, size, reference, tuple(priority), scale, transforms, tuple(links),
                  dict(sizes))
+
+
+def _adjust(members: list[str], to_first: Mapping[str, np.ndarray], pairs: Sequence[Pair], frame: tuple[int, int],
+            sizes: Mapping[str, tuple[int, int]]) -> dict[str, np.ndarray]:
+    """The cuts' similarities onto the plane that agree best with all the pairs at once (least squares on
+    the pairs' frame corners), the first cut held fixed. A chain of pairs adds up each pair's small error;
+    the loops that returns and overlaps close spread it instead (24 chained cuts: 5 px at the far end).
+
+    Each similarity is (a, b, tx, ty): x' = a·x − b·y + tx, y' = b·x + a·y + ty, linear in its parameters,
+    so a pair (b's corners p, b -> a matrix M) asks S_b(p) = S_a(M p): linear equations, one solve."""
+    index = {c: i for i, c in enumerate(members)}
+    rows, rhs = [], []
+
+    def terms(cut: str, x: float, y: float) -> tuple[dict[int, float], dict[int, float]]:
+        k = 4 * index[cut]
+        return {k: x, k + 1: -y, k + 2: 1.0}, {k: y, k + 1: x, k + 3: 1.0}
+
+    for p in pairs:
+        w, h = sizes.get(p.b, frame)
+        corners = np.float64([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1], [(w - 1) / 2, (h - 1) / 2]])
+        mapped = cv2.perspectiveTransform(corners[None], np.array(p.matrix))[0]
+        for (xb, yb), (xa, ya) in zip(corners, mapped, strict=True):
+            for eq_b, eq_a in zip(terms(p.b, xb, yb), terms(p.a, xa, ya), strict=True):
+                row = np.zeros(4 * len(members))
+                for k, v in eq_b.items():
+                    row[k] += v
+                for k, v in eq_a.items():
+                    row[k] -= v
+                rows.append(row)
+                rhs.append(0.0)
+    for k, v in enumerate((1.0, 0.0, 0.0, 0.0)):  # the first cut stays where it is
+        row = np.zeros(4 * len(members))
+        row[k] = 1e3
+        rows.append(row)
+        rhs.append(1e3 * v)
+    solved, *_ = np.linalg.lstsq(np.array(rows), np.array(rhs), rcond=None)
+    out = {}
+    for c in members:
+        a, b, tx, ty = solved[4 * index[c]:4 * index[c] + 4]
+        fitted = np.array([[a, -b, tx], [b, a, ty], [0, 0, 1]])
+        out[c] = fitted if np.isfinite(fitted).all() and _scale(fitted) > 0 else to_first[c]
+    return out
 
 
 def _tightest(cuts: Sequence[str], scales: Mapping[str, float], same: float) -> list[str]:
