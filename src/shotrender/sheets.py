@@ -23,7 +23,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import cv2
 import numpy as np
@@ -41,6 +41,17 @@ MAX_ZOOM = 6.0
 # ECC aligns the layouts' ink blurred by this sigma (px of each level): wide at detect size to reach
 # the first guess's error, narrow at work size, where a wider blur starts to trade accuracy for reach.
 ECC_BLUR = {"detect": 2.0, "work": 1.0}
+# Phase-correlation peaks closer than this (detect px) are one peak.
+PEAK_APART = 6.0
+# A close-up's zooms searched when the first guesses find nothing (ORB's pyramid reaches about 1.5x),
+# and how many of the clearest zoom guesses are refined.
+ZOOMS = (1.8, 2.3, 3.0, 3.8)
+ZOOM_GUESSES = 3
+ZOOM_SCORE = 0.6  # a shrunk close-up found this clearly is a guess (unrelated drawings: up to 0.56)
+# Two accepted matches of one pair whose agreements differ by less than this, and whose frames' centres
+# lie more than AMBIGUOUS_APART full px apart, are repeated structure: neither is chosen.
+AMBIGUOUS_MARGIN = 0.02
+AMBIGUOUS_APART = 8.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,7 @@ class Pair:
     agreement: float  # the worse of the two drawings' shares of lines with a counterpart
     chamfer: float  # mean distance from a line to the other drawing's nearest line, capped (working px)
     matrix: tuple[tuple[float, ...], ...] | None  # b's pixels to a's, 3×3; None when nothing matched
+    rival: float = 0.0  # refused as ambiguous: how far apart (full px) two matches as good put b in a
 
     @property
     def weight(self) -> float:
@@ -203,6 +215,7 @@ class _Prepared:
     detect: _Level
     work: _Level
     orb: tuple  # (keypoints, descriptors) on detect.texture
+    coarse: np.ndarray  # detect.ink at half its size: where close-ups are searched
 
 
 def _level(layout: np.ndarray, width: int, blur: float) -> _Level:
@@ -228,7 +241,9 @@ def _prepare(layout: np.ndarray, settings: Settings) -> _Prepared:
     detect = _level(layout, settings.detect_width, ECC_BLUR["detect"])
     work = _level(layout, settings.work_width, ECC_BLUR["work"])
     orb = cv2.ORB_create(nfeatures=600, fastThreshold=10)
-    return _Prepared(detect, work, orb.detectAndCompute(detect.texture, None))
+    h, w = detect.ink.shape
+    coarse = cv2.resize(detect.ink, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+    return _Prepared(detect, work, orb.detectAndCompute(detect.texture, None), coarse)
 
 
 def _scale(m: np.ndarray) -> float:
@@ -253,13 +268,16 @@ def _in_level(m_full: np.ndarray, a: _Level, b: _Level) -> np.ndarray:
 
 def _candidates(a: _Prepared, b: _Prepared) -> list[np.ndarray]:
     """First guesses of b -> a at detect size (flow.global_motion, with each cut's features computed once):
-    the phase-correlation pan when its peak is clear, then the ORB + RANSAC similarity."""
+    the phase-correlation pan when its peak is clear, the next peaks a third as clear (repeated
+    structure: a facade's houses give one peak a house apart), then the ORB + RANSAC similarity."""
     guesses = []
     fa, fb = a.detect.texture.astype(np.float32), b.detect.texture.astype(np.float32)
     window = cv2.createHanningWindow((fa.shape[1], fa.shape[0]), cv2.CV_32F)
     (dx, dy), response = cv2.phaseCorrelate(fa, fb, window)
     if response >= flow.PAN_RESPONSE:
         guesses.append(np.array([[1, 0, -dx], [0, 1, -dy], [0, 0, 1]]))
+        guesses += [np.array([[1, 0, -x], [0, 1, -y], [0, 0, 1]]) for x, y in _more_peaks(fa * window, fb * window)
+                    if math.hypot(x - dx, y - dy) > PEAK_APART]
     (ka, da), (kb, db) = a.orb, b.orb
     if da is not None and db is not None and len(ka) >= 8 and len(kb) >= 8:
         matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(db, da)
@@ -271,6 +289,66 @@ def _candidates(a: _Prepared, b: _Prepared) -> list[np.ndarray]:
             if matrix is not None and int(inliers.sum()) >= max(12, len(matches) // 10):
                 guesses.append(_to3(matrix))
     return guesses
+
+
+def _more_peaks(fa: np.ndarray, fb: np.ndarray, count: int = 3) -> list[tuple[float, float]]:
+    """The shifts (b's content = a's moved by dx, dy) of the phase correlation's highest peaks after the
+    first, each at least a third as high as it (a facade's next house: 0.45 of it; noise: under 0.2) and
+    PEAK_APART from the others."""
+    spectrum = np.fft.rfft2(fb) * np.conj(np.fft.rfft2(fa))
+    surface = np.fft.irfft2(spectrum / (np.abs(spectrum) + 1e-9), fa.shape)
+    h, w = surface.shape
+    peaks: list[tuple[float, float]] = []
+    top = None
+    for flat in np.argsort(surface, axis=None)[::-1][:200]:
+        y, x = divmod(int(flat), w)
+        value = surface[y, x]
+        top = value if top is None else top
+        if value < top / 3 or len(peaks) > count:
+            break
+        shift = (x - w if x > w // 2 else x, y - h if y > h // 2 else y)
+        if all(math.hypot(shift[0] - px, shift[1] - py) > PEAK_APART for px, py in peaks):
+            peaks.append(shift)
+    return peaks[1:]
+
+
+def _zoom_candidates(a: _Prepared, b: _Prepared) -> list[np.ndarray]:
+    """Guesses of b -> a when one cut is a close-up of the other, past what ORB's pyramid reaches: the
+    tighter drawing's ink shrunk by each of ZOOMS and found in the other's (normalised cross-correlation at
+    half the detect size, where it is clear enough), the clearest first."""
+    found = []
+    for s in ZOOMS:
+        for tight, wide, flip in ((b, a, False), (a, b, True)):
+            score, m = _find_shrunk(tight.coarse, wide.coarse, s)
+            if score >= ZOOM_SCORE:
+                # coarse px -> detect px on both sides (detect is twice coarse, pixel centres kept)
+                up = np.array([[2, 0, 0.5], [0, 2, 0.5], [0, 0, 1]])
+                m = up @ m @ np.linalg.inv(up)
+                found.append((score, np.linalg.inv(m) if flip else m))
+    return [m for score, m in sorted(found, key=lambda f: -f[0])[:ZOOM_GUESSES]]
+
+
+def _find_shrunk(tight: np.ndarray, wide: np.ndarray, s: float) -> tuple[float, np.ndarray]:
+    """`tight` shrunk by s, found in `wide`: (normalised correlation, tight px -> wide px). Windows of
+    `wide` with little ink variance (paper) score 0: correlation with a flat window means nothing."""
+    h, w = tight.shape
+    small = cv2.resize(tight, (max(4, round(w / s)), max(4, round(h / s))), interpolation=cv2.INTER_AREA)
+    th, tw = small.shape
+    if th >= wide.shape[0] or tw >= wide.shape[1]:
+        return 0.0, np.eye(3)
+    scores = cv2.matchTemplate(wide, small, cv2.TM_CCOEFF_NORMED)
+    total, squares = cv2.integral2(wide, sdepth=cv2.CV_64F)[:2]
+    n = th * tw
+
+    def box(t):
+        return t[th:, tw:] - t[:-th, tw:] - t[th:, :-tw] + t[:-th, :-tw]
+
+    variance = box(squares) / n - (box(total) / n) ** 2
+    scores = np.where(np.isfinite(scores) & (variance >= small.var() / 4), scores, 0).astype(np.float32)
+    _, score, _, (x, y) = cv2.minMaxLoc(scores)
+    fx, fy = tw / w, th / h
+    # tight px -> small px (area-averaged pixel centres) -> wide px (the template's corner at x, y)
+    return float(score), np.array([[fx, 0, x + (fx - 1) / 2], [0, fy, y + (fy - 1) / 2], [0, 0, 1]])
 
 
 def _refine(a: _Level, b: _Level, guess: np.ndarray) -> np.ndarray | None:
@@ -312,14 +390,20 @@ def _line_match(a: _Level, b: _Level, m: np.ndarray, tolerance: float) -> tuple[
     return float((d <= tolerance).mean()), float(np.minimum(d, flow.TEXTURE_REACH).mean()), len(pts)
 
 
-def _judge(a: _Level, b: _Level, m: np.ndarray, settings: Settings) -> tuple[float, float, float, bool]:
-    """(overlap, agreement, chamfer, accepted) of b -> a (working px), both directions."""
+def _judge(a: _Level, b: _Level, m: np.ndarray, settings: Settings, zoomed: bool = True
+           ) -> tuple[float, float, float, bool]:
+    """(overlap, agreement, chamfer, accepted) of b -> a (working px), both directions. `zoomed`: the
+    tolerance grows with the zoom between the two (see below); without, a guess is screened strictly."""
     overlap = _overlap(m, a.shape, b.shape)
     scale = _scale(m)
     if not (1 / MAX_ZOOM <= scale <= MAX_ZOOM) or overlap <= 0:
         return overlap, 0.0, flow.TEXTURE_REACH, False
-    share_b, dist_b, count_b = _line_match(a, b, m, settings.line_tolerance)
-    share_a, dist_a, count_a = _line_match(b, a, np.linalg.inv(m), settings.line_tolerance)
+    # A line is where the coarser drawing put it to within half of its own pixel: seen in the finer frame (a
+    # wide shot's lines in its close-up), that half pixel is `zoom` times larger.
+    grow = (max(scale, 1 / scale) - 1) / 2 if zoomed else 0.0
+    share_b, dist_b, count_b = _line_match(a, b, m, settings.line_tolerance + (grow if scale > 1 else 0.0))
+    share_a, dist_a, count_a = _line_match(b, a, np.linalg.inv(m),
+                                           settings.line_tolerance + (grow if scale < 1 else 0.0))
     agreement = min(share_a, share_b)
     chamfer = (dist_a + dist_b) / 2
     accepted = (overlap >= settings.min_overlap and agreement >= settings.min_agreement
@@ -328,27 +412,56 @@ def _judge(a: _Level, b: _Level, m: np.ndarray, settings: Settings) -> tuple[flo
 
 
 def _match(a_id: str, b_id: str, a: _Prepared, b: _Prepared, settings: Settings) -> Pair:
+    """The pair's best match: the first guesses, then (none accepted) the close-up search. Of two accepted
+    matches far apart whose agreements are near, neither is chosen: the pair is refused as ambiguous
+    (`rival`: how far apart), for the other cuts of the place to settle or for status to report."""
     best = Pair(a_id, b_id, False, 0.0, 0.0, flow.TEXTURE_REACH, None)
-    for guess in _candidates(a, b):
-        full = a.detect.to_full @ guess @ np.linalg.inv(b.detect.to_full)
-        # A guess whose lines do not half agree at detect size is not worth refining; it is kept as
-        # the best seen (judged at work size) only so that the record shows how far off it was.
-        if _judge(a.detect, b.detect, guess, settings)[1] < settings.min_agreement / 2:
-            overlap, agreement, chamfer, _ = _judge(a.work, b.work, _in_level(full, a.work, b.work), settings)
-            if agreement > best.agreement:
-                best = Pair(a_id, b_id, False, overlap, agreement, chamfer, _tuple(full))
-            continue
-        for level_a, level_b in ((a.detect, b.detect), (a.work, b.work)):
-            refined = _refine(level_a, level_b, _in_level(full, level_a, level_b))
-            if refined is not None:
-                full = _similarity(level_a.to_full @ refined @ np.linalg.inv(level_b.to_full))
-        overlap, agreement, chamfer, accepted = _judge(a.work, b.work, _in_level(full, a.work, b.work), settings)
-        pair = Pair(a_id, b_id, accepted, overlap, agreement, chamfer, _tuple(full))
+    accepted: list[Pair] = []
+    for guesses in (_candidates, _zoom_candidates):
+        for guess in guesses(a, b):
+            pair = _try(a_id, b_id, a, b, guess, settings)
+            if pair.accepted:
+                accepted.append(pair)
+            elif pair.agreement > best.agreement:
+                best = pair
         if accepted:
-            return pair
-        if pair.agreement > best.agreement:
-            best = pair
-    return best
+            break
+    if not accepted:
+        return best
+    accepted.sort(key=lambda p: -p.agreement)
+    top = accepted[0]
+    for other in accepted[1:]:
+        apart = _apart(top, other, b.work, b.work.to_full)
+        if apart > AMBIGUOUS_APART and top.agreement - other.agreement < AMBIGUOUS_MARGIN:
+            return replace(top, accepted=False, rival=round(apart, 1))
+    return top
+
+
+def _apart(p: Pair, q: Pair, level: _Level, to_full: np.ndarray) -> float:
+    """How far apart two matches put b's frame centre in a (full px)."""
+    h, w = level.shape
+    centre = to_full @ np.array([(w - 1) / 2, (h - 1) / 2, 1.0])
+    there = [np.array(x.matrix) @ centre for x in (p, q)]
+    return float(np.hypot(*(there[0][:2] / there[0][2] - there[1][:2] / there[1][2])))
+
+
+def _try(a_id: str, b_id: str, a: _Prepared, b: _Prepared, guess: np.ndarray, settings: Settings) -> Pair:
+    """One guess (b -> a, detect px) refined and judged."""
+    full = a.detect.to_full @ guess @ np.linalg.inv(b.detect.to_full)
+    # A guess whose lines do not half agree at detect size is not worth refining; it is kept as
+    # the best seen (judged at work size) only so that the record shows how far off it was.
+    if _judge(a.detect, b.detect, guess, settings, zoomed=False)[1] < settings.min_agreement / 2:
+        overlap, agreement, chamfer, _ = _judge(a.work, b.work, _in_level(full, a.work, b.work), settings)
+        return Pair(a_id, b_id, False, overlap, agreement, chamfer, _tuple(full))
+    for level_a, level_b in ((a.detect, b.detect), (a.work, b.work)):
+        refined = _refine(level_a, level_b, _in_level(full, level_a, level_b))
+        if refined is not None:
+            full = _similarity(level_a.to_full @ refined @ np.linalg.inv(level_b.to_full))
+        overlap, agreement, chamfer, accepted = _judge(level_a, level_b, _in_level(full, level_a, level_b),
+                                                       settings)
+        if agreement < settings.min_agreement / 2:
+            break  # refined and still far: not worth the finer level
+    return Pair(a_id, b_id, accepted, overlap, agreement, chamfer, _tuple(full))
 
 
 def register(background: str, layouts: Sequence[tuple[str, np.ndarray]], settings: Settings = Settings(),
@@ -428,8 +541,7 @@ def _match_views(a_id: str, b_id: str, a_views: list, b_views: list, settings: S
         for vb, pb in b_views:
             pair = _match(a_id, b_id, pa, pb, settings)
             if pair.matrix is not None:
-                pair = Pair(pair.a, pair.b, pair.accepted, pair.overlap, pair.agreement, pair.chamfer,
-                            _tuple(va @ np.array(pair.matrix) @ np.linalg.inv(vb)))
+                pair = replace(pair, matrix=_tuple(va @ np.array(pair.matrix) @ np.linalg.inv(vb)))
             if best is None or (pair.accepted, pair.weight, pair.agreement) > (best.accepted, best.weight,
                                                                                  best.agreement):
                 best = pair
@@ -514,36 +626,28 @@ def _adjust(members: list[str], to_first: Mapping[str, np.ndarray], pairs: Seque
             sizes: Mapping[str, tuple[int, int]]) -> dict[str, np.ndarray]:
     """The cuts' similarities onto the plane that agree best with all the pairs at once (least squares on
     the pairs' frame corners), the first cut held fixed. A chain of pairs adds up each pair's small error;
-    the loops that returns and overlaps close spread it instead (24 chained cuts: 5 px at the far end).
+    the loops that returns and overlaps close spread it instead.
 
     Each similarity is (a, b, tx, ty): x' = a·x − b·y + tx, y' = b·x + a·y + ty, linear in its parameters,
     so a pair (b's corners p, b -> a matrix M) asks S_b(p) = S_a(M p): linear equations, one solve."""
     index = {c: i for i, c in enumerate(members)}
-    rows, rhs = [], []
-
-    def terms(cut: str, x: float, y: float) -> tuple[dict[int, float], dict[int, float]]:
-        k = 4 * index[cut]
-        return {k: x, k + 1: -y, k + 2: 1.0}, {k: y, k + 1: x, k + 3: 1.0}
-
+    size = 4 * len(members)
+    normal = np.zeros((size, size))  # the normal equations AᵀA x = Aᵀy, summed row by row
     for p in pairs:
         w, h = sizes.get(p.b, frame)
         corners = np.float64([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1], [(w - 1) / 2, (h - 1) / 2]])
         mapped = cv2.perspectiveTransform(corners[None], np.array(p.matrix))[0]
+        kb, ka = 4 * index[p.b], 4 * index[p.a]
         for (xb, yb), (xa, ya) in zip(corners, mapped, strict=True):
-            for eq_b, eq_a in zip(terms(p.b, xb, yb), terms(p.a, xa, ya), strict=True):
-                row = np.zeros(4 * len(members))
-                for k, v in eq_b.items():
-                    row[k] += v
-                for k, v in eq_a.items():
-                    row[k] -= v
-                rows.append(row)
-                rhs.append(0.0)
-    for k, v in enumerate((1.0, 0.0, 0.0, 0.0)):  # the first cut stays where it is
-        row = np.zeros(4 * len(members))
-        row[k] = 1e3
-        rows.append(row)
-        rhs.append(1e3 * v)
-    solved, *_ = np.linalg.lstsq(np.array(rows), np.array(rhs), rcond=None)
+            for row_b, row_a in (((xb, -yb, 1, 0), (xa, -ya, 1, 0)), ((yb, xb, 0, 1), (ya, xa, 0, 1))):
+                at = np.r_[kb:kb + 4, ka:ka + 4]
+                row = np.r_[row_b, np.negative(row_a)]
+                np.add.at(normal, np.ix_(at, at), np.outer(row, row))
+    # the first cut stays where it is: (a, b, tx, ty) = (1, 0, 0, 0), weighted to hold
+    normal[:4, :4] += np.eye(4) * 1e6
+    target = np.zeros(size)
+    target[0] = 1e6
+    solved = np.linalg.solve(normal, target)
     out = {}
     for c in members:
         a, b, tx, ty = solved[4 * index[c]:4 * index[c] + 4]
@@ -667,7 +771,8 @@ def _tuple(m: np.ndarray) -> tuple[tuple[float, ...], ...]:
 
 def _pair_dict(p: Pair) -> dict:
     return {"a": p.a, "b": p.b, "accepted": p.accepted, "overlap": p.overlap, "agreement": p.agreement,
-            "chamfer": p.chamfer, "matrix": None if p.matrix is None else [list(r) for r in p.matrix]}
+            "chamfer": p.chamfer, "matrix": None if p.matrix is None else [list(r) for r in p.matrix],
+            "rival": p.rival}
 
 
 def _str(v) -> str:
@@ -698,4 +803,5 @@ def _pair(v) -> Pair:
     if not isinstance(v["accepted"], bool):
         raise TypeError(f"accepted must be true or false, got {v['accepted']!r}")
     return Pair(_str(v["a"]), _str(v["b"]), v["accepted"], _float(v["overlap"]), _float(v["agreement"]),
-                _float(v["chamfer"]), None if v["matrix"] is None else _matrix(v["matrix"]))
+                _float(v["chamfer"]), None if v["matrix"] is None else _matrix(v["matrix"]),
+                _float(v.get("rival", 0.0)))
