@@ -1,8 +1,19 @@
-"""Registration of a background's layouts onto sheets: time per cut and the transforms' error.
+"""Registration of a background's layouts onto sheets: time per cut, the transforms' error, and scale.
 
-    python bench/bench_register.py [--repeat 5] [--sizes 1024x576,1920x1080]
+    python bench/bench_register.py [--repeat 5] [--sizes 1024x576,1920x1080] [--places 40,80,160]
+                                   [--place-size 384x216] [--status 160]
 
-The layouts are tests/location.py's park, drawn at each size: six cuts (a pan over three, the last
+Scale (`--places`): one place of N cuts (tests/location.py's street: vector shapes, so every camera is
+known; shuffled order, a third tracked in, one in eight a redrawn return). "first s" registers it with an
+empty pair cache (CPU seconds of this process, which move less than wall time with other load; OpenCV
+on one thread), "ratio" is that over N = 40's (every pair tried would be 4x at 80 and 16x at 160). "edit s"
+registers again after one layout is redrawn, from the pair cache the first filled; "edit/first" is the
+goal's ratio. The error is the largest corner displacement, through the sheet, over every pair of cuts
+whose frames overlap by a fifth or more in truth. `--status N` times `shotrender status` on N cuts
+written as a shot list: the first (which registers and fills the cache) and the next (which reads it).
+
+Accuracy (`--sizes`):
+the layouts are tests/location.py's park, drawn at each size: six cuts (a pan over three, the last
 turned 2°, a 1.4x track-in, a cut at another angle, a hand-redrawn return to the first framing), so
 every camera is known. "register" is `sheets.register` on all six: every pair tried (15), refined and
 judged. The error is the largest displacement of a cut's frame corners taken across by the estimate
@@ -15,7 +26,10 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import cv2
@@ -26,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from bench_flow import timed  # noqa: E402
 
 import location as L  # noqa: E402
-from shotrender import sheets  # noqa: E402
+from shotrender import pairing, sheets  # noqa: E402
 
 
 def corner_error(estimate: np.ndarray, truth: np.ndarray, size: tuple[int, int]) -> float:
@@ -41,7 +55,83 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--sizes", default="1024x576,1920x1080")
+    parser.add_argument("--places", default="40,80,160", help="cut counts of the scale run; empty: none")
+    parser.add_argument("--place-size", default="384x216")
+    parser.add_argument("--status", type=int, default=160, help="cuts of the status run; 0: none")
     args = parser.parse_args()
+    size = tuple(int(v) for v in args.place_size.split("x"))
+    if args.places:
+        scale([int(n) for n in args.places.split(",")], size)
+    if args.status:
+        status(args.status, size)
+    if args.sizes:
+        accuracy(args)
+
+
+def place_error(reg: sheets.Registration, cuts, size: tuple[int, int]) -> float:
+    """The largest corner error through the sheets over the pairs of cuts that overlap in truth."""
+    truth = {c.id: c.camera.world_to_cut(size) for c in cuts}
+    worst = 0.0
+    for s in reg.sheets:
+        for a, b in itertools.combinations(s.cuts, 2):
+            true = truth[a] @ np.linalg.inv(truth[b])
+            if sheets._overlap(true, size[::-1], size[::-1]) >= 0.2:
+                worst = max(worst, corner_error(np.linalg.inv(s.matrix(a)) @ s.matrix(b), true, size))
+    return worst
+
+
+def cpu(fn):
+    t = time.process_time()
+    result = fn()
+    return time.process_time() - t, result
+
+
+def scale(counts: list[int], size: tuple[int, int]) -> None:
+    cv2.setNumThreads(1)
+    print(f"one place at {size[0]}x{size[1]}, opencv {cv2.__version__} on one thread")
+    print(f"{'cuts':>5} {'first s':>8} {'ratio':>6} {'pairs':>6} {'all pairs':>9} {'sheets':>7} {'err px':>7} "
+          f"{'edit s':>7} {'edit/first':>10} {'edit pairs':>10}")
+    base = None
+    for n in counts:
+        cuts = L.street(n)
+        layouts = [(c.id, c.draw(size)) for c in cuts]
+        cache = pairing.Cache()
+        first, reg = cpu(lambda layouts=layouts, cache=cache: sheets.register("street", layouts, cache=cache))
+        base = base or first
+        edited = list(layouts)
+        k = n // 2  # a hand redraws one layout: every control point moved a little
+        edited[k] = (cuts[k].id, L.draw(cuts[k].camera, size, L.line_width(size), cuts[k].shapes, 1.0, 99))
+        again = pairing.Cache.from_dict(cache.to_dict())
+        edit, reg2 = cpu(lambda edited=edited, again=again: sheets.register("street", edited, cache=again))
+        sizes = sorted((len(s.cuts) for s in reg2.sheets), reverse=True)
+        print(f"{n:>5} {first:>8.1f} {first / base:>6.2f} {len(reg.pairs):>6} {n * (n - 1) // 2:>9} "
+              f"{'+'.join(map(str, sorted((len(s.cuts) for s in reg.sheets), reverse=True))):>7} "
+              f"{place_error(reg, cuts, size):>7.2f} {edit:>7.2f} {edit / first:>10.3f} {again.misses:>10}"
+              + ("" if sizes == [n] else f"  after the edit: {'+'.join(map(str, sizes))}"))
+
+
+def status(n: int, size: tuple[int, int]) -> None:
+    from helpers import write_shotlist
+
+    cuts = L.street(n)
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        (folder / "layouts").mkdir()
+        for c in cuts:
+            cv2.imwrite(str(folder / "layouts" / f"{c.id}.png"), c.draw(size)[..., ::-1])
+        data = {"version": 1, "episode": "bench", "size": list(size), "model": "draft", "seed": 1,
+                "backgrounds": {"street": {"prompt": "a street"}},
+                "cuts": [{"id": c.id, "layout": f"layouts/{c.id}.png", "bg": "street"} for c in cuts]}
+        path = write_shotlist(folder, data, layouts=False)
+        print(f"\nshotrender status on {n} cuts of one place at {size[0]}x{size[1]} (whole process, wall s)")
+        for what in ("first (registers, fills the cache)", "again (reads it)"):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "shotrender", "status", str(path)], capture_output=True,
+                           check=False)
+            print(f"  {what}: {time.perf_counter() - t:.2f}")
+
+
+def accuracy(args) -> None:
     settings = sheets.Settings()
     print(f"opencv {cv2.__version__}, {cv2.getNumThreads()} threads; detect width {settings.detect_width}, "
           f"work width {settings.work_width}; {len(L.CUTS)} cuts, {len(L.CUTS) * (len(L.CUTS) - 1) // 2} pairs")

@@ -191,3 +191,51 @@ def true_transform(a: str, b: str, size: tuple[int, int]) -> np.ndarray:
 def layouts(size: tuple[int, int], ids: tuple[str, ...] | None = None) -> list[tuple[str, np.ndarray]]:
     """(cut id, layout) in shot-list order."""
     return [(c.id, c.draw(size)) for c in CUTS if ids is None or c.id in ids]
+
+
+def street(count: int, seed: int = 0) -> tuple[Cut, ...]:
+    """`count` cuts of one long place (eight parks half overlapping), five frames of it filmed, in shuffled shot-list
+    order: two thirds wide shots panning along it, a third tracked in 1.2-2x, one cut in eight a
+    hand-redrawn return to an earlier framing. Every cut overlaps several others."""
+    rng = np.random.default_rng(seed)
+    shapes = tuple(Shape(f"{k}-{s.name}", s.points + [1.2 * k, 0], s.closed) for k in range(8) for s in park(k))
+    cuts: list[Cut] = []
+    for n in range(count):
+        if cuts and rng.random() < 1 / 8:
+            earlier = cuts[int(rng.integers(len(cuts)))]
+            cuts.append(Cut(f"S{n + 1:03d}", earlier.camera, shapes, jitter=1.0, seed=n))
+            continue
+        zoom = 1.0 if rng.random() < 2 / 3 else float(rng.uniform(1.2, 2.0))
+        camera = Camera(float(rng.uniform(-0.4, 4.4)), float(rng.uniform(-0.03, 0.06)), zoom,
+                        float(rng.uniform(-1.5, 1.5)))
+        cuts.append(Cut(f"S{n + 1:03d}", camera, shapes))
+    order = rng.permutation(count)
+    return tuple(Cut(f"S{i + 1:03d}", cuts[k].camera, shapes, cuts[k].jitter, cuts[k].seed)
+                 for i, k in enumerate(order))
+
+
+def facades(landmarks: bool = True) -> tuple[Shape, ...]:
+    """A street of identical houses, one every 0.3 frame widths (windows, a door, a roof line): a drawing
+    that matches itself shifted by one house. `landmarks` adds what tells the houses apart (a tree, a lamp,
+    a sign, a parked car's outline, clouds); without them the street is truly ambiguous."""
+    shapes = [_poly("ground", (-3.0, 0.12), (4.0, 0.12)), _poly("kerb", (-3.0, 0.2), (4.0, 0.2))]
+    for k in range(-10, 14):
+        x = 0.3 * k
+        shapes.append(_rect(f"house-{k}", x + 0.02, -0.1, x + 0.28, 0.12))
+        shapes.append(_poly(f"roof-{k}", (x + 0.01, -0.1), (x + 0.15, -0.16), (x + 0.29, -0.1)))
+        shapes.append(_rect(f"door-{k}", x + 0.13, 0.05, x + 0.17, 0.12))
+        for row in range(2):
+            for col in range(3):
+                wx, wy = x + 0.04 + col * 0.08, -0.07 + row * 0.07
+                shapes.append(_rect(f"window-{k}-{row}-{col}", wx, wy, wx + 0.05, wy + 0.04))
+    if landmarks:
+        rng = np.random.default_rng(3)
+        for i, x in enumerate((-0.55, 0.47, 1.38)):
+            shapes.append(_poly(f"trunk-{i}", (x, 0.2), (x, 0.02)))
+            shapes.append(_blob(f"canopy-{i}", x, -0.03, 0.06, 0.05, 6, rng))
+        shapes.append(_poly("lamp", (0.91, 0.2), (0.91, -0.05), (0.95, -0.05)))
+        shapes.append(_rect("sign", -0.3, 0.0, -0.2, 0.05))
+        shapes.append(_poly("car", (0.05, 0.19), (0.07, 0.15), (0.12, 0.14), (0.2, 0.14), (0.24, 0.19), closed=True))
+        for i in range(4):
+            shapes.append(_blob(f"cloud-{i}", -0.5 + 0.55 * i, -0.22, 0.08, 0.02, 5, rng))
+    return tuple(shapes)

@@ -329,7 +329,7 @@ class Run:
         self.progress = progress
         self.store = Store(options.out_dir, self.sl.episode)
         self.reads = getattr(backend, "reads", PARAMS)
-        self.state = State(plan, self.store, self.identity, options.settings, self.reads, keep_registrations=True)
+        self.state = State(plan, self.store, self.identity, options.settings, self.reads)
         self.sheet_store = self.state.sheet_store
         self.failed_sheets: dict[str, str] = {}  # sheet id -> why it has no painting this run
         self.loaded = loaded  # a worker that keeps its backend between calls passes True after the first

@@ -23,12 +23,12 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import cv2
 import numpy as np
 
-from . import flow
+from . import flow, pairing
 
 SCHEMA = "shotrender.sheets/1"
 # Layout pixels darker than this are line; the rest is paper (as flow.texture reads them).
@@ -41,6 +41,17 @@ MAX_ZOOM = 6.0
 # ECC aligns the layouts' ink blurred by this sigma (px of each level): wide at detect size to reach
 # the first guess's error, narrow at work size, where a wider blur starts to trade accuracy for reach.
 ECC_BLUR = {"detect": 2.0, "work": 1.0}
+# Phase-correlation peaks closer than this (detect px) are one peak.
+PEAK_APART = 6.0
+# A close-up's zooms searched when the first guesses find nothing (ORB's pyramid reaches about 1.5x),
+# and how many of the clearest zoom guesses are refined.
+ZOOMS = (1.8, 2.3, 3.0, 3.8)
+ZOOM_GUESSES = 3
+ZOOM_SCORE = 0.6  # a shrunk close-up found this clearly is a guess (unrelated drawings: up to 0.56)
+# Two accepted matches of one pair whose agreements differ by less than this, and whose frames' centres
+# lie more than AMBIGUOUS_APART full px apart, are repeated structure: neither is chosen.
+AMBIGUOUS_MARGIN = 0.02
+AMBIGUOUS_APART = 8.0
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,7 @@ class Pair:
     agreement: float  # the worse of the two drawings' shares of lines with a counterpart
     chamfer: float  # mean distance from a line to the other drawing's nearest line, capped (working px)
     matrix: tuple[tuple[float, ...], ...] | None  # b's pixels to a's, 3×3; None when nothing matched
+    rival: float = 0.0  # refused as ambiguous: how far apart (full px) two matches as good put b in a
 
     @property
     def weight(self) -> float:
@@ -203,6 +215,7 @@ class _Prepared:
     detect: _Level
     work: _Level
     orb: tuple  # (keypoints, descriptors) on detect.texture
+    coarse: np.ndarray  # detect.ink at half its size: where close-ups are searched
 
 
 def _level(layout: np.ndarray, width: int, blur: float) -> _Level:
@@ -228,7 +241,9 @@ def _prepare(layout: np.ndarray, settings: Settings) -> _Prepared:
     detect = _level(layout, settings.detect_width, ECC_BLUR["detect"])
     work = _level(layout, settings.work_width, ECC_BLUR["work"])
     orb = cv2.ORB_create(nfeatures=600, fastThreshold=10)
-    return _Prepared(detect, work, orb.detectAndCompute(detect.texture, None))
+    h, w = detect.ink.shape
+    coarse = cv2.resize(detect.ink, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+    return _Prepared(detect, work, orb.detectAndCompute(detect.texture, None), coarse)
 
 
 def _scale(m: np.ndarray) -> float:
@@ -253,13 +268,16 @@ def _in_level(m_full: np.ndarray, a: _Level, b: _Level) -> np.ndarray:
 
 def _candidates(a: _Prepared, b: _Prepared) -> list[np.ndarray]:
     """First guesses of b -> a at detect size (flow.global_motion, with each cut's features computed once):
-    the phase-correlation pan when its peak is clear, then the ORB + RANSAC similarity."""
+    the phase-correlation pan when its peak is clear, the next peaks a third as clear (repeated
+    structure: a facade's houses give one peak a house apart), then the ORB + RANSAC similarity."""
     guesses = []
     fa, fb = a.detect.texture.astype(np.float32), b.detect.texture.astype(np.float32)
     window = cv2.createHanningWindow((fa.shape[1], fa.shape[0]), cv2.CV_32F)
     (dx, dy), response = cv2.phaseCorrelate(fa, fb, window)
     if response >= flow.PAN_RESPONSE:
         guesses.append(np.array([[1, 0, -dx], [0, 1, -dy], [0, 0, 1]]))
+        guesses += [np.array([[1, 0, -x], [0, 1, -y], [0, 0, 1]]) for x, y in _more_peaks(fa * window, fb * window)
+                    if math.hypot(x - dx, y - dy) > PEAK_APART]
     (ka, da), (kb, db) = a.orb, b.orb
     if da is not None and db is not None and len(ka) >= 8 and len(kb) >= 8:
         matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(db, da)
@@ -271,6 +289,66 @@ def _candidates(a: _Prepared, b: _Prepared) -> list[np.ndarray]:
             if matrix is not None and int(inliers.sum()) >= max(12, len(matches) // 10):
                 guesses.append(_to3(matrix))
     return guesses
+
+
+def _more_peaks(fa: np.ndarray, fb: np.ndarray, count: int = 3) -> list[tuple[float, float]]:
+    """The shifts (b's content = a's moved by dx, dy) of the phase correlation's highest peaks after the
+    first, each at least a third as high as it (a facade's next house: 0.45 of it; noise: under 0.2) and
+    PEAK_APART from the others."""
+    spectrum = np.fft.rfft2(fb) * np.conj(np.fft.rfft2(fa))
+    surface = np.fft.irfft2(spectrum / (np.abs(spectrum) + 1e-9), fa.shape)
+    h, w = surface.shape
+    peaks: list[tuple[float, float]] = []
+    top = None
+    for flat in np.argsort(surface, axis=None)[::-1][:200]:
+        y, x = divmod(int(flat), w)
+        value = surface[y, x]
+        top = value if top is None else top
+        if value < top / 3 or len(peaks) > count:
+            break
+        shift = (x - w if x > w // 2 else x, y - h if y > h // 2 else y)
+        if all(math.hypot(shift[0] - px, shift[1] - py) > PEAK_APART for px, py in peaks):
+            peaks.append(shift)
+    return peaks[1:]
+
+
+def _zoom_candidates(a: _Prepared, b: _Prepared) -> list[np.ndarray]:
+    """Guesses of b -> a when one cut is a close-up of the other, past what ORB's pyramid reaches: the
+    tighter drawing's ink shrunk by each of ZOOMS and found in the other's (normalised cross-correlation at
+    half the detect size, where it is clear enough), the clearest first."""
+    found = []
+    for s in ZOOMS:
+        for tight, wide, flip in ((b, a, False), (a, b, True)):
+            score, m = _find_shrunk(tight.coarse, wide.coarse, s)
+            if score >= ZOOM_SCORE:
+                # coarse px -> detect px on both sides (detect is twice coarse, pixel centres kept)
+                up = np.array([[2, 0, 0.5], [0, 2, 0.5], [0, 0, 1]])
+                m = up @ m @ np.linalg.inv(up)
+                found.append((score, np.linalg.inv(m) if flip else m))
+    return [m for score, m in sorted(found, key=lambda f: -f[0])[:ZOOM_GUESSES]]
+
+
+def _find_shrunk(tight: np.ndarray, wide: np.ndarray, s: float) -> tuple[float, np.ndarray]:
+    """`tight` shrunk by s, found in `wide`: (normalised correlation, tight px -> wide px). Windows of
+    `wide` with little ink variance (paper) score 0: correlation with a flat window means nothing."""
+    h, w = tight.shape
+    small = cv2.resize(tight, (max(4, round(w / s)), max(4, round(h / s))), interpolation=cv2.INTER_AREA)
+    th, tw = small.shape
+    if th >= wide.shape[0] or tw >= wide.shape[1]:
+        return 0.0, np.eye(3)
+    scores = cv2.matchTemplate(wide, small, cv2.TM_CCOEFF_NORMED)
+    total, squares = cv2.integral2(wide, sdepth=cv2.CV_64F)[:2]
+    n = th * tw
+
+    def box(t):
+        return t[th:, tw:] - t[:-th, tw:] - t[th:, :-tw] + t[:-th, :-tw]
+
+    variance = box(squares) / n - (box(total) / n) ** 2
+    scores = np.where(np.isfinite(scores) & (variance >= small.var() / 4), scores, 0).astype(np.float32)
+    _, score, _, (x, y) = cv2.minMaxLoc(scores)
+    fx, fy = tw / w, th / h
+    # tight px -> small px (area-averaged pixel centres) -> wide px (the template's corner at x, y)
+    return float(score), np.array([[fx, 0, x + (fx - 1) / 2], [0, fy, y + (fy - 1) / 2], [0, 0, 1]])
 
 
 def _refine(a: _Level, b: _Level, guess: np.ndarray) -> np.ndarray | None:
@@ -312,14 +390,20 @@ def _line_match(a: _Level, b: _Level, m: np.ndarray, tolerance: float) -> tuple[
     return float((d <= tolerance).mean()), float(np.minimum(d, flow.TEXTURE_REACH).mean()), len(pts)
 
 
-def _judge(a: _Level, b: _Level, m: np.ndarray, settings: Settings) -> tuple[float, float, float, bool]:
-    """(overlap, agreement, chamfer, accepted) of b -> a (working px), both directions."""
+def _judge(a: _Level, b: _Level, m: np.ndarray, settings: Settings, zoomed: bool = True
+           ) -> tuple[float, float, float, bool]:
+    """(overlap, agreement, chamfer, accepted) of b -> a (working px), both directions. `zoomed`: the
+    tolerance grows with the zoom between the two (see below); without, a guess is screened strictly."""
     overlap = _overlap(m, a.shape, b.shape)
     scale = _scale(m)
     if not (1 / MAX_ZOOM <= scale <= MAX_ZOOM) or overlap <= 0:
         return overlap, 0.0, flow.TEXTURE_REACH, False
-    share_b, dist_b, count_b = _line_match(a, b, m, settings.line_tolerance)
-    share_a, dist_a, count_a = _line_match(b, a, np.linalg.inv(m), settings.line_tolerance)
+    # A line is where the coarser drawing put it to within half of its own pixel: seen in the finer frame (a
+    # wide shot's lines in its close-up), that half pixel is `zoom` times larger.
+    grow = (max(scale, 1 / scale) - 1) / 2 if zoomed else 0.0
+    share_b, dist_b, count_b = _line_match(a, b, m, settings.line_tolerance + (grow if scale > 1 else 0.0))
+    share_a, dist_a, count_a = _line_match(b, a, np.linalg.inv(m),
+                                           settings.line_tolerance + (grow if scale < 1 else 0.0))
     agreement = min(share_a, share_b)
     chamfer = (dist_a + dist_b) / 2
     accepted = (overlap >= settings.min_overlap and agreement >= settings.min_agreement
@@ -328,35 +412,65 @@ def _judge(a: _Level, b: _Level, m: np.ndarray, settings: Settings) -> tuple[flo
 
 
 def _match(a_id: str, b_id: str, a: _Prepared, b: _Prepared, settings: Settings) -> Pair:
+    """The pair's best match: the first guesses, then (none accepted) the close-up search. Of two accepted
+    matches far apart whose agreements are near, neither is chosen: the pair is refused as ambiguous
+    (`rival`: how far apart), for the other cuts of the place to settle or for status to report."""
     best = Pair(a_id, b_id, False, 0.0, 0.0, flow.TEXTURE_REACH, None)
-    for guess in _candidates(a, b):
-        full = a.detect.to_full @ guess @ np.linalg.inv(b.detect.to_full)
-        # A guess whose lines do not half agree at detect size is not worth refining; it is kept as
-        # the best seen (judged at work size) only so that the record shows how far off it was.
-        if _judge(a.detect, b.detect, guess, settings)[1] < settings.min_agreement / 2:
-            overlap, agreement, chamfer, _ = _judge(a.work, b.work, _in_level(full, a.work, b.work), settings)
-            if agreement > best.agreement:
-                best = Pair(a_id, b_id, False, overlap, agreement, chamfer, _tuple(full))
-            continue
-        for level_a, level_b in ((a.detect, b.detect), (a.work, b.work)):
-            refined = _refine(level_a, level_b, _in_level(full, level_a, level_b))
-            if refined is not None:
-                full = _similarity(level_a.to_full @ refined @ np.linalg.inv(level_b.to_full))
-        overlap, agreement, chamfer, accepted = _judge(a.work, b.work, _in_level(full, a.work, b.work), settings)
-        pair = Pair(a_id, b_id, accepted, overlap, agreement, chamfer, _tuple(full))
+    accepted: list[Pair] = []
+    for guesses in (_candidates, _zoom_candidates):
+        for guess in guesses(a, b):
+            pair = _try(a_id, b_id, a, b, guess, settings)
+            if pair.accepted:
+                accepted.append(pair)
+            elif pair.agreement > best.agreement:
+                best = pair
         if accepted:
-            return pair
-        if pair.agreement > best.agreement:
-            best = pair
-    return best
+            break
+    if not accepted:
+        return best
+    accepted.sort(key=lambda p: -p.agreement)
+    top = accepted[0]
+    for other in accepted[1:]:
+        apart = _apart(top, other, b.work, b.work.to_full)
+        if apart > AMBIGUOUS_APART and top.agreement - other.agreement < AMBIGUOUS_MARGIN:
+            return replace(top, accepted=False, rival=round(apart, 1))
+    return top
+
+
+def _apart(p: Pair, q: Pair, level: _Level, to_full: np.ndarray) -> float:
+    """How far apart two matches put b's frame centre in a (full px)."""
+    h, w = level.shape
+    centre = to_full @ np.array([(w - 1) / 2, (h - 1) / 2, 1.0])
+    there = [np.array(x.matrix) @ centre for x in (p, q)]
+    return float(np.hypot(*(there[0][:2] / there[0][2] - there[1][:2] / there[1][2])))
+
+
+def _try(a_id: str, b_id: str, a: _Prepared, b: _Prepared, guess: np.ndarray, settings: Settings) -> Pair:
+    """One guess (b -> a, detect px) refined and judged."""
+    full = a.detect.to_full @ guess @ np.linalg.inv(b.detect.to_full)
+    # A guess whose lines do not half agree at detect size is not worth refining; it is kept as
+    # the best seen (judged at work size) only so that the record shows how far off it was.
+    if _judge(a.detect, b.detect, guess, settings, zoomed=False)[1] < settings.min_agreement / 2:
+        overlap, agreement, chamfer, _ = _judge(a.work, b.work, _in_level(full, a.work, b.work), settings)
+        return Pair(a_id, b_id, False, overlap, agreement, chamfer, _tuple(full))
+    for level_a, level_b in ((a.detect, b.detect), (a.work, b.work)):
+        refined = _refine(level_a, level_b, _in_level(full, level_a, level_b))
+        if refined is not None:
+            full = _similarity(level_a.to_full @ refined @ np.linalg.inv(level_b.to_full))
+        overlap, agreement, chamfer, accepted = _judge(level_a, level_b, _in_level(full, level_a, level_b),
+                                                       settings)
+        if agreement < settings.min_agreement / 2:
+            break  # refined and still far: not worth the finer level
+    return Pair(a_id, b_id, accepted, overlap, agreement, chamfer, _tuple(full))
 
 
 def register(background: str, layouts: Sequence[tuple[str, np.ndarray]], settings: Settings = Settings(),
-             frame: tuple[int, int] | None = None, views: Mapping[str, Sequence[np.ndarray]] | None = None
-             ) -> Registration:
+             frame: tuple[int, int] | None = None, views: Mapping[str, Sequence[np.ndarray]] | None = None,
+             cache: pairing.Cache | None = None) -> Registration:
     """The sheets of one background, from its cuts' layouts ((cut id, RGB uint8 H×W×3), shot-list order,
-    at the `frame` size, W, H; default: the first layout's). Every pair of cuts is tried; the plane is
-    built from the strongest accepted pairs.
+    at the `frame` size, W, H; default: the first layout's). Candidate pairs are proposed by pairing.py
+    (near-linear in the cuts) and judged here; the plane is built from the strongest accepted pairs. Each
+    pair's result and each cut's signature are read from `cache` when there, and put there when not.
 
     A moving cut (camera.py) gives its layout at its deliverable's size and, in `views`, the framings its
     camera travels through, each a 3×3 from a frame-size view's pixels to the layout's: it is compared with
@@ -364,6 +478,7 @@ def register(background: str, layouts: Sequence[tuple[str, np.ndarray]], setting
     if not layouts:
         raise ValueError(f"background {background}: no layouts to register")
     views = views or {}
+    cache = cache if cache is not None else pairing.Cache()
     ids = [c for c, _ in layouts]
     if len(set(ids)) != len(ids):
         raise ValueError(f"background {background}: a cut is listed twice: {ids}")
@@ -372,18 +487,51 @@ def register(background: str, layouts: Sequence[tuple[str, np.ndarray]], setting
         if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or (
                 cut not in views and image.shape[:2] != (h, w)):
             raise ValueError(f"cut {cut}: layout must be RGB uint8 {w}×{h}, got {image.dtype} {image.shape}")
-    # each cut seen as frame-size pictures: (3×3 picture px -> cut px, prepared picture)
-    seen = [[(np.asarray(v, np.float64), _prepare(warp(image, np.linalg.inv(v), (w, h)), settings))
-             for v in views[cut]] if cut in views else [(np.eye(3), _prepare(image, settings))]
-            for cut, image in layouts]
-    pairs = [_match_views(ids[i], ids[j], seen[i], seen[j], settings)
-             for i in range(len(ids)) for j in range(i + 1, len(ids))]
+    digests = [pairing.digest(image, views.get(cut, ())) for cut, image in layouts]
+    prepared: dict[int, list] = {}
+
+    def seen(i: int) -> list:
+        """The cut as frame-size pictures, prepared once and only when a pair needs matching:
+        (3×3 picture px -> cut px, prepared picture)."""
+        if i not in prepared:
+            cut, image = layouts[i]
+            prepared[i] = ([(np.asarray(v, np.float64), _prepare(warp(image, np.linalg.inv(v), (w, h)), settings))
+                            for v in views[cut]] if cut in views else [(np.eye(3), _prepare(image, settings))])
+        return prepared[i]
+
+    signatures = [cache.signature(d, lambda i=i: np.concatenate([pairing.words(p.orb[1]) for _, p in seen(i)]))
+                  for i, d in enumerate(digests)]
+    measure = _measure(settings, (w, h))
+    found: dict[tuple[int, int], Pair] = {}
+
+    def accept(i: int, j: int) -> bool:
+        record = cache.pair(pairing.pair_key(digests[i], digests[j], measure),
+                            lambda: _pair_dict(_match_views(ids[i], ids[j], seen(i), seen(j), settings)))
+        try:
+            found[i, j] = _pair({**record, "a": ids[i], "b": ids[j]})
+        except (KeyError, TypeError):  # a damaged cache entry: matched again
+            cache.pairs.pop(pairing.pair_key(digests[i], digests[j], measure))
+            return accept(i, j)
+        return found[i, j].accepted
+
+    tried = sorted(pairing.search(len(ids), signatures, accept))
+    pairs = [found[t] for t in tried]
     sizes = {cut: (image.shape[1], image.shape[0]) for cut, image in layouts if cut in views}
-    trees = _spanning_forest(ids, [p for p in pairs if p.accepted])
+    accepted = [p for p in pairs if p.accepted]
+    trees = _spanning_forest(ids, accepted)
     sheets = tuple(_sheet(f"{background}/{n}", members, links, (w, h), settings,
-                          {c: sizes[c] for c in members if c in sizes})
+                          {c: sizes[c] for c in members if c in sizes},
+                          [p for p in accepted if p.a in members])
                    for n, (members, links) in enumerate(trees, 1))
     return Registration(background, (w, h), settings, sheets, tuple(pairs))
+
+
+def _measure(settings: Settings, frame: tuple[int, int]) -> dict:
+    """What a pair's result depends on besides its two layouts: part of its cache key."""
+    return {"opencv": cv2.__version__, "frame": list(frame), "detect_width": settings.detect_width,
+            "work_width": settings.work_width, "line_tolerance": settings.line_tolerance,
+            "min_agreement": settings.min_agreement, "min_overlap": settings.min_overlap,
+            "min_line_pixels": MIN_LINE_PIXELS, "max_zoom": MAX_ZOOM, "ecc_blur": ECC_BLUR, "pairing": pairing.SCHEMA}
 
 
 def _match_views(a_id: str, b_id: str, a_views: list, b_views: list, settings: Settings) -> Pair:
@@ -393,8 +541,7 @@ def _match_views(a_id: str, b_id: str, a_views: list, b_views: list, settings: S
         for vb, pb in b_views:
             pair = _match(a_id, b_id, pa, pb, settings)
             if pair.matrix is not None:
-                pair = Pair(pair.a, pair.b, pair.accepted, pair.overlap, pair.agreement, pair.chamfer,
-                            _tuple(va @ np.array(pair.matrix) @ np.linalg.inv(vb)))
+                pair = replace(pair, matrix=_tuple(va @ np.array(pair.matrix) @ np.linalg.inv(vb)))
             if best is None or (pair.accepted, pair.weight, pair.agreement) > (best.accepted, best.weight,
                                                                                  best.agreement):
                 best = pair
@@ -428,8 +575,9 @@ def _spanning_forest(ids: list[str], accepted: list[Pair]) -> list[tuple[list[st
 
 
 def _sheet(sheet_id: str, members: list[str], links: list[Pair], frame: tuple[int, int], settings: Settings,
-           sizes: Mapping[str, tuple[int, int]]) -> Sheet:
-    # Chain the tree's transforms from its first cut, then re-base on the tightest framing.
+           sizes: Mapping[str, tuple[int, int]], agreeing: Sequence[Pair] = ()) -> Sheet:
+    # Chain the tree's transforms from its first cut, adjust them to every accepted pair among the sheet's
+    # cuts (`agreeing`), then re-base on the tightest framing.
     edges: dict[str, list[tuple[str, np.ndarray]]] = {c: [] for c in members}
     for p in links:
         m = np.array(p.matrix)
@@ -443,6 +591,9 @@ def _sheet(sheet_id: str, members: list[str], links: list[Pair], frame: tuple[in
             if there not in to_first:
                 to_first[there] = to_first[here] @ m
                 queue.append(there)
+    if len(agreeing) > len(links):
+        to_first = _adjust(members, to_first, agreeing, frame, sizes)
+        links = list(agreeing)
     scales = {c: _scale(to_first[c]) for c in members}
     priority = _tightest(members, scales, settings.same_scale)
     reference = priority[0]
@@ -469,6 +620,40 @@ def _sheet(sheet_id: str, members: list[str], links: list[Pair], frame: tuple[in
     transforms = {c: _tuple(place @ to_ref[c]) for c in members}
     return Sheet(sheet_id, tuple(members), frame, size, reference, tuple(priority), scale, transforms, tuple(links),
                  dict(sizes))
+
+
+def _adjust(members: list[str], to_first: Mapping[str, np.ndarray], pairs: Sequence[Pair], frame: tuple[int, int],
+            sizes: Mapping[str, tuple[int, int]]) -> dict[str, np.ndarray]:
+    """The cuts' similarities onto the plane that agree best with all the pairs at once (least squares on
+    the pairs' frame corners), the first cut held fixed. A chain of pairs adds up each pair's small error;
+    the loops that returns and overlaps close spread it instead.
+
+    Each similarity is (a, b, tx, ty): x' = a·x − b·y + tx, y' = b·x + a·y + ty, linear in its parameters,
+    so a pair (b's corners p, b -> a matrix M) asks S_b(p) = S_a(M p): linear equations, one solve."""
+    index = {c: i for i, c in enumerate(members)}
+    size = 4 * len(members)
+    normal = np.zeros((size, size))  # the normal equations AᵀA x = Aᵀy, summed row by row
+    for p in pairs:
+        w, h = sizes.get(p.b, frame)
+        corners = np.float64([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1], [(w - 1) / 2, (h - 1) / 2]])
+        mapped = cv2.perspectiveTransform(corners[None], np.array(p.matrix))[0]
+        kb, ka = 4 * index[p.b], 4 * index[p.a]
+        for (xb, yb), (xa, ya) in zip(corners, mapped, strict=True):
+            for row_b, row_a in (((xb, -yb, 1, 0), (xa, -ya, 1, 0)), ((yb, xb, 0, 1), (ya, xa, 0, 1))):
+                at = np.r_[kb:kb + 4, ka:ka + 4]
+                row = np.r_[row_b, np.negative(row_a)]
+                np.add.at(normal, np.ix_(at, at), np.outer(row, row))
+    # the first cut stays where it is: (a, b, tx, ty) = (1, 0, 0, 0), weighted to hold
+    normal[:4, :4] += np.eye(4) * 1e6
+    target = np.zeros(size)
+    target[0] = 1e6
+    solved = np.linalg.solve(normal, target)
+    out = {}
+    for c in members:
+        a, b, tx, ty = solved[4 * index[c]:4 * index[c] + 4]
+        fitted = np.array([[a, -b, tx], [b, a, ty], [0, 0, 1]])
+        out[c] = fitted if np.isfinite(fitted).all() and _scale(fitted) > 0 else to_first[c]
+    return out
 
 
 def _tightest(cuts: Sequence[str], scales: Mapping[str, float], same: float) -> list[str]:
@@ -586,7 +771,8 @@ def _tuple(m: np.ndarray) -> tuple[tuple[float, ...], ...]:
 
 def _pair_dict(p: Pair) -> dict:
     return {"a": p.a, "b": p.b, "accepted": p.accepted, "overlap": p.overlap, "agreement": p.agreement,
-            "chamfer": p.chamfer, "matrix": None if p.matrix is None else [list(r) for r in p.matrix]}
+            "chamfer": p.chamfer, "matrix": None if p.matrix is None else [list(r) for r in p.matrix],
+            "rival": p.rival}
 
 
 def _str(v) -> str:
@@ -617,4 +803,5 @@ def _pair(v) -> Pair:
     if not isinstance(v["accepted"], bool):
         raise TypeError(f"accepted must be true or false, got {v['accepted']!r}")
     return Pair(_str(v["a"]), _str(v["b"]), v["accepted"], _float(v["overlap"]), _float(v["agreement"]),
-                _float(v["chamfer"]), None if v["matrix"] is None else _matrix(v["matrix"]))
+                _float(v["chamfer"]), None if v["matrix"] is None else _matrix(v["matrix"]),
+                _float(v.get("rival", 0.0)))

@@ -35,11 +35,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shotrender import art_board as boards
-from shotrender import camera, regions, retouch, sheets
+from shotrender import camera, pairing, regions, retouch, sheets
 from shotrender import model_settings as models
 from shotrender.backends.base import PARAMS
 from shotrender.errors import BackendError, UsageError
-from shotrender.files import WriteError, read_named_image, read_regular, write_text_atomic
+from shotrender.files import WriteError, own_folder, read_named_image, read_regular, write_text_atomic
 from shotrender.images import read_layout
 from shotrender.plan import Job, Link, Plan, make_plan, place_params
 from shotrender.review.decisions import Reviews
@@ -157,11 +157,10 @@ class State:
     """
 
     def __init__(self, plan: Plan, store: Store, identity: dict, settings: RunSettings,
-                 reads: tuple[str, ...] = PARAMS, keep_registrations: bool = False):
+                 reads: tuple[str, ...] = PARAMS):
         self.plan, self.store, self.identity, self.settings, self.reads = plan, store, identity, settings, reads
         self.sl = plan.shotlist
         self.sheet_store = Store(store.dir / SHEETS_FOLDER, self.sl.episode)
-        self.keep_registrations = keep_registrations  # render writes the cache; status only reads it
         self._places: dict[str, sheets.Registration] = {}
         self._mosaics: dict = {}  # sheet id -> its layout
         self._sheet_keys: dict[str, tuple[str, dict, str]] = {}  # sheet id -> key, inputs, first reason or ""
@@ -315,14 +314,17 @@ class State:
         if registration is None:
             layouts = [(j.cut, self.layout_of(j)) for j in jobs]
             views = {j.cut: camera.views(j.camera, self.delivery(j), frame) for j in jobs if j.camera is not None}
-            registration = sheets.register(bg, layouts, settings, frame, views)
-            if self.keep_registrations:
-                self.sheet_store.dir.mkdir(exist_ok=True)
+            pairs_file = self.sheet_store.dir / f"{self.sl.episode}_{bg}.pairs.json"
+            pairs = pairing.Cache.from_dict(_read_json(pairs_file))
+            registration = sheets.register(bg, layouts, settings, frame, views, pairs)
+            # status fills the cache as render does: every command after it reads, none registers again
+            try:
+                own_folder(self.sheet_store.dir, "the sheets' registrations")
+                write_text_atomic(pairs_file, json.dumps(pairs.to_dict(), sort_keys=True) + "\n")
                 text = json.dumps({"key": key, "registration": registration.to_dict()}, sort_keys=True)
-                try:
-                    write_text_atomic(cache, text + "\n")
-                except (WriteError, UsageError):  # UsageError: something not a file holds its name (a FIFO)
-                    pass  # a cache: the next command registers again
+                write_text_atomic(cache, text + "\n")
+            except (OSError, WriteError, UsageError):  # UsageError: something not a file holds its name (a FIFO)
+                pass  # a cache: the next command registers again
         self._places[bg] = registration
         return registration
 
@@ -460,14 +462,22 @@ def _rows(m) -> list[list[float]]:
     return [[round(float(v), 6) for v in row] for row in m]
 
 
+def _read_json(path: Path, limit: int = 64 << 20):
+    """A cache file's JSON, or None (missing, damaged, not a regular file: a miss, never a crash)."""
+    try:
+        return json.loads(read_regular(path, limit))  # a FIFO planted there must not hang status
+    except (OSError, ValueError, RecursionError):
+        return None
+
+
 def _read_registration(path: Path, key: str) -> sheets.Registration | None:
     """A cached registration under `key`, or None (missing, damaged, or for other layouts: a miss)."""
+    record = _read_json(path, 16 << 20)
+    if not isinstance(record, dict) or record.get("key") != key:
+        return None
     try:
-        record = json.loads(read_regular(path, 16 << 20))  # a FIFO planted there must not hang status
-        if not isinstance(record, dict) or record.get("key") != key:
-            return None
         return sheets.Registration.from_dict(record["registration"])
-    except (OSError, ValueError, KeyError, RecursionError):
+    except (ValueError, KeyError, RecursionError):
         return None
 
 
