@@ -11,6 +11,7 @@ from typing import Any
 from shotrender import art_board as boards
 from shotrender import model_settings as models
 from shotrender import preview as previews
+from shotrender import trackers
 from shotrender.camera import Move
 
 VERSION = 1
@@ -23,7 +24,7 @@ CONTACT_SHEET = "contact"  # the report's contact sheet is <episode>_contact.png
 CUT_PARAMS = ("prompt", "negative", "seed", "steps", "strength", "guidance", "loras")
 PARAM_DEFAULTS = {"prompt": "", "negative": "", "steps": 30, "strength": 0.55, "guidance": 7.5}
 TOP_KEYS = ("version", "episode", "size", "model", "seed", "output", "controlnet", "continuity", "defaults",
-            "backgrounds", "cuts", *models.TOP_KEYS, "preview")
+            "backgrounds", "cuts", *models.TOP_KEYS, "preview", "tracker")
 BG_KEYS = (*CUT_PARAMS, "continuity", "art_board")
 FLOW_PRESETS = ("ultrafast", "fast", "medium")
 # name: (default, low, high); numbers are checked against the range, booleans and presets by type
@@ -138,6 +139,7 @@ class ShotList:
     cuts: tuple[Cut, ...]
     model_settings: models.ModelSettings = models.ModelSettings()  # vae, scheduler, clip_skip, ip_adapter
     preview: previews.Preview | None = None  # the overrides `render --preview` paints with
+    tracker: trackers.Settings | None = None  # the studio's tracker, for `shotrender tracker push|pull`
 
     def cut(self, cut_id: str) -> Cut:
         for c in self.cuts:
