@@ -8,9 +8,11 @@ with the step and its log.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -90,7 +92,14 @@ for args in (["init-db"], ["init-data"], ["create-admin", sys.argv[1], "--passwo
 
 @pytest.fixture(scope="session")
 def kitsu_server():
-    """A running zou: its URL and an admin's login. Fails (never skips) when it cannot start."""
+    """A running zou for the session: its URL and an admin's login. Fails (never skips) when it cannot start."""
+    with running() as server:
+        yield server
+
+
+@contextlib.contextmanager
+def running():
+    """Start the stack, give its KitsuServer, tear it down (docs/make_tracker_figure.py runs it too)."""
     if not (VENV / "bin" / "gunicorn").exists():
         pytest.fail(f"zou is not installed in {VENV}; run {INSTALL} (the tracker tests need a real Kitsu server)")
     if shutil.which("redis-server") is None:
@@ -136,7 +145,7 @@ def kitsu_server():
         yield KitsuServer(url, ADMIN_EMAIL, ADMIN_PASSWORD, seconds)
     finally:
         for proc in reversed(procs):
-            proc.terminate()
+            proc.send_signal(signal.SIGINT)  # gunicorn's quick shutdown (SIGTERM waits for its workers)
             try:
                 proc.wait(10)
             except subprocess.TimeoutExpired:

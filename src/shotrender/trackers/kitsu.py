@@ -33,7 +33,8 @@ def connect(url: str, creds, settings) -> KitsuTracker:
             gazu.client.get_current_user(client=client)
         else:
             gazu.log_in(creds.email, creds.password, client=client)
-    except (gazu.exception.AuthFailedException, gazu.exception.NotAuthenticatedException):
+    except (gazu.exception.AuthFailedException, gazu.exception.NotAuthenticatedException,
+            gazu.exception.ValidationException):  # a token that is not a token at all: 422
         who = "the token in KITSU_TOKEN" if creds.token else f"the login of {creds.email} (KITSU_EMAIL, KITSU_PASSWORD)"
         raise TrackerError(f"Kitsu at {url} refused {who}; check them, or make a bot and use its token "
                            "(docs/tracker.md)") from None
@@ -67,7 +68,8 @@ class KitsuTracker:
         found = self._setup("find the project", g.project.get_project_by_name, project)
         if found is None:
             names = [p["name"] for p in self._setup("list the projects", g.project.all_open_projects)]
-            raise TrackerError(f"Kitsu has no open project {project!r}; open projects: {', '.join(names) or 'none'}")
+            raise TrackerError(f"Kitsu has no open project {project!r}; open projects: {', '.join(names) or 'none'} "
+                               "(a bot sees only the projects whose team it is in)")
         self.project = found
         shot_types = [t for t in self._setup("list the task types", g.task.all_task_types)
                       if t.get("for_entity") == "Shot"]

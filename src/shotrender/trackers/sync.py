@@ -203,14 +203,15 @@ def _pull_cut(store: Store, cut, task, tracker: Tracker, reviews, current: str |
     picture = published_picture(revision.text) if revision else None
     if picture is None:
         return "skipped", f"{said}, on revision {reply.revision}, which shotrender did not publish", None
+    decided = reviews.state(cut.id, picture)[1]
+    if decided is not None and decided.kind == reply.kind and (reply.kind != "retake" or decided.note == reply.note):
+        again = "" if picture == current else f"; {cut.id} has a newer picture since: push it for review"
+        return "same", f"{said}: recorded already{again}", None
     if picture != current:
         return "skipped", (f"{said}, on revision {reply.revision}, which is not {cut.id}'s current picture: "
                            "not applied (push the current one for review)"), None
     if reply.kind == "retake" and cut.reuse:
         return "skipped", f"{said}: {cut.id} reuses {cut.reuse}'s picture; ask for a retake of {cut.reuse}", None
-    state, decided = reviews.state(cut.id, picture)
-    if decided is not None and decided.kind == reply.kind and (reply.kind != "retake" or decided.note == reply.note):
-        return "same", f"{said}: recorded already", None
     take = next((t.number for t in takes.list_takes(store, [cut.id]).get(cut.id, ()) if t.picture == picture), None)
     decision = decisions.make(cut.id, reply.kind, picture, reply.author, reply.note, take)
     return "done", f"{said}: recorded as {'an approval' if reply.kind == 'approve' else 'a retake'} of revision " \
