@@ -12,7 +12,6 @@ status, revisions, newest comment, and the figure shows them with the thumbnails
 
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess
@@ -55,8 +54,9 @@ def draw(client, rows) -> None:
         d.text((24, y + 30), shot["name"], fill=(30, 30, 40), font=font)
         previews = gazu.task.all_previews_for_task(task, client=client)  # newest first
         if previews:
-            data = gazu.files.download_preview_file_thumbnail(previews[0], client=client)
-            thumb = Image.open(io.BytesIO(data)).convert("RGB")
+            with tempfile.TemporaryDirectory() as tmp:
+                gazu.files.download_preview_file_thumbnail(previews[0], f"{tmp}/thumb.png", client=client)
+                thumb = Image.open(f"{tmp}/thumb.png").convert("RGB")
             thumb.thumbnail((thumb_w, row_h - 16))
             fig.paste(thumb, (90, y + 4))
         fresh = gazu.task.get_task(task["id"], client=client)
@@ -66,11 +66,15 @@ def draw(client, rows) -> None:
         d.text((x + 45, y + 38), status["short_name"].upper(), fill="white", font=font, anchor="mm")
         d.text((x + 110, y + 30), f"{len(previews)} revision{'s' if len(previews) != 1 else ''}", fill=(60, 60, 70),
                font=font)
-        comment = gazu.task.all_comments_for_task(task, client=client)[0]
-        words = (comment["text"] or "(no text)").splitlines()[0]
-        d.text((x + 230, y + 22), words[:70], fill=(40, 40, 50), font=small)
-        d.text((x + 230, y + 42), f"{comment['person']['full_name']} · {comment['created_at'][:16]}",
-               fill=(120, 120, 130), font=small)
+        statuses = {st["id"]: st for st in gazu.task.all_task_statuses(client=client)}
+        for j, c in enumerate(gazu.task.all_comments_for_task(task, client=client)[:2]):  # the newest two
+            words = (c["text"] or "(no note)").splitlines()[0]
+            head = f"{statuses[c['task_status_id']]['short_name'].upper()} · {c['person']['full_name']} · " \
+                   f"{c['created_at'][:16].replace('T', ' ')}" + (f" · revision {c['previews'][0]['revision']}"
+                                                                  if c["previews"] else "")
+            d.text((x + 230, y + 6 + j * 38), head, fill=(120, 120, 130), font=small)
+            words = words if len(words) <= 84 else words[:83] + "…"
+            d.text((x + 230, y + 22 + j * 38), words, fill=(40, 40, 50), font=small)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     fig.save(OUT)
     print(f"wrote {OUT}")

@@ -132,8 +132,10 @@ def running():
                    PREVIEW_FOLDER=str(folder / "previews"), TMP_DIR=str(folder / "tmp"), MAIL_ENABLED="false",
                    MAIL_CHECK_DELIVERABILITY="false", BCRYPT_LOG_ROUNDS="4", HOME=str(folder))
         (folder / "tmp").mkdir()
+        steps = {"PostgreSQL and Redis": time.monotonic() - started}
         _run("zou init-db, init-data, create-admin", [str(VENV / "bin" / "python"), "-c", _INIT, ADMIN_EMAIL,
                                                        ADMIN_PASSWORD], log, env=env, timeout=START_TIMEOUT)
+        steps["zou init"] = time.monotonic() - started - sum(steps.values())
         url = f"http://127.0.0.1:{api_port}"
         with open(log, "ab") as out:
             procs.append(subprocess.Popen([str(VENV / "bin" / "gunicorn"), "--no-control-socket", "-w", "1", "-k",
@@ -141,7 +143,9 @@ def running():
                                           stdout=out, stderr=subprocess.STDOUT, env=env, cwd=folder))
         _wait_http(url + "/", procs[-1], log, started + START_TIMEOUT)
         seconds = time.monotonic() - started
-        print(f"\nKitsu test server up at {url} in {seconds:.1f} s", file=sys.stderr)
+        steps["zou's API"] = seconds - sum(steps.values())
+        print(f"\nKitsu test server up at {url} in {seconds:.1f} s ("
+              + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()) + ")", file=sys.stderr)
         yield KitsuServer(url, ADMIN_EMAIL, ADMIN_PASSWORD, seconds)
     finally:
         for proc in reversed(procs):

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import gazu
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from shotrender.cli import cli
@@ -108,6 +109,7 @@ def test_push_pull_round_trip(studio, shots):
     assert recorded["published"]["C002"][0]["picture"] == sidecars["C002"]["image"]["sha256"]
 
     before = {c: len(studio.comments(t)) for c, t in tasks.items()}
+    (shots.parent / "renders/ep01/tracker.json").unlink()  # the hash in Kitsu's comments is what push trusts
     again = invoke(*push_args, env=env)
     assert again.exit_code == 0 and "ep01: 3 unchanged" in again.stdout, again.output
     assert {c: len(studio.comments(t)) for c, t in tasks.items()} == before
@@ -147,6 +149,17 @@ def test_a_bot_token_publishes_and_a_wrong_one_exits_2(studio, shots):
     wrong = invoke("tracker", "push", shots, "--project", "Bot", env={**env, "KITSU_TOKEN": "not-a-token"})
     assert wrong.exit_code == 2 and "refused the token in KITSU_TOKEN" in wrong.output
     assert "not-a-token" not in wrong.output
+
+    # the studio's own approved status, the project and URL from the shot list's tracker: block
+    data = yaml.safe_load(shots.read_text())
+    data["tracker"] = {"kitsu": studio.url, "project": "Bot", "approved": ["Approved"]}
+    own = shots.with_name("studio.yaml")
+    own.write_text(yaml.safe_dump(data))
+    studio.says(studio.task("Bot", "ep01", "C002"), "approved", "lovely")
+    pulled = invoke("tracker", "pull", own, env={**env, "KITSU_HOST": None})
+    assert pulled.exit_code == 0 and "ep01: 1 recorded" in pulled.stdout, pulled.output
+    assert [(d.cut, d.kind, d.reviewer) for d in decisions.read(decisions.path_for(own))] == [
+        ("C002", "approve", "Super Admin")]
 
 
 def test_wrong_password_exits_2_at_once_and_shows_it_nowhere(studio, shots):

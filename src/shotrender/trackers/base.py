@@ -35,11 +35,11 @@ class Revision:
 
 @dataclass(frozen=True)
 class Reply:
-    """A cut task's newest status, as a person set it: `kind` is approve, retake or None (any other status),
-    `revision` the newest revision published before it (None: none was)."""
+    """A cut task's newest decision, as a person set it: its status's name, `kind` approve or retake, the
+    comment's text, its author, and the newest revision published before it (None: none was)."""
 
     status: str
-    kind: str | None
+    kind: str
     note: str
     author: str
     revision: int | None
@@ -70,4 +70,4 @@ class Tracker(Protocol):
         """Publish a picture as the task's next revision, status waiting for approval, with `text` as the comment."""
 
     def reply(self, task: Any) -> Reply | None:
-        """The task's newest status comment (None: no comment yet)."""
+        """The task's newest Retake or approval, unless a picture was published after it (then None)."""

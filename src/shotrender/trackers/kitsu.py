@@ -54,6 +54,7 @@ class KitsuTracker:
         self.gazu, self.client, self.creds, self.approved = gazu, client, creds, approved
         self.project = self.episode = self.task_type = None
         self.episode_name = ""
+        self._statuses: dict | None = None  # Kitsu's task statuses by id, read once
 
     def _call(self, what: str, fn, *args, **kwargs):
         """One gazu call on a cut: any failure is CutFailed saying what was being done, secrets hidden."""
@@ -149,7 +150,9 @@ class KitsuTracker:
 
     def reply(self, task: Any) -> Reply | None:
         comments = self._call("read the task's comments", self.gazu.task.all_comments_for_task, task)  # newest first
-        status_of = {s["id"]: s for s in self._call("list the statuses", self.gazu.task.all_task_statuses)}
+        if self._statuses is None:
+            self._statuses = {s["id"]: s for s in self._call("list the statuses", self.gazu.task.all_task_statuses)}
+        status_of = self._statuses
         for i, c in enumerate(comments):
             if c.get("previews"):
                 return None  # the newest word is a published picture: nothing decided on it yet

@@ -59,7 +59,7 @@ def published_picture(text: str) -> str | None:
 
 def comment(cut, record: dict, take: int | None) -> str:
     """The comment published with a cut's picture: what it is, in a director's words first, then the hash."""
-    seen = [f"take {take}" if take else "first render"]
+    seen = [f"take {take}"] if take else []
     if record.get("reuse_of"):
         seen.append(f"reuses {record['reuse_of']}'s background")
     if record.get("seed_used") is not None:
