@@ -125,7 +125,8 @@ def running():
         _run("createdb", [_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "zou", "zoudb"], log)
         with open(log, "ab") as out:
             procs.append(subprocess.Popen(["redis-server", "--bind", "127.0.0.1", "--port", str(kv_port), "--save",
-                                           "", "--appendonly", "no"], stdout=out, stderr=subprocess.STDOUT))
+                                           "", "--appendonly", "no"], stdout=out, stderr=subprocess.STDOUT,
+                                          start_new_session=True))
         env = {k: v for k, v in os.environ.items() if k != "INDEXER_KEY" and not k.startswith("KITSU_")}
         env.update(DB_HOST="127.0.0.1", DB_PORT=str(pg_port), DB_USERNAME="zou", DB_PASSWORD="", DB_DATABASE="zoudb",
                    KV_HOST="127.0.0.1", KV_PORT=str(kv_port), SECRET_KEY=secrets.token_hex(32),
@@ -140,7 +141,8 @@ def running():
         with open(log, "ab") as out:
             procs.append(subprocess.Popen([str(VENV / "bin" / "gunicorn"), "--no-control-socket", "-w", "1", "-k",
                                            "gevent", "-b", f"127.0.0.1:{api_port}", "zou.app:app"],
-                                          stdout=out, stderr=subprocess.STDOUT, env=env, cwd=folder))
+                                          stdout=out, stderr=subprocess.STDOUT, env=env, cwd=folder,
+                                          start_new_session=True))
         _wait_http(url + "/", procs[-1], log, started + START_TIMEOUT)
         seconds = time.monotonic() - started
         steps["zou's API"] = seconds - sum(steps.values())
@@ -148,13 +150,9 @@ def running():
               + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()) + ")", file=sys.stderr)
         yield KitsuServer(url, ADMIN_EMAIL, ADMIN_PASSWORD, seconds)
     finally:
-        for proc in reversed(procs):
-            proc.send_signal(signal.SIGINT)  # gunicorn's quick shutdown (SIGTERM waits for its workers)
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        for proc in reversed(procs):  # throwaway data: no graceful shutdown (gunicorn's took 10-20 s)
+            os.killpg(proc.pid, signal.SIGKILL)  # its own session: gunicorn and its worker
+            proc.wait()
         if pg_started:
             subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(pgdata), "-m", "immediate", "stop"]),
                            capture_output=True)
