@@ -285,3 +285,18 @@ def test_the_shot_lists_tracker_block_is_checked_with_its_line(tmp_path):
     assert result.exit_code == 2
     assert "tracker.projet: unknown key 'projet'; did you mean 'project'?" in result.output
     assert "tracker.approved: must be a list of status names" in result.output
+
+
+def test_a_retake_without_a_note_or_on_a_reused_picture_is_reported_not_applied(shots, tmp_path):
+    sl = _copy(shots, tmp_path)
+    current = decisions.current_pictures(sl, sl.output_dir)
+    lines = []
+    tracker = FakeTracker(reply=Reply("Retake", "retake", "", "Ana", 1))
+    tracker.published = {c: [Revision(1, f"picture sha256:{current[c]}")] for c in ("C001", "C002", "C003")}
+    pull(sl, sl.output_dir, tracker, _Settings, lines.append)
+    assert "[1/3] C001: Retake by Ana without a note: not applied" in lines[0]
+    tracker.given_reply = Reply("Retake", "retake", "bluer", "Ana", 1)
+    outcome = pull(sl, sl.output_dir, tracker, _Settings, lines.append)
+    assert "C003 reuses C001's picture; ask for a retake of C001" in outcome.by_cut["C003"][1]
+    assert [(d.cut, d.kind) for d in decisions.read(decisions.path_for(sl.source))] == [("C001", "retake"),
+                                                                                       ("C002", "retake")]

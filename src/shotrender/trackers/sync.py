@@ -210,6 +210,8 @@ def _pull_cut(store: Store, cut, task, tracker: Tracker, reviews, current: str |
     if picture != current:
         return "skipped", (f"{said}, on revision {reply.revision}, which is not {cut.id}'s current picture: "
                            "not applied (push the current one for review)"), None
+    if reply.kind == "retake" and not reply.note:
+        return "skipped", f"{said} without a note: not applied; a retake says what to change (edit the comment)", None
     if reply.kind == "retake" and cut.reuse:
         return "skipped", f"{said}: {cut.id} reuses {cut.reuse}'s picture; ask for a retake of {cut.reuse}", None
     take = next((t.number for t in takes.list_takes(store, [cut.id]).get(cut.id, ()) if t.picture == picture), None)
