@@ -300,3 +300,18 @@ def test_a_retake_without_a_note_or_on_a_reused_picture_is_reported_not_applied(
     assert "C003 reuses C001's picture; ask for a retake of C001" in outcome.by_cut["C003"][1]
     assert [(d.cut, d.kind) for d in decisions.read(decisions.path_for(sl.source))] == [("C001", "retake"),
                                                                                        ("C002", "retake")]
+
+
+def test_a_server_that_never_answers_is_an_error_not_a_hang(monkeypatch):
+    import socket
+
+    from shotrender.trackers import Settings, connect, kitsu
+    from shotrender.trackers.base import TrackerError
+
+    monkeypatch.setattr(kitsu, "TIMEOUT", (1, 1))
+    with socket.socket() as mute:  # takes connections (the kernel's backlog) and never answers
+        mute.bind(("127.0.0.1", 0))
+        mute.listen()
+        url = f"http://127.0.0.1:{mute.getsockname()[1]}"
+        with pytest.raises(TrackerError, match=r"cannot reach Kitsu at .* \(ReadTimeout\)"):
+            connect(Settings(url=url, project="P"), Credentials(email="a@b.c", password="pw"))

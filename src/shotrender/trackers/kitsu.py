@@ -18,6 +18,9 @@ from typing import Any
 from shotrender.trackers.base import CutFailed, Published, Reply, Revision, TrackerError
 
 WAITING = "wfa"  # the status a published picture waits in (Waiting For Approval)
+# seconds to connect, and to wait for each answer (a publication waits while Kitsu makes its thumbnails):
+# gazu sets none, so a server that took the connection and never answered hung the command for good
+TIMEOUT = (10, 300)
 
 
 def connect(url: str, creds, settings) -> KitsuTracker:
@@ -27,6 +30,8 @@ def connect(url: str, creds, settings) -> KitsuTracker:
     except ImportError:
         raise TrackerError("the Kitsu tracker needs gazu: pip install 'shotrender[kitsu]'") from None
     client = gazu.client.create_client(url)
+    request = client.session.request
+    client.session.request = lambda *args, **kwargs: request(*args, **{"timeout": TIMEOUT, **kwargs})
     try:
         if creds.token:
             gazu.set_token(creds.token, client=client)
