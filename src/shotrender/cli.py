@@ -694,6 +694,107 @@ def retouch_release(shotlist: Path, cut: str, out_dir):
     click.echo(f"{cut}: released; {kept} is kept and no longer taken in. The next render paints {cut} again.")
 
 
+@cli.group("tracker")
+def tracker_group():
+    """Publish the cuts' pictures to the studio's production tracker (Kitsu) and take the director's answers back.
+
+    \b
+    1. shotrender tracker push episode.yaml --create   # each cut's picture, a revision of its shot's task (WFA)
+    2. the director answers in Kitsu: Retake with a note, or Done
+    3. shotrender tracker pull episode.yaml            # those answers into episode.decisions.json
+    4. shotrender render episode.yaml --retakes         # then push again
+
+    Credentials only from the environment: KITSU_TOKEN (a bot's), or KITSU_EMAIL and KITSU_PASSWORD;
+    KITSU_HOST overrides the shot list's `tracker: {kitsu: URL}`. Needs pip install 'shotrender[kitsu]'.
+    See docs/tracker.md.
+    """
+
+
+def tracker_options(f):
+    f = click.option("--task-type", metavar="NAME", help="The task type of the shots' tasks. Default: the shot "
+                     "list's tracker: task_type, else Background.")(f)
+    f = click.option("--project", metavar="NAME", help="The tracker's project. Default: the shot list's "
+                     "tracker: project.")(f)
+    return f
+
+
+def _tracker(shotlist: Path, out_dir, project, task_type):
+    """The shot list, its output folder, the tracker's settings and credentials, checked before logging in."""
+    from shotrender import trackers
+
+    sl = _load(shotlist)
+    out = _out(sl, out_dir)
+    settings = trackers.settings_for(sl, project, task_type)
+    return sl, out, settings, trackers.credentials(settings.kind)
+
+
+def _tracker_summary(sl, outcome, done: str) -> None:
+    words = {"done": done, "same": "unchanged", "skipped": "skipped", "failed": "failed"}
+    click.echo(f"{sl.episode}: " + ", ".join(f"{outcome.count(k)} {w}" for k, w in words.items() if outcome.count(k)))
+    if outcome.count("failed"):
+        sys.exit(1)
+
+
+@tracker_group.command("push")
+@shotlist_argument
+@out_option
+@tracker_options
+@click.option("--create", is_flag=True, help="Make the shots and tasks the tracker lacks (and the episode), the "
+              "frames from each cut's; without it, the missing ones are listed and nothing is published.")
+def tracker_push(shotlist: Path, out_dir, project, task_type, create):
+    """Publish each cut's current picture as the next revision of its shot's task, waiting for approval.
+
+    A picture already published (its sha256 is in the revision's comment) is not published again, so
+    pushing twice changes nothing. A moving cut publishes its whole background, and its preview movie.
+    Each publication is also recorded in <out>/tracker.json. Exit 1 when the tracker failed on a cut.
+
+    \b
+    Examples:
+      KITSU_TOKEN=... shotrender tracker push shots/example/episode.yaml --project "My Show" --create
+      shotrender tracker push episode.yaml --task-type "BG Paint"
+    """
+    from shotrender.trackers import connect
+    from shotrender.trackers.sync import push
+
+    sl, out, settings, creds = _tracker(shotlist, out_dir, project, task_type)
+    outcome = _hidden(creds, lambda echo: push(sl, out, connect(settings, creds), settings, create, echo))
+    _tracker_summary(sl, outcome, "published")
+
+
+@tracker_group.command("pull")
+@shotlist_argument
+@out_option
+@tracker_options
+def tracker_pull(shotlist: Path, out_dir, project, task_type):
+    """Take each cut task's newest Retake or approval into the decisions file, as the review page records them.
+
+    A Retake becomes a retake with the comment as its note, Done (or the shot list's tracker: approved
+    statuses) an approval, each bound to the picture that revision published. One on a revision that is not
+    the cut's current picture is reported, not applied. `status` and `render --retakes` then follow them.
+
+    \b
+    Examples:
+      shotrender tracker pull shots/example/episode.yaml --project "My Show"
+      shotrender tracker pull episode.yaml && shotrender render episode.yaml --retakes
+    """
+    from shotrender.trackers import connect
+    from shotrender.trackers.sync import pull
+
+    sl, out, settings, creds = _tracker(shotlist, out_dir, project, task_type)
+    outcome = _hidden(creds, lambda echo: pull(sl, out, connect(settings, creds), settings, echo))
+    _tracker_summary(sl, outcome, "recorded")
+
+
+def _hidden(creds, work):
+    """`work(echo)` with every line it prints and every error it raises shown with the credentials' secrets
+    hidden (a server may quote a request back)."""
+    try:
+        return work(lambda text: click.echo(creds.hide(text), err=True))
+    except ShotRenderError as e:
+        e.args = (creds.hide(str(e)),)
+        raise
+
+
 def _refuse_inputs(sl, path: Path, option: str) -> None:
     """A file the user names for writing must not be the shot list or one of its layouts."""
     import os

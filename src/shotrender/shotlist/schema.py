@@ -12,6 +12,7 @@ from typing import Any
 from shotrender import art_board as boards
 from shotrender import model_settings as models
 from shotrender import preview as previews
+from shotrender import trackers
 from shotrender.camera import Move
 
 VERSION = 1
@@ -24,7 +25,7 @@ CONTACT_SHEET = "contact"  # the report's contact sheet is <episode>_contact.png
 CUT_PARAMS = ("prompt", "negative", "seed", "steps", "strength", "guidance", "loras")
 PARAM_DEFAULTS = {"prompt": "", "negative": "", "steps": 30, "strength": 0.55, "guidance": 7.5}
 TOP_KEYS = ("version", "episode", "size", "model", "seed", "output", "controlnet", "continuity", "defaults",
-            "backgrounds", "cuts", *models.TOP_KEYS, "preview")
+            "backgrounds", "cuts", *models.TOP_KEYS, "preview", "tracker")
 BG_KEYS = (*CUT_PARAMS, "continuity", "art_board", "variants")
 # a variant of a place (docs/shotlist.md#variants): its own light on the base's composition
 VARIANT_KEYS = ("prompt", "negative", "seed", "art_board", "loras", "strength")
@@ -154,6 +155,7 @@ class ShotList:
     cuts: tuple[Cut, ...]
     model_settings: models.ModelSettings = models.ModelSettings()  # vae, scheduler, clip_skip, ip_adapter
     preview: previews.Preview | None = None  # the overrides `render --preview` paints with
+    tracker: trackers.Settings | None = None  # the studio's tracker, for `shotrender tracker push|pull`
 
     def cut(self, cut_id: str) -> Cut:
         for c in self.cuts:

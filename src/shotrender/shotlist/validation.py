@@ -12,6 +12,7 @@ from typing import Any
 from shotrender import art_board as boards
 from shotrender import model_settings as models
 from shotrender import preview as previews
+from shotrender import trackers
 from shotrender.camera import EASINGS, EDGE_TOLERANCE, MAX_MOVE_FRAMES, Framing, Move
 from shotrender.errors import Problem, ShotListError
 from shotrender.shotlist.reader import REPEATED, _fmt, _NotPlain, _read_plain, _read_yaml
@@ -347,6 +348,7 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
         defaults=defaults,
         backgrounds=backgrounds, cuts=tuple(cuts), model_settings=models.read_top(ck, data),
         preview=previews.read(ck, data),
+        tracker=trackers.read(ck, data),
     )
     return shotlist, problems
 
