@@ -224,3 +224,23 @@ class _Plain:
     def render(self, request_):
         return self.backend.render(family_request(init_image=request_.init_image, layout=request_.layout,
                                                   seed=request_.seed))
+
+
+def test_a_flux_lora_at_scale_0_paints_the_bytes_of_none_and_at_1_differs(backends, tiny_families, tmp_path_factory):
+    from tinyfamilies import build_tiny_flux_lora
+
+    lora = str(build_tiny_flux_lora(tmp_path_factory.mktemp("flux_lora"), tiny_families["flux"]))
+    plain = digest(backends("flux").render(family_request()))
+    with_lora = DiffusersBackend(str(tiny_families["flux"]), device="cpu", options=BackendOptions(loras=(lora,)))
+    assert digest(with_lora.render(family_request(extra={"loras": ((lora, 0.0),)}))) == plain
+    at_one = digest(with_lora.render(family_request(extra={"loras": ((lora, 1.0),)})))
+    assert at_one != plain
+    assert digest(with_lora.render(family_request())) == plain  # switched off again for a cut without it
+    assert digest(with_lora.render(family_request(extra={"loras": ((lora, 1.0),)}))) == at_one
+
+
+def test_an_sd_lora_on_flux_is_refused_when_it_loads(tiny_families, tiny_loras):
+    backend = DiffusersBackend(str(tiny_families["flux"]), device="cpu",
+                               options=BackendOptions(loras=(str(tiny_loras[0]),)))
+    with pytest.raises(ModelError, match="LoRA"):
+        backend.render(family_request(extra={"loras": ((str(tiny_loras[0]), 1.0),)}))

@@ -176,3 +176,19 @@ def build_tiny_family(family: str, folder: str | Path) -> Path:
     folder = Path(folder)
     BUILDERS[family]().save_pretrained(folder)
     return folder
+
+
+def build_tiny_flux_lora(folder: str | Path, model_folder: str | Path, *, rank: int = 4) -> Path:
+    """A LoRA for the tiny FLUX.1 pipeline at `model_folder`: random peft adapters on its transformer's attention
+    (not the usual zeros, so it changes the picture), saved as diffusers saves FLUX.1 LoRAs. Returns the file."""
+    import torch
+    from diffusers import FluxPipeline, FluxTransformer2DModel
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    transformer = FluxTransformer2DModel.from_pretrained(Path(model_folder) / "transformer")
+    torch.manual_seed(SEED + 1)
+    transformer.add_adapter(LoraConfig(r=rank, lora_alpha=rank, init_lora_weights=False,
+                                       target_modules=["to_q", "to_k", "to_v", "to_out.0"]))
+    FluxPipeline.save_lora_weights(str(folder), transformer_lora_layers=get_peft_model_state_dict(transformer),
+                                   safe_serialization=True)
+    return Path(folder) / "pytorch_lora_weights.safetensors"

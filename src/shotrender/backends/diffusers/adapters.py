@@ -77,7 +77,9 @@ class Adapters:
             state, alphas = self.pipe.lora_state_dict(file)
         else:
             state, alphas = self.pipe.lora_state_dict(file, return_alphas=True)
-        if not any(key.startswith((f"{self.denoiser}.", *(f"{n}." for n in self.encoders))) for key in state):
+        # a transformer family's LoRA must have transformer weights: an SD LoRA's CLIP part alone is no FLUX.1 LoRA
+        readable = (f"{self.denoiser}.",) if self.denoiser != "unet" else ("unet.", *(f"{n}." for n in self.encoders))
+        if not any(key.startswith(readable) for key in state):
             raise ModelError(f"LoRA {file} has no {self.denoiser} or text-encoder weights diffusers can read for "
                              f"{type(self.pipe).__name__}; is it a LoRA for this model's family?")
         load = getattr(self.pipe, f"load_lora_into_{self.denoiser}")
