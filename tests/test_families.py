@@ -244,3 +244,70 @@ def test_an_sd_lora_on_flux_is_refused_when_it_loads(tiny_families, tiny_loras):
                                options=BackendOptions(loras=(str(tiny_loras[0]),)))
     with pytest.raises(ModelError, match="LoRA"):
         backend.render(family_request(extra={"loras": ((str(tiny_loras[0]), 1.0),)}))
+
+
+# -- the episode end to end, in two processes -----------------------------------------------------------
+
+SIZE = (256, 144)  # 16:9 with sides multiples of 16
+
+
+def _park(folder, model):
+    """The park (tests/location.py) at 256×144: two cuts that share a sheet and a PAN three frames wide."""
+    import cv2
+    import yaml
+
+    import location
+
+    (folder / "layouts").mkdir(parents=True)
+    w, h = SIZE
+    drawn = {"C001": location.cut("C001").draw(SIZE), "C002": location.cut("C002").draw(SIZE),
+             "P01": location.draw(location.Camera(0.45, 0.0, zoom=1 / 3), (3 * w, h), location.line_width(SIZE))}
+    cuts = []
+    for cut_id, image in drawn.items():
+        cv2.imwrite(str(folder / "layouts" / f"{cut_id}.png"), image[:, :, ::-1])
+        cuts.append({"id": cut_id, "layout": f"layouts/{cut_id}.png", "bg": "park"})
+    cuts[-1]["camera"] = {"from": {"x": 0, "y": 0, "width": w}, "to": {"x": 2 * w, "y": 0, "width": w}, "frames": 24}
+    data = {"version": 1, "episode": "ep01", "size": list(SIZE), "model": str(model), "output": "out", "seed": 5,
+            "defaults": {"steps": 4, "strength": 0.5, "guidance": 3.5, "prompt": "anime background"},
+            "backgrounds": {"park": {"prompt": "city park"}}, "cuts": cuts}
+    path = folder / "episode.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def test_the_episode_renders_with_sheets_and_a_pan_and_the_same_bytes_in_two_processes(tiny_families, tmp_path):
+    """Every family renders the park (a sheet of two cuts, a PAN's oversized background) in one process; two
+    processes at once write the same bytes for every picture of every family."""
+    paths = {name: _park(tmp_path / name, folder) for name, folder in tiny_families.items()}
+    code = (
+        "import hashlib, json, sys\nfrom pathlib import Path\nfrom shotrender.cli import main\n"
+        "digests = {}\n"
+        f"for name, path in {({n: str(p) for n, p in paths.items()})!r}.items():\n"
+        "    out = Path(sys.argv[1]) / name\n"
+        "    sys.argv = ['shotrender', 'render', path, '--out', str(out)]\n"
+        "    try:\n        main()\n"
+        "    except SystemExit as e:\n        assert not e.code, e.code\n"
+        "    digests[name] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob('*.png'))}\n"
+        "    device = json.loads((out / 'ep01_C001.json').read_text())['device']\n"
+        "    camera = json.loads((out / 'ep01_P01.camera.json').read_text())\n"
+        "    digests[name]['said'] = [device['family'], device['pipeline'], camera['size']]\n"
+        "print(json.dumps(digests, sort_keys=True))\n"
+    )
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    runs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"run{i}")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]
+    outputs = [run.communicate(timeout=600) for run in runs]
+    for run, (_, err) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, err
+    first, second = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
+    assert first == second
+    for name in FAMILIES:
+        pictures = first[name]
+        assert {"ep01_C001.png", "ep01_C002.png", "ep01_P01.png"} <= set(pictures), (name, pictures)
+        assert "ep01_park_1.png" in pictures, pictures  # the place's sheet, painted once for its three cuts
+        # the sidecar names the family and its pipeline; the PAN's background is three frames wide
+        assert pictures["said"] == [name, families.FAMILIES[name].img2img, [3 * 256, 144]]

@@ -28,7 +28,7 @@ class Family:
     denoiser: str  # the pipeline's attribute that predicts the noise (or the flow)
     denoiser_classes: tuple[str, ...]  # its class names in model_index.json
     img2img: str | None  # diffusers' img2img pipeline class; None: AutoPipelineForImage2Image picks it (SD, SDXL)
-    multiple: int  # the frame's sides are multiples of this: the VAE's scale times the transformer's patch
+    patch: int  # latent pixels a side of one token covers: 1 for a UNet, 2 for these transformers
     #: what `guidance` is: "cfg" (classifier-free, two predictions a step, the negative prompt read),
     #: "embedded" (a value the model was distilled with, one prediction a step, no negative prompt),
     #: "true_cfg" (Qwen-Image: classifier-free through `true_cfg_scale`, with a negative prompt)
@@ -39,6 +39,12 @@ class Family:
     #: key names (any of them) that mark a single-file checkpoint of this family, "model.diffusion_model."
     #: prefixed or not, as diffusers' single-file loader detects them
     checkpoint_keys: tuple[str, ...] = ()
+
+    @property
+    def multiple(self) -> int:
+        """The frame's sides are multiples of this: the VAE's scale (8 for every model of these families) times
+        the patch."""
+        return 8 * self.patch
 
     @property
     def transformer(self) -> bool:
@@ -53,18 +59,18 @@ class Family:
 
 _SD_SETTINGS = SETTINGS
 FAMILIES: dict[str, Family] = {f.name: f for f in (
-    Family("sd", "Stable Diffusion 1.x/2.x", "unet", ("UNet2DConditionModel",), None, 8, "cfg", _SD_SETTINGS),
-    Family("sdxl", "SDXL", "unet", ("UNet2DConditionModel",), None, 8, "cfg", _SD_SETTINGS),
-    Family("flux", "FLUX.1", "transformer", ("FluxTransformer2DModel",), "FluxImg2ImgPipeline", 16, "embedded",
+    Family("sd", "Stable Diffusion 1.x/2.x", "unet", ("UNet2DConditionModel",), None, 1, "cfg", _SD_SETTINGS),
+    Family("sdxl", "SDXL", "unet", ("UNet2DConditionModel",), None, 1, "cfg", _SD_SETTINGS),
+    Family("flux", "FLUX.1", "transformer", ("FluxTransformer2DModel",), "FluxImg2ImgPipeline", 2, "embedded",
            ("loras",), window=1024, layout="packed",
            checkpoint_keys=("double_blocks.0.img_attn.norm.key_norm.scale",)),
     Family("sd3", "Stable Diffusion 3/3.5", "transformer", ("SD3Transformer2DModel",),
-           "StableDiffusion3Img2ImgPipeline", 16, "cfg", (), window=1024, layout="spatial",
+           "StableDiffusion3Img2ImgPipeline", 2, "cfg", (), window=1024, layout="spatial",
            checkpoint_keys=("joint_blocks.0.context_block.adaLN_modulation.1.bias",)),
     Family("qwen-image", "Qwen-Image", "transformer", ("QwenImageTransformer2DModel",), "QwenImageImg2ImgPipeline",
-           16, "true_cfg", (), window=1024, layout="packed",
+           2, "true_cfg", (), window=1024, layout="packed",
            checkpoint_keys=("txt_norm.weight", "txt_in.text_norm.weight")),
-    Family("z-image", "Z-Image", "transformer", ("ZImageTransformer2DModel",), "ZImageImg2ImgPipeline", 16, "cfg",
+    Family("z-image", "Z-Image", "transformer", ("ZImageTransformer2DModel",), "ZImageImg2ImgPipeline", 2, "cfg",
            (), window=1024, layout="list",
            checkpoint_keys=("layers.0.adaLN_modulation.0.weight",)),
 )}

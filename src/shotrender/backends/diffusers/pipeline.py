@@ -433,7 +433,8 @@ class DiffusersBackend:
         family's windows are on its padded picture (padded()) and start on its 2×2 patches."""
         from shotrender.backends.diffusers import tiled
 
-        factor, cell = self._pipe.vae_scale_factor, self.family.multiple
+        factor = self._pipe.vae_scale_factor
+        cell = self._cell()
         width, height = padded(request.width, request.height, cell)
         if not request.extra.get("sheet"):
             return [(0, height // factor, 0, width // factor)]
@@ -446,7 +447,7 @@ class DiffusersBackend:
                                  f"a multiple of {cell} (the cell {self.family.label} paints in), got {value!r}")
         if not overlap < window:
             raise ValueError(f"cut {request.cut}: tile_overlap ({overlap}) must be less than tile_window ({window})")
-        step = cell // factor  # latent pixels a window's corner moves by: a whole patch
+        step = self.family.patch  # latent pixels a window's corner moves by: a whole patch
         windows = [tuple(v * step for v in box)
                    for box in tiled.views(height // cell, width // cell, window // cell, overlap // cell)]
         if len(windows) > 1 and self.family.name == "sdxl":
@@ -456,6 +457,10 @@ class DiffusersBackend:
                 "paint it with another family, or give it a tile_window at least as large as the sheet"
             )
         return windows
+
+    def _cell(self) -> int:
+        """Image pixels of one token of the denoiser: the VAE's scale times the family's patch."""
+        return self._pipe.vae_scale_factor * self.family.patch
 
     def _paint_all(self, requests: list[RenderRequest]) -> list[np.ndarray]:
         # a sheet in windows is one picture at a time: its memory is bounded by the window, not the batch
@@ -470,7 +475,7 @@ class DiffusersBackend:
 
         first = requests[0]
         negatives = [r.negative for r in requests]
-        width, height = padded(first.width, first.height, self.family.multiple)
+        width, height = padded(first.width, first.height, self._cell())
         kwargs = {
             "prompt": [r.prompt for r in requests],
             # None, not "", when no cut has one: SDXL then uses zeros, the unconditional input it was trained on
