@@ -198,6 +198,7 @@ def test_a_sheet_of_one_window_is_the_plain_call_and_a_wider_one_goes_in_windows
     assert digest(plain) != digest(image)
 
 
+@pytest.mark.slow
 def test_windows_of_a_transformer_family_show_no_seam(backends):
     """The seam measure of test_tiled, for the packed latents of FLUX.1: gradient energy at the window borders
     over elsewhere within 0.9–1.1, pooled over seeds; windows painted apart and pasted are outside it."""
@@ -275,6 +276,7 @@ def _park(folder, model):
     return path
 
 
+@pytest.mark.slow
 def test_the_episode_renders_with_sheets_and_a_pan_and_the_same_bytes_in_two_processes(tiny_families, tmp_path):
     """Every family renders the park (a sheet of two cuts, a PAN's oversized background) in one process; two
     processes at once write the same bytes for every picture of every family."""
