@@ -47,7 +47,7 @@ def naive_tiling(backend: DiffusersBackend, seed: int) -> np.ndarray:
     return pasted
 
 
-def seam_ratios(images: list[np.ndarray]) -> dict[int, float]:
+def seam_ratios(images: list[np.ndarray], borders=BORDERS, factor: int = FACTOR) -> dict[int, float]:
     """Gradient energy at the window borders over gradient energy elsewhere, pooled over `images`.
 
     For the horizontal pixel step just before (-1), across (0) and just after (1) each border: the mean
@@ -60,8 +60,8 @@ def seam_ratios(images: list[np.ndarray]) -> dict[int, float]:
     step = np.arange(profile.size)  # step i goes from column i to column i + 1
     ratios = {}
     for offset in (-1, 0, 1):
-        at_border = np.isin(step, [border - 1 + offset for border in BORDERS])
-        same_phase = (step - (BORDERS[0] - 1 + offset)) % FACTOR == 0
+        at_border = np.isin(step, [border - 1 + offset for border in borders])
+        same_phase = (step - (borders[0] - 1 + offset)) % factor == 0
         ratios[offset] = float(profile[at_border].mean() / profile[same_phase & ~at_border].mean())
     return ratios
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -228,7 +228,7 @@ def family(width: int) -> str:
 def lora_width(path: Path) -> int | None:
     """The text-embedding width a .safetensors LoRA's cross-attention layers read, from its header alone;
     None when it has none (a text-encoder-only LoRA) or the header is unreadable (the backend says why)."""
-    for key, shape in _header(path).items():
+    for key, shape in header_shapes(path).items():
         if "attn2" in key and "to_k" in key and len(shape) == 2 and any(
                 part in key for part in ("lora_down.", "lora.down.", "lora_A.", "down.weight")):
             return shape[1]
@@ -241,7 +241,7 @@ def _model_width(model: str) -> int | None:
     path = Path(model)
     config = path / "unet" / "config.json" if path.is_dir() else path.with_suffix(".config") / "unet" / "config.json"
     if path.is_file() and path.suffix.lower() == SAFE_SUFFIX:
-        for key, shape in _header(path).items():
+        for key, shape in header_shapes(path).items():
             if key.startswith("model.diffusion_model.") and key.endswith("attn2.to_k.weight") and len(shape) == 2:
                 return shape[1]
     if config.is_file():
@@ -253,7 +253,7 @@ def _model_width(model: str) -> int | None:
     return None
 
 
-def _header(path: Path) -> dict[str, list[int]]:
+def header_shapes(path: Path) -> dict[str, list[int]]:
     """The tensor shapes a .safetensors file's header lists; {} when it is no readable safetensors file."""
     try:
         with open_regular(path, follow_symlinks=True) as f:
@@ -289,4 +289,66 @@ def lora_inputs(loras: tuple[tuple[str, float], ...]) -> list[dict]:
         if known not in _HASHES:
             _HASHES[known] = content_hash(Path(file))
         out.append({"sha256": _HASHES[known], "scale": scale})
+    return out
+
+
+def family_problems(shotlist, problem) -> list:
+    """What the model's family cannot do with this shot list, as `problem(line, field, message, fix, cut)`s, found
+    before any model loads: a model of no family painted here, a frame size off the family's multiple, a window
+    size off it, settings the family does not take; a warning for a negative prompt a family ignores. A model
+    whose family cannot be told without loading (a hub id not in the local cache) is checked when it loads."""
+    from shotrender.backends.diffusers import families
+    from shotrender.errors import ModelError
+    from shotrender.shotlist.validation import _size_fix
+
+    if shotlist.model in ("", "draft"):
+        return []
+    model = shotlist.resolve_path_or_id(shotlist.model)
+    if not (Path(model).exists() or "/" in model):
+        return []  # a missing path is reported by the file checks
+    try:
+        family = families.recognise(model)
+    except ModelError as e:
+        return [problem(None, "model", str(e), "", None)]
+    if family is None or not family.transformer:
+        return []  # SD 1.x/2.x and SDXL: the shot list's own rules are theirs
+    out = []
+    if Path(model).is_file():
+        out.append(problem(None, "model", f"'{shotlist.model}' is a single-file {family.label} checkpoint; "
+                           f"{family.label} models are loaded from a diffusers folder here",
+                           "give the model's diffusers folder (model_index.json, transformer/, vae/, text encoders), "
+                           "e.g. from `hf download REPO --local-dir models/NAME`", None))
+    m = family.multiple
+    width, height = shotlist.width, shotlist.height
+    if width % m or height % m:
+        out.append(problem(None, "size", f"{width}x{height}: {family.label} paints sizes whose sides are multiples "
+                           f"of {m} (the VAE's 8 times the transformer's 2-pixel patch)", _size_fix(width, height,
+                           multiple=m), None))
+    windows = [("continuity", None, shotlist.continuity.as_dict(), None)]
+    windows += [(f"backgrounds.{bg.id}.continuity", bg.line, bg.continuity, None)
+                for bg in shotlist.backgrounds.values() if bg.continuity]
+    for field, line, settings, cut in windows:
+        for key in ("tile", "tile_overlap"):
+            if settings.get(key, 0) % m:
+                out.append(problem(line, field, f"{key} {settings[key]} is not a multiple of {m}, the cell "
+                                   f"{family.label} paints in", f"use {round(settings[key] / m) * m or m}", cut))
+    used = {"scheduler": bool(shotlist.model_settings.scheduler), "clip_skip": bool(shotlist.model_settings.clip_skip),
+            "vae": bool(shotlist.model_settings.vae), "ip_adapter": bool(shotlist.model_settings.ip_adapter),
+            "controlnet": bool(shotlist.controlnet), "loras": any(loras for loras, _, _ in lora_levels(shotlist))}
+    lora_line = next((lora.line for loras, _, _ in lora_levels(shotlist) for lora in loras), None)
+    for setting, message in families.refusals(family, used):
+        field, line = (next(where for loras, where, _ in lora_levels(shotlist) if loras), lora_line) \
+            if setting == "loras" else (setting, None)
+        out.append(problem(line, field, message, f"remove {setting}: for this model, or paint with a model that "
+                           "takes it", None))
+    if not family.negative:
+        levels = [("defaults.negative", None, shotlist.defaults)]
+        levels += [(f"backgrounds.{bg.id}.negative", bg.line, bg.params) for bg in shotlist.backgrounds.values()]
+        levels += [(f"cuts[{cut.index}].negative", cut.line, cut.params) for cut in shotlist.cuts]
+        written = next(((field, line) for field, line, params in levels if params.negative), None)
+        if written:
+            out.append(problem(written[1], written[0], f"{family.label} takes no negative prompt (its guidance is "
+                               "a value it was distilled with, one prediction a step), so negatives have no effect",
+                               "leave negatives out for this model; say what you want in the prompt", None))
+            out[-1] = replace(out[-1], warning=True)
     return out

@@ -334,6 +334,7 @@ def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem
                     shotlist.source, None, key, f"'{value}' does not exist in {shotlist.base_dir} (the shot list's "
                     f"folder); it is read as a path, as {path_reason(value, shotlist.base_dir)}", _path_fix(key)))
     problems += models.file_problems(shotlist, lambda *where: Problem(shotlist.source, *where), refused)
+    problems += models.family_problems(shotlist, lambda *where: Problem(shotlist.source, *where))
     problems += boards.file_problems(shotlist, lambda *where: Problem(shotlist.source, *where), refused)
     return output + problems
 

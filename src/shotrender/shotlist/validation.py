@@ -376,8 +376,9 @@ def _variants(ck: _Checker, bg_data: dict, path: tuple) -> dict[str, Variant]:
     return out
 
 
-def _round8(v: int) -> int:
-    return max(64, min(8192, int(round(v / 8)) * 8))
+def _round8(v: float, multiple: int = 8) -> int:
+    """`v` rounded to a multiple of `multiple` (8, or a model family's 16) within 64..8192."""
+    return max(64, min(8192 // multiple * multiple, int(round(v / multiple)) * multiple))
 
 
 _SIZE_RULE = "{}x{}: both sides must be multiples of 8 between 64 and 8192"
@@ -387,29 +388,30 @@ def _size_ok(width: int, height: int) -> bool:
     return all(64 <= v <= 8192 and v % 8 == 0 for v in (width, height))
 
 
-def suggest_size(width: int, height: int, aspect: float | None = None) -> tuple[int, int] | None:
+def suggest_size(width: int, height: int, aspect: float | None = None, multiple: int = 8) -> tuple[int, int] | None:
     """A valid size near `width` x `height` with `aspect` (default: its own) within ASPECT_TOLERANCE, so the
     suggestion passes the layout check as well as the size rule; None when no valid size has that aspect.
 
-    The width is kept (rounded to 8) where a height fits it; else the nearest valid size that fits.
+    The width is kept (rounded to `multiple`) where a height fits it; else the nearest valid size that fits.
     """
     aspect = aspect or width / max(height, 1)
 
     def fits(w: int, h: int) -> bool:
         return abs((w / h) / aspect - 1) <= ASPECT_TOLERANCE
 
-    w = _round8(width)
-    h = _round8(w / aspect)
+    w = _round8(width, multiple)
+    h = _round8(w / aspect, multiple)
     if fits(w, h):
         return w, h
-    sizes = [(w, h) for h in range(64, 8193, 8) if fits(w := _round8(h * aspect), h)]
+    sizes = [(w, h) for h in range(64, 8193, multiple) if fits(w := _round8(h * aspect, multiple), h)]
     return min(sizes, key=lambda wh: abs(wh[0] - width) + abs(wh[1] - height), default=None)
 
 
-def _size_fix(width: int, height: int, aspect: float | None = None, what: str = "") -> str:
-    size = suggest_size(width, height, aspect)
+def _size_fix(width: int, height: int, aspect: float | None = None, what: str = "", multiple: int = 8) -> str:
+    size = suggest_size(width, height, aspect, multiple)
     if size is None:
-        return f"no valid size has {what or 'this'} aspect; e.g. [{_round8(width)}, {_round8(height)}]"
+        return (f"no valid size has {what or 'this'} aspect; e.g. [{_round8(width, multiple)}, "
+                f"{_round8(height, multiple)}]")
     return f"e.g. [{size[0]}, {size[1]}]" + (f", which has {what} aspect" if what else "")
 
 

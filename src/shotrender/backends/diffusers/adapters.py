@@ -4,9 +4,10 @@
     adapters.use((("/loras/style.safetensors", 0.8), ("/loras/park.safetensors", 0.5)))   # before a call
     adapters.use(())                                                                       # none: all off
 
-`use` loads the files it has not seen, activates exactly the request's adapters at its scales on the UNet
-and the text encoders, and with no LoRAs switches every adapter layer off, so a cut painted after a LoRA
-cut computes what it would with none ever loaded. Switching sets scales and flags: nothing is reloaded.
+`use` loads the files it has not seen, activates exactly the request's adapters at its scales on the denoiser
+(the UNet, or FLUX.1's transformer) and the CLIP text encoders, and with no LoRAs switches every adapter layer
+off, so a cut painted after a LoRA cut computes what it would with none ever loaded. Switching sets scales and
+flags: nothing is reloaded.
 
 The text encoders' parts are injected with peft itself, as diffusers did before transformers' own peft
 integration: that integration asks for a peft release newer than PyPI has (transformers 5 and peft 0.21).
@@ -25,8 +26,11 @@ LOADS = 0
 
 
 class Adapters:
-    def __init__(self, pipe):
+    def __init__(self, pipe, denoiser: str = "unet"):
         self.pipe = pipe
+        self.denoiser = denoiser  # the pipeline's attribute the LoRA's main part goes into: "unet" or "transformer"
+        # FLUX.1's second text encoder is T5, which LoRAs for it leave alone
+        self.encoders = TEXT_ENCODERS if denoiser == "unet" else TEXT_ENCODERS[:1]
         self.names: dict[str, str] = {}  # file -> adapter name
         self.active: tuple[tuple[str, float], ...] | None = None
 
@@ -49,7 +53,8 @@ class Adapters:
     def _models(self):
         if not self.names:
             return []
-        return [m for m in (self.pipe.unet, *(getattr(self.pipe, n, None) for n in TEXT_ENCODERS)) if m is not None]
+        return [m for m in (getattr(self.pipe, self.denoiser), *(getattr(self.pipe, n, None) for n in self.encoders))
+                if m is not None]
 
     def _load(self, file: str) -> None:
         global LOADS
@@ -67,12 +72,20 @@ class Adapters:
         LOADS += 1
 
     def _inject(self, file: str, name: str) -> None:
-        state, alphas = self.pipe.lora_state_dict(file)
-        if not any(key.startswith(("unet.", *(f"{n}." for n in TEXT_ENCODERS))) for key in state):
-            raise ModelError(f"LoRA {file} has no UNet or text-encoder weights diffusers can read; is it a LoRA "
-                             "for Stable Diffusion?")
-        self.pipe.load_lora_into_unet(state, alphas, unet=self.pipe.unet, adapter_name=name, _pipeline=self.pipe)
-        for part in TEXT_ENCODERS:
+        # diffusers converts kohya's and other trainers' key names as it reads the file
+        if self.denoiser == "unet":
+            state, alphas = self.pipe.lora_state_dict(file)
+        else:
+            state, alphas = self.pipe.lora_state_dict(file, return_alphas=True)
+        # a transformer family's LoRA must have transformer weights: an SD LoRA's CLIP part alone is no FLUX.1 LoRA
+        readable = (f"{self.denoiser}.",) if self.denoiser != "unet" else ("unet.", *(f"{n}." for n in self.encoders))
+        if not any(key.startswith(readable) for key in state):
+            raise ModelError(f"LoRA {file} has no {self.denoiser} or text-encoder weights diffusers can read for "
+                             f"{type(self.pipe).__name__}; is it a LoRA for this model's family?")
+        load = getattr(self.pipe, f"load_lora_into_{self.denoiser}")
+        load(state, alphas, **{self.denoiser: getattr(self.pipe, self.denoiser)}, adapter_name=name,
+             _pipeline=self.pipe)
+        for part in self.encoders:
             encoder = getattr(self.pipe, part, None)
             if encoder is not None:
                 _into_text_encoder(state, alphas, encoder, part, name)

@@ -1,4 +1,5 @@
-"""The backend: builds the img2img pipeline (SD 1.x/2.x or SDXL, a ControlNet or not) and paints requests.
+"""The backend: builds the img2img pipeline of the model's family (families.py: SD 1.x/2.x or SDXL, a ControlNet
+or not; FLUX.1, SD 3.5, Qwen-Image, Z-Image) and paints requests.
 
 See the package docstring for how it is used.
 """
@@ -17,7 +18,7 @@ import numpy as np
 
 from shotrender import signals
 from shotrender.backends.base import PARAMS, RenderRequest
-from shotrender.backends.diffusers import adapters
+from shotrender.backends.diffusers import adapters, families
 from shotrender.backends.diffusers.device import (
     DEVICES,
     DTYPES,
@@ -81,6 +82,8 @@ class DiffusersBackend:
         self.kind = model_kind(self.model, allow_unsafe_checkpoint)
         self.path = Path(self.model).expanduser() if self.kind != "hub" else None
         self.config_folder = config_beside(self.path) if self.kind == "file" else None
+        #: the model's family when it can be told without loading (families.recognise), else after load()
+        self.family = families.recognise(self.model)
         self.controlnet = controlnet_folder(controlnet) if controlnet is not None else None
         if device is not None and not DEVICES.match(device):
             raise UsageError(f"device must be cpu, mps, cuda or cuda:N, got {device!r}")
@@ -103,6 +106,7 @@ class DiffusersBackend:
             adapters.check_file(self.ip_adapter, allow_unsafe_checkpoint, "IP-Adapter")
             # with an IP-Adapter, a place's art board conditions its pictures: it is in their keys
             self.reads = (*self.reads, "art_board")
+        self._refuse_settings(device)
         self._boards: dict[str, object] = {}
         self._pipe = None
         self._inpainter = None  # the inpainting pipeline on the same weights, made on the first masked request
@@ -114,6 +118,26 @@ class DiffusersBackend:
         #: the diffusion work of the last render call (retries included): UNet evaluations (a guided step
         #: counts two), the sum of their latent pixels, and the windows per step of its last picture
         self.last_work: dict = {"unet_evaluations": 0, "latent_pixels": 0, "windows": 0}
+
+    def _refuse_settings(self, device: str | None) -> None:
+        """What a transformer family cannot do, refused before anything loads (validate says the same of a shot
+        list; this catches --model and --device given on the command line)."""
+        family = self.family
+        if family is None or not family.transformer:
+            return
+        if self.kind == "file":
+            raise ModelError(f"{self.path} is a single-file {family.label} checkpoint; {family.label} models are "
+                             "loaded from a diffusers folder here (model_index.json, transformer/, vae/, text "
+                             "encoders)")
+        used = {"scheduler": bool(self.options.scheduler), "clip_skip": bool(self.options.clip_skip),
+                "vae": self.vae is not None, "loras": bool(self.options.loras),
+                "ip_adapter": self.ip_adapter is not None, "controlnet": self.controlnet is not None}
+        refused = families.refusals(family, used)
+        if refused:
+            raise UsageError("; ".join(message for _, message in refused) + f" (model {self.model})")
+        if device == "mps" and family.name == "flux":
+            raise UsageError("FLUX.1 computes its position embeddings in float64, which MPS does not have; "
+                             "paint it on cuda or cpu")
 
     # -- identity: cheap, no torch -------------------------------------------------------------
 
@@ -139,6 +163,9 @@ class DiffusersBackend:
             **({"peft": library_version("peft")} if self.options.loras else {}),
             **({"ip_adapter": content_hash(self.ip_adapter),
                 "image_encoder": content_hash(self.ip_adapter.parent / IMAGE_ENCODER)} if self.ip_adapter else {}),
+            # a transformer family's pipeline and size rule; SD 1.x/2.x and SDXL keys stay as they were
+            **({"family": self.family.name, "pipeline": self.family.img2img, "multiple": self.family.multiple}
+               if self.family is not None and self.family.transformer else {}),
         }
 
     # -- loading -----------------------------------------------------------------------------
@@ -154,6 +181,7 @@ class DiffusersBackend:
             _raise_if_interrupted(e)  # an import that diffusers wrapped in a RuntimeError
             raise
         self._pipe = self._build(self._dtype)
+        self._refuse_settings(self.requested_device)  # a hub id's family is known only now
         self._check_lora_families()
         if signals.received() is not None:  # a library swallowed the interrupt and went on loading
             raise Interrupted(signals.received())
@@ -169,6 +197,7 @@ class DiffusersBackend:
             "device": self._device,
             "dtype": self._dtype_name(),
             "pipeline": type(self._pipe).__name__,
+            "family": self.family.name,
             "model_kind": self.kind,
             "config": self._config_used,
             "controlnet": self.controlnet is not None,
@@ -194,7 +223,12 @@ class DiffusersBackend:
                 extra["controlnet"] = ControlNetModel.from_pretrained(self.controlnet, **dtype_argument(dtype))
             if self.vae is not None:
                 extra["vae"] = self._load_vae(dtype)
-            if self.kind == "folder":
+            if self.kind == "folder" and self.family is not None and self.family.transformer:
+                import diffusers
+
+                pipe = getattr(diffusers, self.family.img2img).from_pretrained(
+                    str(self.path), local_files_only=True, **dtype_argument(dtype))
+            elif self.kind == "folder":
                 from diffusers import AutoPipelineForImage2Image
 
                 pipe = AutoPipelineForImage2Image.from_pretrained(
@@ -220,7 +254,9 @@ class DiffusersBackend:
             raise ModelError(f"cannot load model {self.model}: {e}") from e
         pipe.set_progress_bar_config(disable=True)
         LOAD_COUNT += 1
-        self._adapters = adapters.Adapters(pipe)  # a rebuilt pipeline (the fp32 fallback) loads its LoRAs again
+        self.family = self.family or families.of_pipeline(pipe, self.model)
+        # a rebuilt pipeline (the fp32 fallback) loads its LoRAs again
+        self._adapters = adapters.Adapters(pipe, self.family.denoiser)
         return pipe
 
     def _load_vae(self, dtype):
@@ -237,7 +273,10 @@ class DiffusersBackend:
 
     def _check_lora_families(self) -> None:
         """A LoRA made for another family than the loaded model's is refused before anything is painted
-        (shot lists check it before loading where the model is local: model_settings.file_problems)."""
+        (shot lists check it before loading where the model is local: model_settings.file_problems). A transformer
+        family's LoRA is checked as it loads (adapters.py)."""
+        if self.family.denoiser != "unet":
+            return
         width = self._pipe.unet.config.cross_attention_dim
         for lora in self.options.loras:
             made_for = lora_width(Path(lora)) if Path(lora).suffix.lower() == ".safetensors" else None
@@ -399,29 +438,38 @@ class DiffusersBackend:
                                  f"cut {first.cut} differ in {', '.join(SHEET_KEYS)}")
 
     def _windows(self, request: RenderRequest) -> list[tuple[int, int, int, int]]:
-        """The latent windows a request is painted in: one, the whole picture, unless it is a sheet."""
+        """The latent windows a request is painted in: one, the whole picture, unless it is a sheet. A transformer
+        family's windows are on its padded picture (padded()) and start on its 2×2 patches."""
         from shotrender.backends.diffusers import tiled
 
         factor = self._pipe.vae_scale_factor
-        height, width = request.height // factor, request.width // factor
+        cell = self._cell()
+        width, height = padded(request.width, request.height, cell)
         if not request.extra.get("sheet"):
-            return [(0, height, 0, width)]
-        window = request.extra.get("tile_window", self._pipe.unet.config.sample_size * factor)
-        overlap = request.extra.get("tile_overlap", window // 4 // factor * factor)
+            return [(0, height // factor, 0, width // factor)]
+        native = self.family.window or self._pipe.unet.config.sample_size * factor
+        window = request.extra.get("tile_window", native)
+        overlap = request.extra.get("tile_overlap", window // 4 // cell * cell)
         for key, value in (("tile_window", window), ("tile_overlap", overlap)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value % factor:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value % cell:
                 raise ValueError(f"cut {request.cut}: {key} must be a whole, non-negative number of pixels, "
-                                 f"a multiple of {factor} (the VAE's scale), got {value!r}")
+                                 f"a multiple of {cell} (the cell {self.family.label} paints in), got {value!r}")
         if not overlap < window:
             raise ValueError(f"cut {request.cut}: tile_overlap ({overlap}) must be less than tile_window ({window})")
-        windows = tiled.views(height, width, window // factor, overlap // factor)
-        if len(windows) > 1 and hasattr(self._pipe, "text_encoder_2"):
+        step = self.family.patch  # latent pixels a window's corner moves by: a whole patch
+        windows = [tuple(v * step for v in box)
+                   for box in tiled.views(height // cell, width // cell, window // cell, overlap // cell)]
+        if len(windows) > 1 and self.family.name == "sdxl":
             raise BackendError(
                 f"cut {request.cut}: a {request.width}×{request.height} sheet is larger than one {window} px "
-                f"window, and painting in windows is done for SD 1.x/2.x models only, not {type(self._pipe).__name__}; "
-                "paint it with an SD 1.x/2.x model, or give it a tile_window at least as large as the sheet"
+                f"window, and painting in windows is not done for SDXL ({type(self._pipe).__name__}); "
+                "paint it with another family, or give it a tile_window at least as large as the sheet"
             )
         return windows
+
+    def _cell(self) -> int:
+        """Image pixels of one token of the denoiser: the VAE's scale times the family's patch."""
+        return self._pipe.vae_scale_factor * self.family.patch
 
     def _paint_all(self, requests: list[RenderRequest]) -> list[np.ndarray]:
         if requests[0].mask is not None:
@@ -438,11 +486,12 @@ class DiffusersBackend:
 
         first = requests[0]
         negatives = [r.negative for r in requests]
+        width, height = padded(first.width, first.height, self._cell())
         kwargs = {
             "prompt": [r.prompt for r in requests],
             # None, not "", when no cut has one: SDXL then uses zeros, the unconditional input it was trained on
             "negative_prompt": negatives if any(negatives) else None,
-            "image": [Image.fromarray(fit(r.init_image, r.width, r.height)) for r in requests],
+            "image": [Image.fromarray(pad(fit(r.init_image, r.width, r.height), width, height)) for r in requests],
             "strength": first.strength,
             "num_inference_steps": first.steps,
             "guidance_scale": first.guidance,
@@ -450,6 +499,8 @@ class DiffusersBackend:
             "generator": [torch.Generator().manual_seed(r.seed) for r in requests],
             "output_type": "np",
         }
+        if self.family.transformer:
+            kwargs.update(width=width, height=height, **GUIDANCE[self.family.guidance](first.guidance, negatives))
         if self.controlnet is not None:
             kwargs["control_image"] = [Image.fromarray(control_image(r.layout, r.width, r.height)) for r in requests]
             kwargs["controlnet_conditioning_scale"] = first.control_scale
@@ -489,6 +540,16 @@ class DiffusersBackend:
         kwargs = self._arguments(requests)
         if len(windows) == 1:
             return self._call(requests, lambda: self._pipe(**kwargs))
+        if self.family.transformer:
+            grid = (windows[-1][1], windows[-1][3])  # the last window ends at the latent's corner
+
+            def windowed():
+                with tiled.windowed(getattr(self._pipe, self.family.denoiser), self.family.layout, grid, windows,
+                                    self._count_work), tiled.vae_tiling(self._pipe.vae):
+                    return self._pipe(**kwargs)
+
+            # each window is counted instead of the whole latent
+            return self._call(requests, windowed, count=False)
         return self._call(requests, lambda: tiled.paint(self._pipe, windows, **kwargs))
 
     def _inpaint(self, request: RenderRequest) -> np.ndarray:
@@ -519,14 +580,15 @@ class DiffusersBackend:
         out[crop] = out[crop] * (1 - weight) + painted * weight
         return out
 
-    def _call(self, requests: list[RenderRequest], paint) -> list[np.ndarray]:
+    def _call(self, requests: list[RenderRequest], paint, count: bool = True) -> list[np.ndarray]:
         """Run `paint` (a pipeline call for these requests) with their LoRAs, counting its UNet work; diffusers'
         errors as BackendError."""
         import torch
 
         cuts = ", ".join(r.cut for r in requests)
         self._adapters.use(requests[0].extra.get("loras", ()))
-        count = self._pipe.unet.register_forward_pre_hook(self._count_work, with_kwargs=True)
+        denoiser = getattr(self._pipe, self.family.denoiser)
+        hook = denoiser.register_forward_pre_hook(self._count_call, with_kwargs=True) if count else None
         try:
             output = paint()
         except (MemoryError, torch.cuda.OutOfMemoryError) as e:
@@ -535,17 +597,30 @@ class DiffusersBackend:
             _raise_if_interrupted(e)  # else the cut would be recorded failed and the run go on
             raise BackendError(f"cut {cuts}: diffusers failed: {e}") from e
         finally:
-            count.remove()
+            if hook is not None:
+                hook.remove()
         flagged = getattr(output, "nsfw_content_detected", None) or []
         if any(flagged):
             blanked = ", ".join(r.cut for r, hit in zip(requests, flagged, strict=True) if hit)
             raise BackendError(f"cut {blanked}: the model's safety checker blanked the render")
-        return list(output.images)
+        first = requests[0]
+        return [image[: first.height, : first.width] for image in output.images]  # the padding cut off
 
-    def _count_work(self, unet, args: tuple, kwargs: dict) -> None:
-        sample = args[0] if args else kwargs["sample"]
-        self.last_work["unet_evaluations"] += sample.shape[0]
-        self.last_work["latent_pixels"] += sample.shape[0] * sample.shape[-2] * sample.shape[-1]
+    def _count_call(self, denoiser, args: tuple, kwargs: dict) -> None:
+        self._count_work(args[0] if args else next(iter(kwargs.values())))
+
+    def _count_work(self, sample) -> None:
+        """One denoiser call on `sample`: a (B, C, H, W) latent, a (B, tokens, 4C) packed one or a list of
+        (C, F, H, W) pictures. Counted as pictures and latent pixels, so the families compare."""
+        pictures = sample if isinstance(sample, list) else [sample]
+        batch = len(pictures) if isinstance(sample, list) else sample.shape[0]
+        channels = self._latent_channels()
+        self.last_work["unet_evaluations"] += batch
+        self.last_work["latent_pixels"] += sum(p.numel() for p in pictures) // channels
+
+    def _latent_channels(self) -> int:
+        config = self._pipe.vae.config
+        return config.get("latent_channels") or config["z_dim"]  # AutoencoderKL, Qwen-Image's VAE
 
 
 # -- pure helpers ------------------------------------------------------------------------------
@@ -562,6 +637,31 @@ def _raise_if_interrupted(error: Exception) -> None:
     if signum is not None:
         raise Interrupted(signum) from error
 
+
+
+#: the pipeline arguments that carry `guidance` and the negative prompts, by what guidance is for a family
+#: (families.Family.guidance). Qwen-Image guides only with a negative prompt: " " stands for none, as its
+#: model card does, so that `guidance` has an effect without one.
+GUIDANCE = {
+    "cfg": lambda guidance, negatives: {},
+    "embedded": lambda guidance, negatives: {"negative_prompt": None},
+    "true_cfg": lambda guidance, negatives: {"true_cfg_scale": guidance, "guidance_scale": None,
+                                             "negative_prompt": [n or " " for n in negatives]},
+}
+
+
+def padded(width: int, height: int, multiple: int) -> tuple[int, int]:
+    """The size a family paints a width × height picture at: grown right and down to its multiple. Frames are
+    multiples already (validate); sheets and moving cuts' backgrounds are multiples of 8 and may grow by 8."""
+    return -(-width // multiple) * multiple, -(-height // multiple) * multiple
+
+
+def pad(image: np.ndarray, width: int, height: int) -> np.ndarray:
+    """`image` grown right and down to width × height by repeating its edge; cut off again after painting."""
+    h, w = image.shape[:2]
+    if (w, h) == (width, height):
+        return image
+    return cv2.copyMakeBorder(image, 0, height - h, 0, width - w, cv2.BORDER_REPLICATE)
 
 
 def fit(image: np.ndarray, width: int, height: int) -> np.ndarray:

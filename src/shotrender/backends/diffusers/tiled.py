@@ -141,3 +141,99 @@ def paint(
     denormalize = [True] * batch if flagged is None else [not hit for hit in flagged]
     images = pipe.image_processor.postprocess(decoded, output_type=output_type, do_denormalize=denormalize)
     return StableDiffusionPipelineOutput(images=images, nsfw_content_detected=flagged)
+
+
+# -- the transformer families: MultiDiffusion inside the pipeline's own loop -----------------------------------
+#
+# A flow-matching pipeline's loop (its guidance: embedded, classifier-free or Qwen-Image's true CFG with its
+# renormalisation; its shifted schedule) is left as it is: only its transformer is made to predict the whole
+# latent window by window. Each window is cut from the latent, given position ids of its own (a window painted
+# alone would have them), predicted, and the predictions averaged where windows overlap; the pipeline then takes
+# one scheduler step on the whole latent, as the UNet loop above does. How a window is cut depends on how the
+# family lays out its latent: LAYOUTS.
+
+
+def _packed_cut(sample, grid, box):
+    """(B, (H/2)(W/2), D) 2×2-patch tokens in rows (Flux, Qwen-Image) → the tokens of a window's box."""
+    top, bottom, left, right = (v // 2 for v in box)
+    tokens = sample.view(sample.shape[0], grid[0] // 2, grid[1] // 2, -1)[:, top:bottom, left:right]
+    return tokens.reshape(sample.shape[0], -1, sample.shape[-1])
+
+
+def _packed_add(total, prediction, grid, box):
+    top, bottom, left, right = (v // 2 for v in box)
+    view = total.view(total.shape[0], grid[0] // 2, grid[1] // 2, -1)
+    view[:, top:bottom, left:right] += prediction.view(total.shape[0], bottom - top, right - left, -1)
+
+
+def _packed_ids(kwargs, grid, box):
+    """The window's own position ids: Flux's img_ids cut to the box and moved to start at 0, Qwen-Image's image
+    shapes made the box's."""
+    top, bottom, left, right = (v // 2 for v in box)
+    out = dict(kwargs)
+    if kwargs.get("img_ids") is not None:
+        ids = kwargs["img_ids"].view(grid[0] // 2, grid[1] // 2, -1)[top:bottom, left:right].reshape(-1, 3).clone()
+        ids[:, 1] -= top
+        ids[:, 2] -= left
+        out["img_ids"] = ids
+    if kwargs.get("img_shapes") is not None:
+        out["img_shapes"] = [[(1, bottom - top, right - left)] for _ in kwargs["img_shapes"]]
+    return out
+
+
+def _spatial_cut(sample, grid, box):
+    top, bottom, left, right = box
+    return sample[..., top:bottom, left:right]
+
+
+def _spatial_add(total, prediction, grid, box):
+    top, bottom, left, right = box
+    total[..., top:bottom, left:right] += prediction
+
+
+#: per layout: where the latent is in the call (keyword, else the first positional), how a window is cut from it
+#: and added back, and the window's other arguments (its position ids)
+LAYOUTS = {
+    "packed": ("hidden_states", _packed_cut, _packed_add, _packed_ids),  # FLUX.1, Qwen-Image
+    "spatial": ("hidden_states", _spatial_cut, _spatial_add, lambda kwargs, grid, box: kwargs),  # SD 3.5
+    "list": ("x", _spatial_cut, _spatial_add, lambda kwargs, grid, box: kwargs),  # Z-Image: one (C, F, H, W) a picture
+}
+
+
+@contextmanager
+def windowed(denoiser, layout: str, grid: tuple[int, int], windows: list[tuple[int, int, int, int]], on_call=None):
+    """Within the block, `denoiser` (a pipeline's transformer) predicts a `grid` (H, W latent pixels) latent window
+    by window over `windows` and returns the average where they overlap. `on_call(sample)` is told each window's
+    input, as a forward hook would be."""
+    key, cut, add, ids = LAYOUTS[layout]
+    forward = denoiser.forward
+
+    def by_windows(*args, **kwargs):
+        listed = key not in kwargs
+        sample = args[0] if listed else kwargs[key]
+        pictures = sample if isinstance(sample, list) else [sample]
+        total = [torch.zeros_like(p) for p in pictures]
+        count = [torch.zeros_like(p) for p in pictures]
+        for box in windows:
+            part = [cut(p, grid, box) for p in pictures]
+            part_input = part if isinstance(sample, list) else part[0]
+            window_kwargs = ids(kwargs, grid, box)
+            if listed:
+                call_args = (part_input, *args[1:])
+            else:
+                call_args, window_kwargs = args, {**window_kwargs, key: part_input}
+            if on_call is not None:
+                on_call(part_input)
+            prediction = forward(*call_args, **{**window_kwargs, "return_dict": False})[0]
+            for i, predicted in enumerate(prediction if isinstance(prediction, list) else [prediction]):
+                add(total[i], predicted, grid, box)
+                add(count[i], torch.ones_like(predicted), grid, box)
+        # the windows cover the latent, so count is at least 1 everywhere
+        averaged = [t / c for t, c in zip(total, count, strict=True)]
+        return (averaged if isinstance(sample, list) else averaged[0],)
+
+    denoiser.forward = by_windows
+    try:
+        yield
+    finally:
+        del denoiser.forward  # the class's own forward again

@@ -1,0 +1,315 @@
+"""The flow-matching transformer families (#30): FLUX.1, SD 3/3.5, Qwen-Image and Z-Image, on tiny random-weight
+pipelines of each (tests/tinyfamilies.py: 16 latent channels, a VAE scale of 8, so the real 16-pixel size rule).
+
+Recognition and validate's rules need no torch; the backend's properties are bytes (same request, same bytes;
+a window sheet of one window is the plain call; padding cut off), never looks: the weights are noise.
+"""
+
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+from shotrender.backends.diffusers import DiffusersBackend, families
+from shotrender.errors import ModelError, UsageError
+from shotrender.model_settings import BackendOptions
+from test_diffusers_backend import digest, layout, request
+from test_tiled import BORDERS, SHEET_WIDTH, naive_tiling, seam_ratios
+
+from helpers import cut, episode, run_cli, write_shotlist
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread", "hash_cache")
+
+FAMILIES = ("flux", "sd3", "qwen-image", "z-image")
+#: the tiny families' windows: 64 px (8 latent pixels, 4 patches), as the tiny SD model's
+WINDOW = {"tile_window": 64}
+
+
+@pytest.fixture(scope="session")
+def tiny_families(tmp_path_factory):
+    """A diffusers folder of each tiny family, built once."""
+    from tinyfamilies import build_tiny_family
+
+    root = tmp_path_factory.mktemp("families")
+    return {name: build_tiny_family(name, root / name) for name in FAMILIES}
+
+
+@pytest.fixture(scope="module")
+def backends(tiny_families):
+    """Each family's backend, loaded on first use and kept for the module."""
+    made = {}
+
+    def get(name: str) -> DiffusersBackend:
+        if name not in made:
+            made[name] = DiffusersBackend(str(tiny_families[name]), device="cpu")
+            made[name].load()
+        return made[name]
+
+    return get
+
+
+def family_request(**changes):
+    """64×64 at 4 steps and strength 0.5: the last 2 steps of the schedule run from the init image."""
+    return request(**{"guidance": 3.5, **changes})
+
+
+# -- recognition: no torch -------------------------------------------------------------------------
+
+
+def test_each_family_is_recognised_from_its_model_index(tiny_families, tiny_model):
+    for name, folder in tiny_families.items():
+        assert families.recognise(str(folder)).name == name
+    assert families.recognise(str(tiny_model)).name == "sd"
+
+
+def test_an_editing_model_or_another_transformer_is_refused_by_name(tmp_path):
+    kontext = tmp_path / "kontext"
+    kontext.mkdir()
+    (kontext / "model_index.json").write_text(json.dumps(
+        {"_class_name": "FluxKontextPipeline", "transformer": ["diffusers", "FluxTransformer2DModel"]}))
+    with pytest.raises(ModelError, match="FLUX.1 Kontext .* instruction-editing"):
+        families.recognise(str(kontext))
+    other = tmp_path / "wan"
+    other.mkdir()
+    (other / "model_index.json").write_text(json.dumps(
+        {"_class_name": "WanPipeline", "transformer": ["diffusers", "WanTransformer3DModel"]}))
+    with pytest.raises(ModelError, match="WanTransformer3DModel, a model family this backend does not paint"):
+        families.recognise(str(other))
+
+
+def _header_only(path, keys):
+    """A .safetensors file whose header lists `keys` (shape [1], float32) and whose data is zeros."""
+    header = {key: {"dtype": "F32", "shape": [1], "data_offsets": [4 * i, 4 * i + 4]} for i, key in enumerate(keys)}
+    text = json.dumps(header).encode()
+    path.write_bytes(struct.pack("<Q", len(text)) + text + bytes(4 * len(keys)))
+    return path
+
+
+def test_a_single_file_is_recognised_from_its_header(tmp_path, tiny_single_file):
+    flux = _header_only(tmp_path / "flux1-dev.safetensors",
+                        ["model.diffusion_model.double_blocks.0.img_attn.norm.key_norm.scale"])
+    sd3 = _header_only(tmp_path / "sd35.safetensors", ["joint_blocks.0.context_block.adaLN_modulation.1.bias"])
+    assert families.recognise(str(flux)).name == "flux"
+    assert families.recognise(str(sd3)).name == "sd3"
+    assert families.recognise(str(tiny_single_file)) is None  # SD: the backend reads its type when it loads
+
+
+# -- validate: the family's rules before any model loads ----------------------------------------------
+
+
+def _shotlist(tmp_path, model, **top):
+    data = episode([cut("C001")], **{"size": [128, 64], "model": str(model), **top})
+    return write_shotlist(tmp_path, data, width=data["size"][0], height=data["size"][1])
+
+
+def test_validate_refuses_a_size_off_16_with_its_line_and_a_size_that_fits(tmp_path, tiny_families):
+    path = _shotlist(tmp_path, tiny_families["flux"], size=[128, 72])
+    result = run_cli("validate", str(path))
+    assert result.returncode == 2, result.stderr
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("size:"))
+    assert f"{path}:{line}: size: 128x72: FLUX.1 paints sizes whose sides are multiples of 16" in result.stderr
+    assert "e.g. [256, 144]" in result.stderr  # the nearest size of 16s with the layouts' aspect (16:9)
+
+
+def test_validate_refuses_what_a_family_cannot_take(tmp_path, tiny_families):
+    path = _shotlist(tmp_path, tiny_families["sd3"], scheduler="euler", clip_skip=2,
+                     continuity={"tile": 72})
+    result = run_cli("validate", str(path))
+    assert result.returncode == 2
+    assert "`scheduler` is not for Stable Diffusion 3/3.5 models here" in result.stderr
+    assert "`clip_skip` is not for Stable Diffusion 3/3.5 models here" in result.stderr
+    assert "tile 72 is not a multiple of 16" in result.stderr
+    # the same model with a size and settings it takes is valid, and validate imported no torch to say so
+    ok = _shotlist(tmp_path / "ok", tiny_families["sd3"])
+    assert run_cli("validate", str(ok)).returncode == 0
+
+
+def test_flux_warns_that_a_negative_prompt_has_no_effect(tmp_path, tiny_families):
+    data = episode([cut("C001")], size=[128, 64], model=str(tiny_families["flux"]))
+    data["defaults"]["negative"] = "people"
+    path = write_shotlist(tmp_path, data, width=128, height=64)
+    result = run_cli("validate", str(path))
+    assert result.returncode == 0, result.stderr
+    assert "warning:" in result.stderr and "FLUX.1 takes no negative prompt" in result.stderr
+
+
+def test_the_backend_refuses_a_setting_its_family_cannot_take(tiny_families, tmp_path):
+    with pytest.raises(UsageError, match="`scheduler` is not for Qwen-Image"):
+        DiffusersBackend(str(tiny_families["qwen-image"]), options=BackendOptions(scheduler="euler"))
+
+
+def test_the_family_is_in_the_cache_key_and_sd_keys_stay_as_they_were(tiny_families, tiny_model):
+    flux = DiffusersBackend(str(tiny_families["flux"])).identity()
+    assert (flux["family"], flux["pipeline"], flux["multiple"]) == ("flux", "FluxImg2ImgPipeline", 16)
+    assert "family" not in DiffusersBackend(str(tiny_model)).identity()
+
+
+# -- painting ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_each_family_paints_with_its_own_pipeline_and_repeats_its_bytes(backends, name):
+    backend = backends(name)
+    assert backend.describe()["pipeline"] == families.FAMILIES[name].img2img
+    assert backend.describe()["family"] == name
+    first = backend.render(family_request())
+    assert first.shape == (64, 64, 3) and first.dtype == np.uint8
+    assert digest(backend.render(family_request())) == digest(first)
+    assert digest(backend.render(family_request(seed=78))) != digest(first)
+    # the init image is kept: 2 of 4 steps run from it, and another init image changes the picture
+    assert digest(backend.render(family_request(layout=layout((9, 40), width=64)))) != digest(first)
+
+
+def test_a_size_off_the_families_16_is_painted_padded_and_cut_back(backends):
+    backend = backends("flux")
+    art = layout(width=72, height=56)
+    image = backend.render(family_request(init_image=art, layout=art, width=72, height=56))
+    assert image.shape == (56, 72, 3)
+    assert backend.last_work["latent_pixels"] == backend.last_work["unet_evaluations"] * 10 * 8  # 80×64 painted
+
+
+def test_guidance_means_what_the_family_says(backends):
+    # Flux: one prediction a step, the guidance embedded; SD 3: two (classifier-free); Qwen-Image: two, a
+    # negative prompt made up when there is none, so that guidance has an effect
+    expected = {"flux": 2, "sd3": 4, "qwen-image": 4, "z-image": 4}
+    for name, evaluations in expected.items():
+        backend = backends(name)
+        backend.render(family_request(negative=""))
+        assert backend.last_work["unet_evaluations"] == evaluations, name
+    qwen = backends("qwen-image")
+    assert digest(qwen.render(family_request(negative=""))) != digest(qwen.render(family_request(negative="",
+                                                                                                  guidance=1.0)))
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_a_sheet_of_one_window_is_the_plain_call_and_a_wider_one_goes_in_windows(backends, name):
+    backend = backends(name)
+    assert digest(backend.render(family_request(extra={"sheet": True, **WINDOW}))) == digest(
+        backend.render(family_request()))
+    art = layout(width=SHEET_WIDTH, height=64)
+    sheet = family_request(init_image=art, layout=art, width=SHEET_WIDTH, extra={"sheet": True, **WINDOW})
+    image = backend.render(sheet)
+    assert image.shape == (64, SHEET_WIDTH, 3) and backend.last_work["windows"] == 3
+    assert digest(backend.render(sheet)) == digest(image)
+    plain = backend.render(family_request(init_image=art, layout=art, width=SHEET_WIDTH))
+    assert digest(plain) != digest(image)
+
+
+@pytest.mark.slow
+def test_windows_of_a_transformer_family_show_no_seam(backends):
+    """The seam measure of test_tiled, for the packed latents of FLUX.1: gradient energy at the window borders
+    over elsewhere within 0.9–1.1, pooled over seeds; windows painted apart and pasted are outside it."""
+    backend = backends("flux")
+    art = layout(width=SHEET_WIDTH, height=64)
+    seeds = range(6)
+
+    def sheet(seed):
+        return backend.render(family_request(init_image=art, layout=art, width=SHEET_WIDTH, seed=seed,
+                                             extra={"sheet": True, **WINDOW}))
+
+    seamless = seam_ratios([sheet(seed) for seed in seeds], BORDERS, factor=8)
+    assert all(0.9 <= ratio <= 1.1 for ratio in seamless.values()), seamless
+    pasted = seam_ratios([naive_tiling(_Plain(backend), seed) for seed in seeds], BORDERS, factor=8)
+    assert not all(0.9 <= ratio <= 1.1 for ratio in pasted.values()), pasted
+
+
+class _Plain:
+    """The backend painting the family's request for each window alone (naive_tiling's SD request changed)."""
+
+    def __init__(self, backend):
+        self.backend = backend
+
+    def render(self, request_):
+        return self.backend.render(family_request(init_image=request_.init_image, layout=request_.layout,
+                                                  seed=request_.seed))
+
+
+def test_a_flux_lora_at_scale_0_paints_the_bytes_of_none_and_at_1_differs(backends, tiny_families, tmp_path_factory):
+    from tinyfamilies import build_tiny_flux_lora
+
+    lora = str(build_tiny_flux_lora(tmp_path_factory.mktemp("flux_lora"), tiny_families["flux"]))
+    plain = digest(backends("flux").render(family_request()))
+    with_lora = DiffusersBackend(str(tiny_families["flux"]), device="cpu", options=BackendOptions(loras=(lora,)))
+    assert digest(with_lora.render(family_request(extra={"loras": ((lora, 0.0),)}))) == plain
+    at_one = digest(with_lora.render(family_request(extra={"loras": ((lora, 1.0),)})))
+    assert at_one != plain
+    assert digest(with_lora.render(family_request())) == plain  # switched off again for a cut without it
+    assert digest(with_lora.render(family_request(extra={"loras": ((lora, 1.0),)}))) == at_one
+
+
+def test_an_sd_lora_on_flux_is_refused_when_it_loads(tiny_families, tiny_loras):
+    backend = DiffusersBackend(str(tiny_families["flux"]), device="cpu",
+                               options=BackendOptions(loras=(str(tiny_loras[0]),)))
+    with pytest.raises(ModelError, match="LoRA"):
+        backend.render(family_request(extra={"loras": ((str(tiny_loras[0]), 1.0),)}))
+
+
+# -- the episode end to end, in two processes -----------------------------------------------------------
+
+SIZE = (256, 144)  # 16:9 with sides multiples of 16
+
+
+def _park(folder, model):
+    """The park (tests/location.py) at 256×144: two cuts that share a sheet and a PAN three frames wide."""
+    import cv2
+    import yaml
+
+    import location
+
+    (folder / "layouts").mkdir(parents=True)
+    w, h = SIZE
+    drawn = {"C001": location.cut("C001").draw(SIZE), "C002": location.cut("C002").draw(SIZE),
+             "P01": location.draw(location.Camera(0.45, 0.0, zoom=1 / 3), (3 * w, h), location.line_width(SIZE))}
+    cuts = []
+    for cut_id, image in drawn.items():
+        cv2.imwrite(str(folder / "layouts" / f"{cut_id}.png"), image[:, :, ::-1])
+        cuts.append({"id": cut_id, "layout": f"layouts/{cut_id}.png", "bg": "park"})
+    cuts[-1]["camera"] = {"from": {"x": 0, "y": 0, "width": w}, "to": {"x": 2 * w, "y": 0, "width": w}, "frames": 24}
+    data = {"version": 1, "episode": "ep01", "size": list(SIZE), "model": str(model), "output": "out", "seed": 5,
+            "defaults": {"steps": 4, "strength": 0.5, "guidance": 3.5, "prompt": "anime background"},
+            "backgrounds": {"park": {"prompt": "city park"}}, "cuts": cuts}
+    path = folder / "episode.yaml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.mark.slow
+def test_the_episode_renders_with_sheets_and_a_pan_and_the_same_bytes_in_two_processes(tiny_families, tmp_path):
+    """Every family renders the park (a sheet of two cuts, a PAN's oversized background) in one process; two
+    processes at once write the same bytes for every picture of every family."""
+    paths = {name: _park(tmp_path / name, folder) for name, folder in tiny_families.items()}
+    code = (
+        "import hashlib, json, sys\nfrom pathlib import Path\nfrom shotrender.cli import main\n"
+        "digests = {}\n"
+        f"for name, path in {({n: str(p) for n, p in paths.items()})!r}.items():\n"
+        "    out = Path(sys.argv[1]) / name\n"
+        "    sys.argv = ['shotrender', 'render', path, '--out', str(out)]\n"
+        "    try:\n        main()\n"
+        "    except SystemExit as e:\n        assert not e.code, e.code\n"
+        "    digests[name] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob('*.png'))}\n"
+        "    device = json.loads((out / 'ep01_C001.json').read_text())['device']\n"
+        "    camera = json.loads((out / 'ep01_P01.camera.json').read_text())\n"
+        "    digests[name]['said'] = [device['family'], device['pipeline'], camera['size']]\n"
+        "print(json.dumps(digests, sort_keys=True))\n"
+    )
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    runs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"run{i}")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]
+    outputs = [run.communicate(timeout=600) for run in runs]
+    for run, (_, err) in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, err
+    first, second = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
+    assert first == second
+    for name in FAMILIES:
+        pictures = first[name]
+        assert {"ep01_C001.png", "ep01_C002.png", "ep01_P01.png"} <= set(pictures), (name, pictures)
+        assert "ep01_park_1.png" in pictures, pictures  # the place's sheet, painted once for its three cuts
+        # the sidecar names the family and its pipeline; the PAN's background is three frames wide
+        assert pictures["said"] == [name, families.FAMILIES[name].img2img, [3 * 256, 144]]
