@@ -53,3 +53,5 @@ install_python_packages() {
 
 install_apt_packages
 install_python_packages
+# the tracker tests run a real Kitsu server: PostgreSQL, Redis and zou in a venv of its own (.kitsu-venv)
+bash scripts/install-kitsu.sh
