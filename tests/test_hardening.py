@@ -190,3 +190,26 @@ def test_a_psd_retouch_with_too_many_layers_or_too_many_layer_pixels_is_refused_
         read(crafted_psd(128, 72, [(0, 0, 1, 1)] * 201))
     with pytest.raises(RetouchError, match="million channel pixels in all, more than 64 pictures of 128x72"):
         read(crafted_psd(128, 72, [(0, 0, 2000, 2000)], zipped=True))
+
+
+# ------------------------------------------------------------------------------------------ init --layouts
+
+
+def test_init_makes_pan_layouts_moving_cuts_and_names_the_episode_from_the_files(tmp_path):
+    from shotrender.shotlist import load_with_warnings
+
+    from helpers import draw_layout
+
+    for i in (1, 2):
+        draw_layout(tmp_path / "layouts" / f"ep07_C00{i}.png", 128, 72, seed=i)
+    draw_layout(tmp_path / "layouts" / "ep07_C003.png", 384, 72, seed=3)  # a PAN three frames wide
+    draw_layout(tmp_path / "layouts" / "ep07_C004.png", 128, 216, seed=4)  # a vertical PAN
+    out = _init(tmp_path, "--layouts", str(tmp_path / "layouts"))
+    assert out.exit_code == 0, out.output
+    loaded, problems = load_with_warnings(tmp_path / "ep.yaml")
+    assert loaded is not None, problems
+    assert loaded.episode == "ep07" and (loaded.width, loaded.height) == (128, 72)
+    moves = {c.id: c.camera for c in loaded.cuts if c.camera is not None}
+    assert (moves["C003"].start.x, moves["C003"].end.x, moves["C003"].end.width) == (0, 256, 128)
+    assert (moves["C004"].start.y, moves["C004"].end.y, moves["C004"].end.width) == (0, 144, 128)
+    assert "2 layouts wider or taller than the frame" in out.output
