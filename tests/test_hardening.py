@@ -150,3 +150,66 @@ def test_malformed_and_deeply_nested_otio_files_exit_2_naming_the_file(tmp_path)
     (tmp_path / "deep.otio").write_text('{"OTIO_SCHEMA": "Stack.1", "children": [' * 100_000 + "]}" * 100_000)
     deep = run_cli("init", "--from-otio", "deep.otio", "-o", "deep.yaml", cwd=tmp_path)  # was a segfault
     assert deep.returncode == 2 and "deep.otio: nests 200000 levels deep" in deep.stderr, deep.stderr
+
+
+# ------------------------------------------------------------------------------------------- PSD retouches
+
+
+def crafted_psd(width: int, height: int, rects: list[tuple[int, int, int, int]], zipped: bool = False) -> bytes:
+    """An RGB PSD written byte by byte: `rects` (top, left, bottom, right) are its layers, each of four channels
+    of zeros, raw or zip-compressed; then the merged image, white."""
+    import struct
+    import zlib
+
+    records, channel_data = b"", b""
+    for top, left, bottom, right in rects:
+        area = max(bottom - top, 0) * max(right - left, 0)
+        data = struct.pack(">H", 2) + zlib.compress(bytes(area)) if zipped else struct.pack(">H", 0) + bytes(area)
+        records += struct.pack(">iiiiH", top, left, bottom, right, 4)
+        records += b"".join(struct.pack(">hI", channel, len(data)) for channel in (-1, 0, 1, 2))
+        records += b"8BIMnorm" + bytes([255, 0, 0, 0]) + struct.pack(">I", 12) + bytes(12)
+        channel_data += data * 4
+    layers = struct.pack(">h", len(rects)) + records + channel_data
+    layers += b"\0" * (len(layers) % 2)
+    info = struct.pack(">I", len(layers)) + layers + struct.pack(">I", 0)
+    header = b"8BPS" + struct.pack(">H6xHIIHH", 1, 3, height, width, 8, 3)
+    merged = struct.pack(">H", 0) + b"\xff" * (3 * width * height)
+    return header + struct.pack(">I", 0) * 2 + struct.pack(">I", len(info)) + info + merged
+
+
+def test_a_psd_retouch_with_too_many_layers_or_too_many_layer_pixels_is_refused_before_it_is_decoded(tmp_path):
+    import pytest
+
+    from shotrender.retouch import Incoming, RetouchError, flatten
+
+    def read(data: bytes):
+        return flatten(Incoming("C001", tmp_path / "ep01_C001.psd", data, "0" * 64), 128, 72)
+
+    assert read(crafted_psd(128, 72, [(0, 0, 72, 128)] * 3)).shape == (72, 128, 3)  # a plain one is read
+    with pytest.raises(RetouchError, match="has 201 layers; a retouch is read with at most 200"):
+        read(crafted_psd(128, 72, [(0, 0, 1, 1)] * 201))
+    with pytest.raises(RetouchError, match="million channel pixels in all, more than 64 pictures of 128x72"):
+        read(crafted_psd(128, 72, [(0, 0, 2000, 2000)], zipped=True))
+
+
+# ------------------------------------------------------------------------------------------ init --layouts
+
+
+def test_init_makes_pan_layouts_moving_cuts_and_names_the_episode_from_the_files(tmp_path):
+    from shotrender.shotlist import load_with_warnings
+
+    from helpers import draw_layout
+
+    for i in (1, 2):
+        draw_layout(tmp_path / "layouts" / f"ep07_C00{i}.png", 128, 72, seed=i)
+    draw_layout(tmp_path / "layouts" / "ep07_C003.png", 384, 72, seed=3)  # a PAN three frames wide
+    draw_layout(tmp_path / "layouts" / "ep07_C004.png", 128, 216, seed=4)  # a vertical PAN
+    out = _init(tmp_path, "--layouts", str(tmp_path / "layouts"))
+    assert out.exit_code == 0, out.output
+    loaded, problems = load_with_warnings(tmp_path / "ep.yaml")
+    assert loaded is not None, problems
+    assert loaded.episode == "ep07" and (loaded.width, loaded.height) == (128, 72)
+    moves = {c.id: c.camera for c in loaded.cuts if c.camera is not None}
+    assert (moves["C003"].start.x, moves["C003"].end.x, moves["C003"].end.width) == (0, 256, 128)
+    assert (moves["C004"].start.y, moves["C004"].end.y, moves["C004"].end.width) == (0, 144, 128)
+    assert "2 layouts wider or taller than the frame" in out.output

@@ -74,6 +74,9 @@ class Entry:
     clip: str | None = None  # the clip's name in the edit, when it differs from the id
     layout: Path | None = None
     layout_size: tuple[int, int] | None = None
+    # a layout wider or taller than the frame: a moving cut's stub, ((x, y, width) of its first framing, of its
+    # last), in layout pixels, and what the layout looks like ("wider", "taller")
+    camera: tuple[tuple[int, int, int], tuple[int, int, int], str] | None = None
 
 
 def parse_rate(text: str) -> Fraction:
@@ -465,19 +468,36 @@ def layouts_size(entries: list[Entry]) -> tuple[int, int] | None:
     return best[1], best[2]
 
 
-def refuse_other_aspects(entries: list[Entry], size: tuple[int, int], given: bool) -> None:
-    """Refuse layouts whose aspect differs from the size's, as validate does."""
+def camera_stubs(entries: list[Entry], size: tuple[int, int]) -> list[Entry]:
+    """A layout whose aspect is not the frame's is drawn for a camera move (docs/camera.md): one wider than the
+    frame for a PAN across it, one taller for a vertical PAN. Each becomes a moving cut with a stub camera: the
+    frame at the layout's full height (or width), from one end to the other, for the user to correct from the
+    camera sheet; validate then checks it as any move. A track-in's layout has the frame's aspect, and needs a
+    camera written by hand."""
     target = size[0] / size[1]
-    off = [f"{_shown(e.layout.name)} {e.layout_size[0]}x{e.layout_size[1]}" for e in entries
-           if e.layout is not None and e.layout_size is not None
-           and abs((e.layout_size[0] / e.layout_size[1]) / target - 1) > ASPECT_TOLERANCE]
-    if off:
-        listed = ", ".join(off[:10])
-        more = f" and {len(off) - 10} more" if len(off) > 10 else ""
-        why = "--size" if given else "the size of most layouts,"
-        raise UsageError(f"{len(off)} layout{'s' if len(off) != 1 else ''} {'do' if len(off) != 1 else 'does'} not "
-                         f"have the aspect of {why} {size[0]}x{size[1]} ({target:.3f}): {listed}{more}; "
-                         "crop or redraw them to it" + ("" if given else ", or give --size"))
+    out = []
+    for e in entries:
+        if e.layout_size is None or abs((e.layout_size[0] / e.layout_size[1]) / target - 1) <= ASPECT_TOLERANCE:
+            out.append(e)
+            continue
+        w, h = e.layout_size
+        if w / h > target:  # wider: the frame at the layout's height, left to right
+            frame_w = min(w, round(h * target))
+            stub = ((0, 0, frame_w), (w - frame_w, 0, frame_w), "wider")
+        else:  # taller: the frame at the layout's width, top to bottom
+            frame_h = min(h, round(w / target))
+            stub = ((0, 0, w), (0, h - frame_h, w), "taller")
+        out.append(replace(e, camera=stub))
+    return out
+
+
+STUB_FRAMES = 48  # two seconds at 24 fps, for a stub camera whose cut has no length from the edit
+
+
+def episode_prefix(names: list[str]) -> str | None:
+    """The episode every name starts with (`ep07_C001.png`, `EP07-C002.png` -> ep07), or None."""
+    found = {m.group(1).lower() if m else None for m in (re.match(r"(?i)(ep[0-9]+)[_-]", name) for name in names)}
+    return found.pop() if len(found) == 1 and None not in found else None
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -532,6 +552,14 @@ def scaffold_yaml(entries: list[Entry], *, episode: str, size: tuple[int, int], 
             lines.append(f"    frames: {e.frames}")
         if e.notes:
             lines.append(f"    notes: {_q(e.notes, f'the markers of cut {e.id}')}")
+        if e.camera is not None:
+            (x0, y0, w0), (x1, y1, w1), shape = e.camera
+            lines += [f"    camera:                 # a stub: the layout is {shape} than the frame; mark the first "
+                      "and last framings as on the camera sheet (docs/camera.md)",
+                      f"      from: {{x: {x0}, y: {y0}, width: {w0}}}",
+                      f"      to: {{x: {x1}, y: {y1}, width: {w1}}}"]
+            if e.frames is None:  # from the edit, the cut's frames are the move's length
+                lines.append(f"      frames: {STUB_FRAMES}            # the move's length: from the camera sheet too")
         lines.append('    prompt: ""')
     return "\n".join(lines) + "\n"
 
@@ -602,8 +630,10 @@ def make_scaffold(*, edit: Path | None = None, edl: bool | None = None, rate: st
     else:
         raise UsageError("give the edit (--from-edl CUT.edl or --from-otio TIMELINE.otio) or --layouts DIR")
     final_size = fixed_size or layouts_size(entries) or (1024, 576)
-    refuse_other_aspects(entries, final_size, given=fixed_size is not None)
-    name = episode or episode_id(edit.stem if edit is not None else layouts.name)  # type: ignore[union-attr]
+    entries = camera_stubs(entries, final_size)
+    moving = sum(e.camera is not None for e in entries)
+    prefix = episode_prefix([e.layout.name for e in entries if e.layout is not None]) if edit is None else None
+    name = episode or prefix or episode_id(edit.stem if edit is not None else layouts.name)  # type: ignore[union-attr]
     where = "this file's folder" if base_dir.resolve() != Path.cwd().resolve() else "the folder it was made in"
     header = (f"Made by `shotrender init` from {source}.\n"
               f"Cut ids: {how}.\n"
@@ -611,4 +641,6 @@ def make_scaffold(*, edit: Path | None = None, edl: bool | None = None, rate: st
               "Write the prompts and group the cuts into backgrounds (below), then: shotrender validate <this file>")
     text = scaffold_yaml(entries, episode=name, size=final_size, model=model, base_dir=base_dir, header=header)
     layouts_note = f"layouts from {_shown(str(layouts))}" if layouts is not None else "layouts to draw in layouts/"
-    return text, f"{source}; cut ids: {how}; {layouts_note}; size {final_size[0]}x{final_size[1]}"
+    moves = (f"; {moving} layout{'s' if moving != 1 else ''} wider or taller than the frame: moving cut"
+             f"{'s' if moving != 1 else ''} with a camera stub to correct (docs/camera.md)") if moving else ""
+    return text, f"{source}; cut ids: {how}; {layouts_note}; size {final_size[0]}x{final_size[1]}{moves}"

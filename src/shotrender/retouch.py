@@ -38,6 +38,11 @@ FOLDER = "retouch"
 SUFFIXES = (".psd", ".png", ".tif", ".tiff")
 RECORD_SCHEMA = "shotrender.retouch/1"
 MAX_BYTES = 1 << 30  # a retouch of a 4K frame with a few dozen layers is well under this
+# psd-tools takes ~70 ms a layer and decodes each layer's rectangle whole, so what a PSD may hold is capped
+# before it sees the file: a retouch has a few dozen layers (the format allows 32,767), and its layers'
+# pixels, all of them together, at most this many pictures' worth (a 560 kB file could ask for 3.4 GB)
+MAX_LAYERS = 200
+MAX_LAYER_PICTURES = 64
 SHARED_TINT = (255, 0, 200, 110)  # the `shared` layer: a magenta veil, shown over the painting when turned on
 
 
@@ -160,7 +165,15 @@ def _flatten_psd(data: bytes, name: Path, width: int, height: int) -> np.ndarray
 
     try:
         problem = psd_problem(data)
+        if problem is None:
+            _check_size(name, psd_canvas(data), width, height)
+            bound = psd_bounds_problem(data)
+            if bound:
+                raise RetouchError(f"{name} {bound}: merge or delete layers (Photoshop: Layer > Merge Visible) and "
+                                   "save again, or save a flattened PNG")
         psd = None if problem else PSDImage.open(io.BytesIO(data))
+    except RetouchError:
+        raise
     except Exception as e:  # psd-tools raises whatever its parser meets in a damaged file
         problem = f"{type(e).__name__}: {e}"
     if problem:
@@ -186,6 +199,46 @@ def _flatten_psd(data: bytes, name: Path, width: int, height: int) -> np.ndarray
     if image is None:
         raise RetouchError(f"{name} has no visible layer; turn the painting layer on and save again")
     return _on_white(image)
+
+
+def psd_canvas(data: bytes) -> tuple[int, int]:
+    """A PSD's width and height from its header (psd_problem has checked there is one)."""
+    return int.from_bytes(data[18:22], "big"), int.from_bytes(data[14:18], "big")
+
+
+def psd_bounds_problem(data: bytes) -> str | None:
+    """Why a PSD holds more than a retouch is read with (MAX_LAYERS layers; MAX_LAYER_PICTURES canvases' worth
+    of layer pixels), or None. Read from its layer records alone, before anything is decoded; psd_problem has
+    checked that the sections are there."""
+    version = int.from_bytes(data[4:6], "big")
+    width, height = psd_canvas(data)
+    at = 26
+    for size in (4, 4):  # colour mode data, image resources
+        at += size + int.from_bytes(data[at:at + size], "big")
+    at += 4 * version  # the layer and mask information's length
+    size = 4 * version
+    if int.from_bytes(data[at - size:at], "big") < size + 2:
+        return None  # no layer information: the merged image alone
+    at += size  # the layer information's length
+    count = abs(int.from_bytes(data[at:at + 2], "big", signed=True))
+    if count > MAX_LAYERS:
+        return f"has {count} layers; a retouch is read with at most {MAX_LAYERS}"
+    at += 2
+    pixels = 0
+    for _ in range(count):
+        record = data[at:at + 18]
+        if len(record) < 18:
+            return None  # cut short: psd-tools says so
+        top, left, bottom, right = (int.from_bytes(record[i:i + 4], "big", signed=True) for i in range(0, 16, 4))
+        channels = int.from_bytes(record[16:18], "big")
+        pixels += max(bottom - top, 0) * max(right - left, 0) * min(channels, 64)
+        at += 18 + channels * (2 + 4 * version) + 12
+        at += 4 + int.from_bytes(data[at:at + 4], "big")  # extra data
+    budget = MAX_LAYER_PICTURES * max(width * height, 1) * 4
+    if pixels > budget:
+        return (f"has layers of {pixels / 1e6:.0f} million channel pixels in all, more than {MAX_LAYER_PICTURES} "
+                f"pictures of {width}x{height} (a retouch is read with at most {budget / 1e6:.0f} million)")
+    return None
 
 
 def psd_problem(data: bytes) -> str | None:
