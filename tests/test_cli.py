@@ -136,3 +136,19 @@ def test_status_and_check_answer_for_a_preview_as_render_preview_painted_it(tmp_
     assert "sheet" in checked and "flow" in checked and "not both" not in checked
     told = run("check", "--out", str(tmp_path / "out-preview"))  # the folder given as a final's
     assert "not both at the shot list's size, 256x144" in told and "give --preview" in told
+
+
+def test_counts_of_one_are_grammatical(tmp_path):
+    # "1 units", "1 cuts in 1 chains", "1 backgrounds"
+    path = write_shotlist(tmp_path, episode([cut("C001")], backgrounds={"park": {"prompt": "city park"}}))
+    runner = CliRunner()
+    said = ""
+    for command in (["validate"], ["plan"], ["units"], ["render", "--progress", "none"], ["report"]):
+        result = runner.invoke(cli, [*command, str(path)])
+        assert result.exit_code == 0, (command, result.output)
+        said += result.output
+    html = (tmp_path / "renders" / "ep01" / "report.html").read_text()
+    assert "1 cut, 1 background, 1 chain," in said and "1 unit (one per chain)" in said, said
+    for text in (said, html):
+        wrong = re.findall(r"\b1 (?:cuts|chains|units|backgrounds|sheet units|cut units|attempts)\b", text)
+        assert not wrong, wrong

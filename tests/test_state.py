@@ -361,3 +361,30 @@ def test_a_sidecar_that_is_a_symlink_is_not_trusted(rendered, tmp_path):
     assert states["P02"] == "missing"
     assert run_cli("render", str(folder / "episode.yaml"), "--progress", "none").returncode == 0
     assert not (out / "ep01_P02.json").is_symlink()
+
+
+def test_render_says_why_it_paints_a_cut_again_in_statuss_words(tmp_path):
+    # only status said why (stale: prompt changed); render painted the cut again without a word
+    from click.testing import CliRunner
+
+    from shotrender.cli import cli
+
+    path = write_shotlist(tmp_path, episode([cut("C001"), cut("C002"), cut("C003", "street")]))
+    runner = CliRunner()
+
+    def run(*args):
+        result = runner.invoke(cli, [*args, str(path)])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    run("render", "--progress", "none")
+    path.write_text(path.read_text().replace("city park", "city park at dusk"))
+    said = {line.split()[0]: line.split("(", 1)[1].rsplit(")", 1)[0] for line in
+            run("status").splitlines() if "stale (" in line}
+    assert said == {"C001": "prompt changed", "C002": "prompt changed"}, said
+    painted = run("render", "--progress", "plain")
+    for cut_id, why in said.items():
+        assert f"] {cut_id} [park] done: " in painted and f"s (stale: {why})\n" in painted, painted
+    assert "C003 [street] up to date" in painted
+    forced = run("render", "--progress", "plain", "--force-cuts", "C003")
+    assert "(forced: it was up to date)" in forced, forced

@@ -13,6 +13,7 @@ import click
 
 from shotrender import __version__, signals
 from shotrender.errors import Interrupted, ShotListError, ShotRenderError
+from shotrender.words import counted
 
 
 class _Group(click.Group):
@@ -179,8 +180,9 @@ def validate(shotlist: Path):
     from shotrender.plan import count_chains
 
     sl = _load(shotlist)
-    click.echo(f"{shotlist}: ok: episode {sl.episode}, {len(sl.cuts)} cuts, {len(sl.backgrounds)} backgrounds, "
-               f"{count_chains(sl)} chains, {sl.width}x{sl.height}, model {sl.model}")
+    click.echo(f"{shotlist}: ok: episode {sl.episode}, {counted(len(sl.cuts), 'cut')}, "
+               f"{counted(len(sl.backgrounds), 'background')}, {counted(count_chains(sl), 'chain')}, "
+               f"{sl.width}x{sl.height}, model {sl.model}")
 
 
 @cli.command()
@@ -588,7 +590,8 @@ def report(shotlist: Path, out_dir, open_browser):
     files = write_report(out, layouts, bar=sys.stderr.isatty(), reviews=reviews)  # a bar at a terminal only
     for warning in files.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"{sl.episode}: report of {files.cuts} cuts in {files.html}; contact sheet {files.contact_sheet}")
+    click.echo(f"{sl.episode}: report of {counted(files.cuts, 'cut')} in {files.html}; "
+               f"contact sheet {files.contact_sheet}")
     if open_browser:
         import webbrowser
 

@@ -32,6 +32,7 @@ from shotrender.errors import UsageError
 from shotrender.shotlist import ASPECT_TOLERANCE, CONTACT_SHEET, ID_RE, MAX_FRAMES, MAX_ID_LENGTH
 from shotrender.shotlist.files import _layout_header
 from shotrender.shotlist.validation import _round8
+from shotrender.words import counted
 
 LAYOUT_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".webp", ".bmp")
 INSTALL_HINT = "pip install 'shotrender[editorial]'"
@@ -621,12 +622,12 @@ def make_scaffold(*, edit: Path | None = None, edl: bool | None = None, rate: st
         if layouts is not None:
             entries = attach_layouts(entries, layouts)
         rate_note = f" (EDL read at {rate_name(fps)} fps)" if is_edl else ""
-        source = f"{_shown(str(edit))}{rate_note}: {len(entries)} cuts"
+        source = f"{_shown(str(edit))}{rate_note}: {counted(len(entries), 'cut')}"
         if skipped:
             source += f" (skipped: {_counts(skipped)})"
     elif layouts is not None:
         entries, how = cuts_from_layouts(layouts, pattern)
-        source = f"the layouts in {_shown(str(layouts))}: {len(entries)} cuts"
+        source = f"the layouts in {_shown(str(layouts))}: {counted(len(entries), 'cut')}"
     else:
         raise UsageError("give the edit (--from-edl CUT.edl or --from-otio TIMELINE.otio) or --layouts DIR")
     final_size = fixed_size or layouts_size(entries) or (1024, 576)

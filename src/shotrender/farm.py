@@ -19,6 +19,7 @@ import yaml
 
 from shotrender.camera import deliver
 from shotrender.plan import Chain, Plan
+from shotrender.words import counted
 
 UNITS_SCHEMA = "shotrender.units/2"
 OPENJD_VERSION = "jobtemplate-2023-09"
@@ -89,8 +90,9 @@ def units_to_dict(plan: Plan, command: str = "shotrender", allow_outside: bool =
 def units_to_text(plan: Plan) -> str:
     sheet_units = sum(1 for c in plan.chains if has_sheet_unit(plan, c))
     cut_count = sum(len(cut_units(c)) for c in plan.chains)
-    lines = [f"{plan.shotlist.episode}: {len(plan.chains)} units (one per chain), {plan.cut_count} cuts; "
-             f"{sheet_units} sheet units, then {cut_count} cut units"]
+    lines = [f"{plan.shotlist.episode}: {counted(len(plan.chains), 'unit')} (one per chain), "
+             f"{counted(plan.cut_count, 'cut')}; {counted(sheet_units, 'sheet unit')}, then "
+             f"{counted(cut_count, 'cut unit')}"]
     lines.append(f"{'unit':>5}  {'chain':<16} {'renders':>7} {'reuses':>6}  cuts")
     for c in plan.chains:
         cuts = c.cuts
@@ -155,9 +157,10 @@ def openjd_template(plan: Plan, out_dir: Path, template_dir: Path, command: str 
     return {
         "specificationVersion": OPENJD_VERSION,
         "name": f"shotrender {sl.episode}",
-        "description": f"Backgrounds of {sl.episode}: {plan.cut_count} cuts in {len(plan.chains)} chains; "
-                       f"the sheets of {len(with_sheets)} of them first, then {len(units)} cut units in "
-                       f"{len(tasks)} tasks. Exported by shotrender export-job.",
+        "description": f"Backgrounds of {sl.episode}: {counted(plan.cut_count, 'cut')} in "
+                       f"{counted(len(plan.chains), 'chain')}; the sheets of {len(with_sheets)} of them first, then "
+                       f"{counted(len(units), 'cut unit')} in {counted(len(tasks), 'task')}. Exported by shotrender "
+                       "export-job.",
         "parameterDefinitions": [
             path_param("ShotList", "FILE", "IN", Path(sl.source),
                        "The shot list; its layouts are read relative to its folder."),

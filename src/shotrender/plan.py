@@ -21,6 +21,7 @@ from shotrender import model_settings as models
 from shotrender.camera import Move
 from shotrender.errors import UsageError
 from shotrender.shotlist import PARAM_DEFAULTS, VARIANT_STRENGTH, Cut, ShotList, frozen_instance, gc_paused
+from shotrender.words import counted
 
 PLAN_SCHEMA = "shotrender.plan/1"
 
@@ -425,8 +426,8 @@ def plan_to_dict(plan: Plan) -> dict:
 def plan_to_text(plan: Plan) -> str:
     sl = plan.shotlist
     lines = [
-        f"{sl.episode}: {plan.cut_count} cuts in {len(plan.chains)} chains, {sl.width}x{sl.height}, "
-        f"model {sl.model}"
+        f"{sl.episode}: {counted(plan.cut_count, 'cut')} in {counted(len(plan.chains), 'chain')}, "
+        f"{sl.width}x{sl.height}, model {sl.model}"
     ]
     for c in plan.chains:
         lines.append(f"chain {c.name} (#{c.index}, {len(c.jobs)} rendered, {len(c.links)} reused)")

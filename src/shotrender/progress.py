@@ -6,6 +6,7 @@ import sys
 from typing import TextIO
 
 from shotrender.render import CutResult
+from shotrender.words import counted
 
 _MARK = {"rendered": "done", "cached": "up to date", "reused": "reused", "failed": "FAILED",
          "blocked": "BLOCKED"}
@@ -127,7 +128,8 @@ class FarmProgress:
         if failures and self.fail_line:
             shown = "; ".join(f"{r.cut} {r.status}: {r.error}" for r in failures[:self.SHOWN_FAILURES])
             more = len(failures) - self.SHOWN_FAILURES
-            text = f"{len(failures)} of {self.total} cuts not painted: {shown}" + (f"; {more} more" if more > 0 else "")
+            text = (f"{len(failures)} of {counted(self.total, 'cut')} not painted: {shown}"
+                    + (f"; {more} more" if more > 0 else ""))
             self.emit(self.fail_line.format(text=" ".join(text.split())))  # one line, whatever the errors hold
 
     def close(self) -> None:

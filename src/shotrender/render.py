@@ -30,6 +30,7 @@ from shotrender.plan import Chain, Job, Link, Plan, place_params
 from shotrender.review import takes
 from shotrender.state import RunSettings, State, Verdict, sheet_extra, sheet_name
 from shotrender.store import Store, sha256_bytes
+from shotrender.words import counted
 
 
 @dataclass(frozen=True)
@@ -224,6 +225,7 @@ class _Pending:
         self.delivery: camera.Delivery | None = None  # a moving cut's deliverable
         self.extra: dict = {}
         self.enlarged = 1.0  # a moving cut's deliverable px per sheet px: over 1, its sheet was painted smaller
+        self.why: str | None = None  # why it is painted again (state.Verdict.why_painted), said when it is done
 
     def setup(self, state: State, verdict: Verdict, sheet: sheets.Sheet | None, painting: tuple | None,
               mosaic: np.ndarray | None, reference: tuple | None) -> None:
@@ -437,7 +439,7 @@ class Run:
                 report["reference"] = first.id
             if flagged:
                 report["reason"] = (f"colour score {chosen.score:.4f} over the limit {settings.colour_limit:g} "
-                                    f"after {len(attempts)} attempts")
+                                    f"after {counted(len(attempts), 'attempt')}")
             self.result.sheets[sheet.id] = "flagged" if flagged else "painted"
             held, pictures = retouch.held(self, sheet)
             self.sheet_store.write_cut(name, encode_png(retouch.onto_sheet(chosen.image, sheet, pictures)), {
@@ -447,8 +449,10 @@ class Run:
                 "guided_by": {first.id: reference[1]} if reference else {},
                 "timings": {"render": round(sum(a.seconds for a in attempts), 4), "total": round(seconds, 4)},
             })
-            self.progress.message(f"sheet {sheet.id}: {len(sheet.cuts)} cuts on {sheet.size[0]}x{sheet.size[1]}, "
-                                  f"painted in {seconds:.2f} s" + (f"; flagged: {report['reason']}" if flagged else ""))
+            why = verdict.why_painted(self.options.force)
+            self.progress.message(f"sheet {sheet.id}: {counted(len(sheet.cuts), 'cut')} on {sheet.size[0]}x"
+                                  f"{sheet.size[1]}, painted in {seconds:.2f} s" + (f" ({why})" if why else "")
+                                  + (f"; flagged: {report['reason']}" if flagged else ""))
 
     def paint_variant(self, sheet: sheets.Sheet, base: dict, t0: float) -> None:
         """Paint a variant's sheet from its base sheet's painting (variants.py), painted before it in this run
@@ -530,6 +534,7 @@ class Run:
             "layout": str(job.layout),
             "model": self.options.settings.model or self.sl.model, "shotrender": __version__, "host": platform.node(),
         })
+        pending.why = verdict.why_painted(self.forced(job.cut))
         sheet = self.state.sheet_of(job)
         try:
             if sheet is not None and sheet.id in self.failed_sheets:
@@ -626,7 +631,7 @@ class Run:
                   "chosen": best, "flagged": flagged}
         if flagged:
             report["reason"] = (f"{p.mode} score {chosen.score:.4f} over the limit {p.limit:g} "
-                                f"after {len(attempts)} attempts")
+                                f"after {counted(len(attempts), 'attempt')}")
         elif p.enlarged > 1.001:
             flagged = report["flagged"] = True
             report["reason"] = (f"its sheet {p.report['sheet']} was painted at {100 / p.enlarged:.0f}% of the "
@@ -650,7 +655,8 @@ class Run:
                                              "strength": f"{chosen.strength:g}", "guidance": f"{job.guidance:g}"}
         detail = ("".join(f"{name} {value} " for name, value in used.items() if name in self.reads)
                   + p.mode + (f" score {chosen.score:.4f}" if chosen.score is not None else "")
-                  + (f" after {len(attempts)} attempts" if len(attempts) > 1 else "") + f" {seconds:.2f} s")
+                  + (f" after {len(attempts)} attempts" if len(attempts) > 1 else "") + f" {seconds:.2f} s"
+                  + (f" ({p.why})" if p.why else ""))
         return self.finish(CutResult(job.cut, job.chain, status, seconds, chosen.seed,
                                      report.get("reason") if flagged else None, flagged), detail)
 

@@ -25,6 +25,7 @@ from shotrender.errors import UsageError
 from shotrender.files import own_folder, write_atomic, write_text_atomic
 from shotrender.shotlist import CONTACT_SHEET, ID_RE, THUMBS
 from shotrender.store import SHEETS_FOLDER
+from shotrender.words import counted
 
 REPORT_NAME = "report.html"
 THUMB_WIDTH = 400
@@ -281,7 +282,8 @@ def report_html(manifest: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
         moves = {c["cut"]: m for c in cuts if (m := _move_of(c)) is not None}
         sheets = "".join(_sheet(s, manifest.get("size"), thumbs, moves) for s in manifest.get("sheets", ())
                          if s.get("chain") == name)
-        sections.append(f'<section class="chain"><h2>{title} <span class="muted">{len(cuts)} cuts</span></h2>'
+        how_many = counted(len(cuts), "cut")
+        sections.append(f'<section class="chain"><h2>{title} <span class="muted">{how_many}</span></h2>'
                         f'{sheets}<div class="grid">{cards}</div>{_neighbours(cuts, thumbs)}</section>')
     draft = ('<span class="draft" title="draft backend: colour-key previews, not paintings">DRAFT</span>'
              if o["draft"] else "")
@@ -319,7 +321,7 @@ def _sheet(sheet: dict, frame, thumbs: dict[tuple[str, str], Thumb], moves: dict
                       f'{_e(cut)}</text>')
     return (f'<figure class="sheet"><svg viewBox="0 0 {w} {h}" role="img" aria-label="sheet {_e(sheet["sheet"])}">'
             f'<image href="{_e(thumb.src)}" width="{w}" height="{h}"/>{"".join(frames)}</svg>'
-            f'<figcaption>sheet {_e(sheet["sheet"])} · {w}×{h} · {len(sheet.get("cuts", ()))} cuts · '
+            f'<figcaption>sheet {_e(sheet["sheet"])} · {w}×{h} · {counted(len(sheet.get("cuts", ())), "cut")} · '
             f'{_e(sheet.get("status"))}</figcaption></figure>')
 
 
@@ -814,7 +816,7 @@ def contact_sheet(manifest: dict, out_dir: Path, thumbs: dict[tuple[str, str], T
     font, small = ImageFont.load_default(size=18), ImageFont.load_default(size=15)
     o = overview(manifest)
     counts = sorted(o["counts"].items(), key=lambda kv: _status_rank(kv[0]))
-    title = f"{o['episode']}  ·  {o['cuts']} cuts  ·  " + ", ".join(f"{n} {s}" for s, n in counts)
+    title = f"{o['episode']}  ·  {counted(o['cuts'], 'cut')}  ·  " + ", ".join(f"{n} {s}" for s, n in counts)
     draw.text((pad, 14), title + ("   DRAFT" if o["draft"] else ""), fill=(230, 232, 236), font=font)
     for i, cut in enumerate(cuts):
         x, y = pad + (i % cols) * (tile + pad), head + (i // cols) * (th + label + pad)

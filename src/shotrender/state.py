@@ -78,6 +78,15 @@ class Verdict:
     def skip(self) -> bool:
         return self.state in SKIPPED
 
+    def why_painted(self, forced: bool) -> str | None:
+        """Why render paints it, in status's words (`stale: prompt changed`); None for a first render, or a
+        picture gone (its warning is said as it is found)."""
+        if self.skip:
+            return f"forced: it was {self.state}" if forced else None
+        if self.state in ("stale", "failed"):
+            return self.state + (f": {'; '.join(self.reasons)}" if self.reasons else "")
+        return None
+
 
 def job_inputs(job: Job, layout_sha: str, width: int, height: int, backend_identity: dict,
                reads: tuple[str, ...] = PARAMS) -> dict:
