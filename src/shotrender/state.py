@@ -329,7 +329,8 @@ class State:
         return registration
 
     def sheet_settings(self, bg: str) -> sheets.Settings:
-        return sheets.Settings(max_sheet_pixels=self.sl.continuity_for(bg).max_sheet_pixels)
+        c = self.sl.continuity_for(bg)
+        return sheets.Settings(max_sheet_pixels=c.max_sheet_pixels, min_agreement=c.min_agreement)
 
     def sheet_key(self, sheet: sheets.Sheet) -> tuple[str, dict, str]:
         """The sheet's key, its inputs, and the first reason its painting will change ("" when it will not)."""
