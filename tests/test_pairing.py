@@ -9,10 +9,12 @@ import json
 import cv2
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 import location as L
 from shotrender import pairing, sheets
 from shotrender.backends.draft import DraftBackend
+from shotrender.cli import cli
 from shotrender.plan import make_plan
 from shotrender.shotlist import load
 from shotrender.state import status
@@ -118,3 +120,5 @@ def test_identical_houses_without_landmarks_are_ambiguous_and_status_says_so(tmp
     # status filled the cache: the next status reads it
     assert (tmp_path / "out" / "sheets" / "ep01_street.registration.json").is_file()
     assert (tmp_path / "out" / "sheets" / "ep01_street.pairs.json").is_file()
+    result = CliRunner().invoke(cli, ["check", str(path)])
+    assert "C002         street     painted alone · ambiguous: two matches 115 px apart with C001" in result.output

@@ -466,10 +466,14 @@ def check(shotlist: Path, cuts, chain, shard, units, out_dir, no_continuity, as_
     rows = check_pairs(selected, _out(full.shotlist, out_dir), RunSettings(continuity=not no_continuity))
     if as_json:
         click.echo(json.dumps([{"upstream": r.upstream, "cut": r.cut, "chain": r.chain, "mode": r.mode,
-                                "overlap": r.overlap, "score": r.score, "limit": r.limit, "over": r.over}
+                                "overlap": r.overlap, "score": r.score, "limit": r.limit, "over": r.over,
+                                **({"note": r.note} if r.note else {})}
                                for r in rows], indent=2))
         return
     for r in rows:
+        if r.mode == "alone":
+            click.echo(f"{r.cut:<12} {r.chain:<10} painted alone · {r.note}")
+            continue
         if r.mode == "missing":
             click.echo(f"{r.upstream} -> {r.cut:<8} {r.chain:<10} not both rendered")
             continue
