@@ -193,8 +193,8 @@ def layouts(size: tuple[int, int], ids: tuple[str, ...] | None = None) -> list[t
     return [(c.id, c.draw(size)) for c in CUTS if ids is None or c.id in ids]
 
 
-def street(count: int, seed: int = 0) -> tuple[Cut, ...]:
-    """`count` cuts of one long place (eight parks half overlapping), five frames of it filmed, in shuffled shot-list
+def street(count: int, seed: int = 0, span: float = 4.8) -> tuple[Cut, ...]:
+    """`count` cuts of one long place (eight parks half overlapping), `span` frames of it filmed, in shuffled shot-list
     order: two thirds wide shots panning along it, a third tracked in 1.2-2x, one cut in eight a
     hand-redrawn return to an earlier framing. Every cut overlaps several others."""
     rng = np.random.default_rng(seed)
@@ -206,7 +206,7 @@ def street(count: int, seed: int = 0) -> tuple[Cut, ...]:
             cuts.append(Cut(f"S{n + 1:03d}", earlier.camera, shapes, jitter=1.0, seed=n))
             continue
         zoom = 1.0 if rng.random() < 2 / 3 else float(rng.uniform(1.2, 2.0))
-        camera = Camera(float(rng.uniform(-0.4, 4.4)), float(rng.uniform(-0.03, 0.06)), zoom,
+        camera = Camera(float(rng.uniform(-0.4, span - 0.4)), float(rng.uniform(-0.03, 0.06)), zoom,
                         float(rng.uniform(-1.5, 1.5)))
         cuts.append(Cut(f"S{n + 1:03d}", camera, shapes))
     order = rng.permutation(count)

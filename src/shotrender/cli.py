@@ -435,14 +435,16 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     reviews = {r.cut: decided.state(r.cut, r.picture)[0] for r in rows if r.kind == "cut"} if reviewing(sl) else {}
     if as_json:
         click.echo(json.dumps([{"cut": r.cut, "kind": r.kind, "chain": r.chain, "state": r.state,
-                                "reasons": list(r.reasons), **({"review": reviews[r.cut]} if r.cut in reviews else {})}
+                                "reasons": list(r.reasons), **({"review": reviews[r.cut]} if r.cut in reviews else {}),
+                                **({"alone": r.alone} if r.alone else {})}
                                for r in rows], indent=2))
         return
     for r in rows:
         why = f" ({'; '.join(r.reasons)})" if r.reasons else ""
         name = f"sheet {r.cut}" if r.kind == "sheet" else r.cut
         review = f" · review: {reviews[r.cut]}" if r.kind == "cut" and r.cut in reviews else ""
-        click.echo(f"{name:<14} {r.chain:<12} {r.state}{why}{review}")
+        alone = f" · {r.alone}" if r.alone else ""
+        click.echo(f"{name:<14} {r.chain:<12} {r.state}{why}{alone}{review}")
     counts = {}
     for r in rows:
         if r.kind == "cut":
@@ -479,10 +481,14 @@ def check(shotlist: Path, cuts, chain, shard, units, out_dir, no_continuity, pre
     rows = check_pairs(selected, _out_of(full.shotlist, out_dir, preview), RunSettings(continuity=not no_continuity))
     if as_json:
         click.echo(json.dumps([{"upstream": r.upstream, "cut": r.cut, "chain": r.chain, "mode": r.mode,
-                                "overlap": r.overlap, "score": r.score, "limit": r.limit, "over": r.over}
+                                "overlap": r.overlap, "score": r.score, "limit": r.limit, "over": r.over,
+                                **({"note": r.note} if r.note else {})}
                                for r in rows], indent=2))
         return
     for r in rows:
+        if r.mode == "alone":
+            click.echo(f"{r.cut:<12} {r.chain:<10} painted alone · {r.note}")
+            continue
         if r.mode == "missing":
             click.echo(f"{r.upstream} -> {r.cut:<8} {r.chain:<10} not both rendered")
             continue

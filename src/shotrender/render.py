@@ -111,10 +111,13 @@ class PairCheck:
     upstream: str
     cut: str
     chain: str
-    mode: str  # sheet | flow | colour | missing | size (a picture not at the shot list's size: stale, or a preview's)
+    # sheet | flow | colour | missing | size (a picture not at the shot list's size: stale, or a preview's)
+    # | alone (`upstream` is then "", `note` says why)
+    mode: str
     overlap: float | None = None
     score: float | None = None
     limit: float | None = None
+    note: str | None = None
 
     @property
     def over(self) -> bool:
@@ -141,7 +144,12 @@ def check(plan: Plan, out_dir: Path, settings: RunSettings | None = None) -> lis
         settings_bg = sl.continuity_for(chain.name if chain.name in sl.backgrounds else None)
         last: tuple[str | None, np.ndarray | None, np.ndarray | None] = (None, None, None)  # cut, render, layout
         for job in chain.jobs:
-            if not state.continuity_on(job) or job.cut in moving:
+            if not state.continuity_on(job):
+                continue
+            alone = state.alone(job)
+            if alone:  # no sheet to score it against: say why, before its neighbour's score
+                rows.append(PairCheck("", job.cut, chain.name, "alone", note=alone))
+            if job.cut in moving:
                 continue
             b = store.read_image(job.cut)
             layout_b = read_layout(job.layout, sl.width, sl.height)

@@ -135,6 +135,29 @@ class Registration:
                 return sheet
         raise KeyError(f"cut {cut} is not in background {self.background}'s sheets")
 
+    def alone(self, cut: str) -> str | None:
+        """Why the cut is a sheet of its own, in words (status, check, the report and the review page say
+        it); None when it shares a sheet or is its place's only cut."""
+        if len(self.sheet_of(cut).cuts) > 1:
+            return None
+        tried = [p for p in self.pairs if cut in (p.a, p.b)]
+        if not tried:
+            return None
+        ambiguous = [p for p in tried if p.rival]
+        if ambiguous:
+            p = max(ambiguous, key=lambda p: p.agreement)
+            return f"ambiguous: two matches {p.rival:.0f} px apart with {p.b if p.a == cut else p.a}"
+        p = max(tried, key=lambda p: (p.matrix is not None, p.agreement))
+        other = p.b if p.a == cut else p.a
+        s = self.settings
+        if p.matrix is None:
+            return f"alone: nothing in its layout found in another's ({len(tried)} cuts tried)"
+        if p.overlap < s.min_overlap:
+            return f"alone: no match with {other} (overlap {_down(p.overlap)} < {s.min_overlap:.2f})"
+        if p.agreement < s.min_agreement:
+            return f"alone: no match with {other} (agreement {_down(p.agreement)} < {s.min_agreement:.2f})"
+        return f"alone: no match with {other} (fewer than {MIN_LINE_PIXELS} line pixels where they overlap)"
+
     def to_dict(self) -> dict:
         return {
             "schema": SCHEMA,
@@ -514,11 +537,14 @@ def register(background: str, layouts: Sequence[tuple[str, np.ndarray]], setting
         record = cache.pair(pairing.pair_key(digests[i], digests[j], measure),
                             lambda: _pair_dict(_match_views(ids[i], ids[j], seen(i), seen(j), settings)))
         try:
-            found[i, j] = _pair({**record, "a": ids[i], "b": ids[j]})
-        except (KeyError, TypeError):  # a damaged cache entry: matched again
+            pair = _pair({**record, "a": ids[i], "b": ids[j]})
+            if pair.accepted and not 1 / MAX_ZOOM <= _scale(np.array(pair.matrix)) <= MAX_ZOOM:
+                raise TypeError("an accepted pair's matrix is no camera move")
+        except (KeyError, TypeError):  # a damaged or edited cache entry: matched again
             cache.pairs.pop(pairing.pair_key(digests[i], digests[j], measure))
             return accept(i, j)
-        return found[i, j].accepted
+        found[i, j] = pair
+        return pair.accepted
 
     tried = sorted(pairing.search(len(ids), signatures, accept))
     pairs = [found[t] for t in tried]
@@ -779,6 +805,11 @@ def view(sheet_image: np.ndarray, sheet: Sheet, cut: str) -> tuple[np.ndarray, n
     x0, y0, x1, y1 = _footprint(m, size, sheet.size, 8 + 4 * math.ceil(_scale(m)))
     crop = sheet_image[y0:y1 + 1, x0:x1 + 1]
     return warp(crop, to_cut @ _shift(x0, y0), size), _inside(sheet.size, to_cut, size)
+
+
+def _down(share: float) -> str:
+    """A share with two decimals, rounded down: 0.799 is not "0.80 < 0.80"."""
+    return f"{math.floor(share * 100) / 100:.2f}"
 
 
 # --- JSON helpers --------------------------------------------------------------------------------------

@@ -198,6 +198,11 @@ class State:
             return None
         return sheet if job.variant is None else sheets.variant_of(sheet, job.variant)
 
+    def alone(self, job: Job) -> str | None:
+        """Why the cut is painted alone when its place has other cuts ("alone: no match with C001 (agreement
+        0.79 < 0.80)", "ambiguous: two matches 310 px apart with C001"); None when it is a view of a sheet."""
+        return self.place(job.chain).alone(job.cut) if self.continuity_on(job) else None
+
     def colours_of(self, job: Job) -> sheets.Sheet | None:
         """For a cut painted alone in a place that has sheets: the first of them (in the cut's variant), whose
         colours it keeps."""
@@ -349,7 +354,8 @@ class State:
         return registration
 
     def sheet_settings(self, bg: str) -> sheets.Settings:
-        return sheets.Settings(max_sheet_pixels=self.sl.continuity_for(bg).max_sheet_pixels)
+        c = self.sl.continuity_for(bg)
+        return sheets.Settings(max_sheet_pixels=c.max_sheet_pixels, min_agreement=c.min_agreement)
 
     def sheet_key(self, sheet: sheets.Sheet) -> tuple[str, dict, str]:
         """The sheet's key, its inputs, and the first reason its painting will change ("" when it will not)."""
@@ -551,6 +557,7 @@ class CutStatus:
     reasons: tuple[str, ...] = ()
     kind: str = "cut"  # cut | sheet (`cut` is then the sheet's id, park/1)
     picture: str | None = None  # sha256 of its current picture, when its sidecar vouches for it (for review)
+    alone: str | None = None  # why a cut of a place with other cuts is painted alone (State.alone)
 
 
 def status(plan: Plan, backend, out_dir, settings: RunSettings | None = None) -> list[CutStatus]:
@@ -565,7 +572,7 @@ def status(plan: Plan, backend, out_dir, settings: RunSettings | None = None) ->
             rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, "sheet"))
         for job in chain.jobs:
             v = state.job(job)
-            rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, picture=_picture(v)))
+            rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, picture=_picture(v), alone=state.alone(job)))
         for link in chain.links:
             v = state.link(link, chain.name)
             rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, picture=_picture(v)))

@@ -46,7 +46,11 @@ CONTINUITY_FIELDS: dict[str, tuple[Any, Any, Any]] = {
     "max_sheet_pixels": (4096 * 4096, 256 * 256, 16384 * 16384),
     "tile": (0, 0, 4096),
     "tile_overlap": (0, 0, 4096),
+    "min_agreement": (0.8, 0.5, 1.0),
 }
+# Settings of registration alone: they reach a cut through its sheet (its camera on it, its sheet-mates),
+# so they are not among a cut's own inputs (Continuity.as_dict).
+REGISTRATION_FIELDS = ("min_agreement",)
 CUT_INFO = ("frames", "notes")  # editorial facts: kept with the cut, change no picture
 CUT_KEYS = ("id", "layout", "bg", "variant", "reuse", "camera", *CUT_PARAMS, *CUT_INFO)
 REUSE_KEYS = ("id", "reuse", *CUT_INFO)
@@ -95,9 +99,10 @@ class Continuity:
     max_sheet_pixels: int = 4096 * 4096  # a larger sheet is painted scaled down to this (sheets.py)
     tile: int = 0  # px; the window a sheet larger than the model's is painted in (0: the model's own size)
     tile_overlap: int = 0  # px between windows (0: a quarter of the window)
+    min_agreement: float = 0.8  # share of two layouts' lines that must agree once aligned to register them
 
     def as_dict(self) -> dict:
-        return {name: getattr(self, name) for name in CONTINUITY_FIELDS}
+        return {name: getattr(self, name) for name in CONTINUITY_FIELDS if name not in REGISTRATION_FIELDS}
 
 
 @dataclass(frozen=True)
