@@ -469,6 +469,7 @@ class Run:
                            "flagged": False, "base": sheet.base},
             "guided_by": {sheet.base: painting[1]},
             "timings": {"render": round(attempt.seconds, 4), "total": round(seconds, 4)},
+            "views": self.state.variant_views(sheet),  # for the report: which cuts see it, and how
         })
         self.progress.message(f"sheet {sheet.id}: variant {sheet.variant} of {sheet.base}, repainted at strength "
                               f"{attempt.strength:g} in {seconds:.2f} s")

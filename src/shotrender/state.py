@@ -393,6 +393,14 @@ class State:
             reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs))
         return key, inputs, reasons[0] if reasons and state not in SKIPPED else ""
 
+    def variant_views(self, sheet: sheets.Sheet) -> dict:
+        """A variant's sheet's own cuts as a base sheet's key names its cuts and cameras (for the report; not in
+        its key, so a cut joining the variant does not repaint it)."""
+        jobs = {j.cut: j for j in self.chain_jobs(sheet.id.split("/")[0])}
+        mine = [cut for cut in sheet.cuts if jobs[cut].variant == sheet.variant]
+        return {"cuts": [[cut, self._sha(jobs[cut])] for cut in mine],
+                "camera": {cut: _rows(sheet.matrix(cut)) for cut in mine}}
+
     def mosaic(self, sheet: sheets.Sheet):
         """The sheet's layout (sheets.mosaic), from the layout bytes its key was made of; made once. A variant's
         sheet has its base's."""
