@@ -40,7 +40,10 @@ def sheet_with_frames(folder: Path, name: str, width: int) -> np.ndarray:
     record = json.loads((folder / "sheets" / f"ep01_{name}.json").read_text())
     image = cv2.imread(str(folder / "sheets" / record["image"]["file"]), cv2.IMREAD_COLOR)
     frame = json.loads((folder / "manifest.json").read_text())["size"]
-    for cut, matrix in record["inputs"]["camera"].items():
+    base = record["inputs"].get("base")  # a variant's sheet has its base sheet's cameras
+    inputs = json.loads((folder / "sheets" / f"ep01_{base['id'].replace('/', '_')}.json").read_text())["inputs"] \
+        if base else record["inputs"]
+    for cut, matrix in inputs["camera"].items():
         corners = np.float32([[0, 0], [frame[0], 0], [frame[0], frame[1]], [0, frame[1]]]).reshape(-1, 1, 2)
         points = cv2.perspectiveTransform(corners, np.float32(matrix)).astype(np.int32)
         cv2.polylines(image, [points], True, (60, 210, 255), 4, cv2.LINE_AA)

@@ -118,8 +118,8 @@ def test_plan_json_lists_every_cut_once(tmp_path):
     listed = [c for chain in data["chains"] for c in chain["cuts"]]
     assert sorted(listed) == ["C001", "C002", "C003"] and data["cut_count"] == 3
     job = data["chains"][0]["jobs"][1]
-    assert set(job) == {"cut", "position", "layout", "upstream", "seed", "steps", "strength", "guidance",
-                        "prompt", "negative"}
+    assert set(job) == {"cut", "position", "layout", "upstream", "variant", "sheet", "mode", "camera", "seed", "steps",
+                        "strength", "strength_used", "fusion", "guidance", "prompt", "negative"}
 
 
 def test_validate_and_plan_of_3000_cuts_never_import_torch(tmp_path):

@@ -58,21 +58,24 @@ def file_problems(shotlist, problem, refused: set[str] = frozenset()) -> list:
     from PIL import Image, UnidentifiedImageError
 
     out = []
-    for bg in shotlist.backgrounds.values():
-        if bg.art_board is None or bg.art_board.image in refused:
+    written = [(bg.art_board, f"backgrounds.{bg.id}") for bg in shotlist.backgrounds.values()]
+    written += [(v.art_board, f"backgrounds.{bg.id}.variants.{v.name}") for bg in shotlist.backgrounds.values()
+                for v in bg.variants.values()]
+    for board, where in written:
+        if board is None or board.image in refused:
             continue
-        path = Path(resolved(bg.art_board, shotlist.base_dir)[0])
-        field = f"backgrounds.{bg.id}.art_board.image"
+        path = Path(resolved(board, shotlist.base_dir)[0])
+        field = f"{where}.art_board.image"
         try:
             with Image.open(io.BytesIO(read_named_image(path))) as image:
                 if image.format not in FORMATS:
                     raise UnidentifiedImageError(image.format)
                 image.verify()
         except FileNotFoundError:
-            out.append(problem(bg.art_board.line, field, f"art board '{bg.art_board.image}' does not exist "
+            out.append(problem(board.line, field, f"art board '{board.image}' does not exist "
                                f"(paths are relative to {shotlist.base_dir})", "give the board's image file", None))
         except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
-            out.append(problem(bg.art_board.line, field, f"art board '{bg.art_board.image}' is not an image this "
+            out.append(problem(board.line, field, f"art board '{board.image}' is not an image this "
                                f"reads ({', '.join(FORMATS)})", "give the board as a PNG or JPEG", None))
     return out
 

@@ -116,11 +116,13 @@ def out_option(f):
                              "beside it.")(f)
 
 
-def _load(shotlist: Path):
-    """The checked shot list, its warnings printed; bad input raises ShotListError (exit 2)."""
+def _load(shotlist: Path, unread: bool = False):
+    """The checked shot list, its warnings printed; bad input raises ShotListError (exit 2). `unread`: warn of
+    parameters the backend does not read too (validate)."""
     from shotrender.shotlist import load_with_warnings
 
-    sl, problems = load_with_warnings(shotlist, click.get_current_context().meta.get("allow_outside_paths", False))
+    sl, problems = load_with_warnings(shotlist, click.get_current_context().meta.get("allow_outside_paths", False),
+                                      unread)
     if sl is None:
         raise ShotListError(problems)
     for w in problems:
@@ -179,7 +181,7 @@ def validate(shotlist: Path):
     """
     from shotrender.plan import count_chains
 
-    sl = _load(shotlist)
+    sl = _load(shotlist, unread=True)
     click.echo(f"{shotlist}: ok: episode {sl.episode}, {counted(len(sl.cuts), 'cut')}, "
                f"{counted(len(sl.backgrounds), 'background')}, {counted(count_chains(sl), 'chain')}, "
                f"{sl.width}x{sl.height}, model {sl.model}")
@@ -190,7 +192,8 @@ def validate(shotlist: Path):
 @selector_options
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON (schema shotrender.plan/1).")
 def plan(shotlist: Path, cuts, chain, shard, units, as_json):
-    """Show how a shot list will be rendered: chains, order, seeds and resolved parameters.
+    """Show how a shot list will be rendered: its places' sheets and variants, and each cut's sheet, strengths,
+    camera move, seed and words.
 
     Nothing is rendered and no model is loaded. `--json` is the stable form for farm scripts
     (docs/commands.md describes every field).
@@ -201,12 +204,14 @@ def plan(shotlist: Path, cuts, chain, shard, units, as_json):
       shotrender plan shots/example/episode.yaml --shard 1/3 --json
     """
     from shotrender.plan import plan_to_dict, plan_to_text
+    from shotrender.state import plan_sheets
 
     _, selected = _load_plan(shotlist, cuts, chain, shard, units)
+    sheets = plan_sheets(selected, selected.shotlist.output_dir)
     if as_json:
-        click.echo(_json(plan_to_dict(selected), depth=4))
+        click.echo(_json(plan_to_dict(selected, sheets), depth=4))
     else:
-        click.echo(plan_to_text(selected))
+        click.echo(plan_to_text(selected, sheets))
 
 
 @cli.command()

@@ -148,6 +148,8 @@ def lora_levels(shotlist) -> list[tuple[tuple[Lora, ...], str, str | None]]:
     """Every `loras:` list written: (loras, where, cut id)."""
     out = [(shotlist.defaults.loras or (), "defaults.loras", None)]
     out += [(bg.params.loras or (), f"backgrounds.{bg.id}.loras", None) for bg in shotlist.backgrounds.values()]
+    out += [(v.params.loras or (), f"backgrounds.{bg.id}.variants.{v.name}.loras", None)
+            for bg in shotlist.backgrounds.values() for v in bg.variants.values()]
     out += [(cut.params.loras or (), f"cuts[{cut.index}].loras", cut.id) for cut in shotlist.cuts]
     return out
 

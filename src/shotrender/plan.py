@@ -1,7 +1,8 @@
-"""Planning: chains, seeds, resolved parameters, reuse links and selection. Pure: no torch, no file reads.
+"""Planning: places, seeds, resolved parameters, reuse links and selection. Pure: no torch, no file reads.
 
-A chain is the cuts of one background in shot-list order (a cut without `bg` is a chain of its own);
-its cuts run in order on one worker, each guided by the one before. Chains are independent.
+A chain is the cuts of one background in shot-list order (a cut without `bg` is a chain of its own): one
+work unit, whose sheets (sheets.py) are painted first and whose cuts are then views of them, each
+independent of the others. `upstream` is only the cut before it in its place, which `check` compares it with.
 
 >>> plan = make_plan(load("shots/ep01.yaml"))
 >>> part = select(plan, shard="2/3")
@@ -40,7 +41,7 @@ class Job:
     steps: int
     strength: float
     guidance: float
-    upstream: str | None  # the cut before this one in its chain, whose render guides this one
+    upstream: str | None  # the cut before this one in its place: what `check` compares it with
     upstream_layout: Path | None = None
     chain_head: str | None = None  # the chain's first cut, whose render sets the colours for the chain
     camera: Move | None = None  # a moving cut's camera path on its layout (camera.py)
@@ -380,13 +381,67 @@ def select(plan: Plan, *, cuts: str | None = None, chain: str | None = None, sha
 # ------------------------------------------------------------------------------------------- output
 
 
+def refinement(job: Job, settings) -> tuple[float, float]:
+    """(strength, fusion) of a cut's refinement as a view of its sheet (`settings`: its place's Continuity):
+    its own `strength` if it sets one, else `continuity.refine`; the fusion back toward its view is
+    `continuity.fusion` up to `refine`, and above it in proportion to what the cut keeps of its view,
+    (1 − strength)/(1 − refine), so a cut asked to repaint more of itself is not fused back into its view.
+
+    >>> refinement(job_with_strength_0_95, Continuity())
+    (0.95, 0.0731)
+    """
+    strength = settings.refine if job.refine is None else job.refine
+    if strength <= settings.refine:
+        return strength, settings.fusion
+    return strength, round(settings.fusion * (1 - strength) / (1 - settings.refine), 4)
+
+
+def move_words(move: Move | None) -> str:
+    """A camera move in a few words: `fixed`, `PAN 48 fr`, `T.U. 24 fr slow-in-out` (in), `T.B.` (out)."""
+    if move is None:
+        return "fixed"
+    kind = "PAN" if move.start.width == move.end.width else "T.U." if move.end.width < move.start.width else "T.B."
+    return f"{kind} {move.frames} fr" + ("" if move.easing == "linear" else f" {move.easing}")
+
+
+@dataclass(frozen=True)
+class SheetInfo:
+    """What `plan` shows of a sheet (state.plan_sheets works it out from the registration)."""
+
+    id: str
+    cuts: tuple[str, ...]
+    size: tuple[int, int]
+    variant: str | None
+    strength: float  # its painting's: the place's strength, or a variant's repaint from its base
+    seed: int
+
+
+@dataclass(frozen=True)
+class Placed:
+    """How one painted cut is painted: `sheet` (a view of its sheet, refined), `view` (a moving cut seen on its
+    sheet: nothing painted), `alone` (no sheet: from its layout, at its strength) or `off` (continuity off)."""
+
+    mode: str
+    sheet: str | None = None
+    strength: float | None = None  # the strength it is painted with (its refinement's, as a view of a sheet)
+    fusion: float | None = None  # how much of its view is fused back, as a view of a sheet
+    colours: str | None = None  # a cut painted alone in a place with sheets: the sheet whose colours it keeps
+
+
+def placed_without_sheets(plan: Plan) -> dict[str, Placed]:
+    """Each job painted from its layout alone, as without continuity."""
+    return {j.cut: Placed("alone", strength=j.strength) for j in plan.jobs}
+
+
 @gc_paused()  # a dict per job, all kept
-def plan_to_dict(plan: Plan) -> dict:
-    """The documented, stable JSON form of a plan (docs/commands.md#plan) for farm scripts.
+def plan_to_dict(plan: Plan, sheets: tuple[tuple[SheetInfo, ...], dict[str, Placed]] | None = None) -> dict:
+    """The documented, stable JSON form of a plan (docs/commands.md#plan) for farm scripts. `sheets`: the
+    sheets (state.plan_sheets) and how each cut is painted; without it, each cut alone.
 
     Paths are absolute: `load` anchors the shot list's folder once, and every layout path derives from it.
     """
     sl = plan.shotlist
+    infos, placed = sheets or ((), placed_without_sheets(plan))
     return {
         "schema": PLAN_SCHEMA,
         "episode": sl.episode,
@@ -401,15 +456,24 @@ def plan_to_dict(plan: Plan) -> dict:
                 "index": c.index,
                 "unit": c.unit,
                 "cuts": list(c.cuts),
+                "sheets": [{"id": s.id, "cuts": list(s.cuts), "size": list(s.size), "variant": s.variant,
+                            "strength": s.strength, "seed": s.seed}
+                           for s in infos if s.id.split("/")[0] == c.name],
                 "jobs": [
                     {
                         "cut": j.cut,
                         "position": j.position,
                         "layout": str(j.layout),
                         "upstream": j.upstream,
+                        "variant": j.variant,
+                        "sheet": placed[j.cut].sheet,
+                        "mode": placed[j.cut].mode,
+                        "camera": None if j.camera is None else j.camera.to_dict(),
                         "seed": j.seed,
                         "steps": j.steps,
                         "strength": j.strength,
+                        "strength_used": placed[j.cut].strength,
+                        "fusion": placed[j.cut].fusion,
                         "guidance": j.guidance,
                         "prompt": j.prompt,
                         "negative": j.negative,
@@ -423,20 +487,33 @@ def plan_to_dict(plan: Plan) -> dict:
     }
 
 
-def plan_to_text(plan: Plan) -> str:
+def plan_to_text(plan: Plan, sheets: tuple[tuple[SheetInfo, ...], dict[str, Placed]] | None = None) -> str:
+    """The plan for a person: each place with its sheets and variants, then each cut with how it is painted
+    (its sheet, or alone), the strengths it is painted with, its camera move, seed and words."""
     sl = plan.shotlist
-    lines = [
-        f"{sl.episode}: {counted(plan.cut_count, 'cut')} in {counted(len(plan.chains), 'chain')}, "
-        f"{sl.width}x{sl.height}, model {sl.model}"
-    ]
+    infos, placed = sheets or ((), placed_without_sheets(plan))
+    count = len(infos)
+    lines = [f"{sl.episode}: {counted(plan.cut_count, 'cut')} in {counted(len(plan.chains), 'place')}, "
+             f"{counted(count, 'sheet')}, {sl.width}x{sl.height}, model {sl.model}"]
     for c in plan.chains:
-        lines.append(f"chain {c.name} (#{c.index}, {len(c.jobs)} rendered, {len(c.links)} reused)")
+        lines.append(f"{c.name} (unit {c.unit}: {len(c.jobs)} painted, {len(c.links)} reused)")
+        for s in infos:
+            if s.id.split("/")[0] != c.name:
+                continue
+            made = (f"variant {s.variant}: {s.id.partition('@')[0]} repainted at strength {s.strength:g}"
+                    if s.variant else f"painted at strength {s.strength:g}")
+            lines.append(f"  sheet {s.id:<14} {s.size[0]}x{s.size[1]}, {' '.join(s.cuts)}; {made}, seed {s.seed}")
         for j in c.jobs:
-            guide = f"<- {j.upstream}" if j.upstream else "first"
-            lines.append(
-                f"  {j.cut:<8} {guide:<10} seed {j.seed:<10} steps {j.steps:<3} strength {j.strength:<5g} "
-                f"guidance {j.guidance:<5g} {j.prompt!r}"
-            )
+            p = placed[j.cut]
+            if p.mode == "sheet":
+                how = (f"view of {p.sheet}, refined at {p.strength:g}"
+                       + (" (its own)" if j.refine is not None else "") + f", fusion {p.fusion:g}")
+            elif p.mode == "view":
+                how = f"seen on {p.sheet} (nothing painted)"
+            else:
+                how = f"alone at {p.strength:g}" + (f", colours of {p.colours}" if p.colours else "")
+            lines.append(f"  {j.cut:<8} {how:<44} {move_words(j.camera):<10} seed {j.seed:<10} {j.prompt!r}")
         for k in c.links:
             lines.append(f"  {k.cut:<8} reuses {k.source}")
     return "\n".join(lines)
+

@@ -26,7 +26,7 @@ from shotrender import model_settings as models
 from shotrender.backends.base import PARAMS, Backend, RenderRequest
 from shotrender.errors import BackendError, Interrupted, ShotRenderError
 from shotrender.images import encode_png, pad8, read_layout
-from shotrender.plan import Chain, Job, Link, Plan, place_params
+from shotrender.plan import Chain, Job, Link, Plan, place_params, refinement
 from shotrender.review import takes
 from shotrender.state import RunSettings, State, Verdict, sheet_extra, sheet_name
 from shotrender.store import Store, sha256_bytes
@@ -276,9 +276,8 @@ class _Pending:
                            layout_error=round(self.pair.layout_error, 6), own=round(float(self.pair.own.mean()), 4))
         self.mode, self.limit, self.max_attempts = "sheet", settings.limit, settings.max_attempts
         # a cut's own strength is its refinement's, painted as asked (not retried lower), and fused back
-        # toward its view only as much as it keeps of it (continuity.refine_fusion)
-        self.strength = settings.refine if job.refine is None else job.refine
-        self.fusion = continuity.refine_fusion(settings, self.strength)
+        # toward its view only as much as it keeps of it (plan.refinement)
+        self.strength, self.fusion = refinement(job, settings)
         if job.refine is not None:
             self.max_attempts = 1
             self.report.update(refine=self.strength, fusion=round(self.fusion, 4))
@@ -498,6 +497,7 @@ class Run:
                            "flagged": False, "base": sheet.base},
             "guided_by": {sheet.base: painting[1]},
             "timings": {"render": round(attempt.seconds, 4), "total": round(seconds, 4)},
+            "views": self.state.variant_views(sheet),  # for the report: which cuts see it, and how
         })
         self.progress.message(f"sheet {sheet.id}: variant {sheet.variant} of {sheet.base}, repainted at strength "
                               f"{attempt.strength:g} in {seconds:.2f} s")

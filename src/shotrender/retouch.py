@@ -502,8 +502,9 @@ def shared_layer(state: State, sheet: sheets.Sheet, cut: str) -> np.ndarray:
     """Where the cut's neighbours on its sheet see the same painting: a tint over transparency (RGBA uint8)."""
     w, h = sheet.size_of(cut)
     others = np.zeros((sheet.size[1], sheet.size[0]), np.uint8)
+    variant = {j.cut: j.variant for j in state.chain_jobs(sheet.id.split("/")[0])}
     for other in sheet.cuts:
-        if other != cut:
+        if other != cut and variant[other] == sheet.variant:  # a variant's painting is its own cuts' alone
             ow, oh = sheet.size_of(other)
             others |= sheets.place(np.ones((oh, ow), np.uint8), sheet, other)[1].astype(np.uint8)
     seen, inside = sheets.view(others * 255, sheet, cut)

@@ -41,7 +41,7 @@ from shotrender.backends.base import PARAMS
 from shotrender.errors import BackendError, UsageError
 from shotrender.files import WriteError, own_folder, read_named_image, read_regular, write_text_atomic
 from shotrender.images import read_layout
-from shotrender.plan import Job, Link, Plan, make_plan, place_params
+from shotrender.plan import Job, Link, Placed, Plan, SheetInfo, make_plan, place_params, refinement
 from shotrender.review.decisions import Reviews
 from shotrender.store import SHEETS_FOLDER, CutState, Store, cache_key, camera_name, sha256_bytes
 
@@ -415,6 +415,14 @@ class State:
             reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs))
         return key, inputs, reasons[0] if reasons and state not in SKIPPED else ""
 
+    def variant_views(self, sheet: sheets.Sheet) -> dict:
+        """A variant's sheet's own cuts as a base sheet's key names its cuts and cameras (for the report; not in
+        its key, so a cut joining the variant does not repaint it)."""
+        jobs = {j.cut: j for j in self.chain_jobs(sheet.id.split("/")[0])}
+        mine = [cut for cut in sheet.cuts if jobs[cut].variant == sheet.variant]
+        return {"cuts": [[cut, self._sha(jobs[cut])] for cut in mine],
+                "camera": {cut: _rows(sheet.matrix(cut)) for cut in mine}}
+
     def mosaic(self, sheet: sheets.Sheet):
         """The sheet's layout (sheets.mosaic), from the layout bytes its key was made of; made once. A variant's
         sheet has its base's."""
@@ -581,3 +589,32 @@ def status(plan: Plan, backend, out_dir, settings: RunSettings | None = None) ->
 
 def _picture(v: Verdict) -> str | None:
     return v.stored.record["image"]["sha256"] if v.stored.image_ok else None
+
+
+def plan_sheets(plan: Plan, out_dir, settings: RunSettings | None = None):
+    """The sheets `render` will paint for a plan's cuts and how each cut is painted, for `plan`: the places are
+    registered as render registers them (read from the output folder's cache when there, else worked out from
+    the layouts and not written). Returns (sheets as plan.SheetInfo, cut -> plan.Placed)."""
+    state = State(plan, Store(out_dir, plan.shotlist.episode), {}, settings or RunSettings())
+    sl = plan.shotlist
+    infos: list[SheetInfo] = []
+    placed: dict[str, Placed] = {}
+    for chain in plan.chains:
+        variant = {j.cut: j.variant for j in state.chain_jobs(chain.name)}
+        for sheet in state.sheets_for(chain.jobs):
+            params = place_params(sl, chain.name, sheet.variant)
+            infos.append(SheetInfo(sheet.id, tuple(c for c in sheet.cuts if variant[c] == sheet.variant), sheet.size,
+                                   sheet.variant, params["strength"], params["seed"]))
+        for job in chain.jobs:
+            if not state.continuity_on(job):
+                placed[job.cut] = Placed("off" if job.chain in sl.backgrounds else "alone", strength=job.strength)
+                continue
+            sheet = state.sheet_of(job)
+            if sheet is None:
+                colours = state.colours_of(job)
+                placed[job.cut] = Placed("alone", strength=job.strength, colours=colours.id if colours else None)
+            elif job.camera is not None:
+                placed[job.cut] = Placed("view", sheet.id)
+            else:
+                placed[job.cut] = Placed("sheet", sheet.id, *refinement(job, sl.continuity_for(job.chain)))
+    return tuple(infos), placed

@@ -306,6 +306,8 @@ class Store:
             if state.record is not None and isinstance(state.record.get("sheet"), str):
                 entry = {k: v for k, v in state.record.items() if k not in ("schema", "episode", "inputs")}
                 inputs = state.record.get("inputs") or {}
+                if isinstance(inputs.get("base"), dict):  # a variant's sheet: its cuts and cameras, not in its key
+                    inputs = {**inputs, **(state.record.get("views") or {})}
                 cuts = inputs.get("cuts")  # a sidecar edited by hand: the report checks what it is shown
                 entry.update(folder=SHEETS_FOLDER, size=inputs.get("size"), camera=inputs.get("camera"),
                              cuts=[c[0] for c in cuts if isinstance(c, list) and c] if isinstance(cuts, list) else [])

@@ -30,7 +30,7 @@ from shotrender.shotlist.schema import (
     _looks_like_path,
     path_reason,
 )
-from shotrender.shotlist.validation import _SIZE_RULE, _parse, _size_fix, _size_ok
+from shotrender.shotlist.validation import _SIZE_RULE, _parse, _size_fix, _size_ok, unread_warnings
 
 # ---------------------------------------------------------------------------------------------- files
 
@@ -43,8 +43,10 @@ def load(path: str | Path, allow_outside: bool = False) -> ShotList:
     return shotlist
 
 
-def load_with_warnings(path: str | Path, allow_outside: bool = False) -> tuple[ShotList | None, list[Problem]]:
-    """Like `load`, but also returns warnings; the shot list is None when any problem is an error.
+def load_with_warnings(path: str | Path, allow_outside: bool = False, unread: bool = False
+                       ) -> tuple[ShotList | None, list[Problem]]:
+    """Like `load`, but also returns warnings; the shot list is None when any problem is an error. `unread`:
+    also warn of parameters the model's backend does not read (`validate`; validation.unread_warnings).
 
     Layouts and `output` must lie under the shot list's folder, symlinks resolved, unless `allow_outside`
     (`--allow-outside-paths`): a shot list from elsewhere cannot make shotrender read or write beyond it.
@@ -82,6 +84,8 @@ def load_with_warnings(path: str | Path, allow_outside: bool = False) -> tuple[S
             problems = _fit_size_to_layouts(shotlist, problems)
     if any(not p.warning for p in problems):
         return None, problems
+    if unread:
+        problems += unread_warnings(shotlist, text)
     return shotlist, problems
 
 

@@ -656,3 +656,44 @@ def _warn_empty_prompts(ck: _Checker, cuts: list[Cut], defaults: Params, backgro
                    "write a prompt on the cut, its background or under defaults", c.id, warning=True)
 
 
+
+
+# What the draft backend does not read (backends/draft: DraftBackend.reads), named here so that validating
+# imports no backend; a test holds the two together.
+DRAFT_UNREAD = ("negative", "steps", "guidance", "loras")
+
+
+def unread_warnings(shotlist: ShotList, text: str) -> list[Problem]:
+    """A parameter the model's backend does not read changes no picture: a warning (`validate`), once per place
+    it is written (defaults, a background, a variant, a cut), on the line of the first one there. The text is
+    read again with lines only when there is something to say."""
+    if shotlist.model == "draft":
+        unread, why = DRAFT_UNREAD, ("the draft backend paints colour keys from the prompt, seed, strength and "
+                                     "art board only", "they take effect once model: names a diffusion model")
+    elif not shotlist.model_settings.ip_adapter:
+        unread, why = ("art_board",), ("a diffusion model reads the art board only through an IP-Adapter",
+                                       "give ip_adapter: at the top (docs/models.md), or remove art_board")
+    else:
+        return []
+    levels = [(("defaults",), shotlist.defaults, None, None)]
+    for bg in shotlist.backgrounds.values():
+        levels.append((("backgrounds", bg.id), bg.params, bg.art_board, None))
+        levels += [(("backgrounds", bg.id, "variants", v.name), v.params, v.art_board, None)
+                   for v in bg.variants.values()]
+    levels += [(("cuts", c.index), c.params, None, c.id) for c in shotlist.cuts if c.reuse is None]
+    found = []
+    for path, params, board, cut in levels:
+        written = [k for k in unread if (board if k == "art_board" else getattr(params, k)) is not None]
+        if written:
+            found.append((path, written, cut))
+    if not found:
+        return []
+    problems: list[Problem] = []
+    _, lines = _read_yaml(text, shotlist.source, [], track=True)
+    ck = _Checker(shotlist.source, lines, problems)
+    for path, written, cut in found:
+        written.sort(key=lambda k: lines.get((*path, k), 0))  # as the file has them
+        these = "this changes" if len(written) == 1 else "these change"
+        ck.add((*path, written[0]), f"{', '.join(written)}: {why[0]}, so {these} no picture", why[1], cut,
+               warning=True)
+    return problems
