@@ -237,12 +237,13 @@ class _Settings:
 
 
 def _copy(shots: Path, tmp_path: Path):
-    """The rendered episode in a folder of its own (the fake's publications must not mix with the server's)."""
+    """The rendered episode in a folder of its own, without the decisions and publications the server's tests
+    made (and the fake's must not mix with them)."""
     import shutil
 
     from shotrender.shotlist import load
 
-    shutil.copytree(shots.parent, tmp_path / "show")
+    shutil.copytree(shots.parent, tmp_path / "show", ignore=shutil.ignore_patterns("*.decisions.json", "tracker.json"))
     return load(tmp_path / "show" / shots.name)
 
 
