@@ -15,7 +15,7 @@ from click.testing import CliRunner
 
 from shotrender.cli import cli
 from shotrender.review import decisions
-from shotrender.trackers import Credentials
+from shotrender.trackers import Credentials, Settings
 from shotrender.trackers.base import CutFailed, Published, Reply, Revision
 from shotrender.trackers.sync import published_picture, pull, push
 
@@ -113,6 +113,8 @@ def test_push_pull_round_trip(studio, shots):
     again = invoke(*push_args, env=env)
     assert again.exit_code == 0 and "ep01: 3 unchanged" in again.stdout, again.output
     assert {c: len(studio.comments(t)) for c, t in tasks.items()} == before
+    recorded = json.loads((shots.parent / "renders/ep01/tracker.json").read_text())["published"]
+    assert [(e["project"], e["revision"]) for e in recorded["C002"]] == [("Round trip", 1)]
 
     studio.says(tasks["C002"], "retake", "warmer sky, fewer clouds")
     studio.says(tasks["C001"], "done")
@@ -135,6 +137,8 @@ def test_push_pull_round_trip(studio, shots):
     last = invoke(*push_args, env=env)
     assert last.exit_code == 0 and "ep01: 1 published, 2 unchanged" in last.stdout, last.output
     assert [p["revision"] for p in studio.previews(tasks["C002"])] == [2, 1]
+    recorded = json.loads((shots.parent / "renders/ep01/tracker.json").read_text())["published"]
+    assert [e["revision"] for e in recorded["C002"]] == [1, 2] and len(recorded["C001"]) == 1
     assert studio.status(tasks["C002"]) == "wfa"
     assert (studio.status(tasks["C001"]), len(studio.previews(tasks["C001"]))) == ("done", 1)
 
@@ -232,17 +236,17 @@ class FakeTracker:
         return self.given_reply
 
 
-class _Settings:
-    project, task_type = "P", "Background"
+_Settings = Settings(url="http://fake", project="P")
 
 
 def _copy(shots: Path, tmp_path: Path):
-    """The rendered episode in a folder of its own (the fake's publications must not mix with the server's)."""
+    """The rendered episode in a folder of its own, without the decisions and publications the server's tests
+    made (and the fake's must not mix with them)."""
     import shutil
 
     from shotrender.shotlist import load
 
-    shutil.copytree(shots.parent, tmp_path / "show")
+    shutil.copytree(shots.parent, tmp_path / "show", ignore=shutil.ignore_patterns("*.decisions.json", "tracker.json"))
     return load(tmp_path / "show" / shots.name)
 
 
@@ -305,7 +309,7 @@ def test_a_retake_without_a_note_or_on_a_reused_picture_is_reported_not_applied(
 def test_a_server_that_never_answers_is_an_error_not_a_hang(monkeypatch):
     import socket
 
-    from shotrender.trackers import Settings, connect, kitsu
+    from shotrender.trackers import connect, kitsu
     from shotrender.trackers.base import TrackerError
 
     monkeypatch.setattr(kitsu, "TIMEOUT", (1, 1))

@@ -95,9 +95,11 @@ def _read_record(out: Path) -> dict:
 
 
 def _remember(out: Path, record: dict, cut: str, entry: dict) -> None:
-    """Add a publication to <out>/tracker.json, written whole (a crash leaves the previous file)."""
+    """Add a publication (tracker, project, revision, picture, when) to <out>/tracker.json unless it is there,
+    written whole (a crash leaves the previous file)."""
+    same = ("tracker", "project", "revision", "picture")
     entries = record["published"].setdefault(cut, [])
-    if entry not in entries:
+    if not any(all(e.get(k) == entry[k] for k in same) for e in entries):
         entries.append(entry)
         write_text_atomic(_record_path(out), json.dumps(record, indent=1) + "\n")
 
@@ -117,14 +119,15 @@ def push(sl, out: Path, tracker: Tracker, settings, create: bool, echo: Echo) ->
     for i, cut in enumerate(cuts, 1):
         where = f"[{i}/{len(cuts)}] {cut.id}"
         try:
-            kind, text = _push_cut(store, cut, tasks[cut.id], tracker, out, record)
+            kind, text = _push_cut(store, cut, tasks[cut.id], tracker, out, record,
+                                   {"tracker": settings.kind, "project": settings.project})
         except CutFailed as e:
             kind, text = "failed", str(e)
         outcome.note(cut.id, kind, text, echo, where)
     return outcome
 
 
-def _push_cut(store: Store, cut, task, tracker: Tracker, out: Path, record: dict) -> tuple[str, str]:
+def _push_cut(store: Store, cut, task, tracker: Tracker, out: Path, record: dict, place: dict) -> tuple[str, str]:
     state = store.read_state(cut.id)
     if not state.image_ok:
         return "skipped", "not rendered, nothing to publish"
@@ -135,7 +138,8 @@ def _push_cut(store: Store, cut, task, tracker: Tracker, out: Path, record: dict
         made = "shot made; "
     revisions = tracker.revisions(task)
     if revisions and published_picture(revisions[-1].text) == sha:
-        _remember(out, record, cut.id, {"revision": revisions[-1].number, "picture": sha})
+        _remember(out, record, cut.id, {**place, "revision": revisions[-1].number, "picture": sha,
+                                        "time": _now()})
         return "same", f"revision {revisions[-1].number} is this picture already"
     try:
         png = read_regular(store.png_path(cut.id))
@@ -149,12 +153,15 @@ def _push_cut(store: Store, cut, task, tracker: Tracker, out: Path, record: dict
         picture = Path(tmp) / store.png_path(cut.id).name  # the bytes hashed, whatever happens to the file now
         picture.write_bytes(png)
         published = tracker.publish(task, picture, comment(cut, state.record, take), movie)
-    _remember(out, record, cut.id, {"revision": published.revision, "picture": sha,
-                                    "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+    _remember(out, record, cut.id, {**place, "revision": published.revision, "picture": sha, "time": _now()})
     text = f"{made}published as revision {published.revision}, waiting for approval"
     if published.movie is not None and published.movie != "ready":
         text += f" (its preview movie is {published.movie} on the server: can it make movies (ffmpeg)?)"
     return "done", text
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
 def _movie(store: Store, record: dict) -> Path | None:
