@@ -7,7 +7,7 @@ paints the same cuts (same init image, prompt, strength, guidance and seeds) twi
 `DiffusersBackend.render` (resizing, padding to the family's cell, its guidance arguments, the work counter,
 LoRA switching, the broken-image check, the conversion to uint8) and as a plain loop of `pipe(...)` calls on
 the same loaded pipeline. The ratio is the backend's time over the loop's: orchestration overhead. One torch
-thread; the better of three rounds of each is kept, so a busy machine's pauses do not land on one side.
+thread; the best of five rounds of each is kept, so a busy machine's pauses do not land on one side.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 
 def measure(backend, requests, image) -> dict[str, float]:
-    """The better of three rounds of the raw pipeline loop and of the backend over `requests`, after a warm-up."""
+    """The best of five rounds of the raw pipeline loop and of the backend over `requests`, after a warm-up."""
     import numpy as np
     import torch
 
@@ -34,10 +34,10 @@ def measure(backend, requests, image) -> dict[str, float]:
 
     def raw():
         for r in requests:
-            pipe(prompt=r.prompt, image=image, strength=r.strength, num_inference_steps=r.steps,
-                 guidance_scale=r.guidance, width=r.width, height=r.height, output_type="np",
-                 generator=torch.Generator().manual_seed(r.seed),
-                 **{"negative_prompt": r.negative, **GUIDANCE[family.guidance](r.guidance, [r.negative])})
+            kwargs = {"prompt": r.prompt, "negative_prompt": r.negative, "guidance_scale": r.guidance}
+            kwargs.update(GUIDANCE[family.guidance](r.guidance, [r.negative]))  # what guidance means for it
+            pipe(image=image, strength=r.strength, num_inference_steps=r.steps, width=r.width, height=r.height,
+                 output_type="np", generator=torch.Generator().manual_seed(r.seed), **kwargs)
 
     def ours():
         for r in requests:
@@ -47,7 +47,7 @@ def measure(backend, requests, image) -> dict[str, float]:
     for side, run in (("raw", raw), ("ours", ours)):
         run()  # warm: first calls allocate
         best = np.inf
-        for _ in range(3):
+        for _ in range(5):
             t = time.perf_counter()
             run()
             best = min(best, time.perf_counter() - t)

@@ -213,6 +213,7 @@ def test_windows_of_a_transformer_family_show_no_seam(backends):
     seamless = seam_ratios([sheet(seed) for seed in seeds], BORDERS, factor=8)
     assert all(0.9 <= ratio <= 1.1 for ratio in seamless.values()), seamless
     pasted = seam_ratios([naive_tiling(_Plain(backend), seed) for seed in seeds], BORDERS, factor=8)
+    print(f"FLUX.1 windows: seam ratios {seamless}; windows painted apart and pasted: {pasted}")
     assert not all(0.9 <= ratio <= 1.1 for ratio in pasted.values()), pasted
 
 
@@ -313,3 +314,32 @@ def test_the_episode_renders_with_sheets_and_a_pan_and_the_same_bytes_in_two_pro
         assert "ep01_park_1.png" in pictures, pictures  # the place's sheet, painted once for its three cuts
         # the sidecar names the family and its pipeline; the PAN's background is three frames wide
         assert pictures["said"] == [name, families.FAMILIES[name].img2img, [3 * 256, 144]]
+
+
+# -- a region through the family's inpainting pipeline ---------------------------------------------------
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_a_region_is_repainted_through_the_familys_inpainting_pipeline(backends, name):
+    """The region changes; outside the 16-px blocks it touches the picture keeps its bytes; the same request
+    paints the same bytes; the cut's own pipeline stays the img2img one. A 136-px-wide picture (a sheet's size,
+    a multiple of 8, not 16) is cropped, padded and cut back around the region."""
+    from shotrender import regions
+    from shotrender.backends.diffusers.pipeline import latent_blocks
+
+    backend = backends(name)
+    width, height = 136, 64
+    picture = np.empty((height, width, 3), np.uint8)
+    picture[:] = np.linspace(90, 230, width, dtype=np.float32).astype(np.uint8)[None, :, None]
+    mask = np.zeros((height, width), bool)
+    mask[20:34, 100:118] = True
+    art = layout(width=width, height=height)
+    region = family_request(init_image=picture, layout=art, width=width, height=height, steps=4, strength=1.0)
+    painted = regions.paint(backend, region, picture, mask)
+    assert type(backend._inpainter).__name__ == families.FAMILIES[name].img2img.replace("Img2Img", "Inpaint")
+    blocks = latent_blocks(mask, 16)
+    assert (blocks | ~mask).all() and blocks.sum() < 0.25 * blocks.size
+    assert np.array_equal(painted[~blocks], picture[~blocks])
+    assert np.abs(painted[mask].astype(int) - picture[mask]).mean() > 10
+    assert np.array_equal(painted, regions.paint(backend, region, picture, mask))
+    assert backend.describe()["pipeline"] == families.FAMILIES[name].img2img

@@ -447,8 +447,7 @@ class DiffusersBackend:
         width, height = padded(request.width, request.height, cell)
         if not request.extra.get("sheet"):
             return [(0, height // factor, 0, width // factor)]
-        native = self.family.window or self._pipe.unet.config.sample_size * factor
-        window = request.extra.get("tile_window", native)
+        window = request.extra.get("tile_window", self._native_window())
         overlap = request.extra.get("tile_overlap", window // 4 // cell * cell)
         for key, value in (("tile_window", window), ("tile_overlap", overlap)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 0 or value % cell:
@@ -466,6 +465,10 @@ class DiffusersBackend:
                 "paint it with another family, or give it a tile_window at least as large as the sheet"
             )
         return windows
+
+    def _native_window(self) -> int:
+        """The side (image px) the model paints best at: the family's, or its UNet's sample size."""
+        return self.family.window or self._pipe.unet.config.sample_size * self._pipe.vae_scale_factor
 
     def _cell(self) -> int:
         """Image pixels of one token of the denoiser: the VAE's scale times the family's patch."""
@@ -553,15 +556,15 @@ class DiffusersBackend:
         return self._call(requests, lambda: tiled.paint(self._pipe, windows, **kwargs))
 
     def _inpaint(self, request: RenderRequest) -> np.ndarray:
-        """A masked request (regions.paint): the inpainting pipeline on the same weights paints the latent blocks
-        the mask touches (with a 4-channel UNet, diffusers blends the init image's noised latents back outside
-        them at every step: its "mask blending"), in a crop of the picture around the mask at least the model's
-        window large, the init image around as context. Pasted back over the blocks, feathered inside their
-        edge; everywhere else the init image's own values. Float H×W×3 in 0..1."""
-        factor = self._pipe.vae_scale_factor
-        x0, y0, x1, y1 = context_box(request.mask, self._pipe.unet.config.sample_size * factor, factor)
+        """A masked request (regions.paint): the family's inpainting pipeline on the same weights paints the latent
+        blocks the mask touches (with a 4-channel UNet or a flow transformer, diffusers blends the init image's
+        noised latents back outside them at every step: its "mask blending"), in a crop of the picture around
+        the mask at least the model's window large, the init image around as context. Pasted back over the
+        blocks, feathered inside their edge; everywhere else the init image's own values. Float H×W×3 in 0..1."""
+        cell = self._cell()  # a transformer family's blocks are its 2×2-patch tokens, 16 px
+        x0, y0, x1, y1 = context_box(request.mask, self._native_window(), cell)
         crop = np.s_[y0:y1, x0:x1]
-        blocks = latent_blocks(request.mask[crop], factor)
+        blocks = latent_blocks(request.mask[crop], cell)
         part = replace(request, init_image=request.init_image[crop], layout=fit(request.layout, request.width,
                                                                                request.height)[crop],
                        width=x1 - x0, height=y1 - y0, mask=None)
@@ -569,12 +572,16 @@ class DiffusersBackend:
         if self._inpainter is None:
             from diffusers import AutoPipelineForInpainting
 
-            self._inpainter = AutoPipelineForInpainting.from_pipe(self._pipe)  # no weights loaded again
+            # the family's inpainting pipeline (FluxInpaintPipeline, ...) on the same weights: none loaded again
+            self._inpainter = AutoPipelineForInpainting.from_pipe(self._pipe)
         from PIL import Image
 
-        kwargs.update(mask_image=Image.fromarray(blocks.view(np.uint8) * 255), width=x1 - x0, height=y1 - y0)
+        width, height = padded(x1 - x0, y1 - y0, cell)  # a crop of a sheet sized in 8s grows as the sheet does
+        mask = np.zeros((height, width), np.uint8)
+        mask[: y1 - y0, : x1 - x0] = blocks.view(np.uint8) * 255
+        kwargs.update(mask_image=Image.fromarray(mask), width=width, height=height)
         self.last_work["windows"] = 1
-        painted = self._call([request], lambda: self._inpainter(**kwargs))[0]
+        painted = self._call([part], lambda: self._inpainter(**kwargs))[0]
         weight = np.minimum(cv2.distanceTransform(blocks.view(np.uint8), cv2.DIST_L2, 3) / PASTE, 1)[..., None]
         out = request.init_image.astype(np.float32) / 255
         out[crop] = out[crop] * (1 - weight) + painted * weight
@@ -692,8 +699,10 @@ def latent_blocks(mask: np.ndarray, factor: int) -> np.ndarray:
     paints these: a thin region (a line added) falls between a latent's samples otherwise."""
     grown = cv2.dilate(mask.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * PASTE + 1,) * 2))
     h, w = mask.shape
-    touched = grown.reshape(h // factor, factor, w // factor, factor).max(axis=(1, 3))
-    return np.repeat(np.repeat(touched, factor, 0), factor, 1) > 0
+    # a side off the blocks' size (a sheet's 8s under a family's 16-px tokens) is painted padded right and down
+    grown = np.pad(grown, ((0, -h % factor), (0, -w % factor)))
+    touched = grown.reshape(grown.shape[0] // factor, factor, grown.shape[1] // factor, factor).max(axis=(1, 3))
+    return (np.repeat(np.repeat(touched, factor, 0), factor, 1) > 0)[:h, :w]
 
 
 def control_image(layout: np.ndarray, width: int, height: int) -> np.ndarray:
