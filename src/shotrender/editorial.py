@@ -176,6 +176,8 @@ def read_timeline(path: Path, rate: Fraction | float = 24, edl: bool | None = No
     if not isinstance(timeline, otio.schema.Timeline):
         kind = timeline.schema_name() if isinstance(timeline, otio.core.SerializableObject) else "list or value"
         raise UsageError(f"{_shown(str(path))}: holds a {kind}, not a timeline; export the edit as one")
+    if not isinstance(timeline.tracks, otio.schema.Stack):  # `"tracks": null` reads, then segfaults video_tracks()
+        raise UsageError(f"{_shown(str(path))}: the timeline has no tracks; export the edit again")
     return timeline
 
 
