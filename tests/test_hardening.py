@@ -213,3 +213,11 @@ def test_init_makes_pan_layouts_moving_cuts_and_names_the_episode_from_the_files
     assert (moves["C003"].start.x, moves["C003"].end.x, moves["C003"].end.width) == (0, 256, 128)
     assert (moves["C004"].start.y, moves["C004"].end.y, moves["C004"].end.width) == (0, 144, 128)
     assert "2 layouts wider or taller than the frame" in out.output
+
+
+def test_an_otio_timeline_without_tracks_exits_2(tmp_path):  # was a segfault (found by tests/test_fuzz_inputs.py)
+    from helpers import run_cli
+
+    (tmp_path / "none.otio").write_text('{"OTIO_SCHEMA": "Timeline.1", "tracks": null}')
+    out = run_cli("init", "--from-otio", "none.otio", "-o", "ep.yaml", cwd=tmp_path)
+    assert out.returncode == 2 and "none.otio: the timeline has no tracks" in out.stderr, out.stderr
