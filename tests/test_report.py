@@ -325,3 +325,43 @@ def test_report_in_an_unwritable_folder_is_a_message(tmp_path, monkeypatch):
     result = report_in_process(shotlist)
     assert result.exit_code == 1
     assert re.search(r"shotrender: cannot write \S+ \(Permission denied\); make \S+ writable", result.stderr)
+
+
+def test_cards_follow_episode_order_reused_and_missing_cuts_in_their_place():
+    # the cards followed render order: a reused cut after its chain's painted ones, a cut not rendered yet
+    # at the end of the page
+    manifest = manifest_with("park", status="rendered")
+    manifest["cuts"] = [{"cut": "C001", "chain": "park", "position": 0, "status": "rendered"},
+                        {"cut": "C005", "chain": "park", "status": "reused", "reuse_of": "C001"},
+                        {"cut": "C002", "chain": "park", "status": "missing"},
+                        {"cut": "C003", "chain": "park", "position": 2, "status": "rendered"}]
+    html = report_html(manifest, {})
+    order = [html.index(f'id="cut-{c}"') for c in ("C001", "C005", "C002", "C003")]
+    assert order == sorted(order) and "not rendered yet" not in html
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")
+def test_a_full_page_capture_and_a_print_show_every_card(reported, tmp_path):
+    # content-visibility: auto left the cards below the fold blank in a full-page capture and in print,
+    # and their pictures waited for a scroll that never came
+    import io
+
+    import numpy as np
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1000, "height": 500})
+            page.goto((reported / "report.html").as_uri())
+            page.wait_for_load_state("networkidle")
+            for media in ("screen", "print"):
+                page.emulate_media(media=media)
+                shot = np.asarray(Image.open(io.BytesIO(page.screenshot(full_page=True))).convert("L"), np.float64)
+                last = page.locator(".cut").last.locator("figure img").last.bounding_box()
+                assert last["y"] > 1500  # far below the fold
+                x, y, w, h = (int(last[k]) for k in ("x", "y", "width", "height"))
+                picture = shot[y + 2:y + h - 2, x + 2:x + w - 2]
+                assert picture.size and picture.std() > 10, (media, picture.std())  # painted, not a blank box
+        finally:
+            browser.close()

@@ -77,13 +77,12 @@ def _score(cut: dict) -> float | None:
 
 
 def chains_in_order(manifest: dict) -> list[tuple[str, list[dict]]]:
-    """Chains in episode order, each with its cuts in render order; reused cuts after, cuts without a
-    sidecar (missing) in a group of their own at the end."""
+    """Chains in episode order (of their first cut), each with its cuts in episode order (the manifest's,
+    the shot list's), reused and missing ones in their place; cuts of no chain in a group at the end."""
     chains: dict[str, list[dict]] = {}
     for cut in manifest.get("cuts", []):
         chains.setdefault(cut.get("chain") or "", []).append(cut)
-    ordered = [(name, sorted(cuts, key=lambda c: (c.get("position") is None, c.get("position") or 0)))
-               for name, cuts in chains.items() if name]
+    ordered = [(name, cuts) for name, cuts in chains.items() if name]
     if "" in chains:
         ordered.append(("", chains[""]))
     return ordered
@@ -378,7 +377,7 @@ margin:0 0 8px;padding:12px 16px;background:var(--panel);border:1px solid var(--
 .facts dt{color:var(--muted)}.facts dd{margin:0;overflow-wrap:anywhere}
 h2{font-size:17px;margin:26px 0 10px}.muted{color:var(--muted);font-weight:400;font-size:13px}
 .grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(420px,1fr));gap:14px}
-.cut{content-visibility:auto;contain-intrinsic-size:auto 580px;background:var(--panel);border:1px solid var(--line);
+.cut{background:var(--panel);border:1px solid var(--line);
 border-radius:8px;padding:10px 12px;outline:none}
 .cut[data-status=flagged]{border-color:var(--warn);box-shadow:0 0 0 1px var(--warn) inset}
 .cut[data-status=failed],.cut[data-status=blocked]{border-color:var(--bad);box-shadow:0 0 0 1px var(--bad) inset}
@@ -429,7 +428,9 @@ _JS = """
   var body = document.body;
   var check = /[?&]check\\b/.test(location.search);
   var imgs = Array.prototype.slice.call(document.images);
-  function show(img) { img.src = img.getAttribute("data-src"); img.removeAttribute("data-src"); }
+  function show(img) {  // once: the observer may still report a picture shown by showAll below
+    if (img.hasAttribute("data-src")) { img.src = img.getAttribute("data-src"); img.removeAttribute("data-src"); }
+  }
   var waiting = imgs.filter(function (img) { return img.hasAttribute("data-src"); });
   if (check || !("IntersectionObserver" in window)) waiting.forEach(show);
   else {
@@ -438,7 +439,11 @@ _JS = """
     }, {rootMargin: "800px"});
     waiting.forEach(function (img) { seen.observe(img); });
   }
+  // the pictures still waiting load once the page has: a full-page capture or a print shows every card
+  function showAll() { waiting.forEach(show); }
+  window.addEventListener("beforeprint", showAll);
   window.addEventListener("load", function () {
+    setTimeout(showAll, 0);
     var broken = imgs.filter(function (img) { return img.complete && img.naturalWidth === 0; }).length;
     var pending = imgs.filter(function (img) { return !img.complete; }).length;
     body.setAttribute("data-broken-images", String(broken));

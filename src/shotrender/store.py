@@ -266,12 +266,14 @@ class Store:
     def write_manifest(self, plan: Plan, run: dict) -> dict:
         """Rebuild manifest.json from every sidecar of the episode, under a lock so that concurrent shard
         processes do not lose each other's entries (each writes its sidecars before rebuilding)."""
+        chain_of = {cut: c.name for c in plan.chains for cut in c.cuts}
         with self._lock():
             cuts = []
             for cut in plan.shotlist.cuts:
                 state = self.read_state(cut.id)
-                if state.record is None:
-                    cuts.append({"cut": cut.id, "status": "missing"})
+                if state.record is None:  # in its chain, so that the report shows it in its place
+                    chain = chain_of.get(cut.id)
+                    cuts.append({"cut": cut.id, "status": "missing", **({"chain": chain} if chain else {})})
                     continue
                 entry = {k: v for k, v in state.record.items() if k not in ("schema", "episode")}
                 if not state.image_ok and entry.get("status") != "failed":
