@@ -10,7 +10,8 @@ on one thread), "ratio" is that over N = 40's (every pair tried would be 4x at 8
 registers again after one layout is redrawn, from the pair cache the first filled; "edit/first" is the
 goal's ratio. The error is the largest corner displacement, through the sheet, over every pair of cuts
 whose frames overlap by a fifth or more in truth. `--status N` times `shotrender status` on N cuts
-written as a shot list: the first (which registers and fills the cache) and the next (which reads it).
+written as a shot list: the first (which registers and fills the cache) and the next (which reads it),
+in wall and CPU seconds of the whole process.
 
 Accuracy (`--sizes`):
 the layouts are tests/location.py's park, drawn at each size: six cuts (a pan over three, the last
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import resource
 import subprocess
 import sys
 import tempfile
@@ -123,12 +125,14 @@ def status(n: int, size: tuple[int, int]) -> None:
                 "backgrounds": {"street": {"prompt": "a street"}},
                 "cuts": [{"id": c.id, "layout": f"layouts/{c.id}.png", "bg": "street"} for c in cuts]}
         path = write_shotlist(folder, data, layouts=False)
-        print(f"\nshotrender status on {n} cuts of one place at {size[0]}x{size[1]} (whole process, wall s)")
+        print(f"\nshotrender status on {n} cuts of one place at {size[0]}x{size[1]} (whole process: wall s, CPU s)")
         for what in ("first (registers, fills the cache)", "again (reads it)"):
-            t = time.perf_counter()
+            t, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
             subprocess.run([sys.executable, "-m", "shotrender", "status", str(path)], capture_output=True,
                            check=False)
-            print(f"  {what}: {time.perf_counter() - t:.2f}")
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+            print(f"  {what}: {time.perf_counter() - t:.2f} wall, {used:.2f} CPU")
 
 
 def accuracy(args) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 
 import cv2
 import numpy as np
@@ -122,3 +123,18 @@ def test_identical_houses_without_landmarks_are_ambiguous_and_status_says_so(tmp
     assert (tmp_path / "out" / "sheets" / "ep01_street.pairs.json").is_file()
     result = CliRunner().invoke(cli, ["check", str(path)])
     assert "C002         street     painted alone · ambiguous: two matches 115 px apart with C001" in result.output
+
+
+def test_min_agreement_is_the_places_setting_and_status_names_it(tmp_path):
+    """continuity.min_agreement reaches registration, and a cut painted alone says how far it fell short."""
+    (tmp_path / "layouts").mkdir()
+    for c in ("C001", "C006"):  # the park and its hand-redrawn return: agreement 0.94 at 256 px
+        cv2.imwrite(str(tmp_path / "layouts" / f"{c}.png"), L.cut(c).draw((256, 144))[..., ::-1])
+    cuts = [{"id": c, "layout": f"layouts/{c}.png", "bg": "park"} for c in ("C001", "C006")]
+    path = write_shotlist(tmp_path, episode(cuts, size=[256, 144], output="out",
+                                            continuity={"min_agreement": 0.97}), layouts=False)
+    rows = {r.cut: r for r in status(make_plan(load(path)), DraftBackend(), tmp_path / "out")}
+    assert re.fullmatch(r"alone: no match with C001 \(agreement 0\.9\d < 0\.97\)", rows["C006"].alone or "")
+    bad = write_shotlist(tmp_path, episode(cuts, continuity={"min_agreement": 0.3}), "bad.yaml", layouts=False)
+    result = CliRunner().invoke(cli, ["validate", str(bad)])
+    assert result.exit_code == 2 and "continuity.min_agreement: must be between 0.5 and 1, got 0.3" in result.output

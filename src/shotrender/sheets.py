@@ -100,7 +100,8 @@ class Sheet:
     priority: tuple[str, ...]  # tightest framing first (equally tight: shot-list order); see `mosaic`
     scale: float  # sheet px per reference px: 1 unless max_sheet_pixels scaled the sheet down
     transforms: Mapping[str, tuple[tuple[float, ...], ...]]  # cut px -> sheet px, 3×3
-    links: tuple[Pair, ...]  # the accepted pairs the plane was built from (a spanning tree)
+    links: tuple[Pair, ...]  # the spanning tree of accepted pairs that joined the cuts (the plane is then
+    # adjusted to every accepted pair among them, Registration.pairs)
     sizes: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # a moving cut's deliverable, W, H
     variant: str | None = None  # a variant's sheet (`variant_of`): its base's geometry, painted from its painting
 
@@ -625,7 +626,6 @@ def _sheet(sheet_id: str, members: list[str], links: list[Pair], frame: tuple[in
                 queue.append(there)
     if len(agreeing) > len(links):
         to_first = _adjust(members, to_first, agreeing, frame, sizes)
-        links = list(agreeing)
     scales = {c: _scale(to_first[c]) for c in members}
     priority = _tightest(members, scales, settings.same_scale)
     reference = priority[0]
@@ -831,6 +831,8 @@ def _str(v) -> str:
 
 
 def _float(v) -> float:
+    if type(v) is float and math.isfinite(v):  # the common case, first: a cached record has thousands
+        return v
     if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
         raise TypeError(f"expected a number, got {v!r}")
     return float(v)
