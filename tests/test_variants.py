@@ -16,6 +16,7 @@ from shotrender.backends.draft import DraftBackend
 from shotrender.images import decode_png
 from shotrender.plan import make_plan
 from shotrender.render import RenderOptions, render
+from shotrender.report import clean_manifest, read_manifest
 from shotrender.shotlist import load, load_with_warnings
 from shotrender.state import RunSettings, status
 from test_sheet_continuity import SIZE, TINY_SIZE, paint_error
@@ -180,6 +181,8 @@ def test_editing_a_variant_paints_its_sheet_and_its_cuts_again_and_nothing_else(
     after = {p.name: p.read_bytes() for p in (tmp_path / "out").rglob("*.png")}
     changed = sorted(n for n in before if before[n] != after[n] and not n.endswith((".flow.png", ".error.png")))
     assert changed == ["ep01_C002.png", "ep01_C004.png", "ep01_park_1@night.png"]
+    shown, warnings = clean_manifest(read_manifest(tmp_path / "out"))  # the report shows both sheets
+    assert not warnings and {s["sheet"]: s["cuts"] for s in shown["sheets"]}["park/1@night"] == list(NIGHT)
 
 
 def test_adding_a_variant_leaves_the_base_cuts_up_to_date(tmp_path):

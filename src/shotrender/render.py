@@ -430,12 +430,7 @@ class Run:
                     attempts.append(_Attempt(image, strength, seed, score, seconds=time.perf_counter() - t))
                 self.result.backend = self.backend.describe()
             except Exception as e:
-                if _ends_the_run(e):
-                    raise
-                self.failed_sheets[sheet.id] = str(e)
-                self.result.sheets[sheet.id] = "failed"
-                self.sheet_store.write_failure(name, {**base, "error": str(e)})
-                self.progress.message(f"sheet {sheet.id} failed: {e}")
+                self.sheet_failed(sheet, base, e)
                 continue
             best = min(range(len(attempts)), key=lambda i: attempts[i].score if attempts[i].score is not None else 0)
             chosen, seconds = attempts[best], time.perf_counter() - t0
@@ -461,6 +456,16 @@ class Run:
                                   f"{sheet.size[1]}, painted in {seconds:.2f} s" + (f" ({why})" if why else "")
                                   + (f"; flagged: {report['reason']}" if flagged else ""))
 
+    def sheet_failed(self, sheet: sheets.Sheet, base: dict, error: Exception) -> None:
+        """A sheet whose painting failed: recorded, so its cuts are blocked with the reason; a run-ending error
+        (an interrupt, a full disk) goes on up."""
+        if _ends_the_run(error):
+            raise error
+        self.failed_sheets[sheet.id] = str(error)
+        self.result.sheets[sheet.id] = "failed"
+        self.sheet_store.write_failure(sheet_name(sheet), {**base, "error": str(error)})
+        self.progress.message(f"sheet {sheet.id} failed: {error}")
+
     def paint_variant(self, sheet: sheets.Sheet, base: dict, t0: float) -> None:
         """Paint a variant's sheet from its base sheet's painting (variants.py), painted before it in this run
         or up to date; write it with the retouches of the variant's cuts laid in."""
@@ -480,12 +485,7 @@ class Run:
             attempt = _Attempt(image, request.strength, request.seed, None, seconds=time.perf_counter() - t)
             self.result.backend = self.backend.describe()
         except Exception as e:
-            if _ends_the_run(e):
-                raise
-            self.failed_sheets[sheet.id] = str(e)
-            self.result.sheets[sheet.id] = "failed"
-            self.sheet_store.write_failure(name, {**base, "error": str(e)})
-            self.progress.message(f"sheet {sheet.id} failed: {e}")
+            self.sheet_failed(sheet, base, e)
             return
         seconds = time.perf_counter() - t0
         held, pictures = retouch.held(self, sheet)

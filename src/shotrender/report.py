@@ -552,6 +552,8 @@ _SHEET = {"sheet": STR, "cut": STR, "chain": STR, "status": STR, "image": {"file
 _TOP = {"episode": STR, "updated": TEXT, "shotlist": TEXT, "last_run": {"seconds": NUMBER, "backend": {
     "backend": STR, "*": TEXT}}, "size": [INT], "sheets": [_SHEET]}
 _DROP = object()
+# a sheet's name in sheets/: park_1, or a variant's park_1@night (sheets.variant_of)
+SHEET_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+(@[A-Za-z0-9_-]+)?\Z")
 MAX_WARNINGS = 10
 
 
@@ -612,8 +614,8 @@ def clean_manifest(manifest: dict) -> tuple[dict, list[str]]:
                                  and 1 / 16 <= size[0] / size[1] <= 16):
         bad.append("manifest.size")
         del out["size"]
-    if any(not ID_RE.match(sheet.get("cut", "")) or not ID_RE.match(sheet.get("chain", "")) or "sheet" not in sheet
-           for sheet in out.get("sheets", ())):  # a sheet is named by its id on the page
+    if any(not SHEET_NAME_RE.match(sheet.get("cut", "")) or not ID_RE.match(sheet.get("chain", ""))
+           or "sheet" not in sheet for sheet in out.get("sheets", ())):  # a sheet is named by its id on the page
         bad.append("manifest.sheets")
         del out["sheets"]
     if "episode" in out and not ID_RE.match(out["episode"]):
