@@ -11,7 +11,8 @@
 # To add a dependency: a Debian package goes in APT_PACKAGES with the reason on its line; anything else the
 # tests need (a service, a second virtualenv) goes in a function of its own, called at the end.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+SCRIPT="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
+cd "$(dirname "$SCRIPT")/.."
 
 APT_PACKAGES=(
     python3-venv   # `python3 -m venv`: Debian's python3 leaves it out
@@ -40,7 +41,7 @@ install_python_packages() {
     [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
     local stamp="$VENV/.shotrender-test-deps"
     local wanted
-    wanted="$(cat pyproject.toml "$0" | sha256sum | cut -d' ' -f1)"
+    wanted="$(cat pyproject.toml "$SCRIPT" | sha256sum | cut -d' ' -f1)"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$wanted" ]; then
         return
     fi
