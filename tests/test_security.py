@@ -101,7 +101,7 @@ def test_links_planted_at_every_name_render_and_report_write_change_nothing_outs
                for kind in ("layout", "render", "flow", "error")]
     # the place's sheet (C002 pans over C001): its painting, sidecar, registration cache and thumbnail
     finals += ["sheets/ep01_park_1.png", "sheets/ep01_park_1.json", "sheets/ep01_park.registration.json",
-               "thumbs/ep01_park_1.sheet.jpg"]
+               "sheets/ep01_park.pairs.json", "thumbs/ep01_park_1.sheet.jpg"]
     host = socket.gethostname().replace(".", "_")
     temporaries = [f"{name}.tmp-{host}-{os.getpid()}-planted" for name in finals]
     # and the fixed names the report's temporaries once had, which anyone could plant
@@ -125,5 +125,6 @@ def test_links_planted_at_every_name_render_and_report_write_change_nothing_outs
     assert _outside_state(tmp_path, out) == before
     for name in ("ep01_C002.png", "ep01_C002.flow.png", "manifest.json", ".manifest.lock", "report.html",
                  "ep01_contact.png", "thumbs/ep01_C001.layout.jpg", "thumbs/ep01_C002.render.jpg",
-                 "sheets/ep01_park_1.png", "sheets/ep01_park.registration.json", "thumbs/ep01_park_1.sheet.jpg"):
+                 "sheets/ep01_park_1.png", "sheets/ep01_park.registration.json", "sheets/ep01_park.pairs.json",
+                 "thumbs/ep01_park_1.sheet.jpg"):
         assert not (out / name).is_symlink() and (out / name).is_file(), f"{name} was not written in place"
