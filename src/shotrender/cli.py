@@ -703,14 +703,14 @@ def _write_file(path: Path, text: str) -> None:
 def _backend(sl, settings):
     """The backend for a shot list under the run's settings; nothing loads until a cut needs it."""
     from shotrender.backends import make_backend, model_option
-    from shotrender.errors import Problem
+    from shotrender.errors import Problem, UsageError
     from shotrender.model_settings import backend_options
     from shotrender.shotlist import top_key_line
 
     model, controlnet = settings.model, settings.controlnet
     model_ref = model_option(model) if model else None
     try:
-        return make_backend(
+        backend = make_backend(
             model_ref or sl.resolve_path_or_id(sl.model),
             controlnet=controlnet or (sl.resolve_path_or_id(sl.controlnet) if sl.controlnet else None),
             device=settings.device, dtype=settings.dtype, allow_unsafe_checkpoint=settings.allow_unsafe_checkpoint,
@@ -723,6 +723,12 @@ def _backend(sl, settings):
         field = "controlnet" if sl.controlnet and not controlnet and sl.controlnet in str(e) else "model"
         text = Path(sl.source).read_text(encoding="utf-8-sig")
         raise ShotListError([Problem(sl.source, top_key_line(text, field), field, str(e))]) from None
+    family = getattr(backend, "family", None)  # validate checked the shot list's own model; --model is checked here
+    if family is not None and (sl.width % family.multiple or sl.height % family.multiple):
+        raise UsageError(f"--model {model} is a {family.label} model, which paints sizes whose sides are multiples "
+                         f"of {family.multiple}, and the shot list's size is {sl.width}x{sl.height}; change size: "
+                         "in the shot list, or paint with another model")
+    return backend
 
 
 def _progress(mode: str):
