@@ -343,3 +343,12 @@ def test_a_region_is_repainted_through_the_familys_inpainting_pipeline(backends,
     assert np.abs(painted[mask].astype(int) - picture[mask]).mean() > 10
     assert np.array_equal(painted, regions.paint(backend, region, picture, mask))
     assert backend.describe()["pipeline"] == families.FAMILIES[name].img2img
+
+
+def test_render_with_a_transformer_model_given_on_the_command_line_checks_its_size_rule(tmp_path, tiny_families):
+    """validate checks the shot list's own model; a --model override is checked before anything loads."""
+    path = _shotlist(tmp_path, "draft", size=[128, 72])
+    result = run_cli("render", str(path), "--model", str(tiny_families["z-image"]))
+    assert result.returncode == 2, result.stderr
+    assert "is a Z-Image model, which paints sizes whose sides are multiples of 16" in result.stderr
+    assert not (tmp_path / "renders").exists()

@@ -288,11 +288,14 @@ def test_bad_window_settings_are_refused_before_painting(backend, extra, message
 
 
 def test_sdxl_sheet_larger_than_a_window_is_refused_with_a_way_out(tiny_model):
+    from shotrender.backends.diffusers.families import FAMILIES
+
     sdxl = DiffusersBackend(str(tiny_model))
+    sdxl.family = FAMILIES["sdxl"]
     sdxl._pipe = SimpleNamespace(
         vae_scale_factor=8, unet=SimpleNamespace(config=SimpleNamespace(sample_size=128)), text_encoder_2=object()
     )
     wide = sheet_request(width=3072, height=1024)
-    with pytest.raises(BackendError, match="SD 1.x/2.x models only.*tile_window at least as large as the sheet"):
+    with pytest.raises(BackendError, match="not done for SDXL.*tile_window at least as large as the sheet"):
         sdxl._windows(wide)
     assert len(sdxl._windows(sheet_request(width=1024, height=1024))) == 1

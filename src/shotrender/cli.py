@@ -838,7 +838,7 @@ def _backend(sl, settings, painting: bool = False):
     (render): a model read as a hub id must be one that can load (backends.check_hub_id), said before anything
     is written."""
     from shotrender.backends import check_hub_id, make_backend, model_option
-    from shotrender.errors import Problem
+    from shotrender.errors import Problem, UsageError
     from shotrender.model_settings import backend_options
     from shotrender.shotlist import top_key_line
 
@@ -848,7 +848,7 @@ def _backend(sl, settings, painting: bool = False):
         if painting:
             check_hub_id(model_ref or sl.model, Path.cwd() if model_ref else sl.base_dir,
                          "--model" if model_ref else "the model")
-        return make_backend(
+        backend = make_backend(
             model_ref or sl.resolve_path_or_id(sl.model),
             controlnet=controlnet or (sl.resolve_path_or_id(sl.controlnet) if sl.controlnet else None),
             device=settings.device, dtype=settings.dtype, allow_unsafe_checkpoint=settings.allow_unsafe_checkpoint,
@@ -861,6 +861,12 @@ def _backend(sl, settings, painting: bool = False):
         field = "controlnet" if sl.controlnet and not controlnet and sl.controlnet in str(e) else "model"
         text = Path(sl.source).read_text(encoding="utf-8-sig")
         raise ShotListError([Problem(sl.source, top_key_line(text, field), field, str(e))]) from None
+    family = getattr(backend, "family", None)  # validate checked the shot list's own model; --model is checked here
+    if family is not None and (sl.width % family.multiple or sl.height % family.multiple):
+        raise UsageError(f"--model {model} is a {family.label} model, which paints sizes whose sides are multiples "
+                         f"of {family.multiple}, and the shot list's size is {sl.width}x{sl.height}; change size: "
+                         "in the shot list, or paint with another model")
+    return backend
 
 
 def _progress(mode: str):
