@@ -328,6 +328,7 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     from shotrender.progress import FarmProgress
     from shotrender.render import RenderOptions
     from shotrender.render import render as run_render
+    from shotrender.state import PLACE_CHANGED
 
     ray_only = {"--address": address, "--workers": workers, "--gpus-per-worker": gpus_per_worker,
                 "--cpus-per-worker": cpus_per_worker if cpus_per_worker != 1 else None}
@@ -381,7 +382,10 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
                    err=True)
         sys.exit(1)
     for r in result.flagged:
-        click.echo(f"  {r.cut}: flagged for review{' (cached)' if r.status == 'cached' else ''}: {r.error}")
+        if r.error.startswith(PLACE_CHANGED):  # approved: the director's word stands, but the place moved on
+            click.echo(f"  {r.cut}: {r.error}")
+        else:
+            click.echo(f"  {r.cut}: flagged for review{' (cached)' if r.status == 'cached' else ''}: {r.error}")
     if result.failed:
         for r in result.failed:
             click.echo(f"  {r.cut}: {r.status}: {r.error}", err=True)
@@ -409,6 +413,7 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
       shotrender status shots/example/episode.yaml
       shotrender status shots/example/episode.yaml --no-continuity --json
     """
+    from shotrender.state import PLACE_CHANGED
     from shotrender.state import status as cut_status
 
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
@@ -419,17 +424,19 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     rows = cut_status(selected, _backend(sl, settings), _out(sl, out_dir), settings)
     decided = Reviews.of(sl)
     # each cut's review state, once the episode is under review (its decisions file exists)
-    reviews = {r.cut: decided.state(r.cut, r.picture)[0] for r in rows if r.kind == "cut"} if reviewing(sl) else {}
+    reviews = ({r.cut: decided.state(r.cut, r.picture, r.take)[0] for r in rows if r.kind == "cut"}
+               if reviewing(sl) else {})
     if as_json:
         click.echo(json.dumps([{"cut": r.cut, "kind": r.kind, "chain": r.chain, "state": r.state,
-                                "reasons": list(r.reasons), **({"review": reviews[r.cut]} if r.cut in reviews else {})}
+                                "reasons": list(r.reasons), **({"review": reviews[r.cut]} if r.cut in reviews else {}),
+                                **({"place_changed": r.place_changed} if r.kind == "cut" else {})}
                                for r in rows], indent=2))
         return
     for r in rows:
         why = f" ({'; '.join(r.reasons)})" if r.reasons else ""
         name = f"sheet {r.cut}" if r.kind == "sheet" else r.cut
         review = f" · review: {reviews[r.cut]}" if r.kind == "cut" and r.cut in reviews else ""
-        click.echo(f"{name:<14} {r.chain:<12} {r.state}{why}{review}")
+        click.echo(f"{name:<14} {r.chain:<12} {PLACE_CHANGED if r.place_changed else r.state}{why}{review}")
     counts = {}
     for r in rows:
         if r.kind == "cut":
@@ -464,12 +471,16 @@ def check(shotlist: Path, cuts, chain, shard, units, out_dir, no_continuity, as_
     rows = check_pairs(selected, _out(full.shotlist, out_dir), RunSettings(continuity=not no_continuity))
     if as_json:
         click.echo(json.dumps([{"upstream": r.upstream, "cut": r.cut, "chain": r.chain, "mode": r.mode,
-                                "overlap": r.overlap, "score": r.score, "limit": r.limit, "over": r.over}
+                                "overlap": r.overlap, "score": r.score, "limit": r.limit, "over": r.over,
+                                **({"note": r.note} if r.note else {})}
                                for r in rows], indent=2))
         return
     for r in rows:
         if r.mode == "missing":
             click.echo(f"{r.upstream} -> {r.cut:<8} {r.chain:<10} not both rendered")
+            continue
+        if r.mode == "size":
+            click.echo(f"{r.upstream} -> {r.cut:<8} {r.chain:<10} {r.note}")
             continue
         score = "n/a" if r.score is None else f"{r.score:.4f}"
         verdict = "OVER" if r.over else "ok"
@@ -608,6 +619,50 @@ def review(shotlist: Path, out_dir, host, port, reviewer):
     serve(sl, out, host, port, reviewer or getpass.getuser(), lambda text, err=False: click.echo(text, err=err))
 
 
+@cli.command()
+@shotlist_argument
+@click.argument("cut")
+@click.argument("kind", type=click.Choice(["approve", "retake", "comment"]))
+@out_option
+@click.option("--scope", type=click.Choice(["cut", "place", "region"]), help="A retake's scope: cut (default: "
+              "the cut painted again from its view), place (its sheet painted again; the place's unapproved, "
+              "unretouched cuts follow) or region (a rectangle of it painted again and written into its sheet).")
+@click.option("--region", metavar="X,Y,W,H", help="With --scope region: the rectangle, in the cut's picture pixels.")
+@click.option("--words", help="A retake's words, added to the prompt.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="A retake's seed (default: the next seed).")
+@click.option("--strength", type=float, help="A retake's strength, 0 < S <= 1.")
+@click.option("--candidates", type=click.IntRange(1, 8), help="A retake painted as N takes with "
+              "different seeds, side by side on the review page, for the director to approve one.")
+@click.option("--note", default="", help="What to change, or what was seen; a retake and a comment need one.")
+@click.option("--by", "reviewer", help="The name the decision is signed with. Default: your login name.")
+def decide(shotlist: Path, cut, kind, out_dir, scope, region, words, seed, strength, candidates, note, reviewer):
+    """Record a decision on a cut's current picture, as the review page does: for scripts, farms and trackers.
+
+    It goes to <shot list>.decisions.json under the page's rules: a reused cut is decided on through its
+    source, a retouched picture cannot be sent back, and the decision is bound to the take it was made on.
+
+    \b
+    Examples:
+      shotrender decide episode.yaml C003 approve --by ana
+      shotrender decide episode.yaml C003 retake --words "sunset glow" --note "warmer sky"
+      shotrender decide episode.yaml C003 retake --scope region --region 120,30,80,60 --note "the sign"
+      shotrender decide episode.yaml C003 retake --scope place --seed 7 --note "another sky" --candidates 4
+    """
+    import getpass
+
+    from shotrender.review import decisions
+    from shotrender.store import Store
+
+    sl = _load(shotlist)
+    changes = {"scope": scope, "region": decisions.parse_region(region, "--region") if region else None,
+               "prompt": words, "seed": seed, "strength": strength, "candidates": candidates}
+    made = decisions.decide(sl, Store(_out(sl, out_dir), sl.episode), cut, kind, reviewer or getpass.getuser(), note,
+                            {k: v for k, v in changes.items() if v is not None})
+    take = f" (take {made.take})" if made.take else ""
+    click.echo(f"{cut}: {made.kind} recorded on its picture {made.picture[:12]}{take} in "
+               f"{decisions.path_for(sl.source)}")
+
+
 @cli.group("retouch")
 def retouch_group():
     """The retouch round trip: layered files out to a background artist, the retouched pictures back in.
@@ -645,7 +700,8 @@ def retouch_export(shotlist: Path, cuts, chain, shard, units, out_dir):
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     sl = full.shotlist
     state = State(selected, Store(_out(sl, out_dir), sl.episode), {}, RunSettings())
-    for cut, what in export(state, [job for c in selected.chains for job in c.jobs]):
+    for cut, what in export(state, [job for c in selected.chains for job in c.jobs],
+                            [link for c in selected.chains for link in c.links]):
         click.echo(f"{cut:<14} {what}")
 
 
