@@ -96,6 +96,15 @@ def guided_init(layout_b: np.ndarray, warped_a: np.ndarray, weight: np.ndarray) 
     return _blend(layout_b, warped_a, weight)
 
 
+def refine_fusion(settings: Continuity, strength: float) -> float:
+    """How much of its view a cut refined at `strength` is fused back toward: the settings' `fusion` up to the
+    `refine` strength; above it, in proportion to what the cut keeps of its view, (1 − strength)/(1 − refine),
+    so that a cut asked to repaint more of itself (its own `strength`) is not fused back into its view."""
+    if strength <= settings.refine:
+        return settings.fusion
+    return settings.fusion * (1 - strength) / (1 - settings.refine)
+
+
 def fuse(render_b: np.ndarray, warped_a: np.ndarray, weight: np.ndarray, fusion: float) -> np.ndarray:
     """Blend A's warped render into B's render with weight `fusion` where the mask holds."""
     if fusion <= 0:

@@ -59,3 +59,11 @@ def decode_png(data: bytes) -> np.ndarray | None:
 
     arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     return None if arr is None else np.ascontiguousarray(arr[:, :, ::-1])
+
+
+def pad8(image: np.ndarray) -> np.ndarray:
+    """The image on white paper grown right and down to multiples of 8, the size a diffusion model takes."""
+    import cv2
+
+    h, w = image.shape[:2]
+    return cv2.copyMakeBorder(image, 0, -h % 8, 0, -w % 8, cv2.BORDER_CONSTANT, value=(255, 255, 255))

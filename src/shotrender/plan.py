@@ -20,7 +20,7 @@ from shotrender import art_board as boards
 from shotrender import model_settings as models
 from shotrender.camera import Move
 from shotrender.errors import UsageError
-from shotrender.shotlist import PARAM_DEFAULTS, Cut, ShotList, frozen_instance, gc_paused
+from shotrender.shotlist import PARAM_DEFAULTS, VARIANT_STRENGTH, Cut, ShotList, frozen_instance, gc_paused
 
 PLAN_SCHEMA = "shotrender.plan/1"
 
@@ -45,6 +45,8 @@ class Job:
     camera: Move | None = None  # a moving cut's camera path on its layout (camera.py)
     loras: tuple[tuple[str, float], ...] = ()  # (absolute path, scale), merged: see model_settings.merge_loras
     art_board: tuple[str, float] | None = None  # its background's board: (absolute path, strength)
+    variant: str | None = None  # its background's variant it is painted in (docs/shotlist.md#variants)
+    refine: float | None = None  # the cut's own strength: its refinement's, as a view of a sheet
 
 
 @dataclass(frozen=True)
@@ -121,8 +123,10 @@ class _Resolver:
         self.bases: dict[str | None, dict] = {}
         self.layouts: dict[str, Path] = {}
 
-    def base(self, bg_id: str | None) -> dict:
-        if bg_id not in self.bases:
+    def base(self, bg_id: str | None, variant: str | None = None) -> dict:
+        """What a background (or one of its variants) gives its cuts and paints its sheets with. A variant's
+        words, LoRAs and board come after its background's; its `strength` is its repaint's, not its cuts'."""
+        if (bg_id, variant) not in self.bases:
             levels = [self.shotlist.defaults]
             if bg_id is not None:
                 levels.append(self.shotlist.backgrounds[bg_id].params)
@@ -133,16 +137,24 @@ class _Resolver:
                         values[name] = getattr(level, name)
             if values["seed"] is None and bg_id is not None:
                 values["seed"] = derive_seed(self.shotlist.seed, f"bg:{bg_id}")
+            board = self.shotlist.backgrounds[bg_id].art_board if bg_id is not None else None
+            if variant is not None:
+                own = self.shotlist.backgrounds[bg_id].variants[variant]
+                levels.append(own.params)
+                values["seed"] = own.params.seed if own.params.seed is not None else values["seed"]
+                values["strength"] = own.params.strength if own.params.strength is not None else VARIANT_STRENGTH
+                board = own.art_board or board
             values["prompt"] = _join(*(level.prompt for level in levels))
             values["negative"] = _join(*(level.negative for level in levels))
             values["loras"] = models.merge_loras([models.resolved(level.loras, self.base_dir) for level in levels])
-            board = self.shotlist.backgrounds[bg_id].art_board if bg_id is not None else None
             values["art_board"] = boards.resolved(board, self.base_dir)
-            self.bases[bg_id] = values
-        return self.bases[bg_id]
+            self.bases[bg_id, variant] = values
+        return self.bases[bg_id, variant]
 
     def job(self, cut: Cut, position: int, upstream: Job | None, head: Cut) -> Job:
-        base, p = self.base(cut.bg), cut.params
+        base, p = self.base(cut.bg, cut.variant), cut.params
+        if cut.variant is not None:  # the variant's strength is its sheet's repaint; its cuts take the place's
+            base = {**base, "strength": self.base(cut.bg)["strength"]}
         seed = p.seed if p.seed is not None else base["seed"]
         if seed is None:  # only a cut without bg gets here: a background's seed is in its base
             seed = derive_seed(self.shotlist.seed, f"cut:{cut.id}")
@@ -167,16 +179,21 @@ class _Resolver:
             "loras": base["loras"] if p.loras is None else models.merge_loras(
                 [base["loras"], models.resolved(p.loras, self.base_dir)]),
             "art_board": base["art_board"],
+            "variant": cut.variant,
+            "refine": p.strength,
         })
 
 
-def place_params(shotlist: ShotList, bg_id: str) -> dict:
-    """A background's own parameters (defaults, then the background; no cut's): what paints its sheets.
+def place_params(shotlist: ShotList, bg_id: str, variant: str | None = None) -> dict:
+    """A background's own parameters (defaults, then the background, then the variant's; no cut's): what
+    paints its sheets, or its variant's sheets (whose `strength` is the repaint's from the base painting).
 
     >>> place_params(sl, "park")["prompt"]
     'anime background art, city park in spring'
+    >>> place_params(sl, "park", "night")["prompt"]
+    'anime background art, city park in spring, at night, street lamps lit'
     """
-    return dict(_Resolver(shotlist).base(bg_id))
+    return dict(_Resolver(shotlist).base(bg_id, variant))
 
 
 def _chain_of(cut: Cut) -> str:

@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-import cv2
 import numpy as np
 
-from shotrender import __version__, camera, continuity, patches, retouch, sheets, signals
+from shotrender import __version__, camera, continuity, patches, retouch, sheets, signals, variants
 from shotrender import model_settings as models
 from shotrender.backends.base import PARAMS, Backend, RenderRequest
 from shotrender.errors import BackendError, Interrupted, ShotRenderError
-from shotrender.images import encode_png, read_layout
+from shotrender.images import encode_png, pad8, read_layout
 from shotrender.plan import Chain, Job, Link, Plan, place_params
 from shotrender.review import takes
 from shotrender.state import PLACE_CHANGED, RunSettings, State, Verdict, sheet_extra, sheet_name
@@ -217,12 +216,6 @@ class _Blocked(Exception):
     """A cut that must be rendered from a picture that is not there."""
 
 
-def _pad8(image: np.ndarray) -> np.ndarray:
-    """The image on white paper grown right and down to multiples of 8, the size a diffusion model takes."""
-    h, w = image.shape[:2]
-    return cv2.copyMakeBorder(image, 0, -h % 8, 0, -w % 8, cv2.BORDER_CONSTANT, value=(255, 255, 255))
-
-
 class _Pending:
     """One cut on its way through the continuity policy: its init image, how each attempt is finished
     (fusion, then the score) and the report for its sidecar."""
@@ -282,7 +275,13 @@ class _Pending:
         self.report.update(sheet=sheet.id, overlap=round(self.pair.overlap, 4),
                            layout_error=round(self.pair.layout_error, 6))
         self.mode, self.limit, self.max_attempts = "sheet", settings.limit, settings.max_attempts
-        self.strength = settings.refine
+        # a cut's own strength is its refinement's, painted as asked (not retried lower), and fused back
+        # toward its view only as much as it keeps of it (continuity.refine_fusion)
+        self.strength = settings.refine if job.refine is None else job.refine
+        self.fusion = continuity.refine_fusion(settings, self.strength)
+        if job.refine is not None:
+            self.max_attempts = 1
+            self.report.update(refine=self.strength, fusion=round(self.fusion, 4))
         self.init = continuity.guided_init(self.layout, self.view, self.pair.weight)
 
     def request(self, attempt: int) -> RenderRequest:
@@ -298,7 +297,7 @@ class _Pending:
         strength, seed = continuity.attempt_params(self.strength, self.job.seed, attempt)
         score = error = None
         if self.mode == "sheet":
-            image = continuity.fuse(image, self.view, self.pair.weight, self.settings.fusion)
+            image = continuity.fuse(image, self.view, self.pair.weight, self.fusion)
             score, error = continuity.flow_score(image, self.view, self.pair)
         elif self.mode == "colour":
             score = continuity.colour_score(image, self.reference_stats)
@@ -397,17 +396,20 @@ class Run:
                 self.sheet_store.prepare()
             t0 = time.perf_counter()
             name = sheet_name(sheet)
-            params = place_params(self.sl, chain.name)
             base = {"key": verdict.key, "inputs": verdict.inputs, "chain": chain.name, "sheet": sheet.id,
                     "model": self.options.settings.model or self.sl.model, "shotrender": __version__,
                     "host": platform.node()}
+            if sheet.variant is not None:
+                self.paint_variant(sheet, base, t0)
+                continue
+            params = place_params(self.sl, chain.name)
             settings = self.sl.continuity_for(chain.name)
             first = self.state.first_sheet(chain.name)
             reference = self.sheet_store.read_picture(sheet_name(first)) if first and first.id != sheet.id else None
             attempts: list[_Attempt] = []
             try:
                 self.ensure_loaded()
-                padded = _pad8(self.state.mosaic(sheet))
+                padded = pad8(self.state.mosaic(sheet))
                 # a later sheet of a place (another angle) is held to the colours of its first sheet
                 while not attempts or (attempts[-1].over(settings.colour_limit)
                                        and len(attempts) < settings.max_attempts):
@@ -452,6 +454,46 @@ class Run:
             })
             self.progress.message(f"sheet {sheet.id}: {len(sheet.cuts)} cuts on {sheet.size[0]}x{sheet.size[1]}, "
                                   f"painted in {seconds:.2f} s" + (f"; flagged: {report['reason']}" if flagged else ""))
+
+    def paint_variant(self, sheet: sheets.Sheet, base: dict, t0: float) -> None:
+        """Paint a variant's sheet from its base sheet's painting (variants.py), painted before it in this run
+        or up to date; write it with the retouches of the variant's cuts laid in."""
+        name = sheet_name(sheet)
+        try:
+            if sheet.base in self.failed_sheets:
+                raise BackendError(f"its base sheet {sheet.base} failed: {self.failed_sheets[sheet.base]}")
+            painting = self.sheet_store.read_picture(sheet_name(sheets.base_of(sheet)))
+            if painting is None:
+                raise BackendError(f"its base sheet {sheet.base} has no painting")
+            self.ensure_loaded()
+            params = place_params(self.sl, base["chain"], sheet.variant)
+            request = variants.request(sheet, painting[0], self.state.mosaic(sheet), params,
+                                       self.sl.continuity_for(base["chain"]))
+            t = time.perf_counter()
+            image = variants.crop(self.backend.render(request), sheet)
+            attempt = _Attempt(image, request.strength, request.seed, None, seconds=time.perf_counter() - t)
+            self.result.backend = self.backend.describe()
+        except Exception as e:
+            if _ends_the_run(e):
+                raise
+            self.failed_sheets[sheet.id] = str(e)
+            self.result.sheets[sheet.id] = "failed"
+            self.sheet_store.write_failure(name, {**base, "error": str(e)})
+            self.progress.message(f"sheet {sheet.id} failed: {e}")
+            return
+        seconds = time.perf_counter() - t0
+        held, pictures = retouch.held(self, sheet)
+        self.result.sheets[sheet.id] = "painted"
+        self.sheet_store.write_cut(name, encode_png(patches.onto_sheet(attempt.image, sheet, pictures)), {
+            **base, "status": "rendered", "device": self.result.backend, "retouches": held,
+            "seed_used": attempt.seed, "strength_used": attempt.strength,
+            "continuity": {"mode": "variant", "limit": None, "attempts": [attempt.record()], "chosen": 0,
+                           "flagged": False, "base": sheet.base},
+            "guided_by": {sheet.base: painting[1]},
+            "timings": {"render": round(attempt.seconds, 4), "total": round(seconds, 4)},
+        })
+        self.progress.message(f"sheet {sheet.id}: variant {sheet.variant} of {sheet.base}, repainted at strength "
+                              f"{attempt.strength:g} in {seconds:.2f} s")
 
     def reference(self, job: Job) -> tuple | None:
         """For a cut painted alone in a place with sheets: the id, painting and hash of the sheet whose colours

@@ -23,7 +23,7 @@ import hashlib
 import json
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import cv2
 import numpy as np
@@ -90,6 +90,12 @@ class Sheet:
     transforms: Mapping[str, tuple[tuple[float, ...], ...]]  # cut px -> sheet px, 3×3
     links: tuple[Pair, ...]  # the accepted pairs the plane was built from (a spanning tree)
     sizes: Mapping[str, tuple[int, int]] = field(default_factory=dict)  # a moving cut's deliverable, W, H
+    variant: str | None = None  # a variant's sheet (`variant_of`): its base's geometry, painted from its painting
+
+    @property
+    def base(self) -> str:
+        """The id of the registered sheet this one's geometry is: its own, or a variant's base's (park/1)."""
+        return self.id.partition("@")[0]
 
     def size_of(self, cut: str) -> tuple[int, int]:
         """The size of the cut's pictures: the frame, or a moving cut's deliverable (camera.py)."""
@@ -482,6 +488,18 @@ def _tightest(cuts: Sequence[str], scales: Mapping[str, float], same: float) -> 
         ordered += [c for c in cuts if c in group]
         by_scale = [c for c in by_scale if c not in group]
     return ordered
+
+
+def variant_of(sheet: Sheet, name: str) -> Sheet:
+    """The sheet of a place's variant `name` (the same setting at night, at dusk): the base sheet's cuts,
+    cameras and size under the id `<base>@<name>` (park/1@night; no id holds '@'). Its painting is the base
+    painting repainted in the variant's words (variants.py); its cuts are views of it as of any sheet."""
+    return replace(sheet, id=f"{sheet.base}@{name}", variant=name)
+
+
+def base_of(sheet: Sheet) -> Sheet:
+    """The registered sheet a variant's sheet is of (itself for a base sheet)."""
+    return sheet if sheet.variant is None else replace(sheet, id=sheet.base, variant=None)
 
 
 # --- pictures on the sheet -----------------------------------------------------------------------------

@@ -128,13 +128,15 @@ def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None 
             reasons.append(f"sheet {new['id']} changes" + (f" ({sheet_cause})" if sheet_cause else ""))
         else:
             reasons.append(f"its camera on sheet {new['id']} changed")
+    if "base" in current and recorded.get("base") != current["base"]:
+        reasons.append(f"its base sheet {current['base']['id']} changes" + (f" ({sheet_cause})" if sheet_cause else ""))
     if was_on and is_on and recorded.get("colours") != current.get("colours") and current.get("colours"):
         reasons.append(f"sheet {current['colours']['id']}, whose colours it keeps, changes"
                        + (f" ({sheet_cause})" if sheet_cause else ""))
     if recorded.get("move") != current.get("move"):
         reasons.append("camera move changed" if current.get("move") else "no longer a camera move")
     for name in sorted(set(current) - {"layout", "params", "backend", "sheet", "cuts", "camera", "colours",
-                                       "move", "moves"}):
+                                       "move", "moves", "base"}):
         if recorded.get(name) != current[name] and (name != "continuity" or was_on):
             reasons.append(f"{name} settings changed")
     return reasons or ["inputs changed"]
@@ -186,13 +188,17 @@ class State:
         if not self.continuity_on(job):
             return None
         sheet = self.place(job.chain).sheet_of(job.cut)
-        return sheet if len(sheet.cuts) > 1 else None
+        if len(sheet.cuts) < 2:
+            return None
+        return sheet if job.variant is None else sheets.variant_of(sheet, job.variant)
 
     def colours_of(self, job: Job) -> sheets.Sheet | None:
-        """For a cut painted alone in a place that has sheets: the first of them, whose colours it keeps."""
+        """For a cut painted alone in a place that has sheets: the first of them (in the cut's variant), whose
+        colours it keeps."""
         if not self.continuity_on(job) or self.sheet_of(job) is not None:
             return None
-        return self.first_sheet(job.chain)
+        first = self.first_sheet(job.chain)
+        return first if first is None or job.variant is None else sheets.variant_of(first, job.variant)
 
     def delivery(self, job: Job) -> camera.Delivery | None:
         """A moving cut's deliverable (its size, and how its layout maps onto it); None for a fixed cut."""
@@ -303,11 +309,13 @@ class State:
     def sheet(self, sheet: sheets.Sheet) -> Verdict:
         """A sheet's painting: up to date while its key (its cuts' layouts, their cameras, the background's
         parameters, the backend) is the recorded one."""
-        key, inputs, _ = self.sheet_key(sheet)
+        key, inputs, cause = self.sheet_key(sheet)
         stored = self.sheet_store.read_state(sheet_name(sheet))
         state, reasons = self._judge(stored, key)
         if state == "stale" and stored.record["key"] != key:
-            reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs))
+            base = inputs.get("base")
+            reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs,
+                                          self.sheet_key(sheets.base_of(sheet))[2] if base else None))
         elif state in SKIPPED and (stored.record.get("retouches") or {}) != self.retouches(sheet):
             state, reasons = "stale", tuple(patches.sheet_reasons(stored.record.get("retouches") or {},
                                                                   self.retouches(sheet)))
@@ -321,6 +329,8 @@ class State:
         jobs = {j.cut: j for j in self.chain_jobs(sheet.id.split("/")[0])}
         out = {}
         for cut in sheet.cuts:
+            if jobs[cut].variant != sheet.variant:  # a variant's cut is retouched on its variant's painting
+                continue
             stored = self.store.read_state(cut)
             sha = retouch.current_retouch(stored.record) if stored.image_ok else None
             incoming = self.retouch_folder.incoming(cut, sha) if waiting else None
@@ -349,6 +359,7 @@ class State:
         for job in jobs:
             sheet = self.sheet_of(job) or self.colours_of(job)
             if sheet is not None:
+                found.setdefault(sheet.base, sheets.base_of(sheet))  # a variant's painting is made from its base's
                 found.setdefault(sheet.id, sheet)
         return list(found.values())
 
@@ -391,6 +402,8 @@ class State:
 
     def sheet_key(self, sheet: sheets.Sheet) -> tuple[str, dict, str]:
         """The sheet's key, its inputs, and the first reason its painting will change ("" when it will not)."""
+        if sheet.id not in self._sheet_keys and sheet.variant is not None:
+            self._sheet_keys[sheet.id] = self._variant_key(sheet)
         if sheet.id not in self._sheet_keys:
             bg = sheet.id.split("/")[0]
             jobs = {j.cut: j for j in self.chain_jobs(bg)}
@@ -421,8 +434,34 @@ class State:
             self._sheet_keys[sheet.id] = (key, inputs, reasons[0] if reasons and state not in SKIPPED else "")
         return self._sheet_keys[sheet.id]
 
+    def _variant_key(self, sheet: sheets.Sheet) -> tuple[str, dict, str]:
+        """A variant's sheet's key (sheet_key): its base sheet's key, the variant's own parameters, the backend.
+        Editing a variant changes its key alone; a change of the base changes every variant's."""
+        bg = sheet.id.split("/")[0]
+        params = place_params(self.sl, bg, sheet.variant)
+        inputs = {
+            "base": {"id": sheet.base, "key": self.sheet_key(sheets.base_of(sheet))[0]},
+            "variant": sheet.variant,
+            "size": list(sheet.size),
+            "params": {name: params[name] for name in PARAMS if name in self.reads},
+            "backend": self.identity,
+            "request": sheet_extra(self.sl.continuity_for(bg)),
+        }
+        if params["loras"] and "loras" in self.reads:
+            inputs["loras"] = models.lora_inputs(params["loras"])
+        if params["art_board"] and "art_board" in self.reads:
+            inputs["art_board"] = boards.key_inputs(params["art_board"])
+        key = cache_key(inputs)
+        stored = self.sheet_store.read_state(sheet_name(sheet))
+        state, reasons = self._judge(stored, key)
+        if state == "stale" and stored.record["key"] != key:
+            reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs))
+        return key, inputs, reasons[0] if reasons and state not in SKIPPED else ""
+
     def mosaic(self, sheet: sheets.Sheet):
-        """The sheet's layout (sheets.mosaic), from the layout bytes its key was made of; made once."""
+        """The sheet's layout (sheets.mosaic), from the layout bytes its key was made of; made once. A variant's
+        sheet has its base's."""
+        sheet = sheets.base_of(sheet)
         if sheet.id not in self._mosaics:
             recorded = dict(tuple(c) for c in self.sheet_key(sheet)[1]["cuts"])
             jobs = {j.cut: j for j in self.chain_jobs(sheet.id.split("/")[0])}

@@ -4,6 +4,7 @@ one rule for telling a model path from a hub id (docs/shotlist.md)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,10 @@ CUT_PARAMS = ("prompt", "negative", "seed", "steps", "strength", "guidance", "lo
 PARAM_DEFAULTS = {"prompt": "", "negative": "", "steps": 30, "strength": 0.55, "guidance": 7.5}
 TOP_KEYS = ("version", "episode", "size", "model", "seed", "output", "controlnet", "continuity", "defaults",
             "backgrounds", "cuts", *models.TOP_KEYS, "preview")
-BG_KEYS = (*CUT_PARAMS, "continuity", "art_board")
+BG_KEYS = (*CUT_PARAMS, "continuity", "art_board", "variants")
+# a variant of a place (docs/shotlist.md#variants): its own light on the base's composition
+VARIANT_KEYS = ("prompt", "negative", "seed", "art_board", "loras", "strength")
+VARIANT_STRENGTH = 0.6  # how much of the base sheet's painting a variant's sheet repaints, unless it says
 FLOW_PRESETS = ("ultrafast", "fast", "medium")
 # name: (default, low, high); numbers are checked against the range, booleans and presets by type
 CONTINUITY_FIELDS: dict[str, tuple[Any, Any, Any]] = {
@@ -43,7 +47,7 @@ CONTINUITY_FIELDS: dict[str, tuple[Any, Any, Any]] = {
     "tile_overlap": (0, 0, 4096),
 }
 CUT_INFO = ("frames", "notes")  # editorial facts: kept with the cut, change no picture
-CUT_KEYS = ("id", "layout", "bg", "reuse", "camera", *CUT_PARAMS, *CUT_INFO)
+CUT_KEYS = ("id", "layout", "bg", "variant", "reuse", "camera", *CUT_PARAMS, *CUT_INFO)
 REUSE_KEYS = ("id", "reuse", *CUT_INFO)
 CAMERA_KEYS = ("from", "to", "frames", "easing")
 FRAMING_KEYS = ("x", "y", "width", "height")
@@ -96,12 +100,23 @@ class Continuity:
 
 
 @dataclass(frozen=True)
+class Variant:
+    """The same place in another light (夕, 夜, rain): its sheets are painted from the base sheets' paintings."""
+
+    name: str
+    params: Params  # prompt, negative, seed, strength (of the repaint from the base), loras; steps, guidance unset
+    art_board: boards.ArtBoard | None = None  # over the background's
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class Background:
     id: str
     params: Params
     line: int | None = None
     continuity: dict | None = None  # overrides of the episode's continuity settings
     art_board: boards.ArtBoard | None = None  # the place's colour board
+    variants: Mapping[str, Variant] = field(default_factory=dict)  # name -> variant, as written
 
 
 @dataclass(frozen=True)
@@ -110,6 +125,7 @@ class Cut:
     index: int  # position in the shot list, 0-based
     layout: str | None = None  # as written, relative to the shot list's folder
     bg: str | None = None
+    variant: str | None = None  # one of its background's variants; None: the base
     reuse: str | None = None
     params: Params = field(default_factory=Params)
     line: int | None = None

@@ -33,12 +33,14 @@ from shotrender.shotlist.schema import (
     NUMBER_EXAMPLES,
     REUSE_KEYS,
     TOP_KEYS,
+    VARIANT_KEYS,
     VERSION,
     Background,
     Continuity,
     Cut,
     Params,
     ShotList,
+    Variant,
     frozen_instance,
 )
 
@@ -329,7 +331,7 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
         ck.unknown_keys(bg_data, path, BG_KEYS)
         overrides = ck.continuity(bg_data.get("continuity"), (*path, "continuity")) if "continuity" in bg_data else None
         backgrounds[bg_id] = Background(bg_id, ck.params(bg_data, path), ck.line(path), overrides,
-                                        boards.read(ck, bg_data, path))
+                                        boards.read(ck, bg_data, path), _variants(ck, bg_data, path))
 
     cuts = _parse_cuts(ck, data.get("cuts"), backgrounds, (width, height) if _size_ok(width, height) else None)
     _warn_empty_prompts(ck, cuts, defaults, backgrounds)
@@ -343,6 +345,29 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
         preview=previews.read(ck, data),
     )
     return shotlist, problems
+
+
+def _variants(ck: _Checker, bg_data: dict, path: tuple) -> dict[str, Variant]:
+    """A background's `variants:` (docs/shotlist.md#variants), each checked; the ones with a problem left out."""
+    where = (*path, "variants")
+    block = ck.mapping(bg_data.get("variants"), where, "variants")
+    out: dict[str, Variant] = {}
+    if "variants" in bg_data and block == {}:
+        ck.add(where, "is empty", "give each variant a name and its words, e.g. variants: {night: {prompt: night}}")
+    for name, data in (block or {}).items():
+        vpath = (*where, name)
+        if not isinstance(name, str) or not ID_RE.match(name) or len(name) > MAX_ID_LENGTH:
+            ck.add(vpath, f"variant name {_show(name)} may use only letters, digits, '_' and '-' (at most "
+                   f"{MAX_ID_LENGTH})", "rename it, e.g. night")
+            continue
+        data = ck.mapping(data, vpath, f"variant '{name}'")
+        if data is None:
+            continue
+        ck.unknown_keys(data, vpath, VARIANT_KEYS)
+        # steps and guidance are the place's: a variant is a repaint of its painting, not another place
+        params = ck.params({k: v for k, v in data.items() if k in VARIANT_KEYS}, vpath)
+        out[name] = Variant(name, params, boards.read(ck, data, vpath), ck.line(vpath))
+    return out
 
 
 def _round8(v: int) -> int:
@@ -394,6 +419,7 @@ def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]
     cuts: list[Cut] = []
     seen: dict[str, tuple[int, str]] = {}  # id in lower case -> its cut's index and id
     used_bgs: set[str] = set()
+    used_variants: set[tuple[str, str]] = set()
     for i, cut_data in enumerate(cuts_data):
         path = ("cuts", i)
         if not isinstance(cut_data, dict):
@@ -439,12 +465,16 @@ def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]
                     fix = f"did you mean '{close[0]}'?" if close else "add it under backgrounds:"
                     ck.add((*path, "bg"), f"unknown background '{bg}'", fix, cut_id)
             used_bgs.add(bg or "")
+        variant = _cut_variant(ck, cut_data, path, backgrounds.get(bg) if bg else None, cut_id)
+        if variant is not None:
+            used_variants.add((bg, variant))
         params = ck.params(cut_data, path, cut_id)
         frames = ck.integer(cut_data, path, "frames", 1, MAX_FRAMES, cut_id)
         move = _camera(ck, cut_data["camera"], (*path, "camera"), frames, frame, cut_id) \
             if cut_data.get("camera") is not None else None
         cuts.append(frozen_instance(Cut, {
-            "id": cut_id or f"#{i}", "index": i, "layout": layout, "bg": bg, "reuse": None, "params": params,
+            "id": cut_id or f"#{i}", "index": i, "layout": layout, "bg": bg, "variant": variant, "reuse": None,
+            "params": params,
             "line": ck.line(path), "layout_line": ck.line((*path, "layout")),
             "frames": frames, "notes": ck.text(cut_data, path, "notes", cut_id), "camera": move,
             "camera_lines": None if cut_data.get("camera") is None else
@@ -480,7 +510,34 @@ def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]
         if bg_id not in used_bgs:
             ck.add(("backgrounds", bg_id), f"background '{bg_id}' is used by no cut", "remove it or use it",
                    warning=True)
+        for name in backgrounds[bg_id].variants:
+            if bg_id in used_bgs and (bg_id, name) not in used_variants:
+                ck.add(("backgrounds", bg_id, "variants", name), f"variant '{name}' of background '{bg_id}' is "
+                       "used by no cut: nothing is painted for it", f"give a cut of {bg_id} variant: {name}, or "
+                       "remove it", warning=True)
     return cuts
+
+
+def _cut_variant(ck: _Checker, cut_data: dict, path: tuple, bg: Background | None, cut: str | None) -> str | None:
+    """A cut's `variant:`, which must name a variant of its background; None when unset or wrong."""
+    value = cut_data.get("variant")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        ck.add((*path, "variant"), f"must be a variant's name, got {_show(value)}", "e.g. variant: night", cut)
+        return None
+    if bg is None:
+        fix = "give the cut a bg: whose variants: list it" if "bg" not in cut_data else "fix its bg: first"
+        ck.add((*path, "variant"), f"variant '{value}' without a background: a variant is of a place", fix, cut)
+        return None
+    if value not in bg.variants:
+        close = difflib.get_close_matches(value, list(bg.variants), n=1)
+        fix = (f"did you mean '{close[0]}'?" if close else
+               f"its variants are {', '.join(bg.variants)}" if bg.variants else
+               f"add it under backgrounds: {bg.id}: variants: {value}: {{prompt: ...}}")
+        ck.add((*path, "variant"), f"background '{bg.id}' has no variant '{value}'", fix, cut)
+        return None
+    return value
 
 
 def _camera(ck: _Checker, data: Any, path: tuple, cut_frames: int | None, frame: tuple[int, int] | None,
