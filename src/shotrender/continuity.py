@@ -7,13 +7,19 @@ cannot bend the flow. Pure functions on ndarrays; render.py calls them and does 
 The steps, for a cut of a sheet (render.py):
 1. A = the cut's view of the sheet's painting (sheets.view), followed by the residual flow from the cut's
    own layout to its view of the sheet's layout (a redrawn layout's lines sit a little off the sheet's),
-   with the sheet's lines painted out where the cut's drawing has none (`paint_out_lines`).
-2. `guided_init`: B's layout with A laid in where the layouts agree; the backend repaints it from the
+   with the sheet's lines painted out where the cut's drawing has none (`paint_out_lines`). Where the two
+   drawings differ (regions.find: the cut's own regions), A shows what the place shows behind them
+   (regions.behind: where a cloud was left out, the sky around it).
+2. `guided_init`: B's layout with A laid in where the cut sees its sheet; the backend repaints it from the
    cut's own layout and prompt at the `refine` strength.
-3. `fuse`: A blended back into B's render with weight `fusion`, feathered at the mask's edge (the
-   pixel-aware fusion of Rerender-A-Video): the part of the place the sheet shows stays one painting.
-4. `flow_score`: the masked warp error of the renders (Lai et al. 2018) minus the same measure on the
-   layouts, so a layout that itself differs does not count against the render.
+3. `fuse`: A blended back into B's render with weight `fusion`, feathered at the edge of the sheet (the
+   pixel-aware fusion of Rerender-A-Video): the part of the place the sheet shows stays one painting. Then
+   the cut paints its own regions itself (regions.paint), at full strength, so the fusion stops at their
+   edge: no ghost of a shape its drawing left out, no halo of the view around a shape it added.
+4. `sheet_score`: the masked warp error of the renders (Lai et al. 2018) where the drawings agree, minus
+   the same measure on the layouts, so a layout that itself differs does not count against the render;
+   and `region_error`: in and around the cut's own regions, how far the render departs from what the
+   place shows there (a ghost, a halo). The score is the larger.
 A cut painted alone: `colour_score` compares it with its place's first sheet in Lab.
 """
 
@@ -24,10 +30,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from shotrender import flow, sheets
+from shotrender import flow, regions, sheets
 from shotrender.shotlist import Continuity
 
 PREVIEW_WIDTH = 512
+# region_error looks this many pen widths (regions.pen_unit) around the cut's own regions, where a
+# halo would be, and compares the pictures blurred by BLUR pen widths: a model's texture is no ghost. A
+# region's error is the one that SHARE of it and its ring exceed: a ghost or a halo covers part of it.
+RING = 8
+BLUR = 2.0
+SHARE = 0.1
 
 
 @dataclass(frozen=True)
@@ -39,6 +51,12 @@ class Pair:
     weight: np.ndarray  # H×W float32 in [0, 1]: the mask, feathered
     overlap: float
     layout_error: float  # masked warp error between the layouts themselves
+    # A cut against its view of its sheet: the pixels it paints itself, where its drawing differs (regions.find);
+    # and where region_error looks: each region with a ring around it (int32, 1, 2, ... per region, 0 elsewhere),
+    # off B's lines and what B's lines close there with nothing of the place around it. None between two cuts.
+    own: np.ndarray | None = None
+    around: np.ndarray | None = None
+    paper: np.ndarray | None = None  # float32: 1 off B's lines, 0 on them (region_error's blur leaves them out)
 
     def warp(self, image_a: np.ndarray) -> np.ndarray:
         return flow.warp(image_a, self.flow)
@@ -63,21 +81,32 @@ def sheet_view(painting: np.ndarray, mosaic: np.ndarray, sheet: sheets.Sheet, cu
     from the cut's layout to its view of the sheet's layout (`mosaic`), the geometry fusion and the check use.
 
     The camera is the registration's, so the flow is only the residual a redrawn layout needs
-    (flow.residual_flow); the mask is where the cut sees the sheet and its drawing agrees with the sheet's
-    (flow.drawings_differ), so the cut's own drawing wins where it differs and the sheet's painting
-    everywhere else.
+    (flow.residual_flow). Where the cut's drawing differs from the sheet's (regions.find) the cut paints
+    itself (`Pair.own`), and the view shows what the place shows behind it (regions.behind); the mask is
+    where the cut sees the sheet and its drawing agrees with the sheet's.
     """
     view, seen = sheets.view(painting, sheet, cut)
     view_layout, _ = sheets.view(mosaic, sheet, cut)
     residual = flow.residual_flow(view_layout, layout, preset=settings.flow_preset, work_width=settings.work_width)
     # only where the cut's lines moved off the sheet's (a redraw) does the residual move paint
     residual *= flow.feather(flow.drawings_differ(layout, view_layout, 1, 4), 6)[..., None]
-    warped_layout = flow.warp(view_layout, residual)
-    seen = cv2.erode((flow.warp(seen.view(np.uint8), residual) > 0).view(np.uint8), np.ones((3, 3), np.uint8)) > 0
-    mask = seen & ~flow.drawings_differ(layout, warped_layout)
-    p = Pair(residual, mask, flow.feather(mask, settings.feather), flow.overlap(mask),
-             flow.warp_error(layout, warped_layout, mask))
-    return paint_out_lines(p.warp(view), warped_layout, layout), p
+    # the residual reaches at most RESIDUAL_REACH px past the frame: the edge pixel stands in (black there
+    # read as a line and as paint the cut does not see, which left a feathered pale patch at the frame's edge)
+    warped_layout = flow.warp(view_layout, residual, cv2.BORDER_REPLICATE)
+    seen = flow.warp(seen.view(np.uint8), residual, cv2.BORDER_REPLICATE) > 0
+    seen = cv2.erode(seen.view(np.uint8), np.ones((3, 3), np.uint8)) > 0
+    own = regions.find(layout, warped_layout)
+    mask = seen & ~own
+    shown = paint_out_lines(flow.warp(view, residual, cv2.BORDER_REPLICATE), warped_layout, layout)
+    shown, unreached = regions.behind(shown, own, layout)
+    unit = regions.pen_unit(layout)
+    lines = cv2.dilate(regions.lines(layout).view(np.uint8), regions.disc(unit)) > 0
+    _, around = cv2.connectedComponents(cv2.dilate(own.view(np.uint8), regions.disc(RING * unit)), connectivity=8)
+    around[~seen | unreached | lines] = 0
+    # the fusion's weight does not stop at the regions: they are painted again over it (render.py)
+    p = Pair(residual, mask, flow.feather(seen, settings.feather), flow.overlap(mask),
+             flow.warp_error(layout, warped_layout, mask), own, around, (~lines).astype(np.float32))
+    return shown, p
 
 
 def paint_out_lines(view: np.ndarray, view_layout: np.ndarray, layout: np.ndarray, reach: int = 3) -> np.ndarray:
@@ -92,7 +121,7 @@ def paint_out_lines(view: np.ndarray, view_layout: np.ndarray, layout: np.ndarra
 
 
 def guided_init(layout_b: np.ndarray, warped_a: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """B's init image: its layout, with A's render laid in where A sees the same place."""
+    """B's init image: its layout, with A laid in where B sees A's place."""
     return _blend(layout_b, warped_a, weight)
 
 
@@ -116,6 +145,34 @@ def flow_score(render_b: np.ndarray, warped_a: np.ndarray, p: Pair) -> tuple[flo
     """(score, render error): the renders' masked warp error beyond the layouts' own, on a 0-1 scale."""
     error = flow.warp_error(render_b, warped_a, p.mask)
     return max(0.0, error - p.layout_error), error
+
+
+def _paper_blur(image: np.ndarray, paper: np.ndarray, sigma: float) -> np.ndarray:
+    """The image blurred off the lines: each pixel the weighted mean of the paint around it, lines left out."""
+    weights = cv2.GaussianBlur(paper, (0, 0), sigma)
+    blurred = cv2.GaussianBlur(image.astype(np.float32) * paper[..., None], (0, 0), sigma)
+    return blurred / np.maximum(weights, 1e-3)[..., None]
+
+
+def region_error(render_b: np.ndarray, view: np.ndarray, p: Pair) -> float | None:
+    """How far the render departs from its view in and around the cut's own regions, where the view shows
+    what the place shows behind them: |B − A| (0-1, the mean of the channels), both blurred off the lines,
+    that a SHARE of a region and its ring exceed; the worst region's. A ghost of a shape the cut left out, or
+    a halo around one it added, raises it. None: no region."""
+    if p.around is None or not p.around.any():
+        return None
+    sigma = BLUR * regions.pen_unit(render_b)
+    diff = np.abs(_paper_blur(render_b, p.paper, sigma) - _paper_blur(view, p.paper, sigma)).mean(axis=2)
+    pieces = np.unique(p.around[p.around > 0])
+    return max(float(np.percentile(diff[p.around == piece], 100 * (1 - SHARE))) for piece in pieces) / 255.0
+
+
+def sheet_score(render_b: np.ndarray, view: np.ndarray, p: Pair) -> tuple[float, float, float | None]:
+    """(score, render error, region error) of a cut against its view of its sheet: the score is the larger of
+    the flow score where the drawings agree and the region error around the cut's own regions."""
+    score, error = flow_score(render_b, view, p)
+    own = region_error(render_b, view, p)
+    return (score if own is None else max(score, own)), error, own
 
 
 def lab_stats(image: np.ndarray) -> np.ndarray:

@@ -122,10 +122,10 @@ def _grid(height: int, width: int) -> np.ndarray:
     return grid
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Backward warp: out[x] = image[x + flow[x]]; outside the image, black (the mask excludes it)."""
-    return cv2.remap(image, _grid(*flow.shape[:2]) + flow, None, cv2.INTER_LINEAR,
-                     borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+def warp(image: np.ndarray, flow: np.ndarray, border: int = cv2.BORDER_CONSTANT) -> np.ndarray:
+    """Backward warp: out[x] = image[x + flow[x]]; outside the image, black (the mask excludes it), or with
+    `border` cv2.BORDER_REPLICATE the nearest edge pixel (for a flow that reaches a pixel or two past it)."""
+    return cv2.remap(image, _grid(*flow.shape[:2]) + flow, None, cv2.INTER_LINEAR, borderMode=border, borderValue=0)
 
 
 def consistency_mask(flow_ba: np.ndarray, flow_ab: np.ndarray, camera: np.ndarray | None = None) -> np.ndarray:
@@ -238,7 +238,11 @@ def drawings_differ(layout_a: np.ndarray, layout_b: np.ndarray, reach: int = 3, 
     """Where two aligned drawings of one place disagree: a line of either with no line of the other within
     `reach` px (an element added, left out or moved), grown by `margin` px. Flat paper agrees, and so do two
     drawings of one line a pixel apart or of different widths."""
-    a, b = ink(layout_a), ink(layout_b)
+    return lines_differ(ink(layout_a), ink(layout_b), reach, margin)
+
+
+def lines_differ(a: np.ndarray, b: np.ndarray, reach: int, margin: int) -> np.ndarray:
+    """drawings_differ on two drawings' line pixels (bool)."""
     return _near((a & ~_near(b, reach)) | (b & ~_near(a, reach)), margin)
 
 

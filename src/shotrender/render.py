@@ -21,7 +21,7 @@ from typing import Protocol
 
 import numpy as np
 
-from shotrender import __version__, camera, continuity, patches, retouch, sheets, signals, variants
+from shotrender import __version__, camera, continuity, patches, regions, retouch, sheets, signals, variants
 from shotrender import model_settings as models
 from shotrender.backends.base import PARAMS, Backend, RenderRequest
 from shotrender.errors import BackendError, Interrupted, ShotRenderError
@@ -157,7 +157,7 @@ def check(plan: Plan, out_dir: Path, settings: RunSettings | None = None) -> lis
                 else:
                     view, p = continuity.sheet_view(painting, state.mosaic(sheet), sheet, job.cut, layout_b,
                                                     settings_bg)
-                    score, _ = continuity.flow_score(b, view, p)
+                    score = continuity.sheet_score(b, view, p)[0]
                     rows.append(PairCheck(sheet.id, job.cut, chain.name, "sheet", p.overlap, score, settings_bg.limit))
             if job.upstream is not None and job.upstream not in moving:
                 a, layout_a = last[1:] if last[0] == job.upstream else (store.read_image(job.upstream), None)
@@ -199,6 +199,7 @@ class _Attempt:
     score: float | None  # None when nothing was checked
     error: float | None = None
     seconds: float = 0.0
+    region_error: float | None = None  # around the cut's own regions (continuity.region_error); None: none
 
     def record(self) -> dict:
         out = {"strength": self.strength, "seed": self.seed, "seconds": round(self.seconds, 4)}
@@ -206,6 +207,8 @@ class _Attempt:
             out["score"] = round(self.score, 6)
         if self.error is not None:
             out["render_error"] = round(self.error, 6)
+        if self.region_error is not None:
+            out["region_error"] = round(self.region_error, 6)
         return out
 
     def over(self, limit: float | None) -> bool:
@@ -273,7 +276,7 @@ class _Pending:
             return
         self.view, self.pair = continuity.sheet_view(image, mosaic, sheet, job.cut, self.layout, settings)
         self.report.update(sheet=sheet.id, overlap=round(self.pair.overlap, 4),
-                           layout_error=round(self.pair.layout_error, 6))
+                           layout_error=round(self.pair.layout_error, 6), own=round(float(self.pair.own.mean()), 4))
         self.mode, self.limit, self.max_attempts = "sheet", settings.limit, settings.max_attempts
         # a cut's own strength is its refinement's, painted as asked (not retried lower), and fused back
         # toward its view only as much as it keeps of it (continuity.refine_fusion)
@@ -293,15 +296,20 @@ class _Pending:
             height=self.height, extra={**self.extra, **models.request_extra(job.loras, job.art_board)},
         )
 
-    def attempt(self, image: np.ndarray, attempt: int, seconds: float) -> _Attempt:
+    def attempt(self, image: np.ndarray, attempt: int, seconds: float, backend: Backend) -> _Attempt:
+        """Finish one refinement: a cut of a sheet is fused toward its view, then paints its own regions
+        itself (regions.paint, with `backend`, the attempt's seed), and is scored."""
         strength, seed = continuity.attempt_params(self.strength, self.job.seed, attempt)
-        score = error = None
+        score = error = own = None
         if self.mode == "sheet":
             image = continuity.fuse(image, self.view, self.pair.weight, self.fusion)
-            score, error = continuity.flow_score(image, self.view, self.pair)
+            t = time.perf_counter()
+            image = regions.paint(backend, self.request(attempt), image, self.pair.own)
+            seconds += time.perf_counter() - t
+            score, error, own = continuity.sheet_score(image, self.view, self.pair)
         elif self.mode == "colour":
             score = continuity.colour_score(image, self.reference_stats)
-        return _Attempt(image, strength, seed, score, error, seconds)
+        return _Attempt(image, strength, seed, score, error, seconds, own)
 
     def pictures(self, chosen: _Attempt):
         if self.mode == "sheet":
@@ -620,12 +628,13 @@ class Run:
         try:
             if isinstance(first, Exception):
                 raise first
-            attempts = [p.attempt(first, 0, p.first_seconds)]
+            attempts = [p.attempt(first, 0, p.first_seconds, self.backend)]
             while attempts[-1].over(p.limit) and len(attempts) < p.max_attempts:
                 t = time.perf_counter()
                 image = self.backend.render(p.request(len(attempts)))
+                attempts.append(p.attempt(image, len(attempts), time.perf_counter() - t, self.backend))
+            if p.mode == "sheet":  # a float32 fallback in a retry or a region's painting changes what ran
                 self.result.backend = self.backend.describe()
-                attempts.append(p.attempt(image, len(attempts), time.perf_counter() - t))
         except Exception as e:
             if _ends_the_run(e):
                 raise

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shotrender import art_board as boards
-from shotrender import camera, patches, retouch, sheets
+from shotrender import camera, patches, regions, retouch, sheets
 from shotrender import model_settings as models
 from shotrender.backends.base import PARAMS
 from shotrender.errors import BackendError, UsageError
@@ -135,8 +135,11 @@ def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None 
                        + (f" ({sheet_cause})" if sheet_cause else ""))
     if recorded.get("move") != current.get("move"):
         reasons.append("camera move changed" if current.get("move") else "no longer a camera move")
+    was_view = isinstance(recorded.get("sheet"), dict)
+    if "regions" in current and was_view and recorded.get("regions") != current["regions"]:
+        reasons.append("shotrender paints where a cut's drawing differs from its sheet's another way now")
     for name in sorted(set(current) - {"layout", "params", "backend", "sheet", "cuts", "camera", "colours",
-                                       "move", "moves", "base"}):
+                                       "move", "moves", "base", "regions"}):
         if recorded.get(name) != current[name] and (name != "continuity" or was_on):
             reasons.append(f"{name} settings changed")
     return reasons or ["inputs changed"]
@@ -289,6 +292,8 @@ class State:
             inputs["continuity"] = self.sl.continuity_for(job.chain).as_dict()
             inputs["sheet"] = None if sheet is None else {
                 "id": sheet.id, "key": self.sheet_key(sheet)[0], "camera": _rows(sheet.matrix(job.cut))}
+            if sheet is not None:  # how it paints where its drawing differs from the sheet's
+                inputs["regions"] = regions.VERSION
             colours = self.colours_of(job)
             if colours is not None:  # its render keeps that painting's colours: it changes with it
                 inputs["colours"] = {"id": colours.id, "key": self.sheet_key(colours)[0]}

@@ -21,6 +21,11 @@ class RenderRequest:
     `init_image` is what img2img starts from: the layout itself, or the layout with the previous cut's
     render blended in (continuity). `layout` is always the untouched layout line art, for backends that
     read structure from it (the draft backend's regions, a ControlNet's conditioning).
+
+    `mask` (H×W bool), when given, makes the request an inpainting: the backend paints only there, at
+    `strength`, from the layout and words, with the init image around it as context, and returns the init
+    image's pixels elsewhere (a diffusion model may blend its painting into the few pixels around the mask
+    that share its latent blocks). regions.paint asks for it.
     """
 
     cut: str
@@ -36,9 +41,11 @@ class RenderRequest:
     height: int
     control_scale: float = 1.0
     extra: dict = field(default_factory=dict)
+    mask: np.ndarray | None = None
 
     def check_images(self) -> None:
-        """Raise BackendError unless the init image and the layout are H×W×3 uint8 RGB arrays."""
+        """Raise BackendError unless the init image and the layout are H×W×3 uint8 RGB arrays, and a mask is
+        bool at the request's size, as its init image is."""
         from shotrender.errors import BackendError
 
         for name in ("init_image", "layout"):
@@ -46,6 +53,12 @@ class RenderRequest:
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
                 raise BackendError(f"cut {self.cut}: {name} must be an H×W×3 uint8 RGB array, "
                                    f"got shape {image.shape} and dtype {image.dtype}")
+        size = (self.height, self.width)
+        if self.mask is not None and (self.mask.dtype != bool or self.mask.shape != size
+                                      or self.init_image.shape[:2] != size):
+            raise BackendError(f"cut {self.cut}: an inpainting's mask must be bool and it and the init image "
+                               f"{self.width}×{self.height}, got a {self.mask.dtype} mask of shape {self.mask.shape} "
+                               f"and an init image of shape {self.init_image.shape}")
 
 
 class Backend(Protocol):

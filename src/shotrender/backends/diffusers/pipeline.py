@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -51,6 +52,12 @@ LOAD_COUNT = 0
 #: the request.extra keys of a sheet: paint it in windows; the window's side (image pixels, default the
 #: model's native size); the overlap of neighbouring windows (image pixels, default a quarter window)
 SHEET_KEYS = ("sheet", "tile_window", "tile_overlap")
+
+#: an inpainting's crop holds this many px of the picture around its mask, at least
+CONTEXT = 32
+#: its painting is pasted back over the blocks the mask touches, feathered over this many px inside their
+#: edge; the mask is grown by as much first, so the region itself is the painting's alone
+PASTE = 4
 
 
 class DiffusersBackend:
@@ -97,6 +104,7 @@ class DiffusersBackend:
             self.reads = (*self.reads, "art_board")
         self._boards: dict[str, object] = {}
         self._pipe = None
+        self._inpainter = None  # the inpainting pipeline on the same weights, made on the first masked request
         self._adapters: adapters.Adapters | None = None
         self._device: str | None = None
         self._dtype = None
@@ -349,7 +357,7 @@ class DiffusersBackend:
     def _fall_back_to_float32(self, cut: str) -> None:
         import torch
 
-        self._pipe = None
+        self._pipe = self._inpainter = None
         if self._device.startswith("cuda"):
             torch.cuda.empty_cache()
         self._dtype = torch.float32
@@ -415,6 +423,8 @@ class DiffusersBackend:
         return windows
 
     def _paint_all(self, requests: list[RenderRequest]) -> list[np.ndarray]:
+        if requests[0].mask is not None:
+            return [self._inpaint(request) for request in requests]
         # a sheet in windows is one picture at a time: its memory is bounded by the window, not the batch
         if self._device == "cpu" or len(self._windows(requests[0])) > 1:
             return [self._paint([request])[0] for request in requests]
@@ -469,22 +479,53 @@ class DiffusersBackend:
 
     def _paint(self, requests: list[RenderRequest]) -> list[np.ndarray]:
         """The pipeline's float output, H×W×3 in 0..1, NaNs kept so they can be seen."""
-        import torch
-
         from shotrender.backends.diffusers import tiled
 
-        first = requests[0]
-        kwargs = self._arguments(requests)
-        cuts = ", ".join(r.cut for r in requests)
-        windows = self._windows(first)
+        windows = self._windows(requests[0])
         self.last_work["windows"] = len(windows)
-        self._adapters.use(first.extra.get("loras", ()))
+        kwargs = self._arguments(requests)
+        if len(windows) == 1:
+            return self._call(requests, lambda: self._pipe(**kwargs))
+        return self._call(requests, lambda: tiled.paint(self._pipe, windows, **kwargs))
+
+    def _inpaint(self, request: RenderRequest) -> np.ndarray:
+        """A masked request (regions.paint): the inpainting pipeline on the same weights paints the latent blocks
+        the mask touches (with a 4-channel UNet, diffusers blends the init image's noised latents back outside
+        them at every step: its "mask blending"), in a crop of the picture around the mask at least the model's
+        window large, the init image around as context. Pasted back over the blocks, feathered inside their
+        edge; everywhere else the init image's own values. Float H×W×3 in 0..1."""
+        factor = self._pipe.vae_scale_factor
+        x0, y0, x1, y1 = context_box(request.mask, self._pipe.unet.config.sample_size * factor, factor)
+        crop = np.s_[y0:y1, x0:x1]
+        blocks = latent_blocks(request.mask[crop], factor)
+        part = replace(request, init_image=request.init_image[crop], layout=fit(request.layout, request.width,
+                                                                               request.height)[crop],
+                       width=x1 - x0, height=y1 - y0, mask=None)
+        kwargs = self._arguments([part])
+        if self._inpainter is None:
+            from diffusers import AutoPipelineForInpainting
+
+            self._inpainter = AutoPipelineForInpainting.from_pipe(self._pipe)  # no weights loaded again
+        from PIL import Image
+
+        kwargs.update(mask_image=Image.fromarray(blocks.view(np.uint8) * 255), width=x1 - x0, height=y1 - y0)
+        self.last_work["windows"] = 1
+        painted = self._call([request], lambda: self._inpainter(**kwargs))[0]
+        weight = np.minimum(cv2.distanceTransform(blocks.view(np.uint8), cv2.DIST_L2, 3) / PASTE, 1)[..., None]
+        out = request.init_image.astype(np.float32) / 255
+        out[crop] = out[crop] * (1 - weight) + painted * weight
+        return out
+
+    def _call(self, requests: list[RenderRequest], paint) -> list[np.ndarray]:
+        """Run `paint` (a pipeline call for these requests) with their LoRAs, counting its UNet work; diffusers'
+        errors as BackendError."""
+        import torch
+
+        cuts = ", ".join(r.cut for r in requests)
+        self._adapters.use(requests[0].extra.get("loras", ()))
         count = self._pipe.unet.register_forward_pre_hook(self._count_work, with_kwargs=True)
         try:
-            if len(windows) == 1:
-                output = self._pipe(**kwargs)
-            else:
-                output = tiled.paint(self._pipe, windows, **kwargs)
+            output = paint()
         except (MemoryError, torch.cuda.OutOfMemoryError) as e:
             raise BackendError(f"cut {cuts}: out of memory on {self._device}: {e}") from e
         except (ValueError, TypeError, RuntimeError) as e:
@@ -526,6 +567,30 @@ def fit(image: np.ndarray, width: int, height: int) -> np.ndarray:
         return image
     shrink = image.shape[1] * image.shape[0] > width * height
     return cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA if shrink else cv2.INTER_CUBIC)
+
+
+def context_box(mask: np.ndarray, window: int, factor: int) -> tuple[int, int, int, int]:
+    """x0, y0, x1, y1 (exclusive) of the crop an inpainting paints in: the mask's box with CONTEXT px around it,
+    at least `window` px a side where the picture is that large, centred on the mask and inside the picture,
+    its sides multiples of `factor` (the picture's are)."""
+    ys, xs = np.nonzero(mask)
+    box = []
+    for low, high, size in ((xs.min(), xs.max(), mask.shape[1]), (ys.min(), ys.max(), mask.shape[0])):
+        side = max(int(high - low) + 1 + 2 * CONTEXT, window)
+        side = min(size, -(-side // factor) * factor)
+        start = int(np.clip((low + high + 1 - side) // 2, 0, size - side))
+        box.append((start, start + side))
+    (x0, x1), (y0, y1) = box
+    return x0, y0, x1, y1
+
+
+def latent_blocks(mask: np.ndarray, factor: int) -> np.ndarray:
+    """bool: the `factor`-px blocks (the latent's pixels) that the mask, grown by PASTE px, touches. An inpainting
+    paints these: a thin region (a line added) falls between a latent's samples otherwise."""
+    grown = cv2.dilate(mask.view(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * PASTE + 1,) * 2))
+    h, w = mask.shape
+    touched = grown.reshape(h // factor, factor, w // factor, factor).max(axis=(1, 3))
+    return np.repeat(np.repeat(touched, factor, 0), factor, 1) > 0
 
 
 def control_image(layout: np.ndarray, width: int, height: int) -> np.ndarray:

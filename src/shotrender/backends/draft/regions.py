@@ -1,7 +1,9 @@
-"""The draft backend's regions: the layout split between its lines, and what each region reads as.
+"""The draft backend's regions: the layout split between its lines, what each region reads as, and how a
+region's paint goes on through a part of it that is painted again.
 
 A region's role (sky, cloud, ground, natural mass, built mass, accent) follows from where it sits and
-its outline's shape; see the package's doc.
+its outline's shape; see the package's doc. `behind` continues each region's paint into a mask (a cut's
+own regions, shotrender/regions.py): where a cloud was left out, the sky around it.
 """
 
 from __future__ import annotations
@@ -63,6 +65,69 @@ def find_regions(line_mask: np.ndarray) -> Regions:
         border[a][b] = border[b][a] = int(length)
     stats = stats[keep].astype(np.float64)
     return Regions(labels, stats[:, :4], stats[:, cv2.CC_STAT_AREA], centroids[keep], border)
+
+
+def lines(layout: np.ndarray) -> np.ndarray:
+    """bool: an RGB layout's line pixels, faint ones too: darker than its paper (its median tone) by 40 levels.
+    A layout seen through a camera that shrinks or shifts it (a view of a sheet) has lighter lines than drawn."""
+    gray = cv2.cvtColor(layout, cv2.COLOR_RGB2GRAY)
+    return gray < min(215, int(np.median(gray)) - 40)
+
+
+def areas(layout: np.ndarray) -> np.ndarray:
+    """Every pixel's region of an RGB layout between its `lines` (which take their nearest region's): int32."""
+    return find_regions(lines(layout).view(np.uint8)).labels
+
+
+def pen_unit(layout: np.ndarray) -> int:
+    """About how many px wide a layout's pen is: lengths measured on line art scale with it (1 below 720 px
+    wide, 2 at 960, 4 at 1920)."""
+    return max(1, round(layout.shape[1] / 480))
+
+
+def disc(radius: int) -> np.ndarray:
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1,) * 2)
+
+
+# `behind` continues a region's paint from its pixels within CONTEXT pen widths of the mask, and at least
+# OFF_LINE pen widths off the layout's lines (a picture's lines may sit a pixel or two off the layout's)
+CONTEXT = 12
+OFF_LINE = 2
+
+
+def behind(picture: np.ndarray, mask: np.ndarray, layout: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(the picture with `mask` filled by what the place shows there, the part of the mask left as it was).
+
+    Each region of the layout that the mask cuts into is filled there with a plane (per channel, in x and
+    y) fitted to its paint around the mask, so a sky's or a wall's shading goes on through it. A region
+    (nearly) all inside the mask has no paint around it to go on from: it is left as it was and returned
+    in the second mask (what lines drawn inside the mask close: a sign's face)."""
+    out = picture.copy()
+    unreached = np.zeros(mask.shape, bool)
+    if not mask.any():
+        return out, unreached
+    labels, unit = areas(layout), pen_unit(layout)
+    near = cv2.dilate(mask.view(np.uint8), disc(CONTEXT * unit)) > 0
+    drawn = cv2.dilate(lines(layout).view(np.uint8), disc(OFF_LINE * unit)) > 0
+    context = near & ~mask & ~drawn
+    height, width = mask.shape
+    for region in np.unique(labels[mask]):
+        inside = mask & (labels == region)
+        ys, xs = np.nonzero(context & (labels == region))
+        if len(xs) < max(8, 0.05 * inside.sum()):
+            unreached |= inside
+            continue
+        samples = picture[ys, xs].astype(np.float64)
+        qy, qx = np.nonzero(inside)
+        if len(xs) >= 24 and np.ptp(xs) > 2 and np.ptp(ys) > 2:
+            # coordinates scaled to the frame keep the fit well conditioned
+            basis = np.stack([np.ones(len(xs)), xs / width, ys / height], 1)
+            plane, *_ = np.linalg.lstsq(basis, samples, rcond=None)
+            values = np.stack([np.ones(len(qx)), qx / width, qy / height], 1) @ plane
+        else:
+            values = np.broadcast_to(np.median(samples, 0), (len(qx), samples.shape[1]))
+        out[qy, qx] = np.clip(np.rint(values), 0, 255).astype(np.uint8)
+    return out, unreached
 
 
 def outline_measures(regions: Regions) -> np.ndarray:
