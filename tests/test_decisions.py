@@ -245,24 +245,55 @@ def test_decide_records_what_the_page_records_and_refuses_bad_input(rendered):
     shotlist, out = rendered
     path = decisions.path_for(shotlist)
     for args, words in [(("C009", "approve"), "no cut 'C009'"), ((NEXT, "retake"), "needs a note"),
-                        ((NEXT, "retake", "--note", "x", "--region", "1,2,3,4"), "needs its region"),
-                        ((NEXT, "retake", "--note", "x", "--scope", "region", "--region", "1,2,3"), "x, y, w, h"),
-                        ((NEXT, "retake", "--note", "x", "--scope", "region", "--region", "200,100,80,60"),
-                         "reaches past C003's picture, 256×144"),
                         ((NEXT, "approve", "--seed", "3"), "only a retake has changes")]:
         done = shotrender("decide", shotlist, *args, "--by", "ana", code=2)
         assert words in done.output, (args, done.output)
     assert not path.exists()  # nothing written by a refused decision
-    done = shotrender("decide", shotlist, NEXT, "retake", "--scope", "region", "--region", "120,30,80,60",
-                      "--words", "a red sign", "--seed", "7", "--strength", "0.8", "--candidates", "4",
-                      "--note", "the sign", "--by", "ana")
+    done = shotrender("decide", shotlist, NEXT, "retake", "--scope", "place", "--words", "a red sign", "--seed", "7",
+                      "--strength", "0.8", "--note", "the sign", "--by", "ana")
     assert f"{NEXT}: retake recorded" in done.output and "(take 1)" in done.output
     made = decisions.read(path)[-1]
     assert (made.cut, made.kind, made.take, made.note, made.reviewer) == (NEXT, "retake", 1, "the sign", "ana")
     assert made.picture == sidecar(out, NEXT)["image"]["sha256"]
-    assert made.changes.as_dict() == {"seed": 7, "prompt": "a red sign", "strength": 0.8, "scope": "region",
-                                      "region": [120, 30, 80, 60], "candidates": 4}
+    assert made.changes.as_dict() == {"seed": 7, "prompt": "a red sign", "strength": 0.8, "scope": "place"}
     record = json.loads(path.read_text())
     assert record["schema"] == "shotrender.decisions/2"
-    page = page_decides(shotlist, "C001", "retake", "colder", scope="place", prompt="winter")
-    assert page["changes"] == {"scope": "place", "prompt": "winter"}
+    page = page_decides(shotlist, "C001", "retake", "colder", scope="cut", prompt="winter")
+    assert page["changes"] == {"prompt": "winter"}  # `cut`, the default, is not written
+
+
+# ------------------------------------------------------------------------------------------- scopes
+def _off_lines(before: np.ndarray, after: np.ndarray, cut: str) -> float:
+    """Mean |after − before| (of 255) away from the cut's lines: how much its paint changed."""
+    import location
+    from test_sheet_continuity import _near_lines
+
+    far = ~_near_lines(dict(location.layouts(TINY_SIZE))[cut], 3)
+    return float(np.abs(after.astype(np.float32) - before).mean(axis=2)[far].mean())
+
+
+SHEET_CUTS = ("C001", "C002", "C003", "C004", "C006")  # the park's sheet: location.SAME_PLACE
+
+
+def test_a_cut_retake_with_words_changes_that_cut_and_no_other(rendered):
+    shotlist, out = rendered
+    before = {c: picture(out, c) for c in SHEET_CUTS}
+    shotrender("decide", shotlist, NEXT, "retake", "--words", "sunset glow", "--note", "warmer", "--by", "ana")
+    shotrender("render", shotlist, "--retakes")
+    changed = {c: _off_lines(before[c], picture(out, c), c) for c in SHEET_CUTS}
+    assert changed.pop(NEXT) >= 15 and max(changed.values()) <= 0.5, changed  # measured: 31.3, others 0.0
+
+
+def test_a_place_retake_repaints_the_place_and_keeps_the_approved_cut(rendered):
+    shotlist, out = rendered
+    before = {c: picture(out, c) for c in SHEET_CUTS}
+    page_decides(shotlist, "C001", "approve")
+    shotrender("decide", shotlist, NEXT, "retake", "--scope", "place", "--words", "sunset glow", "--note", "warmer",
+               "--by", "ana")
+    done = shotrender("render", shotlist, "--retakes")
+    assert "C001: approved · place changed since" in done.output
+    changed = {c: _off_lines(before[c], picture(out, c), c) for c in SHEET_CUTS}
+    assert changed.pop("C001") == 0 and min(changed.values()) >= 10, changed  # measured: 55-58 each
+    rows = status(shotlist)
+    assert rows["cut", "C001"]["place_changed"] and rows["cut", NEXT]["review"] == "waiting for review"
+    assert all(rows["cut", c]["state"] == "up to date" for c in ("C002", "C004", "C006"))

@@ -624,18 +624,15 @@ def review(shotlist: Path, out_dir, host, port, reviewer):
 @click.argument("cut")
 @click.argument("kind", type=click.Choice(["approve", "retake", "comment"]))
 @out_option
-@click.option("--scope", type=click.Choice(["cut", "place", "region"]), help="A retake's scope: cut (default: "
-              "the cut painted again from its view), place (its sheet painted again; the place's unapproved, "
-              "unretouched cuts follow) or region (a rectangle of it painted again and written into its sheet).")
-@click.option("--region", metavar="X,Y,W,H", help="With --scope region: the rectangle, in the cut's picture pixels.")
+@click.option("--scope", type=click.Choice(["cut", "place"]), help="A retake's scope: cut (default: the cut "
+              "painted again from its view) or place (its sheet painted again; the place's unapproved, unretouched "
+              "cuts follow).")
 @click.option("--words", help="A retake's words, added to the prompt.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="A retake's seed (default: the next seed).")
 @click.option("--strength", type=float, help="A retake's strength, 0 < S <= 1.")
-@click.option("--candidates", type=click.IntRange(1, 8), help="A retake painted as N takes with "
-              "different seeds, side by side on the review page, for the director to approve one.")
 @click.option("--note", default="", help="What to change, or what was seen; a retake and a comment need one.")
 @click.option("--by", "reviewer", help="The name the decision is signed with. Default: your login name.")
-def decide(shotlist: Path, cut, kind, out_dir, scope, region, words, seed, strength, candidates, note, reviewer):
+def decide(shotlist: Path, cut, kind, out_dir, scope, words, seed, strength, note, reviewer):
     """Record a decision on a cut's current picture, as the review page does: for scripts, farms and trackers.
 
     It goes to <shot list>.decisions.json under the page's rules: a reused cut is decided on through its
@@ -645,8 +642,7 @@ def decide(shotlist: Path, cut, kind, out_dir, scope, region, words, seed, stren
     Examples:
       shotrender decide episode.yaml C003 approve --by ana
       shotrender decide episode.yaml C003 retake --words "sunset glow" --note "warmer sky"
-      shotrender decide episode.yaml C003 retake --scope region --region 120,30,80,60 --note "the sign"
-      shotrender decide episode.yaml C003 retake --scope place --seed 7 --note "another sky" --candidates 4
+      shotrender decide episode.yaml C003 retake --scope place --seed 7 --note "another sky"
     """
     import getpass
 
@@ -654,8 +650,7 @@ def decide(shotlist: Path, cut, kind, out_dir, scope, region, words, seed, stren
     from shotrender.store import Store
 
     sl = _load(shotlist)
-    changes = {"scope": scope, "region": decisions.parse_region(region, "--region") if region else None,
-               "prompt": words, "seed": seed, "strength": strength, "candidates": candidates}
+    changes = {"scope": scope, "prompt": words, "seed": seed, "strength": strength}
     made = decisions.decide(sl, Store(_out(sl, out_dir), sl.episode), cut, kind, reviewer or getpass.getuser(), note,
                             {k: v for k, v in changes.items() if v is not None})
     take = f" (take {made.take})" if made.take else ""

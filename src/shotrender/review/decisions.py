@@ -36,7 +36,7 @@ from pathlib import Path
 from shotrender.errors import UsageError
 from shotrender.files import open_lock, read_regular, write_text_atomic
 
-SCHEMA = "shotrender.decisions/2"  # /2: a retake's scope, region and candidates; a /1 file reads as it is
+SCHEMA = "shotrender.decisions/2"  # /2: a retake's scope; a /1 file reads as it is
 READS = ("shotrender.decisions/1", SCHEMA)
 KINDS = ("approve", "retake", "comment")
 # what a cut's picture is waiting for, worked out from the decisions on it
@@ -60,8 +60,7 @@ class PictureChanged(DecisionError):
     """A decision on a picture that is no longer the cut's current one (the page showed an older one)."""
 
 
-SCOPES = ("cut", "place", "region")
-MAX_CANDIDATES = 8
+SCOPES = ("cut", "place")
 
 
 @dataclass(frozen=True)
@@ -71,15 +70,10 @@ class Changes:
     seed: int | None = None
     prompt: str | None = None  # words added to the prompt
     strength: float | None = None
-    scope: str | None = None  # cut | place | region
-    region: tuple[int, int, int, int] | None = None  # x, y, w, h in the cut's picture pixels (scope region)
-    candidates: int | None = None  # N takes painted with different seeds, one to be approved
+    scope: str | None = None  # cut | place
 
     def as_dict(self) -> dict:
-        out = {k: v for k, v in asdict(self).items() if v is not None}
-        if self.region is not None:
-            out["region"] = list(self.region)
-        return out
+        return {k: v for k, v in asdict(self).items() if v is not None}
 
     @property
     def where(self) -> str:
@@ -125,7 +119,7 @@ def make(cut: str, kind: str, picture: str, reviewer: str, note: str = "", take:
     if kind in ("retake", "comment") and not note.strip():
         raise DecisionError(f"a {kind} needs a note saying what to change or what was seen")
     if changes and kind != "retake":
-        raise DecisionError("only a retake has changes (seed, prompt, strength, scope, region, candidates)")
+        raise DecisionError("only a retake has changes (seed, prompt, strength, scope)")
     return Decision(uuid.uuid4().hex, cut, kind, picture, reviewer, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     note.strip(), take, _changes(changes or {}, "changes"))
 
@@ -159,22 +153,16 @@ def decide(shotlist, store, cut: str, kind: str, reviewer: str, note: str = "", 
                             f"give the cut back first with `shotrender retouch release {shotlist.source} {cut}`")
     take = takes.current(takes.list_takes(store, [cut]).get(cut, []), current)
     decision = make(cut, kind, current, reviewer, note, take, changes)
-    if decision.changes.region is not None:
-        x, y, w, h = decision.changes.region
-        height, width = store.read_image(cut).shape[:2]
-        if x + w > width or y + h > height:
-            raise DecisionError(f"region {x},{y},{w},{h} reaches past {cut}'s picture, {width}×{height}: give a "
-                                "rectangle inside it")
     append(path_for(shotlist.source), shotlist.episode, [decision])
     return decision
 
 
 def _changes(value, where: str) -> Changes:
-    known = {"seed", "prompt", "strength", "scope", "region", "candidates"}
+    known = {"seed", "prompt", "strength", "scope"}
     if not isinstance(value, dict) or set(value) - known:
         raise DecisionError(f"{where} must be an object with {', '.join(sorted(known))} only")
     seed, words, strength = value.get("seed"), value.get("prompt"), value.get("strength")
-    scope, region, candidates = value.get("scope"), value.get("region"), value.get("candidates")
+    scope = value.get("scope")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
         raise DecisionError(f"{where}.seed must be a whole number from 0 to 2^63-1, got {seed!r}")
     if words is not None and (not isinstance(words, str) or len(words) > MAX_WORDS):
@@ -184,34 +172,9 @@ def _changes(value, where: str) -> Changes:
         raise DecisionError(f"{where}.strength must be a number in (0, 1], got {strength!r}")
     if scope is not None and scope not in SCOPES:
         raise DecisionError(f"{where}.scope must be one of {', '.join(SCOPES)}, got {scope!r}")
-    if (scope == "region") != (region is not None):
-        raise DecisionError(f"{where}: a region retake needs its region (x, y, w, h), and only it has one")
-    if region is not None:
-        region = _region(region, f"{where}.region")
-    if candidates is not None and (isinstance(candidates, bool) or not isinstance(candidates, int)
-                                   or not 1 <= candidates <= MAX_CANDIDATES):
-        raise DecisionError(f"{where}.candidates must be a whole number from 1 to {MAX_CANDIDATES}, got {candidates!r}")
     words = words.strip() if words is not None else ""
     return Changes(seed, words or None, float(strength) if strength is not None else None,
-                   None if scope == "cut" else scope, region, None if candidates == 1 else candidates)
-
-
-def _region(value, where: str) -> tuple[int, int, int, int]:
-    if (not isinstance(value, (list, tuple)) or len(value) != 4
-            or not all(isinstance(v, int) and not isinstance(v, bool) for v in value)
-            or value[0] < 0 or value[1] < 0 or value[2] < 1 or value[3] < 1):
-        raise DecisionError(f"{where} must be x, y, w, h: whole pixels of the cut's picture, w and h at least 1, "
-                            f"got {value!r}")
-    return tuple(value)
-
-
-def parse_region(text: str, where: str) -> list[int]:
-    """`X,Y,W,H` (the command line's) as four whole numbers; DecisionError naming `where` otherwise."""
-    try:
-        value = [int(v) for v in text.split(",")]
-    except ValueError:
-        value = text
-    return list(_region(value, where))
+                   None if scope == "cut" else scope)
 
 
 # ------------------------------------------------------------------------------------------- the file
@@ -289,6 +252,7 @@ class Reviews:
     """The decisions of one shot list, by cut, and what follows from them."""
 
     def __init__(self, decisions: list[Decision]):
+        self.decisions = list(decisions)  # in the order made
         self.by_cut: dict[str, list[Decision]] = {}
         for d in decisions:
             self.by_cut.setdefault(d.cut, []).append(d)
@@ -328,26 +292,55 @@ class Reviews:
 
 
 def with_retakes(shotlist, reviews: Reviews):
-    """The shot list with every retake's changes made to its cut's parameters, in the order asked: a seed
-    given replaces (none given: the next seed), a strength replaces, prompt words are added."""
-    from shotrender.plan import make_plan
+    """The shot list with every retake's changes made, in the order asked. A `cut` retake changes its cut's
+    parameters: a seed given replaces (none given: the next seed), a strength replaces (none given: the
+    cut's own strength, so that a cut of a sheet is painted again, not only refined from its view), prompt
+    words are added. A `place` retake changes its place's the same way: its background's (or its cut's
+    variant's) seed, words and strength, which paint its sheet."""
+    from shotrender.plan import make_plan, place_params
 
-    asked = {c.id for c in shotlist.cuts if c.layout is not None and reviews.retakes(c.id)}
-    if not asked:
+    retakes = [d for d in reviews.decisions if d.kind == "retake"]
+    cuts = {c.id: c for c in shotlist.cuts if c.layout is not None}
+    retakes = [d for d in retakes if d.cut in cuts and (d.changes.where == "cut" or cuts[d.cut].bg)]
+    if not retakes:
         return shotlist
-    seeds = {j.cut: j.seed for chain in make_plan(shotlist).chains for j in chain.jobs if j.cut in asked}
-    cuts = []
+    jobs = {j.cut: j for chain in make_plan(shotlist).chains for j in chain.jobs}
+    changed: dict[str, list] = {}  # cut or (background, variant) -> [seed, words, strength]
+    for d in retakes:
+        cut = cuts[d.cut]
+        if d.changes.where == "place":
+            at = (cut.bg, cut.variant)
+            if at not in changed:
+                params = place_params(shotlist, cut.bg, cut.variant)
+                changed[at] = [params["seed"], [], None]
+        else:
+            at = d.cut
+            if at not in changed:
+                changed[at] = [jobs[d.cut].seed, [cut.params.prompt] if cut.params.prompt else [],
+                               jobs[d.cut].strength]
+        seed, words, strength = changed[at]
+        changed[at] = [d.changes.seed if d.changes.seed is not None else seed + 1,
+                       words + ([d.changes.prompt] if d.changes.prompt else []),
+                       d.changes.strength if d.changes.strength is not None else strength]
+    out = []
     for cut in shotlist.cuts:
-        if cut.id in asked:
-            seed, words, strength = seeds[cut.id], [cut.params.prompt] if cut.params.prompt else [], cut.params.strength
-            for d in reviews.retakes(cut.id):
-                seed = d.changes.seed if d.changes.seed is not None else seed + 1
-                words += [d.changes.prompt] if d.changes.prompt else []
-                strength = d.changes.strength if d.changes.strength is not None else strength
+        if cut.id in changed:
+            seed, words, strength = changed[cut.id]
             cut = replace(cut, params=replace(cut.params, seed=seed, prompt=", ".join(words) or None,
                                               strength=strength))
-        cuts.append(cut)
-    return replace(shotlist, cuts=tuple(cuts))
+        out.append(cut)
+    backgrounds = dict(shotlist.backgrounds)
+    for (bg, variant), (seed, words, strength) in ((k, v) for k, v in changed.items() if isinstance(k, tuple)):
+        own = backgrounds[bg] if variant is None else backgrounds[bg].variants[variant]
+        params = replace(own.params, seed=seed, prompt=", ".join([own.params.prompt] * bool(own.params.prompt)
+                                                                   + words) or None,
+                         strength=strength if strength is not None else own.params.strength)
+        if variant is None:
+            backgrounds[bg] = replace(own, params=params)
+        else:
+            backgrounds[bg] = replace(backgrounds[bg], variants={**backgrounds[bg].variants,
+                                                                 variant: replace(own, params=params)})
+    return replace(shotlist, cuts=tuple(out), backgrounds=backgrounds)
 
 
 def reviewing(shotlist) -> bool:
@@ -381,7 +374,15 @@ def review_states(shotlist, out_dir: Path) -> dict[str, str]:
 def only_retakes(plan, out_dir: Path):
     """The plan narrowed to the cuts waiting for a retake (`render --retakes`, Reviews.waits_for_retake)."""
     reviews = Reviews.of(plan.shotlist)
-    waiting = {cut for cut, now in current_pictures(plan.shotlist, out_dir).items()
-               if reviews.waits_for_retake(cut, *now)}
-    chains = tuple(replace(c, jobs=tuple(j for j in c.jobs if j.cut in waiting), links=()) for c in plan.chains)
+    pictures = current_pictures(plan.shotlist, out_dir)
+    waiting = {cut for cut, now in pictures.items() if reviews.waits_for_retake(cut, *now)}
+    # a place retake paints its place again: every cut of it follows (render keeps the approved ones)
+    places = {c.name for c in plan.chains for j in c.jobs if j.cut in waiting
+              and _latest_retake(reviews, j.cut).changes.where == "place"}
+    chains = tuple(replace(c, jobs=tuple(j for j in c.jobs if j.cut in waiting or c.name in places), links=())
+                   for c in plan.chains)
     return replace(plan, chains=tuple(c for c in chains if c.jobs))
+
+
+def _latest_retake(reviews: Reviews, cut: str) -> Decision:
+    return next(d for d in reversed(reviews.by_cut[cut]) if d.kind == "retake")
