@@ -297,3 +297,52 @@ def test_a_place_retake_repaints_the_place_and_keeps_the_approved_cut(rendered):
     rows = status(shotlist)
     assert rows["cut", "C001"]["place_changed"] and rows["cut", NEXT]["review"] == "waiting for review"
     assert all(rows["cut", c]["state"] == "up to date" for c in ("C002", "C004", "C006"))
+
+
+# ------------------------------------------------------------------------------------------- the page
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    from test_review import CHROMIUM
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield browser
+        browser.close()
+
+
+def test_the_page_sends_a_place_retake_and_shows_what_it_left_behind(rendered, browser):
+    from test_review import needs_chromium, review_server, wait_for_pictures
+
+    if needs_chromium.args[0]:
+        pytest.skip(needs_chromium.kwargs["reason"])
+    shotlist, out = rendered
+    page_decides(shotlist, "C001", "approve")
+    with review_server(shotlist, "--reviewer", "ana") as (host, port, token):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        problems: list[str] = []
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(f"http://{host}:{port}/?token={token}#{NEXT}")
+        page.wait_for_selector("body[data-ready='1']")
+        page.click("#retake")
+        page.fill("#note", "the whole park warmer")
+        page.fill("#words", "sunset glow")
+        page.select_option("#scope", "place")
+        page.click("#send")
+        page.wait_for_selector(f"#cut-list [data-cut={NEXT}][data-state=retake]")
+        assert decisions.read(decisions.path_for(shotlist))[-1].changes.as_dict() == {
+            "prompt": "sunset glow", "scope": "place"}
+        shotrender("render", shotlist, "--retakes")
+        page.goto(f"http://{host}:{port}/?token={token}#C001")
+        page.reload()
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.inner_text("#cut-state") == "approved · place changed since"
+        page.click(f"#cut-list [data-cut={NEXT}]")
+        assert page.locator("#takes figure").count() == 2  # both takes, the new one waiting for review
+        assert page.get_attribute(f"#cut-list [data-cut={NEXT}]", "data-state") == "waiting"
+        wait_for_pictures(page)
+        page.screenshot(path=str(out.parent / "place_retake.png"), full_page=True)  # an artefact, looked at
+        page.close()
+    assert problems == []

@@ -271,11 +271,7 @@ class State:
             now, then = inputs.get(name), recorded.get(name)
             if now is not None and (not isinstance(then, dict) or then.get("key") != now["key"]):
                 return True
-        for name, sha in (record.get("guided_by") or {}).items():
-            now = self.sheet_store.read_state(name.replace("/", "_")) if "/" in name else None
-            if now is not None and now.image_ok and now.record["image"]["sha256"] != sha:
-                return True
-        return False
+        return place_painted_since(self.sheet_store, record)
 
     def take_of(self, cut: str, stored: CutState) -> int | None:
         """The take the cut's current picture is: the latest take holding its bytes (takes/), or None."""
@@ -541,6 +537,15 @@ class State:
                 changed += [f"{c} retouched" for c in held if taken.get(c) != held[c]] or [
                     f"{name}'s picture changed since"]
         return changed
+
+
+def place_painted_since(sheet_store: Store, record: dict) -> bool:
+    """Whether a sheet a cut's picture was painted from (its sidecar's `guided_by`) holds another painting now."""
+    for name, sha in (record.get("guided_by") or {}).items():
+        now = sheet_store.read_state(name.replace("/", "_")) if "/" in name else None
+        if now is not None and now.image_ok and now.record["image"]["sha256"] != sha:
+            return True
+    return False
 
 
 def sheet_name(sheet: sheets.Sheet) -> str:

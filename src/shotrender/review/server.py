@@ -30,7 +30,8 @@ from shotrender.errors import UsageError
 from shotrender.files import read_regular
 from shotrender.review import decisions, takes
 from shotrender.review.decisions import DecisionError, NoSuchCut, PictureChanged, Reviews
-from shotrender.store import Store
+from shotrender.state import PLACE_CHANGED, place_painted_since
+from shotrender.store import SHEETS_FOLDER, Store
 
 STATIC = {"review.js": "text/javascript", "review.css": "text/css", "icon.svg": "image/svg+xml"}
 PICTURES = ("render", "layout", "flow", "error")
@@ -55,6 +56,7 @@ class Episode:
 
         self.sl, self.out_dir, self.reviewer = shotlist, Path(out_dir), reviewer
         self.store = Store(out_dir, shotlist.episode)  # remembers verified pictures: each is hashed once
+        self.sheet_store = Store(self.out_dir / SHEETS_FOLDER, shotlist.episode)
         self.decisions_path = decisions.path_for(shotlist.source)
         self.cuts = {c.id: c for c in shotlist.cuts}
         self.jobs = {j.cut: j for j in make_plan(shotlist).jobs}
@@ -84,6 +86,8 @@ class Episode:
                 cont["score"] = attempts[chosen].get("score")  # the chosen attempt's: the one written
             cuts.append({
                 "id": cut.id, "place": place, "reuse": cut.reuse, "state": state, "picture": sha,
+                # approved, and the sheet it was painted from painted again since (state.py's words)
+                "place_changed": state == decisions.APPROVED and place_painted_since(self.sheet_store, record),
                 # the prompt the current picture was painted with (a retake's words in it), else the shot list's
                 "prompt": ((record or {}).get("inputs") or {}).get("params", {}).get("prompt")
                 or (job.prompt if job else None),
@@ -98,6 +102,7 @@ class Episode:
                 "decisions": [d.to_dict() for d in reviews.by_cut.get(cut.id, ())],
             })
         return {"episode": self.sl.episode, "size": [self.sl.width, self.sl.height], "reviewer": self.reviewer,
+                "place_changed": PLACE_CHANGED,
                 "places": [{"name": k, "cuts": v} for k, v in places.items()], "cuts": cuts}
 
     def decide(self, body) -> dict:
