@@ -19,6 +19,7 @@ from shotrender.cli import cli
 from shotrender.images import decode_png
 from shotrender.review import decisions
 from test_retouch import PATCH_COLOUR, artist_paints
+from test_review import browser  # noqa: F401  (test_review's fixture: one Chromium per module)
 from test_sheet_continuity import TINY_SIZE, _location_episode
 
 RETOUCHED, NEXT = "C002", "C003"  # test_retouch's: NEXT sees the right half of RETOUCHED's patch
@@ -300,20 +301,7 @@ def test_a_place_retake_repaints_the_place_and_keeps_the_approved_cut(rendered):
 
 
 # ------------------------------------------------------------------------------------------- the page
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    from test_review import CHROMIUM
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM,
-                                    args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        yield browser
-        browser.close()
-
-
-def test_the_page_sends_a_place_retake_and_shows_what_it_left_behind(rendered, browser):
+def test_the_page_sends_a_place_retake_and_shows_what_it_left_behind(rendered, browser):  # noqa: F811
     from test_review import needs_chromium, review_server, wait_for_pictures
 
     if needs_chromium.args[0]:
