@@ -175,8 +175,9 @@ def test_4_a_retake_back_to_an_earlier_takes_seed_waits_for_review(rendered):
     shotrender("render", shotlist, "--retakes")
     second = sidecar(out, NEXT)
     assert second["image"]["sha256"] != first["image"]["sha256"]
-    # the page's "retake with this seed" on take 1: the seed take 1 was painted with
-    page_decides(shotlist, NEXT, "retake", "back to the first", seed=first["seed_used"])
+    # the page's "retake with this seed" on take 1: the seed and strength take 1 was painted with
+    page_decides(shotlist, NEXT, "retake", "back to the first", seed=first["seed_used"],
+                 strength=first["strength_used"])
     shotrender("render", shotlist, "--retakes")
     third = sidecar(out, NEXT)
     assert third["image"]["sha256"] == first["image"]["sha256"]  # the same bytes: take 3

@@ -147,7 +147,10 @@
       if (!mine && t.seed !== undefined && t.seed !== null) {  // the current take's seed would paint it again
         var b = el("button", "", "retake with this seed");
         b.type = "button";
-        b.addEventListener("click", function () { openForm("retake"); $("seed").value = t.seed; });
+        b.addEventListener("click", function () {  // its seed and strength: the way back to its look
+          openForm("retake"); $("seed").value = t.seed;
+          if (t.strength !== undefined && t.strength !== null) $("strength").value = t.strength;
+        });
         fig.appendChild(b);
       }
       box.appendChild(fig);
