@@ -80,7 +80,7 @@ def test_decisions_append_read_and_refuse_damage(tmp_path):
     decisions.append(path, "ep01", [first])
     decisions.append(path, "ep01", [second])
     record = json.loads(path.read_text())
-    assert record["schema"] == "shotrender.decisions/1" and record["episode"] == "ep01"
+    assert record["schema"] == "shotrender.decisions/2" and record["episode"] == "ep01"
     assert decisions.read(path) == [first, second]
     assert record["decisions"][1]["changes"] == {"seed": 7, "prompt": "dusk", "strength": 0.4}
 
@@ -89,7 +89,8 @@ def test_decisions_append_read_and_refuse_damage(tmp_path):
                         (("C001", "approve", SHA, "ana", "", None, {"seed": 1}), "only a retake"),
                         (("C001", "retake", SHA, "ana", "n", None, {"seed": -1}), "seed"),
                         (("C001", "retake", SHA, "ana", "n", None, {"strength": 2}), "strength"),
-                        (("C001", "retake", SHA, "ana", "n", None, {"colour": "red"}), "seed, prompt and strength")]:
+                        (("C001", "retake", SHA, "ana", "n", None, {"colour": "red"}), "prompt, scope, seed"),
+                        (("C001", "retake", SHA, "ana", "n", None, {"scope": "all"}), "scope must be one of")]:
         with pytest.raises(DecisionError, match=words):
             decisions.make(*args)
 

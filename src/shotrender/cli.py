@@ -348,6 +348,7 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     from shotrender.progress import FarmProgress
     from shotrender.render import RenderOptions
     from shotrender.render import render as run_render
+    from shotrender.state import PLACE_CHANGED
 
     ray_only = {"--address": address, "--workers": workers, "--gpus-per-worker": gpus_per_worker,
                 "--cpus-per-worker": cpus_per_worker if cpus_per_worker != 1 else None}
@@ -397,7 +398,10 @@ def render(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
                    err=True)
         sys.exit(1)
     for r in result.flagged:
-        click.echo(f"  {r.cut}: flagged for review{' (cached)' if r.status == 'cached' else ''}: {r.error}")
+        if r.error.startswith(PLACE_CHANGED):  # approved: the director's word stands, but the place moved on
+            click.echo(f"  {r.cut}: {r.error}")
+        else:
+            click.echo(f"  {r.cut}: flagged for review{' (cached)' if r.status == 'cached' else ''}: {r.error}")
     if result.failed:
         for r in result.failed:
             click.echo(f"  {r.cut}: {r.status}: {r.error}", err=True)
@@ -427,6 +431,7 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
       shotrender status shots/example/episode.yaml --no-continuity --json
       shotrender status shots/example/episode.yaml --preview
     """
+    from shotrender.state import PLACE_CHANGED
     from shotrender.state import status as cut_status
 
     full, selected = _load_plan(shotlist, cuts, chain, shard, units, preview)
@@ -437,11 +442,13 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     rows = cut_status(selected, _backend(sl, settings), _out_of(sl, out_dir, preview), settings)
     decided = Reviews.of(sl)
     # each cut's review state, once the episode is under review (its decisions file exists)
-    reviews = {r.cut: decided.state(r.cut, r.picture)[0] for r in rows if r.kind == "cut"} if reviewing(sl) else {}
+    reviews = ({r.cut: decided.state(r.cut, r.picture, r.take)[0] for r in rows if r.kind == "cut"}
+               if reviewing(sl) else {})
     if as_json:
         click.echo(json.dumps([{"cut": r.cut, "kind": r.kind, "chain": r.chain, "state": r.state,
                                 "reasons": list(r.reasons), **({"review": reviews[r.cut]} if r.cut in reviews else {}),
-                                **({"alone": r.alone} if r.alone else {})}
+                                **({"alone": r.alone} if r.alone else {}),
+                                **({"place_changed": r.place_changed} if r.kind == "cut" else {})}
                                for r in rows], indent=2))
         return
     for r in rows:
@@ -449,7 +456,7 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
         name = f"sheet {r.cut}" if r.kind == "sheet" else r.cut
         review = f" · review: {reviews[r.cut]}" if r.kind == "cut" and r.cut in reviews else ""
         alone = f" · {r.alone}" if r.alone else ""
-        click.echo(f"{name:<14} {r.chain:<12} {r.state}{why}{alone}{review}")
+        click.echo(f"{name:<14} {r.chain:<12} {PLACE_CHANGED if r.place_changed else r.state}{why}{alone}{review}")
     counts = {}
     for r in rows:
         if r.kind == "cut":
@@ -498,9 +505,8 @@ def check(shotlist: Path, cuts, chain, shard, units, out_dir, no_continuity, pre
             click.echo(f"{r.upstream} -> {r.cut:<8} {r.chain:<10} not both rendered")
             continue
         if r.mode == "size":
-            click.echo(f"{r.upstream} -> {r.cut:<8} {r.chain:<10} not both at the shot list's size, "
-                       f"{full.shotlist.width}x{full.shotlist.height}: render again"
-                       + ("" if preview else ", or give --preview for a preview's folder"))
+            click.echo(f"{r.upstream} -> {r.cut:<8} {r.chain:<10} {r.note}"
+                       + ("" if preview else "; or give --preview for a preview's folder"))
             continue
         score = "n/a" if r.score is None else f"{r.score:.4f}"
         verdict = "OVER" if r.over else "ok"
@@ -640,6 +646,45 @@ def review(shotlist: Path, out_dir, host, port, reviewer):
     serve(sl, out, host, port, reviewer or getpass.getuser(), lambda text, err=False: click.echo(text, err=err))
 
 
+@cli.command()
+@shotlist_argument
+@click.argument("cut")
+@click.argument("kind", type=click.Choice(["approve", "retake", "comment"]))
+@out_option
+@click.option("--scope", type=click.Choice(["cut", "place"]), help="A retake's scope: cut (default: the cut "
+              "painted again from its view) or place (its sheet painted again; the place's unapproved, unretouched "
+              "cuts follow).")
+@click.option("--words", help="A retake's words, added to the prompt.")
+@click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="A retake's seed (default: the next seed).")
+@click.option("--strength", type=float, help="A retake's strength, 0 < S <= 1.")
+@click.option("--note", default="", help="What to change, or what was seen; a retake and a comment need one.")
+@click.option("--by", "reviewer", help="The name the decision is signed with. Default: your login name.")
+def decide(shotlist: Path, cut, kind, out_dir, scope, words, seed, strength, note, reviewer):
+    """Record a decision on a cut's current picture, as the review page does: for scripts, farms and trackers.
+
+    It goes to <shot list>.decisions.json under the page's rules: a reused cut is decided on through its
+    source, a retouched picture cannot be sent back, and the decision is bound to the take it was made on.
+
+    \b
+    Examples:
+      shotrender decide episode.yaml C003 approve --by ana
+      shotrender decide episode.yaml C003 retake --words "sunset glow" --note "warmer sky"
+      shotrender decide episode.yaml C003 retake --scope place --seed 7 --note "another sky"
+    """
+    import getpass
+
+    from shotrender.review import decisions
+    from shotrender.store import Store
+
+    sl = _load(shotlist)
+    changes = {"scope": scope, "prompt": words, "seed": seed, "strength": strength}
+    made = decisions.decide(sl, Store(_out(sl, out_dir), sl.episode), cut, kind, reviewer or getpass.getuser(), note,
+                            {k: v for k, v in changes.items() if v is not None})
+    take = f" (take {made.take})" if made.take else ""
+    click.echo(f"{cut}: {made.kind} recorded on its picture {made.picture[:12]}{take} in "
+               f"{decisions.path_for(sl.source)}")
+
+
 @cli.group("retouch")
 def retouch_group():
     """The retouch round trip: layered files out to a background artist, the retouched pictures back in.
@@ -677,7 +722,8 @@ def retouch_export(shotlist: Path, cuts, chain, shard, units, out_dir):
     full, selected = _load_plan(shotlist, cuts, chain, shard, units)
     sl = full.shotlist
     state = State(selected, Store(_out(sl, out_dir), sl.episode), {}, RunSettings())
-    for cut, what in export(state, [job for c in selected.chains for job in c.jobs]):
+    for cut, what in export(state, [job for c in selected.chains for job in c.jobs],
+                            [link for c in selected.chains for link in c.links]):
         click.echo(f"{cut:<14} {what}")
 
 

@@ -21,14 +21,14 @@ from typing import Protocol
 
 import numpy as np
 
-from shotrender import __version__, camera, continuity, regions, retouch, sheets, signals, variants
+from shotrender import __version__, camera, continuity, patches, regions, retouch, sheets, signals, variants
 from shotrender import model_settings as models
 from shotrender.backends.base import PARAMS, Backend, RenderRequest
 from shotrender.errors import BackendError, Interrupted, ShotRenderError
 from shotrender.images import encode_png, pad8, read_layout
 from shotrender.plan import Chain, Job, Link, Plan, place_params, refinement
 from shotrender.review import takes
-from shotrender.state import RunSettings, State, Verdict, sheet_extra, sheet_name
+from shotrender.state import PLACE_CHANGED, RunSettings, State, Verdict, sheet_extra, sheet_name
 from shotrender.store import Store, sha256_bytes
 from shotrender.words import counted
 
@@ -137,9 +137,6 @@ def check(plan: Plan, out_dir: Path, settings: RunSettings | None = None) -> lis
     rows: list[PairCheck] = []
     moving = {c.id for c in sl.cuts if c.camera is not None}  # their render is their sheet's, no frame
 
-    def unfit(image: np.ndarray | None, size: tuple[int, int]) -> bool:
-        return image is not None and image.shape[:2] != (size[1], size[0])
-
     for chain in plan.chains:
         settings_bg = sl.continuity_for(chain.name if chain.name in sl.backgrounds else None)
         last: tuple[str | None, np.ndarray | None, np.ndarray | None] = (None, None, None)  # cut, render, layout
@@ -154,12 +151,18 @@ def check(plan: Plan, out_dir: Path, settings: RunSettings | None = None) -> lis
             b = store.read_image(job.cut)
             layout_b = read_layout(job.layout, sl.width, sl.height)
             sheet = state.sheet_of(job)
+            wrong = _other_size(job.cut, b, (sl.width, sl.height))
+            if wrong:  # painted before the shot list's size changed: nothing to score it against
+                rows.append(PairCheck(job.upstream or job.cut, job.cut, chain.name, "size", note=wrong))
+                last = (None, None, None)
+                continue
             if sheet is not None:
                 painting = state.sheet_store.read_image(sheet_name(sheet))
+                wrong = _other_size(f"sheet {sheet.id}", painting, sheet.size)
                 if painting is None or b is None:
                     rows.append(PairCheck(sheet.id, job.cut, chain.name, "missing"))
-                elif unfit(painting, sheet.size) or unfit(b, (sl.width, sl.height)):
-                    rows.append(PairCheck(sheet.id, job.cut, chain.name, "size"))
+                elif wrong:
+                    rows.append(PairCheck(sheet.id, job.cut, chain.name, "size", note=wrong))
                 else:
                     view, p = continuity.sheet_view(painting, state.mosaic(sheet), sheet, job.cut, layout_b,
                                                     settings_bg)
@@ -167,10 +170,11 @@ def check(plan: Plan, out_dir: Path, settings: RunSettings | None = None) -> lis
                     rows.append(PairCheck(sheet.id, job.cut, chain.name, "sheet", p.overlap, score, settings_bg.limit))
             if job.upstream is not None and job.upstream not in moving:
                 a, layout_a = last[1:] if last[0] == job.upstream else (store.read_image(job.upstream), None)
+                wrong = _other_size(job.upstream, a, (sl.width, sl.height))
                 if a is None or b is None:
                     rows.append(PairCheck(job.upstream, job.cut, chain.name, "missing"))
-                elif unfit(a, (sl.width, sl.height)) or unfit(b, (sl.width, sl.height)):
-                    rows.append(PairCheck(job.upstream, job.cut, chain.name, "size"))
+                elif wrong:
+                    rows.append(PairCheck(job.upstream, job.cut, chain.name, "size", note=wrong))
                 else:
                     if layout_a is None:
                         layout_a = read_layout(job.upstream_layout, sl.width, sl.height)
@@ -185,6 +189,15 @@ def check(plan: Plan, out_dir: Path, settings: RunSettings | None = None) -> lis
                                               settings_bg.colour_limit))
             last = (job.cut, b, layout_b)
     return rows
+
+
+def _other_size(name: str, image: np.ndarray | None, size: tuple[int, int]) -> str | None:
+    """Why a picture cannot be checked as the inputs stand now: it is of another size (the shot list's size,
+    or its sheet's, changed since it was painted); None when it is the size expected or there is none."""
+    if image is None or image.shape[:2] == (size[1], size[0]):
+        return None
+    return (f"{name}'s picture is {image.shape[1]}×{image.shape[0]}, not {size[0]}×{size[1]}: painted before "
+            "the size changed; render it again")
 
 
 @dataclass
@@ -444,7 +457,7 @@ class Run:
                                     f"after {counted(len(attempts), 'attempt')}")
             self.result.sheets[sheet.id] = "flagged" if flagged else "painted"
             held, pictures = retouch.held(self, sheet)
-            self.sheet_store.write_cut(name, encode_png(retouch.onto_sheet(chosen.image, sheet, pictures)), {
+            self.sheet_store.write_cut(name, encode_png(patches.onto_sheet(chosen.image, sheet, pictures)), {
                 **base, "status": "flagged" if flagged else "rendered", "device": self.result.backend,
                 "retouches": held,
                 "seed_used": chosen.seed, "strength_used": chosen.strength, "continuity": report,
@@ -490,7 +503,7 @@ class Run:
         seconds = time.perf_counter() - t0
         held, pictures = retouch.held(self, sheet)
         self.result.sheets[sheet.id] = "painted"
-        self.sheet_store.write_cut(name, encode_png(retouch.onto_sheet(attempt.image, sheet, pictures)), {
+        self.sheet_store.write_cut(name, encode_png(patches.onto_sheet(attempt.image, sheet, pictures)), {
             **base, "status": "rendered", "device": self.result.backend, "retouches": held,
             "seed_used": attempt.seed, "strength_used": attempt.strength,
             "continuity": {"mode": "variant", "limit": None, "attempts": [attempt.record()], "chosen": 0,
@@ -533,9 +546,16 @@ class Run:
             return None
         # an approved picture is locked, --force or not: a retake is how the director unlocks it
         if verdict.skip and (verdict.state == "approved" or not self.forced(job.cut)):
-            flagged = verdict.state == "flagged"
-            self.finish(CutResult(job.cut, job.chain, "cached", time.perf_counter() - t0, job.seed,
-                                  verdict.reasons[0] if flagged else None, flagged), "")
+            # flagged too: an approved cut whose place was painted again since may no longer match it
+            flagged = verdict.state == "flagged" or verdict.place_changed
+            why = (f"{PLACE_CHANGED} ({verdict.reasons[-1]})" if verdict.place_changed
+                   else verdict.reasons[0] if flagged else None)
+            self.finish(CutResult(job.cut, job.chain, "cached", time.perf_counter() - t0, job.seed, why, flagged), "")
+            return None
+        # a retouch saved since the run began (its listing is the state's, made then): taken in, never painted over
+        if retouch.take_in(self, [job]):
+            self.finish(CutResult(job.cut, job.chain, "retouched", time.perf_counter() - t0, job.seed),
+                        "retouch saved during the run taken in; its place follows on the next render")
             return None
         pending = _Pending(job, t0, {
             "key": verdict.key, "inputs": verdict.inputs, "chain": job.chain, "position": job.position,
@@ -735,9 +755,11 @@ class Run:
                                   f"missing or changed; render {link.source} again first"), "")
             return
         self.store.drop_move_files(link.cut, set(moved.get("pictures", {}).values()))
+        takes.keep(self.store, link.cut)  # a reuse's pictures are kept as a painted cut's are
         self.store.write_link(link.cut, link.source, {
             "key": verdict.key, "chain": chain, "status": "reused", "shotrender": __version__, **moved,
         })
+        takes.keep(self.store, link.cut)
         self.finish(CutResult(link.cut, chain, "reused", time.perf_counter() - t0), f"copy of {link.source}")
 
     def finish(self, result: CutResult, detail: str) -> CutResult:
@@ -771,6 +793,7 @@ def render(plan: Plan, backend: Backend, options: RenderOptions,
     interrupted = completed = False
     with signals.catching():  # SIGINT/SIGTERM raise Interrupted, so `finally` blocks remove temporaries
         try:
+            retouch.refuse_links(run.state.retouch_folder, [link for chain in plan.chains for link in chain.links])
             retouch.take_in(run, [job for chain in plan.chains for job in chain.jobs])  # all checked, then written
             if executor is None:
                 run.run_chains(plan.chains)

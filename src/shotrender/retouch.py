@@ -5,7 +5,7 @@ layout's dark lines over transparency), `layout` (hidden) and, for a cut of a sh
 the other cuts of its place see the same painting). The artist saves the retouched picture back there as
 `<episode>_<cut>.psd`, `.png` or `.tif`. `render` takes it in (`take_in`): the PSD's visible layers flattened
 become the cut's picture, state `retouched`, with the file's sha256 in the sidecar; state.py never lets
-anything paint over it, and render writes it into the cut's sheet so the place's other cuts follow.
+anything paint over it, and render writes it into the cut's sheet (patches.py) so the place's other cuts follow.
 
 shotrender only ever reads the artist's file. What it writes in retouch/ is its own: the exported PSDs and
 `<episode>_<cut>.shotrender.json`, which names the files it exported (an untouched export is not a retouch)
@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from shotrender import sheets
+from shotrender import patches, sheets
 from shotrender.errors import UsageError
 from shotrender.files import own_folder, read_regular, write_atomic, write_text_atomic
 from shotrender.store import Store, sha256_bytes
@@ -348,6 +348,26 @@ def take_in(run: Run, jobs: Iterable[Job]) -> list[str]:
     return [job.cut for job, _, _ in found]
 
 
+def link_problem(folder: Folder, link) -> str | None:
+    """Why a retouch file saved for a reused cut cannot be taken in (its picture is its source's, and a copy of
+    it), or None when there is none: status says it, render refuses to run with it."""
+    found = [name for name in (f"{folder.episode}_{link.cut}{s}" for s in SUFFIXES) if name in folder.names()]
+    if not found:
+        return None
+    suffix = Path(found[0]).suffix
+    return (f"retouch {FOLDER}/{found[0]} cannot be taken in: {link.cut} reuses {link.source}, whose picture it "
+            f"shows; save it as {FOLDER}/{folder.episode}_{link.source}{suffix} to retouch the picture both show, "
+            "or move it away")
+
+
+def refuse_links(folder: Folder, links) -> None:
+    """Raise RetouchError for the first reused cut that has a retouch file (link_problem)."""
+    for link in links:
+        problem = link_problem(folder, link)
+        if problem:
+            raise RetouchError(problem)
+
+
 def current_retouch(record: dict | None) -> str | None:
     """The sha256 of the retouch a cut's sidecar holds, or None when it is not retouched."""
     if not record or record.get("status") != "retouched" or not isinstance(record.get("retouch"), dict):
@@ -372,21 +392,10 @@ def _keep_render(store: Store, cut: str, stored) -> str | None:
     return path.name
 
 
-def onto_sheet(painting: np.ndarray, sheet: sheets.Sheet, pictures: dict[str, np.ndarray]) -> np.ndarray:
-    """The sheet's painting with each retouched cut's picture laid in where the cut sees it; where two
-    retouches overlap, the one first in the sheet's priority (the tightest framing) is on top."""
-    out = painting.copy()
-    for cut in reversed(sheet.priority):
-        if cut in pictures:
-            placed, seen = sheets.place(pictures[cut], sheet, cut)
-            out[seen] = placed[seen]
-    return out
-
-
 def held(run: Run, sheet: sheets.Sheet) -> tuple[dict[str, str], dict[str, np.ndarray]]:
     """The retouches the sheet's painting must hold (state.State.retouches) and their pictures, as the cuts'
     sidecars vouch for them."""
-    wanted = run.state.retouches(sheet)
+    wanted = run.state.retouches(sheet, waiting=False)
     pictures = {cut: run.store.read_image(cut) for cut in wanted}
     return ({c: sha for c, sha in wanted.items() if pictures[c] is not None},
             {c: image for c, image in pictures.items() if image is not None})
@@ -409,23 +418,18 @@ def update_sheet(run: Run, sheet: sheets.Sheet, verdict: Verdict) -> bool:
     if painting is None:
         return False
     record = {k: v for k, v in stored.record.items() if k not in ("schema", "cut", "episode", "image")}
-    run.sheet_store.write_cut(name, encode_png(onto_sheet(painting[0], sheet, pictures)),
+    run.sheet_store.write_cut(name, encode_png(patches.onto_sheet(painting[0], sheet, pictures)),
                               {**record, "retouches": wanted})
-    run.progress.message(f"sheet {sheet.id}: {', '.join(sheet_reasons(stored.record.get('retouches') or {}, wanted))}"
-                         ": written into its painting")
+    why = ", ".join(patches.sheet_reasons(stored.record.get("retouches") or {}, wanted))
+    run.progress.message(f"sheet {sheet.id}: {why}: written into its painting")
     return True
-
-
-def sheet_reasons(had: dict, wanted: dict) -> list[str]:
-    """Why a sheet's painting no longer holds the retouches it should, in words."""
-    return ([f"{c} retouched" for c in wanted if had.get(c) != wanted[c]]
-            + [f"{c} released" for c in had if c not in wanted])
 
 
 # ------------------------------------------------------------------------------------------------ export
 
-def export(state: State, jobs: Iterable[Job]) -> list[tuple[str, str]]:
-    """A layered PSD per cut that has a picture, in <out>/retouch/; returns (cut, what happened) per job.
+def export(state: State, jobs: Iterable[Job], links: Iterable = ()) -> list[tuple[str, str]]:
+    """A layered PSD per cut that has a picture, in <out>/retouch/; returns (cut, what happened) per job, and
+    per reused cut (`links`) that it is skipped: its picture is its source's, retouched there.
 
     `state` is the run's state.State. A file the artist changed (not one shotrender exported) is never
     replaced: that cut is listed as kept.
@@ -465,6 +469,8 @@ def export(state: State, jobs: Iterable[Job]) -> list[tuple[str, str]]:
         folder.write_record(job.cut, {**record, "exported": [*record["exported"], sha256_bytes(data)][-20:]})
         write_atomic(path, data)
         done.append((job.cut, f"exported {FOLDER}/{path.name}"))
+    done += [(link.cut, f"skipped: reuses {link.source}, whose picture it shows; retouch {link.source}")
+             for link in links]
     return done
 
 

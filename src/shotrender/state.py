@@ -35,17 +35,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shotrender import art_board as boards
-from shotrender import camera, pairing, regions, retouch, sheets
+from shotrender import camera, pairing, patches, regions, retouch, sheets
 from shotrender import model_settings as models
 from shotrender.backends.base import PARAMS
 from shotrender.errors import BackendError, UsageError
 from shotrender.files import WriteError, own_folder, read_named_image, read_regular, write_text_atomic
 from shotrender.images import read_layout
 from shotrender.plan import Job, Link, Placed, Plan, SheetInfo, make_plan, place_params, refinement
+from shotrender.review import takes
 from shotrender.review.decisions import Reviews
 from shotrender.store import SHEETS_FOLDER, CutState, Store, cache_key, camera_name, sha256_bytes
 
 SKIPPED = ("up to date", "flagged", "retouched", "approved")
+PLACE_CHANGED = "approved · place changed since"  # how status, render and the page say Verdict.place_changed
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class Verdict:
     inputs: dict
     stored: CutState
     layout: bytes | None = None  # the layout's bytes as hashed: render decodes these, never the file again
+    incoming: bool = False  # a retouch file waits to be taken in: render takes it in, never paints over it
+    place_changed: bool = False  # approved, and the sheet it was painted from was (or will be) painted again
 
     @property
     def skip(self) -> bool:
@@ -181,6 +185,7 @@ class State:
         self._layout_sha: dict[str, str] = {}  # layout path -> sha256, for layouts shared by several cuts
         self.reviews = Reviews.of(self.sl)  # the director's decisions: an approved picture is locked
         self.retouch_folder = retouch.Folder(store.dir, self.sl.episode)
+        self._takes: dict | None = None  # cut -> its takes (review/takes.py), listed on first need
 
     # ---------------------------------------------------------------------------------------- rules
     def continuity_on(self, job: Job) -> bool:
@@ -233,6 +238,9 @@ class State:
             sheet = inputs.get("sheet") or inputs.get("colours")
             reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs,
                                           self._sheet_keys[sheet["id"]][2] if sheet else None))
+        elif state in ("up to date", "flagged"):
+            changed = self._patches_changed(job, stored.record)
+            state, reasons = ("stale", changed) if changed else (state, reasons)
         taken = retouch.current_retouch(stored.record) if stored.image_ok else None
         incoming = self.retouch_folder.incoming(job.cut, taken)
         if incoming is not None:
@@ -241,15 +249,48 @@ class State:
             state, reasons = "retouched", tuple(
                 "retouched before the layout changed" if r == "layout changed" else f"retouched before: {r}"
                 for r in (stale_reasons(stored.record.get("inputs"), inputs) if stored.record["key"] != key else ()))
+            sheet = self.sheet_of(job)
+            left_out = sheet and self._patch_fits(job, stored.record, sheet)
+            if left_out and left_out != "redrawn":
+                reasons += (left_out,)
         # a new retouch to take in is a new picture: it waits for review again
-        approval = (self.reviews.approval(job.cut, stored.record["image"]["sha256"])
+        approval = (self.reviews.approval(job.cut, stored.record["image"]["sha256"], self.take_of(job.cut, stored))
                     if stored.image_ok and incoming is None else None)
+        place_changed = False
         if approval is not None:
+            place_changed = state == "stale" and self._place_changed(stored.record, inputs)
             reasons = (f"locked: approved by {approval.reviewer} at {approval.time}",
                        *((f"otherwise {state}" + (f": {'; '.join(reasons)}" if reasons else ""),)
                          if state != "up to date" else ()))
             state = "approved"
-        return Verdict(job.cut, job.chain, state, reasons, key, inputs, stored, layout)
+        return Verdict(job.cut, job.chain, state, reasons, key, inputs, stored, layout, incoming is not None,
+                       place_changed)
+
+    def _patches_changed(self, job: Job, record: dict) -> tuple[str, ...]:
+        """Why a cut painted from its sheet (or keeping its colours) must be painted again because the patches
+        that sheet holds changed since (a retouch waiting or taken in, one released), or ()."""
+        guide = self.sheet_of(job) or self.colours_of(job)
+        if guide is None:
+            return ()
+        had, wanted = record.get("retouches") or {}, self.retouches(guide)
+        if had == wanted:
+            return ()
+        return (f"sheet {guide.id} changes ({', '.join(patches.sheet_reasons(had, wanted))})",)
+
+    def _place_changed(self, record: dict, inputs: dict) -> bool:
+        """Whether the sheet a cut was painted from (or whose colours it keeps) was painted again, or will be."""
+        recorded = record.get("inputs") if isinstance(record.get("inputs"), dict) else {}
+        for name in ("sheet", "colours"):
+            now, then = inputs.get(name), recorded.get(name)
+            if now is not None and (not isinstance(then, dict) or then.get("key") != now["key"]):
+                return True
+        return place_painted_since(self.sheet_store, record)
+
+    def take_of(self, cut: str, stored: CutState) -> int | None:
+        """The take the cut's current picture is: the latest take holding its bytes (takes/), or None."""
+        if self._takes is None:
+            self._takes = takes.list_takes(self.store)
+        return takes.current(self._takes.get(cut, ()), stored.record["image"]["sha256"]) if stored.image_ok else None
 
     def _inputs(self, job: Job) -> dict:
         inputs = job_inputs(job, self._sha(job), self.sl.width, self.sl.height, self.identity, self.reads)
@@ -274,6 +315,9 @@ class State:
         state, reasons = self._judge(stored, key, self.sl.cut(link.source).camera is not None)
         if state == "stale" and stored.record["key"] != key:
             reasons = (f"{link.source} changes",)
+        refused = retouch.link_problem(self.retouch_folder, link)
+        if refused:
+            state, reasons = "stale", (*reasons, refused)
         return Verdict(link.cut, chain, state, reasons, key, {"reuse_of": link.source}, stored)
 
     def sheet(self, sheet: sheets.Sheet) -> Verdict:
@@ -287,13 +331,15 @@ class State:
             reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs,
                                           self.sheet_key(sheets.base_of(sheet))[2] if base else None))
         elif state in SKIPPED and (stored.record.get("retouches") or {}) != self.retouches(sheet):
-            state, reasons = "stale", tuple(retouch.sheet_reasons(stored.record.get("retouches") or {},
+            state, reasons = "stale", tuple(patches.sheet_reasons(stored.record.get("retouches") or {},
                                                                   self.retouches(sheet)))
         return Verdict(sheet.id, sheet.id.split("/")[0], state, reasons, key, inputs, stored)
 
-    def retouches(self, sheet: sheets.Sheet) -> dict[str, str]:
+    def retouches(self, sheet: sheets.Sheet, waiting: bool = True) -> dict[str, str]:
         """The retouches the sheet's painting must hold: cut -> retouch sha256, for each of its cuts that is
-        retouched and whose layout is the one it was retouched on (a redrawn cut's retouch no longer fits)."""
+        retouched at its picture's size today (patches.fit) on the layout it has now (a redrawn cut's retouch
+        no longer fits), and, with `waiting`, each retouch file waiting to be taken in (render takes it in
+        before it paints the sheet)."""
         jobs = {j.cut: j for j in self.chain_jobs(sheet.id.split("/")[0])}
         out = {}
         for cut in sheet.cuts:
@@ -301,9 +347,24 @@ class State:
                 continue
             stored = self.store.read_state(cut)
             sha = retouch.current_retouch(stored.record) if stored.image_ok else None
-            if sha is not None and (stored.record.get("inputs") or {}).get("layout") == self._sha(jobs[cut]):
+            incoming = self.retouch_folder.incoming(cut, sha) if waiting else None
+            if incoming is not None:
+                out[cut] = incoming.sha256
+            elif sha is not None and self._patch_fits(jobs[cut], stored.record, sheet) is None:
                 out[cut] = sha
         return out
+
+    def _patch_fits(self, job: Job, record: dict, sheet: sheets.Sheet) -> str | None:
+        """Why the patch a cut's sidecar holds cannot go into its sheet, or None."""
+        inputs = record.get("inputs") or {}
+        if inputs.get("layout") != self._sha(job):
+            return "redrawn"
+        return patches.fit(inputs, self.picture_size(job), sheet.id)
+
+    def picture_size(self, job: Job) -> tuple[int, int]:
+        """The size of the cut's picture: its deliverable for a moving cut, else the frame."""
+        delivery = self.delivery(job)
+        return tuple(delivery.size) if delivery else (self.sl.width, self.sl.height)
 
     # ---------------------------------------------------------------------------------------- sheets
     def sheets_for(self, jobs) -> list[sheets.Sheet]:
@@ -503,6 +564,15 @@ class State:
         return changed
 
 
+def place_painted_since(sheet_store: Store, record: dict) -> bool:
+    """Whether a sheet a cut's picture was painted from (its sidecar's `guided_by`) holds another painting now."""
+    for name, sha in (record.get("guided_by") or {}).items():
+        now = sheet_store.read_state(name.replace("/", "_")) if "/" in name else None
+        if now is not None and now.image_ok and now.record["image"]["sha256"] != sha:
+            return True
+    return False
+
+
 def sheet_name(sheet: sheets.Sheet) -> str:
     """The sheet's name in the output folder's sheets/ store: park/1 -> park_1 (files ep01_park_1.png, .json)."""
     return sheet.id.replace("/", "_")
@@ -566,6 +636,8 @@ class CutStatus:
     kind: str = "cut"  # cut | sheet (`cut` is then the sheet's id, park/1)
     picture: str | None = None  # sha256 of its current picture, when its sidecar vouches for it (for review)
     alone: str | None = None  # why a cut of a place with other cuts is painted alone (State.alone)
+    take: int | None = None  # the take that picture is (review/takes.py), when it is one
+    place_changed: bool = False  # approved, and its place painted again since (Verdict.place_changed)
 
 
 def status(plan: Plan, backend, out_dir, settings: RunSettings | None = None) -> list[CutStatus]:
@@ -580,10 +652,12 @@ def status(plan: Plan, backend, out_dir, settings: RunSettings | None = None) ->
             rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, "sheet"))
         for job in chain.jobs:
             v = state.job(job)
-            rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, picture=_picture(v), alone=state.alone(job)))
+            rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, picture=_picture(v), alone=state.alone(job),
+                                  take=state.take_of(v.cut, v.stored), place_changed=v.place_changed))
         for link in chain.links:
             v = state.link(link, chain.name)
-            rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, picture=_picture(v)))
+            rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, picture=_picture(v),
+                                  take=state.take_of(v.cut, v.stored)))
     return rows
 
 

@@ -36,7 +36,8 @@ from pathlib import Path
 from shotrender.errors import UsageError
 from shotrender.files import open_lock, read_regular, write_text_atomic
 
-SCHEMA = "shotrender.decisions/1"
+SCHEMA = "shotrender.decisions/2"  # /2: a retake's scope; a /1 file reads as it is
+READS = ("shotrender.decisions/1", SCHEMA)
 KINDS = ("approve", "retake", "comment")
 # what a cut's picture is waiting for, worked out from the decisions on it
 APPROVED, RETAKE, WAITING, NOT_RENDERED = "approved", "retake", "waiting for review", "not rendered"
@@ -51,16 +52,32 @@ class DecisionError(UsageError):
     """A decision that cannot be recorded (bad field), or a decisions file that cannot be read: exit code 2."""
 
 
+class NoSuchCut(DecisionError):
+    """A decision on a cut the shot list does not have."""
+
+
+class PictureChanged(DecisionError):
+    """A decision on a picture that is no longer the cut's current one (the page showed an older one)."""
+
+
+SCOPES = ("cut", "place")
+
+
 @dataclass(frozen=True)
 class Changes:
-    """What a retake asks to change; None: as before."""
+    """What a retake asks to change; None: as before (scope None: `cut`)."""
 
     seed: int | None = None
     prompt: str | None = None  # words added to the prompt
     strength: float | None = None
+    scope: str | None = None  # cut | place
 
     def as_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @property
+    def where(self) -> str:
+        return self.scope or "cut"
 
 
 @dataclass(frozen=True)
@@ -102,17 +119,52 @@ def make(cut: str, kind: str, picture: str, reviewer: str, note: str = "", take:
     if kind in ("retake", "comment") and not note.strip():
         raise DecisionError(f"a {kind} needs a note saying what to change or what was seen")
     if changes and kind != "retake":
-        raise DecisionError("only a retake has changes (seed, prompt, strength)")
+        raise DecisionError("only a retake has changes (seed, prompt, strength, scope)")
     if not all(_utf8(text) for text in (cut, reviewer, note)):  # JSON's "\ud800" is no character to write down
         raise DecisionError("cut, reviewer and note must be text (a lone surrogate such as \\ud800 is none)")
     return Decision(uuid.uuid4().hex, cut, kind, picture, reviewer, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                     note.strip(), take, _changes(changes or {}, "changes"))
 
 
+def decide(shotlist, store, cut: str, kind: str, reviewer: str, note: str = "", changes: dict | None = None,
+           picture: str | None = None) -> Decision:
+    """Record one decision on the cut's current picture, as the review page and `shotrender decide` do, and
+    return it. `picture`: the sha256 the decision was made looking at (the page's); None: the current one.
+
+    Refused (DecisionError, nothing written): a cut with no picture; a reused cut, whose picture is its
+    source's (decide on the source, and the reuse follows it); a retake of an artist's retouch, which render
+    never paints over (the artist is asked, or the retouch released first)."""
+    from shotrender.retouch import current_retouch
+    from shotrender.review import takes
+
+    cuts = {c.id: c for c in shotlist.cuts}
+    if not isinstance(cut, str) or cut not in cuts:
+        raise NoSuchCut(f"no cut {cut!r} in {shotlist.source}")
+    if cuts[cut].reuse:
+        source = cuts[cut].reuse
+        raise DecisionError(f"{cut} reuses {source}: its picture is {source}'s, and follows it; decide on {source}")
+    stored = store.read_state(cut)
+    if not stored.image_ok:
+        raise DecisionError(f"{cut} has no picture to decide on yet; render it first")
+    current = stored.record["image"]["sha256"]
+    if picture is not None and picture != current:
+        raise PictureChanged(f"{cut}'s picture changed since the page showed it; look again")
+    if kind == "retake" and current_retouch(stored.record):
+        raise DecisionError(f"{cut}'s picture is a retouch ({stored.record['retouch'].get('file')}), which "
+                            "render never paints over: ask the artist for another, or "
+                            f"give the cut back first with `shotrender retouch release {shotlist.source} {cut}`")
+    take = takes.current(takes.list_takes(store, [cut]).get(cut, []), current)
+    decision = make(cut, kind, current, reviewer, note, take, changes)
+    append(path_for(shotlist.source), shotlist.episode, [decision])
+    return decision
+
+
 def _changes(value, where: str) -> Changes:
-    if not isinstance(value, dict) or set(value) - {"seed", "prompt", "strength"}:
-        raise DecisionError(f"{where} must be an object with seed, prompt and strength only")
+    known = {"seed", "prompt", "strength", "scope"}
+    if not isinstance(value, dict) or set(value) - known:
+        raise DecisionError(f"{where} must be an object with {', '.join(sorted(known))} only")
     seed, words, strength = value.get("seed"), value.get("prompt"), value.get("strength")
+    scope = value.get("scope")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63):
         raise DecisionError(f"{where}.seed must be a whole number from 0 to 2^63-1, got {seed!r}")
     if words is not None and (not isinstance(words, str) or len(words) > MAX_WORDS or not _utf8(words)):
@@ -120,8 +172,11 @@ def _changes(value, where: str) -> Changes:
     if strength is not None and (isinstance(strength, bool) or not isinstance(strength, (int, float))
                                  or not math.isfinite(strength) or not 0 < strength <= 1):
         raise DecisionError(f"{where}.strength must be a number in (0, 1], got {strength!r}")
+    if scope is not None and scope not in SCOPES:
+        raise DecisionError(f"{where}.scope must be one of {', '.join(SCOPES)}, got {scope!r}")
     words = words.strip() if words is not None else ""
-    return Changes(seed, words or None, float(strength) if strength is not None else None)
+    return Changes(seed, words or None, float(strength) if strength is not None else None,
+                   None if scope == "cut" else scope)
 
 
 def _utf8(text: str) -> bool:
@@ -140,7 +195,7 @@ def parse(text: str, where: str) -> list[Decision]:
         data = json.loads(text)
     except (ValueError, RecursionError) as e:
         raise DecisionError(f"{where} is not valid JSON ({e}); {fix}") from None
-    if not isinstance(data, dict) or data.get("schema") != SCHEMA or not isinstance(data.get("decisions"), list):
+    if not isinstance(data, dict) or data.get("schema") not in READS or not isinstance(data.get("decisions"), list):
         raise DecisionError(f"{where} is not a decisions file (schema {SCHEMA} with a decisions list); {fix}")
     out = []
     for i, d in enumerate(data["decisions"]):
@@ -207,6 +262,7 @@ class Reviews:
     """The decisions of one shot list, by cut, and what follows from them."""
 
     def __init__(self, decisions: list[Decision]):
+        self.decisions = list(decisions)  # in the order made
         self.by_cut: dict[str, list[Decision]] = {}
         for d in decisions:
             self.by_cut.setdefault(d.cut, []).append(d)
@@ -215,27 +271,29 @@ class Reviews:
     def of(cls, shotlist) -> Reviews:
         return cls(read(path_for(shotlist.source)))
 
-    def state(self, cut: str, picture: str | None) -> tuple[str, Decision | None]:
-        """The review state of a cut whose current picture has this sha256 (None: no picture), and the
-        decision it comes from."""
+    def state(self, cut: str, picture: str | None, take: int | None = None) -> tuple[str, Decision | None]:
+        """The review state of a cut whose current picture has this sha256 (None: no picture) and is this take
+        (None: not one of its takes), and the decision it comes from. A decision is bound to the take it was
+        made on: a later take with the same bytes (painted again with an earlier take's seed) waits for review."""
         if picture is None:
             return NOT_RENDERED, None
         verdict = next((d for d in reversed(self.by_cut.get(cut, ())) if d.picture == picture
+                        and (d.take is None or take is None or d.take == take)
                         and d.kind in ("approve", "retake")), None)
         if verdict is None:
             return WAITING, None
         return (APPROVED if verdict.kind == "approve" else RETAKE), verdict
 
-    def approval(self, cut: str, picture: str) -> Decision | None:
-        """The approval that locks this picture of the cut, or None."""
-        state, decision = self.state(cut, picture)
+    def approval(self, cut: str, picture: str, take: int | None = None) -> Decision | None:
+        """The approval that locks this picture (and take) of the cut, or None."""
+        state, decision = self.state(cut, picture, take)
         return decision if state == APPROVED else None
 
-    def waits_for_retake(self, cut: str, picture: str | None) -> bool:
+    def waits_for_retake(self, cut: str, picture: str | None, take: int | None = None) -> bool:
         """Whether `render --retakes` paints the cut: its current picture was sent back, or its latest verdict
         is a retake and it has no picture now (the retake's render failed, or the picture was lost)."""
         if picture is not None:
-            return self.state(cut, picture)[0] == RETAKE
+            return self.state(cut, picture, take)[0] == RETAKE
         latest = next((d for d in reversed(self.by_cut.get(cut, ())) if d.kind in ("approve", "retake")), None)
         return latest is not None and latest.kind == "retake"
 
@@ -244,26 +302,55 @@ class Reviews:
 
 
 def with_retakes(shotlist, reviews: Reviews):
-    """The shot list with every retake's changes made to its cut's parameters, in the order asked: a seed
-    given replaces (none given: the next seed), a strength replaces, prompt words are added."""
-    from shotrender.plan import make_plan
+    """The shot list with every retake's changes made, in the order asked. A `cut` retake changes its cut's
+    parameters: a seed given replaces (none given: the next seed), a strength replaces (none given: the
+    cut's own strength, so that a cut of a sheet is painted again, not only refined from its view), prompt
+    words are added. A `place` retake changes its place's the same way: its background's (or its cut's
+    variant's) seed, words and strength, which paint its sheet."""
+    from shotrender.plan import make_plan, place_params
 
-    asked = {c.id for c in shotlist.cuts if c.layout is not None and reviews.retakes(c.id)}
-    if not asked:
+    retakes = [d for d in reviews.decisions if d.kind == "retake"]
+    cuts = {c.id: c for c in shotlist.cuts if c.layout is not None}
+    retakes = [d for d in retakes if d.cut in cuts and (d.changes.where == "cut" or cuts[d.cut].bg)]
+    if not retakes:
         return shotlist
-    seeds = {j.cut: j.seed for chain in make_plan(shotlist).chains for j in chain.jobs if j.cut in asked}
-    cuts = []
+    jobs = {j.cut: j for chain in make_plan(shotlist).chains for j in chain.jobs}
+    changed: dict[str, list] = {}  # cut or (background, variant) -> [seed, words, strength]
+    for d in retakes:
+        cut = cuts[d.cut]
+        if d.changes.where == "place":
+            at = (cut.bg, cut.variant)
+            if at not in changed:
+                params = place_params(shotlist, cut.bg, cut.variant)
+                changed[at] = [params["seed"], [], None]
+        else:
+            at = d.cut
+            if at not in changed:
+                changed[at] = [jobs[d.cut].seed, [cut.params.prompt] if cut.params.prompt else [],
+                               jobs[d.cut].strength]
+        seed, words, strength = changed[at]
+        changed[at] = [d.changes.seed if d.changes.seed is not None else seed + 1,
+                       words + ([d.changes.prompt] if d.changes.prompt else []),
+                       d.changes.strength if d.changes.strength is not None else strength]
+    out = []
     for cut in shotlist.cuts:
-        if cut.id in asked:
-            seed, words, strength = seeds[cut.id], [cut.params.prompt] if cut.params.prompt else [], cut.params.strength
-            for d in reviews.retakes(cut.id):
-                seed = d.changes.seed if d.changes.seed is not None else seed + 1
-                words += [d.changes.prompt] if d.changes.prompt else []
-                strength = d.changes.strength if d.changes.strength is not None else strength
+        if cut.id in changed:
+            seed, words, strength = changed[cut.id]
             cut = replace(cut, params=replace(cut.params, seed=seed, prompt=", ".join(words) or None,
                                               strength=strength))
-        cuts.append(cut)
-    return replace(shotlist, cuts=tuple(cuts))
+        out.append(cut)
+    backgrounds = dict(shotlist.backgrounds)
+    for (bg, variant), (seed, words, strength) in ((k, v) for k, v in changed.items() if isinstance(k, tuple)):
+        own = backgrounds[bg] if variant is None else backgrounds[bg].variants[variant]
+        params = replace(own.params, seed=seed, prompt=", ".join([own.params.prompt] * bool(own.params.prompt)
+                                                                   + words) or None,
+                         strength=strength if strength is not None else own.params.strength)
+        if variant is None:
+            backgrounds[bg] = replace(own, params=params)
+        else:
+            backgrounds[bg] = replace(backgrounds[bg], variants={**backgrounds[bg].variants,
+                                                                 variant: replace(own, params=params)})
+    return replace(shotlist, cuts=tuple(out), backgrounds=backgrounds)
 
 
 def reviewing(shotlist) -> bool:
@@ -272,28 +359,40 @@ def reviewing(shotlist) -> bool:
     return os.path.lexists(path_for(shotlist.source))
 
 
-def current_pictures(shotlist, out_dir: Path) -> dict[str, str | None]:
-    """Every cut's current picture's sha256 in the output folder, as its sidecar vouches for it; None: none."""
+def current_pictures(shotlist, out_dir: Path) -> dict[str, tuple[str | None, int | None]]:
+    """Every cut's current picture in the output folder, as its sidecar vouches for it: (sha256, the take it
+    is); (None, None) when it has none."""
+    from shotrender.review import takes
     from shotrender.store import Store
 
     store = Store(out_dir, shotlist.episode)
+    kept = takes.list_takes(store)
     out = {}
     for cut in shotlist.cuts:
         stored = store.read_state(cut.id)
-        out[cut.id] = stored.record["image"]["sha256"] if stored.image_ok else None
+        sha = stored.record["image"]["sha256"] if stored.image_ok else None
+        out[cut.id] = (sha, takes.current(kept.get(cut.id, []), sha) if sha else None)
     return out
 
 
 def review_states(shotlist, out_dir: Path) -> dict[str, str]:
     """Every cut's review state, from its current picture in the output folder."""
     reviews = Reviews.of(shotlist)
-    return {cut: reviews.state(cut, sha)[0] for cut, sha in current_pictures(shotlist, out_dir).items()}
+    return {cut: reviews.state(cut, *now)[0] for cut, now in current_pictures(shotlist, out_dir).items()}
 
 
 def only_retakes(plan, out_dir: Path):
     """The plan narrowed to the cuts waiting for a retake (`render --retakes`, Reviews.waits_for_retake)."""
     reviews = Reviews.of(plan.shotlist)
-    waiting = {cut for cut, sha in current_pictures(plan.shotlist, out_dir).items()
-               if reviews.waits_for_retake(cut, sha)}
-    chains = tuple(replace(c, jobs=tuple(j for j in c.jobs if j.cut in waiting), links=()) for c in plan.chains)
+    pictures = current_pictures(plan.shotlist, out_dir)
+    waiting = {cut for cut, now in pictures.items() if reviews.waits_for_retake(cut, *now)}
+    # a place retake paints its place again: every cut of it follows (render keeps the approved ones)
+    places = {c.name for c in plan.chains for j in c.jobs if j.cut in waiting
+              and _latest_retake(reviews, j.cut).changes.where == "place"}
+    chains = tuple(replace(c, jobs=tuple(j for j in c.jobs if j.cut in waiting or c.name in places), links=())
+                   for c in plan.chains)
     return replace(plan, chains=tuple(c for c in chains if c.jobs))
+
+
+def _latest_retake(reviews: Reviews, cut: str) -> Decision:
+    return next(d for d in reversed(reviews.by_cut[cut]) if d.kind == "retake")

@@ -35,8 +35,9 @@ from starlette.routing import Route
 from shotrender.errors import UsageError
 from shotrender.files import DISK_FULL, WriteError, read_regular
 from shotrender.review import decisions, takes
-from shotrender.review.decisions import DecisionError, Reviews
-from shotrender.store import Store
+from shotrender.review.decisions import DecisionError, NoSuchCut, PictureChanged, Reviews
+from shotrender.state import PLACE_CHANGED, place_painted_since
+from shotrender.store import SHEETS_FOLDER, Store
 
 STATIC = {"review.js": "text/javascript", "review.css": "text/css", "icon.svg": "image/svg+xml"}
 PICTURES = ("render", "layout", "flow", "error")
@@ -64,6 +65,7 @@ class Episode:
 
         self.sl, self.out_dir, self.reviewer = shotlist, Path(out_dir), reviewer
         self.store = Store(out_dir, shotlist.episode)  # remembers verified pictures: each is hashed once
+        self.sheet_store = Store(self.out_dir / SHEETS_FOLDER, shotlist.episode)
         self.decisions_path = decisions.path_for(shotlist.source)
         self.cuts = {c.id: c for c in shotlist.cuts}
         self.jobs = {j.cut: j for j in make_plan(shotlist).jobs}
@@ -82,7 +84,7 @@ class Episode:
         for cut in self.sl.cuts:
             record = self.current(cut.id)
             sha = record["image"]["sha256"] if record else None
-            state, _ = reviews.state(cut.id, sha)
+            state, _ = reviews.state(cut.id, sha, takes.current(all_takes.get(cut.id, []), sha) if sha else None)
             job = self.jobs.get(cut.id)
             place = cut.bg or (f"reuses {cut.reuse}" if cut.reuse else "no background")
             places.setdefault(place, []).append(cut.id)
@@ -93,6 +95,8 @@ class Episode:
                 cont["score"] = attempts[chosen].get("score")  # the chosen attempt's: the one written
             cuts.append({
                 "id": cut.id, "place": place, "reuse": cut.reuse, "state": state, "picture": sha,
+                # approved, and the sheet it was painted from painted again since (state.py's words)
+                "place_changed": state == decisions.APPROVED and place_painted_since(self.sheet_store, record),
                 # the prompt the current picture was painted with (a retake's words in it), else the shot list's
                 "prompt": ((record or {}).get("inputs") or {}).get("params", {}).get("prompt")
                 or (job.prompt if job else None),
@@ -107,29 +111,18 @@ class Episode:
                 "decisions": [d.to_dict() for d in reviews.by_cut.get(cut.id, ())],
             })
         return {"episode": self.sl.episode, "size": [self.sl.width, self.sl.height], "reviewer": self.reviewer,
+                "place_changed": PLACE_CHANGED,
                 "places": [{"name": k, "cuts": v} for k, v in places.items()], "cuts": cuts}
 
     def decide(self, body) -> dict:
-        """Record one decision posted by the page; raises DecisionError for a bad one, KeyError for no cut,
-        PictureChanged when the picture decided on is no longer the cut's current one."""
+        """Record one decision posted by the page (decisions.decide); raises DecisionError for a bad one,
+        NoSuchCut, and PictureChanged when the picture decided on is no longer the cut's current one."""
         if not isinstance(body, dict):
             raise DecisionError("post a JSON object with cut, kind, picture, reviewer, note and changes")
-        cut = body.get("cut")
-        if not isinstance(cut, str) or cut not in self.cuts:
-            raise KeyError(cut)
-        record = self.current(cut)
-        if record is None:
-            raise DecisionError(f"{cut} has no picture to decide on yet; render it first")
-        if body.get("kind") == "retake" and self.cuts[cut].reuse:
-            raise DecisionError(f"{cut} reuses {self.cuts[cut].reuse}'s picture: ask for a retake of "
-                                f"{self.cuts[cut].reuse}")
-        if body.get("picture") != record["image"]["sha256"]:
-            raise PictureChanged(f"{cut}'s picture changed since the page showed it; look again")
-        take = next((t.number for t in takes.list_takes(self.store, [cut]).get(cut, ())
-                     if t.picture == body["picture"]), None)
-        decision = decisions.make(cut, body.get("kind"), body["picture"], body.get("reviewer"),
-                                  body.get("note", ""), take, body.get("changes"))
-        decisions.append(self.decisions_path, self.sl.episode, [decision])
+        picture = body.get("picture") if isinstance(body.get("picture"), str) else ""  # the page always sends it
+        with self.lock:
+            decision = decisions.decide(self.sl, self.store, body.get("cut"), body.get("kind"), body.get("reviewer"),
+                                        body.get("note", ""), body.get("changes"), picture)
         return decision.to_dict()
 
     def picture(self, cut: str, kind: str) -> bytes | None:
@@ -154,10 +147,6 @@ class Episode:
             return None
         found = next((t for t in takes.list_takes(self.store, [cut]).get(cut, ()) if t.number == int(number)), None)
         return takes.picture(found) if found else None
-
-
-class PictureChanged(Exception):
-    pass
 
 
 def make_app(shotlist, out_dir: Path, token: str, reviewer: str, log=None) -> Starlette:
@@ -191,7 +180,7 @@ def make_app(shotlist, out_dir: Path, token: str, reviewer: str, log=None) -> St
 
         try:  # the file's lock and fsync block: off the event loop, so the other client's requests go on
             return JSONResponse(await run_in_threadpool(episode.decide, body), status_code=201)
-        except KeyError:
+        except NoSuchCut:
             return JSONResponse({"error": "no such cut in the shot list"}, status_code=404)
         except PictureChanged as e:
             return JSONResponse({"error": str(e)}, status_code=409)

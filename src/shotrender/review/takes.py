@@ -71,6 +71,12 @@ def list_takes(store: Store, cuts: list[str] | None = None) -> dict[str, list[Ta
     return found
 
 
+def current(takes: list[Take], picture: str) -> int | None:
+    """The take a cut's current picture (its sha256) is: the latest take holding those bytes, or None. A
+    picture painted again to an earlier take's bytes (a retake back to that take's seed) is a new take."""
+    return next((t.number for t in reversed(takes) if t.picture == picture), None)
+
+
 def picture(take: Take) -> bytes | None:
     """A take's PNG when it is still the picture its sidecar records; otherwise None."""
     try:

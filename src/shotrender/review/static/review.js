@@ -98,7 +98,7 @@
     if (!c) return;
     if (location.hash.slice(1) !== encodeURIComponent(c.id)) history.replaceState(null, "", "#" + encodeURIComponent(c.id));
     $("cut-title").textContent = c.id;
-    $("cut-state").textContent = c.state;
+    $("cut-state").textContent = c.place_changed ? data.place_changed : c.state;
     $("cut-state").setAttribute("data-state", SLUG[c.state]);
     $("cut-meta").textContent = c.place + (c.seed !== null && c.seed !== undefined ? " · seed " + c.seed : "")
       + (c.takes.length ? " · take " + takeOf(c, c.picture) + " of " + c.takes.length : "");
@@ -147,7 +147,10 @@
       if (!mine && t.seed !== undefined && t.seed !== null) {  // the current take's seed would paint it again
         var b = el("button", "", "retake with this seed");
         b.type = "button";
-        b.addEventListener("click", function () { openForm("retake"); $("seed").value = t.seed; });
+        b.addEventListener("click", function () {  // its seed and strength: the way back to its look
+          openForm("retake"); $("seed").value = t.seed;
+          if (t.strength !== undefined && t.strength !== null) $("strength").value = t.strength;
+        });
         fig.appendChild(b);
       }
       box.appendChild(fig);
@@ -215,6 +218,7 @@
     formKind = null;
     $("note-form").hidden = true;
     $("note").value = $("seed").value = $("words").value = $("strength").value = "";
+    $("scope").value = "cut";
   }
 
   function send(e) {
@@ -225,6 +229,7 @@
       if (seed) changes.seed = /^\d+$/.test(seed) ? Number(seed) : seed;
       if (words) changes.prompt = words;
       if (strength) changes.strength = isNaN(Number(strength)) ? strength : Number(strength);
+      if ($("scope").value !== "cut") changes.scope = $("scope").value;
     }
     post(formKind, $("note").value, changes);
   }
