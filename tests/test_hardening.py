@@ -221,3 +221,14 @@ def test_an_otio_timeline_without_tracks_exits_2(tmp_path):  # was a segfault (f
     (tmp_path / "none.otio").write_text('{"OTIO_SCHEMA": "Timeline.1", "tracks": null}')
     out = run_cli("init", "--from-otio", "none.otio", "-o", "ep.yaml", cwd=tmp_path)
     assert out.returncode == 2 and "none.otio: the timeline has no tracks" in out.stderr, out.stderr
+
+
+def test_a_psd_layer_that_does_not_inflate_is_refused_not_painted_black(tmp_path):  # found by the fuzz pass
+    import pytest
+
+    from shotrender.retouch import Incoming, RetouchError, flatten
+
+    data = bytearray(crafted_psd(128, 72, [(0, 0, 72, 128)], zipped=True))
+    data[data.index(b"8BIMnorm") + 40] ^= 0xFF  # a byte of the first channel's zip stream
+    with pytest.raises(RetouchError, match="its layers cannot be flattened"):
+        flatten(Incoming("C001", tmp_path / "ep01_C001.psd", bytes(data), "0" * 64), 128, 72)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,8 +192,12 @@ def _flatten_psd(data: bytes, name: Path, width: int, height: int) -> np.ndarray
     if adjustments:
         raise RetouchError(f"{name} has visible adjustment layers ({', '.join(adjustments)}) that cannot be applied "
                            "faithfully here: merge them down or save a flattened PNG")
+    from psd_tools.compression import PSDDecompressionWarning
+
     try:
-        image = psd.composite(force=True)
+        with warnings.catch_warnings():  # psd-tools paints a layer it cannot inflate black, with a warning
+            warnings.simplefilter("error", PSDDecompressionWarning)
+            image = psd.composite(force=True)
     except Exception as e:
         raise RetouchError(f"{name}: its layers cannot be flattened ({type(e).__name__}: {e}); save a flattened "
                            "PNG instead") from e
