@@ -503,17 +503,21 @@ def plan_to_text(plan: Plan, sheets: tuple[tuple[SheetInfo, ...], dict[str, Plac
             made = (f"variant {s.variant}: {s.id.partition('@')[0]} repainted at strength {s.strength:g}"
                     if s.variant else f"painted at strength {s.strength:g}")
             lines.append(f"  sheet {s.id:<14} {s.size[0]}x{s.size[1]}, {' '.join(s.cuts)}; {made}, seed {s.seed}")
-        for j in c.jobs:
-            p = placed[j.cut]
-            if p.mode == "sheet":
-                how = (f"view of {p.sheet}, refined at {p.strength:g}"
-                       + (" (its own)" if j.refine is not None else "") + f", fusion {p.fusion:g}")
-            elif p.mode == "view":
-                how = f"seen on {p.sheet} (nothing painted)"
-            else:
-                how = f"alone at {p.strength:g}" + (f", colours of {p.colours}" if p.colours else "")
-            lines.append(f"  {j.cut:<8} {how:<44} {move_words(j.camera):<10} seed {j.seed:<10} {j.prompt!r}")
+        hows = [_how(j, placed[j.cut]) for j in c.jobs]
+        width = max((len(h) for h in hows), default=0)
+        for j, how in zip(c.jobs, hows, strict=True):
+            lines.append(f"  {j.cut:<8} {how:<{width}} {move_words(j.camera):<10} seed {j.seed:<10} {j.prompt!r}")
         for k in c.links:
             lines.append(f"  {k.cut:<8} reuses {k.source}")
     return "\n".join(lines)
+
+
+def _how(j: Job, p: Placed) -> str:
+    """How a cut is painted, in words: its sheet and strengths, or alone."""
+    if p.mode == "sheet":
+        return (f"view of {p.sheet}, refined at {p.strength:g}" + (" (its own)" if j.refine is not None else "")
+                + f", fusion {p.fusion:g}")
+    if p.mode == "view":
+        return f"seen on {p.sheet} (nothing painted)"
+    return f"alone at {p.strength:g}" + (f", colours of {p.colours}" if p.colours else "")
 
