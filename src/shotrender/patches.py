@@ -1,5 +1,5 @@
-"""A person's patch of a place, laid into its sheet: one mechanism for a retouch (the artist's whole
-picture of a cut) and a region retake (a rectangle of a cut painted again at the director's word).
+"""A person's patch of a place, laid into its sheet: the one way a picture a person made of a cut (an
+artist's retouch) goes into the painting the place's other cuts are painted from.
 
 A patch is made on a cut's picture at one size. It is laid into the cut's sheet where the cut sees it, so
 the place's other cuts are painted from it and follow. A patch made at another size than the cut's picture
@@ -36,18 +36,13 @@ def fit(recorded: dict | None, size: tuple[int, int], sheet_id: str, what: str =
     return f"its {what} is {made[0]}×{made[1]}, the frame {size[0]}×{size[1]}: left out of sheet {sheet_id}"
 
 
-def onto_sheet(painting: np.ndarray, sheet: sheets.Sheet, pictures: dict[str, np.ndarray],
-               masks: dict[str, np.ndarray] | None = None) -> np.ndarray:
-    """The sheet's painting with each patch laid in where its cut sees it: the cut's whole picture (a
-    retouch), or only inside its mask (a region, bool in the cut's frame). Where two patches overlap, the
-    one first in the sheet's priority (the tightest framing) is on top."""
+def onto_sheet(painting: np.ndarray, sheet: sheets.Sheet, pictures: dict[str, np.ndarray]) -> np.ndarray:
+    """The sheet's painting with each patch (a cut's picture) laid in where its cut sees it. Where two
+    patches overlap, the one first in the sheet's priority (the tightest framing) is on top."""
     out = painting.copy()
-    masks = masks or {}
     for cut in reversed(sheet.priority):
         if cut in pictures:
             placed, seen = sheets.place(pictures[cut], sheet, cut)
-            if cut in masks:
-                seen &= sheets.place(masks[cut].astype(np.uint8), sheet, cut)[0] > 0
             out[seen] = placed[seen]
     return out
 
