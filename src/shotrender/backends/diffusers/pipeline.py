@@ -506,6 +506,7 @@ class DiffusersBackend:
             from diffusers import AutoPipelineForInpainting
 
             self._inpainter = AutoPipelineForInpainting.from_pipe(self._pipe)  # no weights loaded again
+            self._inpainter.set_progress_bar_config(disable=True)  # its own, not the loaded pipeline's
         from PIL import Image
 
         kwargs.update(mask_image=Image.fromarray(blocks.view(np.uint8) * 255), width=x1 - x0, height=y1 - y0)
