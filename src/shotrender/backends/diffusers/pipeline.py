@@ -574,6 +574,7 @@ class DiffusersBackend:
 
             # the family's inpainting pipeline (FluxInpaintPipeline, ...) on the same weights: none loaded again
             self._inpainter = AutoPipelineForInpainting.from_pipe(self._pipe)
+            self._inpainter.set_progress_bar_config(disable=True)  # its own, not the loaded pipeline's
         from PIL import Image
 
         width, height = padded(x1 - x0, y1 - y0, cell)  # a crop of a sheet sized in 8s grows as the sheet does
