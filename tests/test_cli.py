@@ -133,9 +133,9 @@ def test_status_and_check_answer_for_a_preview_as_render_preview_painted_it(tmp_
     run("render", "--preview")
     assert "4 up to date" in run("status", "--preview")
     checked = run("check", "--preview")
-    assert "sheet" in checked and "flow" in checked and "not both" not in checked
+    assert "sheet" in checked and "flow" in checked and "not 256×144" not in checked and "not both" not in checked
     told = run("check", "--out", str(tmp_path / "out-preview"))  # the folder given as a final's
-    assert "not both at the shot list's size, 256x144" in told and "give --preview" in told
+    assert "not 256×144" in told and "give --preview" in told
 
 
 def test_counts_of_one_are_grammatical(tmp_path):

@@ -303,10 +303,8 @@ def test_a_place_retake_repaints_the_place_and_keeps_the_approved_cut(rendered):
 
 # ------------------------------------------------------------------------------------------- the page
 def test_the_page_sends_a_place_retake_and_shows_what_it_left_behind(rendered, browser):  # noqa: F811
-    from test_review import needs_chromium, review_server, wait_for_pictures
+    from test_review import review_server, wait_for_pictures
 
-    if needs_chromium.args[0]:
-        pytest.skip(needs_chromium.kwargs["reason"])
     shotlist, out = rendered
     page_decides(shotlist, "C001", "approve")
     with review_server(shotlist, "--reviewer", "ana") as (host, port, token):

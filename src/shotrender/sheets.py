@@ -36,6 +36,8 @@ PAPER = 160
 # A pair's acceptance needs at least this many line pixels of each drawing in the overlap (working px):
 # fewer, and agreement says nothing (a sky with two clouds agrees with anything).
 MIN_LINE_PIXELS = 150
+# Sheet px: a frame's corner this close past a pixel edge is on it (registration is good to about 0.1 px).
+EDGE_SLACK = 0.01
 # A transform that enlarges or shrinks by more than this is no camera move between two layouts.
 MAX_ZOOM = 6.0
 # ECC aligns the layouts' ink blurred by this sigma (px of each level): wide at detect size to reach
@@ -638,8 +640,10 @@ def _sheet(sheet_id: str, members: list[str], links: list[Pair], frame: tuple[in
 
     def extent(scale: float) -> tuple[np.ndarray, tuple[int, int]]:
         pts = np.vstack([cv2.perspectiveTransform(corners(c), to_ref[c])[0] for c in members]) * scale
-        low = np.floor(pts.min(0) + 1e-6)
-        high = np.ceil(pts.max(0) - 1e-6)
+        # a frame's corner past a pixel edge by less than registration can tell (EDGE_SLACK) adds no pixel: the
+        # least-squares placement leaves corners a few 1e-4 px off their integers
+        low = np.floor(pts.min(0) + EDGE_SLACK)
+        high = np.ceil(pts.max(0) - EDGE_SLACK)
         return low, (int(high[0] - low[0]) + 1, int(high[1] - low[1]) + 1)
 
     scale = 1.0
