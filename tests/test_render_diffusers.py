@@ -73,7 +73,8 @@ def test_hub_id_offline_fails_fast_with_a_way_out(tmp_path):
     result = run_cli("render", str(write_shotlist(tmp_path, data)), env={**os.environ, "HF_HUB_OFFLINE": "1"})
     assert result.returncode == 2 and "Traceback" not in result.stderr
     # the way out: the folder's name checked, or the model downloaded into a folder
-    assert "is not in the local Hugging Face cache" in result.stderr and "hf download someone/some-model" in result.stderr
+    assert "is not in the local Hugging Face cache" in result.stderr
+    assert "hf download someone/some-model" in result.stderr
     assert not (tmp_path / "renders").exists()  # said before anything is written
 
 
