@@ -20,7 +20,6 @@ import math
 import os
 import re
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -183,12 +182,14 @@ def read_timeline(path: Path, rate: Fraction | float = 24, edl: bool | None = No
     return timeline
 
 
-def isolated(work: Callable[[], Any], edit: Path) -> Any:
-    """`work()` run in a forked child, its result or its exception handed back. OpenTimelineIO's C++ reader and
-    its timeline methods can crash the process on a malformed file (a fuzz pass found a segfault in
-    `video_tracks()` with `"tracks": null`, fixed in read_timeline, and another inside the JSON reader); a crash
-    of the child is exit 2 naming the file, never a core dump. Forking costs a few milliseconds."""
-    import pickle
+def isolated(edit: Path, fps: float, is_edl: bool, pattern: re.Pattern[str] | None
+             ) -> tuple[list[Entry], Counter, str]:
+    """`cuts_from_timeline(read_timeline(...))` run in a forked child, its result or its refusal handed back as
+    JSON. OpenTimelineIO's C++ reader and its timeline methods can crash the process on a malformed file (a
+    fuzz pass found a segfault in `video_tracks()` with `"tracks": null`, fixed in read_timeline, and another
+    inside the JSON reader); a crash of the child is exit 2 naming the file, never a core dump. Forking costs a
+    few milliseconds. The child's answer is plain data, never a pickle: nothing the parent reads can run code."""
+    import json
     import signal
 
     read_end, write_end = os.pipe()
@@ -196,15 +197,15 @@ def isolated(work: Callable[[], Any], edit: Path) -> Any:
     if pid == 0:  # the child: no cleanup of the parent's, whatever happens
         os.close(read_end)
         try:
-            outcome: tuple[bool, Any] = (True, work())
-        except BaseException as e:  # handed to the parent, which raises it
-            outcome = (False, e)
-        try:
-            data = pickle.dumps(outcome)
-        except Exception as e:
-            data = pickle.dumps((False, RuntimeError(f"{type(outcome[1]).__name__}: {outcome[1]} ({e})")))
+            entries, skipped, how = cuts_from_timeline(read_timeline(edit, fps, is_edl), pattern)
+            answer = {"entries": [{"id": e.id, "frames": e.frames, "notes": e.notes, "clip": e.clip}
+                                  for e in entries], "skipped": dict(skipped), "how": how}
+        except UsageError as e:
+            answer = {"refused": str(e)}
+        except BaseException as e:  # anything else: said, as the parent would have said it
+            answer = {"failed": f"{type(e).__name__}: {e}"}
         with os.fdopen(write_end, "wb") as f:
-            f.write(data)
+            f.write(json.dumps(answer).encode())
         os._exit(0)
     os.close(write_end)
     with os.fdopen(read_end, "rb") as f:
@@ -215,10 +216,12 @@ def isolated(work: Callable[[], Any], edit: Path) -> Any:
                else f"exit {os.WEXITSTATUS(status)}")
         raise UsageError(f"{_shown(str(edit))}: OpenTimelineIO crashed reading it ({how}); the file is malformed: "
                          "export the edit again")
-    ok, value = pickle.loads(data)
-    if not ok:
-        raise value
-    return value
+    answer = json.loads(data)
+    if "refused" in answer:
+        raise UsageError(answer["refused"])
+    if "failed" in answer:
+        raise RuntimeError(answer["failed"])
+    return [Entry(**e) for e in answer["entries"]], Counter(answer["skipped"]), answer["how"]
 
 
 def edl_video_events(text: str, path: Path, rate: Fraction | float) -> str:
@@ -659,7 +662,7 @@ def make_scaffold(*, edit: Path | None = None, edl: bool | None = None, rate: st
     if edit is not None:
         is_edl = edit.suffix.lower() == ".edl" if edl is None else edl
         fps = parse_rate(rate)
-        entries, skipped, how = isolated(lambda: cuts_from_timeline(read_timeline(edit, fps, is_edl), pattern), edit)
+        entries, skipped, how = isolated(edit, fps, is_edl, pattern)
         if layouts is not None:
             entries = attach_layouts(entries, layouts)
         rate_note = f" (EDL read at {rate_name(fps)} fps)" if is_edl else ""
