@@ -382,7 +382,8 @@ def test_render_says_why_it_paints_a_cut_again_in_statuss_words(tmp_path):
 
     run("render", "--progress", "none")
     path.write_text(path.read_text().replace("city park", "city park at dusk"))
-    said = {line.split()[0]: line.split("(", 1)[1].rsplit(")", 1)[0] for line in
+    # status's line: cut, place, state (its reasons) · anything after, such as why a cut is painted alone
+    said = {line.split()[0]: line.split(" · ")[0].split("(", 1)[1].rsplit(")", 1)[0] for line in
             run("status").splitlines() if "stale (" in line}
     assert said == {"C001": "prompt changed", "C002": "prompt changed"}, said
     painted = run("render", "--progress", "plain")

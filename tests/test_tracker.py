@@ -301,7 +301,7 @@ def test_a_retake_without_a_note_or_on_a_reused_picture_is_reported_not_applied(
     assert "[1/3] C001: Retake by Ana without a note: not applied" in lines[0]
     tracker.given_reply = Reply("Retake", "retake", "bluer", "Ana", 1)
     outcome = pull(sl, sl.output_dir, tracker, _Settings, lines.append)
-    assert "C003 reuses C001's picture; ask for a retake of C001" in outcome.by_cut["C003"][1]
+    assert "C003 reuses C001's picture; decide on C001" in outcome.by_cut["C003"][1]
     assert [(d.cut, d.kind) for d in decisions.read(decisions.path_for(sl.source))] == [("C001", "retake"),
                                                                                        ("C002", "retake")]
 

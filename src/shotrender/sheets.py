@@ -36,8 +36,6 @@ PAPER = 160
 # A pair's acceptance needs at least this many line pixels of each drawing in the overlap (working px):
 # fewer, and agreement says nothing (a sky with two clouds agrees with anything).
 MIN_LINE_PIXELS = 150
-# Sheet px: a frame's corner this close past a pixel edge is on it (registration is good to about 0.1 px).
-EDGE_SLACK = 0.01
 # A transform that enlarges or shrinks by more than this is no camera move between two layouts.
 MAX_ZOOM = 6.0
 # ECC aligns the layouts' ink blurred by this sigma (px of each level): wide at detect size to reach
@@ -555,8 +553,7 @@ def register(background: str, layouts: Sequence[tuple[str, np.ndarray]], setting
     accepted = [p for p in pairs if p.accepted]
     trees = _spanning_forest(ids, accepted)
     sheets = tuple(_sheet(f"{background}/{n}", members, links, (w, h), settings,
-                          {c: sizes[c] for c in members if c in sizes},
-                          [p for p in accepted if p.a in members])
+                          {c: sizes[c] for c in members if c in sizes})
                    for n, (members, links) in enumerate(trees, 1))
     return Registration(background, (w, h), settings, sheets, tuple(pairs))
 
@@ -610,9 +607,8 @@ def _spanning_forest(ids: list[str], accepted: list[Pair]) -> list[tuple[list[st
 
 
 def _sheet(sheet_id: str, members: list[str], links: list[Pair], frame: tuple[int, int], settings: Settings,
-           sizes: Mapping[str, tuple[int, int]], agreeing: Sequence[Pair] = ()) -> Sheet:
-    # Chain the tree's transforms from its first cut, adjust them to every accepted pair among the sheet's
-    # cuts (`agreeing`), then re-base on the tightest framing.
+           sizes: Mapping[str, tuple[int, int]]) -> Sheet:
+    # Chain the tree's transforms from its first cut, then re-base on the tightest framing.
     edges: dict[str, list[tuple[str, np.ndarray]]] = {c: [] for c in members}
     for p in links:
         m = np.array(p.matrix)
@@ -626,8 +622,6 @@ def _sheet(sheet_id: str, members: list[str], links: list[Pair], frame: tuple[in
             if there not in to_first:
                 to_first[there] = to_first[here] @ m
                 queue.append(there)
-    if len(agreeing) > len(links):
-        to_first = _adjust(members, to_first, agreeing, frame, sizes)
     scales = {c: _scale(to_first[c]) for c in members}
     priority = _tightest(members, scales, settings.same_scale)
     reference = priority[0]
@@ -640,10 +634,8 @@ def _sheet(sheet_id: str, members: list[str], links: list[Pair], frame: tuple[in
 
     def extent(scale: float) -> tuple[np.ndarray, tuple[int, int]]:
         pts = np.vstack([cv2.perspectiveTransform(corners(c), to_ref[c])[0] for c in members]) * scale
-        # a frame's corner past a pixel edge by less than registration can tell (EDGE_SLACK) adds no pixel: the
-        # least-squares placement leaves corners a few 1e-4 px off their integers
-        low = np.floor(pts.min(0) + EDGE_SLACK)
-        high = np.ceil(pts.max(0) - EDGE_SLACK)
+        low = np.floor(pts.min(0) + 1e-6)
+        high = np.ceil(pts.max(0) - 1e-6)
         return low, (int(high[0] - low[0]) + 1, int(high[1] - low[1]) + 1)
 
     scale = 1.0
@@ -656,40 +648,6 @@ def _sheet(sheet_id: str, members: list[str], links: list[Pair], frame: tuple[in
     transforms = {c: _tuple(place @ to_ref[c]) for c in members}
     return Sheet(sheet_id, tuple(members), frame, size, reference, tuple(priority), scale, transforms, tuple(links),
                  dict(sizes))
-
-
-def _adjust(members: list[str], to_first: Mapping[str, np.ndarray], pairs: Sequence[Pair], frame: tuple[int, int],
-            sizes: Mapping[str, tuple[int, int]]) -> dict[str, np.ndarray]:
-    """The cuts' similarities onto the plane that agree best with all the pairs at once (least squares on
-    the pairs' frame corners), the first cut held fixed. A chain of pairs adds up each pair's small error;
-    the loops that returns and overlaps close spread it instead.
-
-    Each similarity is (a, b, tx, ty): x' = a·x − b·y + tx, y' = b·x + a·y + ty, linear in its parameters,
-    so a pair (b's corners p, b -> a matrix M) asks S_b(p) = S_a(M p): linear equations, one solve."""
-    index = {c: i for i, c in enumerate(members)}
-    size = 4 * len(members)
-    normal = np.zeros((size, size))  # the normal equations AᵀA x = Aᵀy, summed row by row
-    for p in pairs:
-        w, h = sizes.get(p.b, frame)
-        corners = np.float64([[0, 0], [w - 1, 0], [0, h - 1], [w - 1, h - 1], [(w - 1) / 2, (h - 1) / 2]])
-        mapped = cv2.perspectiveTransform(corners[None], np.array(p.matrix))[0]
-        kb, ka = 4 * index[p.b], 4 * index[p.a]
-        for (xb, yb), (xa, ya) in zip(corners, mapped, strict=True):
-            for row_b, row_a in (((xb, -yb, 1, 0), (xa, -ya, 1, 0)), ((yb, xb, 0, 1), (ya, xa, 0, 1))):
-                at = np.r_[kb:kb + 4, ka:ka + 4]
-                row = np.r_[row_b, np.negative(row_a)]
-                np.add.at(normal, np.ix_(at, at), np.outer(row, row))
-    # the first cut stays where it is: (a, b, tx, ty) = (1, 0, 0, 0), weighted to hold
-    normal[:4, :4] += np.eye(4) * 1e6
-    target = np.zeros(size)
-    target[0] = 1e6
-    solved = np.linalg.solve(normal, target)
-    out = {}
-    for c in members:
-        a, b, tx, ty = solved[4 * index[c]:4 * index[c] + 4]
-        fitted = np.array([[a, -b, tx], [b, a, ty], [0, 0, 1]])
-        out[c] = fitted if np.isfinite(fitted).all() and _scale(fitted) > 0 else to_first[c]
-    return out
 
 
 def _tightest(cuts: Sequence[str], scales: Mapping[str, float], same: float) -> list[str]:

@@ -179,50 +179,46 @@ def pull(sl, out: Path, tracker: Tracker, settings, echo: Echo) -> Outcome:
     cuts = list(sl.cuts)
     tracker.open(settings.project, sl.episode, settings.task_type)
     tasks = tracker.tasks([c.id for c in cuts])
-    path = decisions.path_for(sl.source)
-    reviews = decisions.Reviews(decisions.read(path))
+    reviews = decisions.Reviews(decisions.read(decisions.path_for(sl.source)))
     current = decisions.current_pictures(sl, out)
-    outcome, new = Outcome(), []
+    outcome = Outcome()
     for i, cut in enumerate(cuts, 1):
         where = f"[{i}/{len(cuts)}] {cut.id}"
         try:
-            kind, text, decision = _pull_cut(store, cut, tasks[cut.id], tracker, reviews, current.get(cut.id))
+            kind, text = _pull_cut(sl, store, cut, tasks[cut.id], tracker, reviews, current.get(cut.id))
         except (CutFailed, decisions.DecisionError) as e:
-            kind, text, decision = "failed", str(e), None
-        if decision is not None:
-            new.append(decision)
+            kind, text = "failed", str(e)
         outcome.note(cut.id, kind, text, echo, where)
-    if new:
-        decisions.append(path, sl.episode, new)
     return outcome
 
 
-def _pull_cut(store: Store, cut, task, tracker: Tracker, reviews, current: str | None):
+def _pull_cut(sl, store: Store, cut, task, tracker: Tracker, reviews, current: str | None) -> tuple[str, str]:
+    """One cut's reply, recorded by decisions.decide (the page's and `shotrender decide`'s one rule) when it
+    is new and on the cut's current picture; (kind, what was done) for the progress line."""
     if task is None:
-        return "skipped", f"no shot or task in {tracker.name}", None
+        return "skipped", f"no shot or task in {tracker.name}"
     reply = tracker.reply(task)
     if reply is None:
-        return "same", "no decision yet", None
+        return "same", "no decision yet"
     said = f"{reply.status} by {reply.author}" + (f": {reply.note!r}" if reply.note else "")
     if reply.revision is None:
-        return "skipped", f"{said}, on no published picture", None
+        return "skipped", f"{said}, on no published picture"
     revision = next((r for r in tracker.revisions(task) if r.number == reply.revision), None)
     picture = published_picture(revision.text) if revision else None
     if picture is None:
-        return "skipped", f"{said}, on revision {reply.revision}, which shotrender did not publish", None
-    decided = reviews.state(cut.id, picture)[1]
+        return "skipped", f"{said}, on revision {reply.revision}, which shotrender did not publish"
+    take = takes.current(takes.list_takes(store, [cut.id]).get(cut.id, []), picture)
+    decided = reviews.state(cut.id, picture, take)[1]
     if decided is not None and decided.kind == reply.kind and (reply.kind != "retake" or decided.note == reply.note):
         again = "" if picture == current else f"; {cut.id} has a newer picture since: push it for review"
-        return "same", f"{said}: recorded already{again}", None
+        return "same", f"{said}: recorded already{again}"
     if picture != current:
         return "skipped", (f"{said}, on revision {reply.revision}, which is not {cut.id}'s current picture: "
-                           "not applied (push the current one for review)"), None
+                           "not applied (push the current one for review)")
     if reply.kind == "retake" and not reply.note:
-        return "skipped", f"{said} without a note: not applied; a retake says what to change (edit the comment)", None
-    if reply.kind == "retake" and cut.reuse:
-        return "skipped", f"{said}: {cut.id} reuses {cut.reuse}'s picture; ask for a retake of {cut.reuse}", None
-    take = next((t.number for t in takes.list_takes(store, [cut.id]).get(cut.id, ()) if t.picture == picture), None)
-    decision = decisions.make(cut.id, reply.kind, picture, reply.author, reply.note, take)
-    return "done", f"{said}: recorded as {'an approval' if reply.kind == 'approve' else 'a retake'} of revision " \
-                   f"{reply.revision}", decision
-
+        return "skipped", f"{said} without a note: not applied; a retake says what to change (edit the comment)"
+    if cut.reuse:
+        return "skipped", f"{said}: {cut.id} reuses {cut.reuse}'s picture; decide on {cut.reuse}"
+    decisions.decide(sl, store, cut.id, reply.kind, reply.author, reply.note, picture=picture)
+    return "done", (f"{said}: recorded as {'an approval' if reply.kind == 'approve' else 'a retake'} of revision "
+                    f"{reply.revision}")
