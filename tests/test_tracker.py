@@ -293,7 +293,7 @@ def test_the_shot_lists_tracker_block_is_checked_with_its_line(tmp_path):
 
 def test_a_retake_without_a_note_or_on_a_reused_picture_is_reported_not_applied(shots, tmp_path):
     sl = _copy(shots, tmp_path)
-    current = decisions.current_pictures(sl, sl.output_dir)
+    current = {cut: sha for cut, (sha, _) in decisions.current_pictures(sl, sl.output_dir).items()}
     lines = []
     tracker = FakeTracker(reply=Reply("Retake", "retake", "", "Ana", 1))
     tracker.published = {c: [Revision(1, f"picture sha256:{current[c]}")] for c in ("C001", "C002", "C003")}

@@ -180,19 +180,20 @@ def pull(sl, out: Path, tracker: Tracker, settings, echo: Echo) -> Outcome:
     tracker.open(settings.project, sl.episode, settings.task_type)
     tasks = tracker.tasks([c.id for c in cuts])
     reviews = decisions.Reviews(decisions.read(decisions.path_for(sl.source)))
-    current = decisions.current_pictures(sl, out)
+    current = decisions.current_pictures(sl, out)  # cut: (sha256, take) of its current picture
     outcome = Outcome()
     for i, cut in enumerate(cuts, 1):
         where = f"[{i}/{len(cuts)}] {cut.id}"
         try:
-            kind, text = _pull_cut(sl, store, cut, tasks[cut.id], tracker, reviews, current.get(cut.id))
+            kind, text = _pull_cut(sl, store, cut, tasks[cut.id], tracker, reviews, *current[cut.id])
         except (CutFailed, decisions.DecisionError) as e:
             kind, text = "failed", str(e)
         outcome.note(cut.id, kind, text, echo, where)
     return outcome
 
 
-def _pull_cut(sl, store: Store, cut, task, tracker: Tracker, reviews, current: str | None) -> tuple[str, str]:
+def _pull_cut(sl, store: Store, cut, task, tracker: Tracker, reviews, current: str | None, take: int | None
+              ) -> tuple[str, str]:
     """One cut's reply, recorded by decisions.decide (the page's and `shotrender decide`'s one rule) when it
     is new and on the cut's current picture; (kind, what was done) for the progress line."""
     if task is None:
@@ -207,8 +208,8 @@ def _pull_cut(sl, store: Store, cut, task, tracker: Tracker, reviews, current: s
     picture = published_picture(revision.text) if revision else None
     if picture is None:
         return "skipped", f"{said}, on revision {reply.revision}, which shotrender did not publish"
-    take = takes.current(takes.list_takes(store, [cut.id]).get(cut.id, []), picture)
-    decided = reviews.state(cut.id, picture, take)[1]
+    # a decision already in the file for that picture as the cut's current take
+    decided = reviews.state(cut.id, picture, take if picture == current else None)[1]
     if decided is not None and decided.kind == reply.kind and (reply.kind != "retake" or decided.note == reply.note):
         again = "" if picture == current else f"; {cut.id} has a newer picture since: push it for review"
         return "same", f"{said}: recorded already{again}"
