@@ -19,7 +19,7 @@ from shotrender.render import RenderOptions, render
 from shotrender.report import clean_manifest, read_manifest
 from shotrender.shotlist import load, load_with_warnings
 from shotrender.state import RunSettings, status
-from test_sheet_continuity import SIZE, TINY_SIZE, paint_error
+from test_sheet_continuity import SIZE, paint_error
 
 from helpers import cut, episode, write_shotlist
 
@@ -105,26 +105,27 @@ def test_a_variant_is_the_place_in_another_light(tmp_path):
 
 @pytest.mark.slow
 def test_the_tiny_pipeline_paints_a_variant_the_same_in_two_processes(tmp_path, tiny_model):
-    """The random-weight pipeline: the same properties, and every picture byte-identical when two processes
-    (side by side) render the place."""
-    from shotrender.backends.diffusers import DiffusersBackend
+    """The random-weight pipeline: two processes side by side write the same bytes for both sheets and every
+    cut, and the night sheet is a painting of its own, not the base's. (Its noise ignores the init image, so
+    the draft test above is the one that measures the variant's light and edges.)"""
+    import yaml
 
-    path = _episode(tmp_path, TINY_SIZE, tiny_model)
+    path = _episode(tmp_path, (128, 72), tiny_model)
+    data = yaml.safe_load(path.read_text())
+    data["continuity"] = {"max_attempts": 1}  # one attempt a cut: noise is over any limit, retries add nothing
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
     runs = [subprocess.Popen([sys.executable, "-m", "shotrender", "render", str(path), "--out", str(tmp_path / out)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True) for out in ("a", "b")]
-    render(make_plan(load(path)), DiffusersBackend(str(tiny_model), device="cpu"),
-           RenderOptions(tmp_path / "off", RunSettings(continuity=False)))
     for run in runs:
         assert run.wait(timeout=900) == 0, run.stderr.read()
-    f = measure(tmp_path, tmp_path / "a", tmp_path / "off", TINY_SIZE)
-    print("tiny pipeline: " + FIGURES.format(**f))
-    assert f["base"] <= 0.3 and f["night"] <= 0.3
-    assert f["between"] >= 25
-    assert f["edges"] >= 0.9 > f["edges_alone"] + 0.2
     pictures = sorted(p.relative_to(tmp_path / "a") for p in (tmp_path / "a").rglob("*.png"))
-    assert len(pictures) >= 7  # the two sheets and the five cuts, with their pictures
+    names = {p.name for p in pictures}
+    assert {"ep01_park_1.png", "ep01_park_1@night.png"} <= names and len(pictures) >= 7, names
     for name in pictures:
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
+    base, night = (decode_png((tmp_path / "a" / "sheets" / f).read_bytes()).astype(np.float64)
+                   for f in ("ep01_park_1.png", "ep01_park_1@night.png"))
+    assert np.abs(base - night).mean() >= 10  # measured 24.3/255; the same painting would be 0
 
 
 def _problems(tmp_path, data) -> list:
