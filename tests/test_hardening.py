@@ -33,7 +33,6 @@ def test_ci_runs_exactly_the_readme_test_command_and_no_test_skips_for_a_missing
     block = readme.split("Install everything the tests need", 1)[1].split("```sh\n", 1)[1].split("\n```", 1)[0]
     assert block.startswith("scripts/install-test-deps.sh") and block.endswith("python -m pytest -q"), block
     assert block in (root / ".ci" / "run").read_text().splitlines()
-    assert "11 minutes" in readme
     for test in set((root / "tests").glob("*.py")) - {Path(__file__).resolve()}:  # helpers.system_tool fails
         text = test.read_text()
         assert "importorskip" not in text and not re.search(r"skip(if)?\(.*(chromium|identify|which)", text), test
