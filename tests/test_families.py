@@ -284,9 +284,9 @@ def test_the_episode_renders_with_sheets_and_a_pan_and_the_same_bytes_in_two_pro
     paths = {name: _park(tmp_path / name, folder) for name, folder in tiny_families.items()}
     code = (
         "import hashlib, json, sys\nfrom pathlib import Path\nfrom shotrender.cli import main\n"
-        "digests = {}\n"
+        "digests, root = {}, Path(sys.argv[1])\n"
         f"for name, path in {({n: str(p) for n, p in paths.items()})!r}.items():\n"
-        "    out = Path(sys.argv[1]) / name\n"
+        "    out = root / name\n"
         "    sys.argv = ['shotrender', 'render', path, '--out', str(out)]\n"
         "    try:\n        main()\n"
         "    except SystemExit as e:\n        assert not e.code, e.code\n"
