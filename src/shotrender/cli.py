@@ -447,7 +447,7 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     if as_json:
         click.echo(json.dumps([{"cut": r.cut, "kind": r.kind, "chain": r.chain, "state": r.state,
                                 "reasons": list(r.reasons), **({"review": reviews[r.cut]} if r.cut in reviews else {}),
-                                **({"alone": r.alone} if r.alone else {}),
+                                **({"alone": r.alone} if r.alone else {}), **({"hint": r.hint} if r.hint else {}),
                                 **({"place_changed": r.place_changed} if r.kind == "cut" else {})}
                                for r in rows], indent=2))
         return
@@ -455,7 +455,7 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
         why = f" ({'; '.join(r.reasons)})" if r.reasons else ""
         name = f"sheet {r.cut}" if r.kind == "sheet" else r.cut
         review = f" · review: {reviews[r.cut]}" if r.kind == "cut" and r.cut in reviews else ""
-        alone = f" · {r.alone}" if r.alone else ""
+        alone = "".join(f" · {note}" for note in (r.alone, r.hint) if note)
         click.echo(f"{name:<14} {r.chain:<12} {PLACE_CHANGED if r.place_changed else r.state}{why}{alone}{review}")
     counts = {}
     for r in rows:
