@@ -67,6 +67,19 @@ def test_a_hint_settles_identical_houses_and_a_variant_cut_takes_it(tmp_path):
     assert [r.get("alone") for r in json.loads(sliced.stdout) if r["kind"] == "cut"] == [None]
 
 
+def test_a_hint_is_in_layout_pixels_so_a_change_of_size_keeps_it(tmp_path):
+    """Layouts drawn at twice the episode's size: the hint's x is in C001's layout pixels (190 there is 95 of
+    the frame, a house from 190 of the frame), so the episode's `size:` can change without moving what the
+    hint says."""
+    big = (2 * SIZE[0], 2 * SIZE[1])
+    drawings = {"C001": L.draw(L.Camera(0, 0), big, 2, HOUSES), "C002": L.draw(L.Camera(0.22, 0), big, 2, HOUSES)}
+    path = _street(tmp_path, [_cut("C001"), _cut("C002", on={"cut": "C001", "x": 190, "y": 8})], drawings)
+    rows = {r.cut: r for r in status(make_plan(load(path)), DraftBackend(), tmp_path / "out")}
+    assert rows["C002"].alone is None
+    m = _between(_registration(tmp_path), "C001", "C002")
+    assert abs(m[0, 2] - 0.22 * SIZE[0]) < 1 and abs(m[1, 2]) < 1
+
+
 def test_a_pan_starting_inside_a_fixed_cuts_framing_along_identical_houses_follows_its_hint(tmp_path):
     """The PAN's layout is two frames of the street from 22 % into C001's framing: through its frame-size views
     every house matches every other. `on:` places its layout; registration refines it to the truth."""
@@ -134,7 +147,7 @@ HINT
     ("    framing: {like: C002}", 16, "a cut cannot be hinted on itself"),
     ("    on: {cut: C001, x: 10, y: 0, scale: 7}", 16, "cuts[1].on.scale (cut C002): must be between 0.17 and 6, "
                                                      "got 7; how many times closer"),
-    ("    on: {cut: C001, x: 400, y: 0}", 16, "x: 400, y: 0 at scale 1 puts C002's frame outside C001's (384x216)"),
+    ("    on: {cut: C001, x: 400, y: 0}", 16, "x: 400, y: 0 at scale 1 puts C002's layout outside C001's (384x216)"),
     ("    on: {cut: C001, y: 0}", 16, "cuts[1].on (cut C002): 'x' is missing"),
     ("    on: {cut: C001, x: 1, y: 0, zoom: 2}", 16, "unknown key 'zoom'; known keys: cut, x, y, scale"),
     ("    on: {cut: C001, x: .inf, y: 0}", 16, "must be a finite number"),

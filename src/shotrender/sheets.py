@@ -525,13 +525,27 @@ def _centres_apart(m: np.ndarray, n: np.ndarray, level: _Level, to_full: np.ndar
     return float(np.hypot(*(there[0][:2] / there[0][2] - there[1][:2] / there[1][2])))
 
 
+def _near(a: _Prepared, b: _Prepared, guess: np.ndarray) -> list[np.ndarray]:
+    """Guesses near a rough one (b -> a, detect px), past what ECC reaches from it: b's drawing seen through
+    the guess in a's frame, and the shifts phase correlation finds between the two (the clearest peaks)."""
+    h, w = a.detect.shape
+    seen = cv2.warpPerspective(b.detect.texture, guess, (w, h), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(np.float32)
+    fa = a.detect.texture.astype(np.float32)
+    window = cv2.createHanningWindow((w, h), cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(fa, seen, window)
+    shifts = [(dx, dy), *_more_peaks(fa * window, seen * window)]
+    return [guess, *(np.array([[1, 0, -x], [0, 1, -y], [0, 0, 1]]) @ guess for x, y in shifts)]
+
+
 def _match_hinted(a_id: str, b_id: str, a: _Prepared, b: _Prepared, hint: np.ndarray, settings: Settings) -> Pair:
     """The pair's match where the shot list's hint (b -> a, full px) says: the hint itself and every usual
     guess (close-ups included) are refined; of the accepted matches within HINT_REACH of the hint, the nearest
     is kept, whatever rivals lie further (the hint settles repeated structure). When none lies there, the
     drawings decide as for any pair (`_match`'s rule) and the hint is marked contradicted."""
     guess = np.linalg.inv(a.detect.to_full) @ hint @ b.detect.to_full
-    tried = [_try(a_id, b_id, a, b, g, settings) for g in (guess, *_candidates(a, b), *_zoom_candidates(a, b))]
+    tried = [_try(a_id, b_id, a, b, g, settings)
+             for g in (*_near(a, b, guess), *_candidates(a, b), *_zoom_candidates(a, b))]
     reach = HINT_REACH * a.work.to_full[0, 0] * a.work.shape[1]
     near = [(_centres_apart(np.array(p.matrix), hint, b.work, b.work.to_full), p) for p in tried if p.accepted]
     near = [(d, p) for d, p in near if d <= reach]

@@ -45,6 +45,7 @@ from shotrender.plan import Job, Link, Placed, Plan, SheetInfo, make_plan, place
 from shotrender.review import takes
 from shotrender.review.decisions import Reviews
 from shotrender.shotlist import hints
+from shotrender.shotlist.files import _layout_header
 from shotrender.store import SHEETS_FOLDER, CutState, Store, cache_key, camera_name, sha256_bytes
 
 SKIPPED = ("up to date", "flagged", "retouched", "approved")
@@ -424,16 +425,24 @@ class State:
         return registration
 
     def _hints(self, jobs: tuple[Job, ...]) -> tuple[sheets.Hint, ...]:
-        """The shot list's hints among these cuts, each as a matrix between the two cuts' pictures (a moving
-        cut's is its deliverable, which its layout is scaled onto)."""
+        """The shot list's hints among these cuts, each as a matrix between the two cuts' pictures (a fixed
+        cut's layout at the frame's size, a moving cut's deliverable)."""
         by_cut = {j.cut: j for j in jobs}
         found = []
         for cut in self.sl.cuts:
             if cut.hint is None or cut.id not in by_cut or cut.hint.on not in by_cut:
                 continue
-            m = hints.picture_matrix(cut.hint, self.delivery(by_cut[cut.id]), self.delivery(by_cut[cut.hint.on]))
+            m = hints.picture_matrix(cut.hint, cut, self.sl.cut(cut.hint.on), self._layout_size(by_cut[cut.id]),
+                                     self._layout_size(by_cut[cut.hint.on]), (self.sl.width, self.sl.height))
             found.append(sheets.Hint(cut.id, cut.hint.on, tuple(tuple(float(v) for v in row) for row in m)))
         return tuple(found)
+
+    def _layout_size(self, job: Job) -> tuple[int, int]:
+        """The cut's layout's size as drawn, W, H (a hint's pixels are its): from its header, checked by load."""
+        header = _layout_header(job.layout)
+        if not isinstance(header, tuple):
+            raise UsageError(f"{job.layout}: {header.message}; {header.fix}")
+        return header
 
     def sheet_settings(self, bg: str) -> sheets.Settings:
         c = self.sl.continuity_for(bg)

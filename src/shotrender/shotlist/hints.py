@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 
+from shotrender.errors import Problem
 from shotrender.shotlist.schema import LIKE_KEYS, MAX_HINT_SCALE, ON_KEYS, Cut, Hint, ShotList
 
 ON_EXAMPLE = "on: {cut: C001, x: 300, y: 40, scale: 2}"
@@ -65,7 +66,7 @@ def read(ck, cut_data: dict, path: tuple, cut: str | None) -> Hint | None:
 
 def check(ck, shotlist: ShotList) -> None:
     """Every hint against the other cuts: a cut of the shot list with a layout, of the same background, not
-    the cut itself, no loop of hints, and for two fixed cuts a place that overlaps the other's frame."""
+    the cut itself, no loop of hints (where it lies against the other's layout: `file_problems`)."""
     by_id = {c.id: c for c in shotlist.cuts}
     for c in shotlist.cuts:
         hint = c.hint
@@ -106,13 +107,6 @@ def _against(c: Cut, other: Cut | None, hint: Hint, by_id: dict[str, Cut], shotl
         moving = c.id if c.camera is not None else other.id
         return (f"framing: {{like: ...}} is for two fixed cuts, and {moving} moves (its layout is not a frame)",
                 f"place it with {ON_EXAMPLE.replace('C001', other.id)}")
-    if hint.key == "on" and c.camera is None and other.camera is None:
-        w, h = shotlist.width, shotlist.height
-        if not (hint.x < w and hint.x + w / hint.scale > 0 and hint.y < h and hint.y + h / hint.scale > 0):
-            return (f"x: {hint.x:g}, y: {hint.y:g} at scale {hint.scale:g} puts {c.id}'s frame outside {other.id}'s "
-                    f"({w}x{h}): nothing of it to register there",
-                    f"give the top-left corner of {c.id}'s frame on {other.id}'s, from {-w / hint.scale:g} to {w} "
-                    f"across and {-h / hint.scale:g} to {h} down")
     return None
 
 
@@ -136,16 +130,52 @@ def _loops(cuts: tuple[Cut, ...]) -> list[list[str]]:
     return found
 
 
-def picture_matrix(hint: Hint, own=None, onto=None):
-    """3×3 (numpy) taking the hinted cut's picture px to the other's (pixel centres at integers): its layout's
-    top-left corner at x, y of the other's layout, its pixels `scale` times smaller there. `own`, `onto`: a
-    moving cut's camera.Delivery (its picture is its deliverable, its layout scaled onto it), else None."""
+def file_problems(shotlist: ShotList, sizes: dict[str, tuple[int, int]]) -> list[Problem]:
+    """An `on:` that puts the cut's layout wholly outside the other's, given the layouts' sizes (W, H) by cut id:
+    nothing of it to register there."""
+    by_id = {c.id: c for c in shotlist.cuts}
+    problems = []
+    for c in shotlist.cuts:
+        hint = c.hint
+        if hint is None or hint.key != "on" or c.id not in sizes or hint.on not in sizes or hint.on not in by_id:
+            continue
+        (w, h), other = sizes[hint.on], by_id[hint.on]
+        k = _zoom(hint, c, other, sizes[c.id], sizes[hint.on])
+        width, height = sizes[c.id][0] * k, sizes[c.id][1] * k
+        if not (hint.x < w and hint.x + width > 0 and hint.y < h and hint.y + height > 0):
+            problems.append(Problem(
+                shotlist.source, hint.line, f"cuts[{c.index}].on", f"x: {hint.x:g}, y: {hint.y:g} at scale "
+                f"{hint.scale:g} puts {c.id}'s layout outside {other.id}'s ({w}x{h}): nothing of it to register there",
+                f"give the top-left corner of {c.id} on {other.id}'s layout, in its pixels: from {-width:g} to {w} "
+                f"across and {-height:g} to {h} down", c.id))
+    return problems
+
+
+def _frame_width(cut: Cut, layout: tuple[int, int]) -> float:
+    """The width of the cut's (tightest) frame in its layout's pixels: the layout, or a moving cut's framing."""
+    return cut.camera.tightest.width if cut.camera is not None else layout[0]
+
+
+def _zoom(hint: Hint, cut: Cut, other: Cut, own: tuple[int, int], onto: tuple[int, int]) -> float:
+    """The other's layout px per the hinted cut's layout px: its frame `scale` times closer than the other's."""
+    return _frame_width(other, onto) / (hint.scale * _frame_width(cut, own))
+
+
+def picture_matrix(hint: Hint, cut: Cut, other: Cut, own: tuple[int, int], onto: tuple[int, int],
+                   frame: tuple[int, int]):
+    """3×3 (numpy) taking the hinted cut's picture px to the other's (pixel centres at integers), from the
+    layouts' sizes (W, H) and the episode's frame: the hint is in layout pixels, the pictures are a fixed
+    cut's layout at the frame's size or a moving cut's deliverable (camera.py)."""
     import numpy as np  # not at import: the shot list is read without numpy
 
-    s = hint.scale
-    m = np.array([[1 / s, 0, hint.x + 0.5 / s - 0.5], [0, 1 / s, hint.y + 0.5 / s - 0.5], [0, 0, 1]])
-    if onto is not None:
-        m = onto.layout_matrix() @ m
-    if own is not None:
-        m = m @ np.linalg.inv(own.layout_matrix())
-    return m
+    from shotrender.camera import deliver
+
+    def to_picture(c: Cut, layout: tuple[int, int]):
+        if c.camera is not None:
+            return deliver(c.camera, frame).layout_matrix()
+        fx, fy = frame[0] / layout[0], frame[1] / layout[1]
+        return np.array([[fx, 0, (fx - 1) / 2], [0, fy, (fy - 1) / 2], [0, 0, 1]])
+
+    k = _zoom(hint, cut, other, own, onto)
+    layouts = np.array([[k, 0, hint.x + k / 2 - 0.5], [0, k, hint.y + k / 2 - 0.5], [0, 0, 1]])
+    return to_picture(other, onto) @ layouts @ np.linalg.inv(to_picture(cut, own))
