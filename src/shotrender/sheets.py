@@ -55,6 +55,8 @@ AMBIGUOUS_APART = 8.0
 # A shot list's hint (`framing:`, `on:`) is rough: a match whose frame centre lies within this share of the
 # frame's width of where the hint puts it is the one the hint means (a facade's next house is 0.3 away).
 HINT_REACH = 0.25
+# and its scale is rough too: the hinted frame is also tried this much larger and smaller
+HINT_ZOOMS = (1.0, 1.08, 1 / 1.08, 1.17, 1 / 1.17)
 
 
 @dataclass(frozen=True)
@@ -544,8 +546,12 @@ def _match_hinted(a_id: str, b_id: str, a: _Prepared, b: _Prepared, hint: np.nda
     is kept, whatever rivals lie further (the hint settles repeated structure). When none lies there, the
     drawings decide as for any pair (`_match`'s rule) and the hint is marked contradicted."""
     guess = np.linalg.inv(a.detect.to_full) @ hint @ b.detect.to_full
+    h, w = b.detect.shape
+    centre = np.array([[1, 0, (w - 1) / 2], [0, 1, (h - 1) / 2], [0, 0, 1]])
+    # the hint's zoom a little off too: b's frame a little larger or smaller about its centre
+    zoomed = [guess @ centre @ np.diag([f, f, 1]) @ np.linalg.inv(centre) for f in HINT_ZOOMS]
     tried = [_try(a_id, b_id, a, b, g, settings)
-             for g in (*_near(a, b, guess), *_candidates(a, b), *_zoom_candidates(a, b))]
+             for g in (*(n for z in zoomed for n in _near(a, b, z)), *_candidates(a, b), *_zoom_candidates(a, b))]
     reach = HINT_REACH * a.work.to_full[0, 0] * a.work.shape[1]
     near = [(_centres_apart(np.array(p.matrix), hint, b.work, b.work.to_full), p) for p in tried if p.accepted]
     near = [(d, p) for d, p in near if d <= reach]
