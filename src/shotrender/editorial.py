@@ -576,6 +576,11 @@ def propose_places(entries: list[Entry], size: tuple[int, int], progress=None) -
     from shotrender import camera, sheets
     from shotrender.images import read_layout
 
+    # registration reads no more than its working width: layouts read at that size, not the episode's (300
+    # layouts at 1920x1080 would hold 1.8 GB)
+    work = sheets.Settings().work_width
+    if size[0] > work:
+        size = (work, max(1, round(size[1] * work / size[0])))
     layouts, views = [], {}
     for e in entries:
         if e.layout is None:
