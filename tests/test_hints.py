@@ -160,6 +160,7 @@ HINT
                                            "cuts of one place; name a cut of park, or correct bg:"),
     ("    framing: {like: C003}", 16, "C003 reuses C001 and has no layout of its own to register against"),
     ("    framing: {like: C002}", 16, "a cut cannot be hinted on itself"),
+    ("    framing: C001", 16, "a hint names its cut inside a mapping, got 'C001'; write framing: {like: C001}"),
     ("    on: {cut: C001, x: 10, y: 0, scale: 7}", 16, "cuts[1].on.scale (cut C002): must be between 0.17 and 6, "
                                                      "got 7; how many times closer"),
     ("    on: {cut: C001, x: 400, y: 0}", 16, "x: 400, y: 0 at scale 1 puts C002's layout outside C001's (384x216)"),

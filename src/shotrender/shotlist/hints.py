@@ -22,6 +22,12 @@ def read(ck, cut_data: dict, path: tuple, cut: str | None) -> Hint | None:
     if "framing" in cut_data and "on" in cut_data:
         ck.add((*path, "on"), "a cut takes one hint: framing: or on:, not both", "keep the one that is right", cut)
         return None
+    if isinstance(cut_data.get("framing"), str) or isinstance(cut_data.get("on"), str):
+        key = "framing" if isinstance(cut_data.get("framing"), str) else "on"
+        other = cut_data[key]
+        example = f"framing: {{like: {other}}}" if key == "framing" else ON_EXAMPLE.replace("C001", other)
+        ck.add((*path, key), f"a hint names its cut inside a mapping, got {other!r}", f"write {example}", cut)
+        return None
     if cut_data.get("framing") is not None:
         where = (*path, "framing")
         data = ck.mapping(cut_data["framing"], where, "framing")
