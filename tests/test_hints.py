@@ -130,6 +130,20 @@ def test_a_hint_the_drawings_contradict_is_reported_not_obeyed(tmp_path):
     assert "hint" not in rows["C002"].alone and "hints" not in _registration(tmp_path)
 
 
+
+def test_a_wrong_hint_where_the_drawings_match_elsewhere_is_overruled_and_said(tmp_path):
+    """The park's pan, hinted 170 px from where it is drawn: the drawings match where they are drawn, the cut
+    is registered there, and status says the hint was contradicted."""
+    drawings = {"C001": L.cut("C001").draw(SIZE), "C002": L.cut("C002").draw(SIZE)}
+    path = _street(tmp_path, [_cut("C001"), _cut("C002", on={"cut": "C001", "x": 255, "y": 0})], drawings)
+    rows = {r.cut: r for r in status(make_plan(load(path)), DraftBackend(), tmp_path / "out")}
+    assert rows["C002"].alone is None
+    assert rows["C002"].hint == ("the hint placing C002 on C001 is contradicted by the drawings: they match "
+                                 "elsewhere, and are registered there")
+    m = _between(_registration(tmp_path), "C001", "C002")
+    assert abs(m[0, 2] - 0.22 * SIZE[0]) < 1
+
+
 ON_TEXT = """version: 1
 episode: ep01
 size: [384, 216]
