@@ -193,12 +193,14 @@ def layouts(size: tuple[int, int], ids: tuple[str, ...] | None = None) -> list[t
     return [(c.id, c.draw(size)) for c in CUTS if ids is None or c.id in ids]
 
 
-def street(count: int, seed: int = 0, span: float = 4.8) -> tuple[Cut, ...]:
+def street(count: int, seed: int = 0, span: float = 4.8, parks: int = 0) -> tuple[Cut, ...]:
     """`count` cuts of one long place (eight parks half overlapping), `span` frames of it filmed, in shuffled shot-list
     order: two thirds wide shots panning along it, a third tracked in 1.2-2x, one cut in eight a
-    hand-redrawn return to an earlier framing. Every cut overlaps several others."""
+    hand-redrawn return to an earlier framing. Every cut overlaps several others. `parks`: the first park's
+    seed; streets eight or more apart share no drawing (another place)."""
     rng = np.random.default_rng(seed)
-    shapes = tuple(Shape(f"{k}-{s.name}", s.points + [1.2 * k, 0], s.closed) for k in range(8) for s in park(k))
+    shapes = tuple(Shape(f"{k}-{s.name}", s.points + [1.2 * k, 0], s.closed) for k in range(8)
+                   for s in park(parks + k))
     cuts: list[Cut] = []
     for n in range(count):
         if cuts and rng.random() < 1 / 8:
@@ -239,3 +241,12 @@ def facades(landmarks: bool = True) -> tuple[Shape, ...]:
         for i in range(4):
             shapes.append(_blob(f"cloud-{i}", -0.5 + 0.55 * i, -0.22, 0.08, 0.02, 5, rng))
     return tuple(shapes)
+
+
+def places(per: int, count: int = 3, seed: int = 4, span: float = 2.0) -> tuple[tuple[str, int, Cut], ...]:
+    """`count` places of `per` cuts each (`street`: shuffled, a third tracked in, returns redrawn), sharing no
+    drawing, their cuts shuffled together and named C001...: (cut id, its place, the cut). What `init --places`
+    must sort out again."""
+    cuts = [(p, c) for p in range(count) for c in street(per, seed=11 + p, span=span, parks=8 * p)]
+    order = np.random.default_rng(seed).permutation(len(cuts))
+    return tuple((f"C{n + 1:03d}", cuts[k][0], cuts[k][1]) for n, k in enumerate(order))

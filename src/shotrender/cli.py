@@ -447,7 +447,7 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
     if as_json:
         click.echo(json.dumps([{"cut": r.cut, "kind": r.kind, "chain": r.chain, "state": r.state,
                                 "reasons": list(r.reasons), **({"review": reviews[r.cut]} if r.cut in reviews else {}),
-                                **({"alone": r.alone} if r.alone else {}),
+                                **({"alone": r.alone} if r.alone else {}), **({"hint": r.hint} if r.hint else {}),
                                 **({"place_changed": r.place_changed} if r.kind == "cut" else {})}
                                for r in rows], indent=2))
         return
@@ -455,7 +455,7 @@ def status(shotlist: Path, cuts, chain, shard, units, out_dir, model, controlnet
         why = f" ({'; '.join(r.reasons)})" if r.reasons else ""
         name = f"sheet {r.cut}" if r.kind == "sheet" else r.cut
         review = f" · review: {reviews[r.cut]}" if r.kind == "cut" and r.cut in reviews else ""
-        alone = f" · {r.alone}" if r.alone else ""
+        alone = "".join(f" · {note}" for note in (r.alone, r.hint) if note)
         click.echo(f"{name:<14} {r.chain:<12} {PLACE_CHANGED if r.place_changed else r.state}{why}{alone}{review}")
     counts = {}
     for r in rows:
@@ -536,8 +536,10 @@ def check(shotlist: Path, cuts, chain, shard, units, out_dir, no_continuity, pre
 @click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the shot list to FILE (layout paths relative to its folder), whole or not at all, instead "
                    "of standard output.")
+@click.option("--places", is_flag=True, help="Register the layouts together and group the cuts into backgrounds, "
+              "one per place found, each with the evidence in a comment (docs/commands.md#init).")
 @click.option("--force", is_flag=True, help="Overwrite the --output file if it exists.")
-def init(edl, otio_file, rate, layouts, id_pattern, size, model, episode, output, force):
+def init(edl, otio_file, rate, layouts, id_pattern, size, model, episode, output, places, force):
     """Start a shot list from the edit (EDL or OpenTimelineIO) or from a folder of layouts.
 
     One cut per clip of the edit's first video track, in record order (gaps, transitions and black
@@ -551,6 +553,7 @@ def init(edl, otio_file, rate, layouts, id_pattern, size, model, episode, output
       shotrender init --from-edl cut.edl --layouts layouts -o episode.yaml
       shotrender init --from-otio cut.otio --episode ep07 -o shots/ep07.yaml
       shotrender init --layouts layouts --size 1024,576 -o episode.yaml
+      shotrender init --layouts layouts --places -o episode.yaml
     """
     import os
 
@@ -565,16 +568,20 @@ def init(edl, otio_file, rate, layouts, id_pattern, size, model, episode, output
         if os.path.lexists(output) and not force:
             raise UsageError(f"{output} exists; give --force to overwrite it")
     base_dir = output.parent if output is not None else Path(".")
+    if places and layouts is None:
+        raise UsageError("--places registers the layouts to group them: give --layouts DIR too")
     text, summary = make_scaffold(edit=edl or otio_file, edl=edl is not None, rate=rate, layouts=layouts,
-                                  id_pattern=id_pattern, size=size, model=model, episode=episode, base_dir=base_dir)
+                                  id_pattern=id_pattern, size=size, model=model, episode=episode, base_dir=base_dir,
+                                  places=places, progress=lambda text: click.echo(f"shotrender init: {text}", err=True))
     if output is None:
         click.echo(text, nl=False)
     else:
         _write_file(output, text)
     click.echo(f"shotrender init: {summary}" + (f"; wrote {output}" if output is not None else ""), err=True)
-    click.echo("shotrender init: no cut has a bg:, so each is a chain of one, painted without continuity; group "
-               "the cuts of one place under backgrounds: and give them bg: (the comment above cuts: shows how)",
-               err=True)
+    if not places:
+        click.echo("shotrender init: no cut has a bg:, so each is a chain of one, painted without continuity; group "
+                   "the cuts of one place under backgrounds: and give them bg: (the comment above cuts: shows how), "
+                   "or give --places to have the layouts grouped by registering them", err=True)
     if layouts is not None and not layouts.resolve().is_relative_to(base_dir.resolve()):
         click.echo("shotrender init: the layouts are outside the shot list's folder, so validate and render will "
                    "ask for --allow-outside-paths; keep the shot list beside its layouts to do without", err=True)

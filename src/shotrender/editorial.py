@@ -78,6 +78,16 @@ class Entry:
     # a layout wider or taller than the frame: a moving cut's stub, ((x, y, width) of its first framing, of its
     # last), in layout pixels, and what the layout looks like ("wider", "taller")
     camera: tuple[tuple[int, int, int], tuple[int, int, int], str] | None = None
+    bg: str | None = None  # the place `propose_places` put it in
+
+
+@dataclass(frozen=True)
+class Place:
+    """A background proposed by `init --places`: cuts whose layouts register together, and the evidence."""
+
+    id: str
+    cuts: tuple[str, ...]
+    evidence: tuple[str, ...]  # comment lines: which cuts matched, with what agreement; or why one is alone
 
 
 def parse_rate(text: str) -> Fraction:
@@ -558,6 +568,68 @@ def episode_id(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_") or "ep01"
 
 
+def propose_places(entries: list[Entry], size: tuple[int, int], progress=None) -> tuple[list[Entry], list[Place]]:
+    """The layouts registered together as one place would be (docs/sheets.md): each group of cuts that register
+    with each other becomes a background, `place1`, `place2`, ... in the order of their first cut, and each
+    entry gets its `bg`. A moving cut's stub camera gives the views it is compared through. `progress(text)`
+    hears the start and the end (registration reads every layout: minutes for hundreds of cuts)."""
+    from shotrender import camera, sheets
+    from shotrender.images import read_layout
+
+    # registration reads no more than its working width: layouts read at that size, not the episode's (300
+    # layouts at 1920x1080 would hold 1.8 GB)
+    work = sheets.Settings().work_width
+    if size[0] > work:
+        size = (work, max(1, round(size[1] * work / size[0])))
+    layouts, views = [], {}
+    for e in entries:
+        if e.layout is None:
+            continue
+        if e.camera is None:
+            layouts.append((e.id, read_layout(e.layout, *size)))
+            continue
+        (x0, y0, w0), (x1, y1, w1), _ = e.camera
+        aspect = size[1] / size[0]
+        move = camera.Move(camera.Framing(x0, y0, w0, w0 * aspect), camera.Framing(x1, y1, w1, w1 * aspect),
+                           STUB_FRAMES)
+        delivery = camera.deliver(move, size)
+        layouts.append((e.id, sheets.warp(read_layout(e.layout, None, None), delivery.layout_matrix(), delivery.size)))
+        views[e.id] = camera.views(move, delivery, size)
+    if not layouts:
+        raise UsageError("--places registers the layouts, and no cut has one: give --layouts DIR")
+    if progress:
+        progress(f"registering {counted(len(layouts), 'layout')} to find the places they show")
+    registration = sheets.register("episode", layouts, frame=size, views=views)
+    places = []
+    for sheet in registration.sheets:
+        name = f"place{len(places) + 1}"
+        if len(sheet.cuts) > 1:
+            joined = [f"{p.a}-{p.b} {math.floor(p.agreement * 100) / 100:.2f}" for p in sheet.links]
+            evidence = (f"{counted(len(sheet.cuts), 'cut')} whose layouts register together; the pairs that joined "
+                        "them, with the share of lines that agree:", *_wrapped(joined))
+        else:
+            why = registration.alone(sheet.cuts[0]) or "the only layout"
+            evidence = (f"{sheet.cuts[0]} matches no other layout ({why}): a place of its own, or one to join by "
+                        "hand (docs/shotlist.md#hints)",)
+        places.append(Place(name, sheet.cuts, evidence))
+    if progress:
+        alone = sum(len(p.cuts) == 1 for p in places)
+        progress(f"{counted(len(places), 'place')} proposed: {len(places) - alone} of several cuts, {alone} alone")
+    of = {cut: p.id for p in places for cut in p.cuts}
+    return [replace(e, bg=of.get(e.id)) for e in entries], places
+
+
+def _wrapped(items: list[str], width: int = 100) -> list[str]:
+    """Items joined by ', ' into lines of at most about `width` characters."""
+    lines, line = [], ""
+    for item in items:
+        if line and len(line) + len(item) + 2 > width:
+            lines.append(line + ",")
+            line = ""
+        line = f"{line}, {item}" if line else item
+    return [*lines, line] if line else lines
+
+
 BACKGROUNDS_HINT = """\
 Cuts of one place share a background: its prompt, its seed, and continuity from cut to cut
 (docs/continuity.md). A cut without bg: is a chain of one, painted on its own. Group them like this:
@@ -568,10 +640,11 @@ and give each cut of the park the line   bg: park"""
 
 
 def scaffold_yaml(entries: list[Entry], *, episode: str, size: tuple[int, int], model: str, base_dir: Path,
-                  header: str = "") -> str:
+                  header: str = "", places: list[Place] | None = None) -> str:
     """A version-1 shot list: one cut per entry, layouts relative to `base_dir` (where the file will be),
-    prompts left empty to fill in, and a commented example of backgrounds. `header` becomes comment lines
-    at the top. Raises UsageError for text that a UTF-8 shot list cannot hold."""
+    prompts left empty to fill in, and a commented example of backgrounds, or the `places` proposed, each with
+    its evidence in comments. `header` becomes comment lines at the top. Raises UsageError for text that a
+    UTF-8 shot list cannot hold."""
     if not ID_RE.match(episode):
         raise UsageError(f"--episode {_shown(episode)} may use only letters, digits, '_' and '-'")
     if model == "":
@@ -584,15 +657,25 @@ def scaffold_yaml(entries: list[Entry], *, episode: str, size: tuple[int, int], 
         f"model: {_q(model, '--model')}",
         "defaults:",
         '  prompt: ""               # the style, put first in every prompt',
-        *(f"# {line}" for line in BACKGROUNDS_HINT.splitlines()),
-        "cuts:",
     ]
+    if places:
+        lines += ["# The places below were proposed by registering the layouts (docs/commands.md#init): rename them,",
+                  "# and correct a place split in two or a cut in the wrong one by editing its bg:.",
+                  "backgrounds:"]
+        for place in places:
+            lines += [f"  # {_shown(line)}" for line in place.evidence]
+            lines += [f"  {place.id}:", '    prompt: ""']
+    else:
+        lines += [f"# {line}" for line in BACKGROUNDS_HINT.splitlines()]
+    lines.append("cuts:")
     for e in entries:
         lines.append(f"  - id: {_q(e.id, 'the cut id')}" + (f"  # clip {_shown(e.clip)}" if e.clip else ""))
         layout = Path("layouts") / f"{e.id}.png"
         if e.layout is not None:
             layout = Path(os.path.relpath(e.layout.resolve(), base_dir.resolve()))
         lines.append(f"    layout: {_q(layout.as_posix(), f'the layout of cut {e.id}')}")
+        if e.bg is not None:
+            lines.append(f"    bg: {e.bg}")
         if e.frames is not None:
             lines.append(f"    frames: {e.frames}")
         if e.notes:
@@ -649,13 +732,15 @@ def _q(text: str, what: str) -> str:
 
 def make_scaffold(*, edit: Path | None = None, edl: bool | None = None, rate: str = "24", layouts: Path | None = None,
                   id_pattern: str | None = None, size: str | None = None, model: str = "draft",
-                  episode: str | None = None, base_dir: Path = Path(".")) -> tuple[str, str]:
+                  episode: str | None = None, base_dir: Path = Path("."), places: bool = False,
+                  progress=None) -> tuple[str, str]:
     """`shotrender init`: the shot list text, and a one-line summary for the terminal.
 
     With `edit` (an EDL if `edl`; by default if its name ends in .edl), one cut per clip of its first video
     track, each matched to a layout in `layouts` if given (else `layouts/<id>.png`, to be drawn); without it,
     one cut per image in `layouts`. Cut ids are found by `id_pattern`, or else by ID_FORMS; `rate` is read
-    by `parse_rate`.
+    by `parse_rate`. With `places`, the layouts are registered and grouped into backgrounds (`propose_places`),
+    `progress(text)` hearing how it goes.
     """
     pattern = compile_pattern(id_pattern) if id_pattern is not None else None
     fixed_size = parse_size(size) if size else None
@@ -676,6 +761,9 @@ def make_scaffold(*, edit: Path | None = None, edl: bool | None = None, rate: st
         raise UsageError("give the edit (--from-edl CUT.edl or --from-otio TIMELINE.otio) or --layouts DIR")
     final_size = fixed_size or layouts_size(entries) or (1024, 576)
     entries = camera_stubs(entries, final_size)
+    proposed = None
+    if places:
+        entries, proposed = propose_places(entries, final_size, progress)
     moving = sum(e.camera is not None for e in entries)
     prefix = episode_prefix([e.layout.name for e in entries if e.layout is not None]) if edit is None else None
     name = episode or prefix or episode_id(edit.stem if edit is not None else layouts.name)  # type: ignore[union-attr]
@@ -683,9 +771,13 @@ def make_scaffold(*, edit: Path | None = None, edl: bool | None = None, rate: st
     header = (f"Made by `shotrender init` from {source}.\n"
               f"Cut ids: {how}.\n"
               f"Layout paths are relative to {where}.\n"
-              "Write the prompts and group the cuts into backgrounds (below), then: shotrender validate <this file>")
-    text = scaffold_yaml(entries, episode=name, size=final_size, model=model, base_dir=base_dir, header=header)
+              + ("Write the prompts, check the places proposed (below)" if proposed else
+                 "Write the prompts and group the cuts into backgrounds (below)")
+              + ", then: shotrender validate <this file>")
+    text = scaffold_yaml(entries, episode=name, size=final_size, model=model, base_dir=base_dir, header=header,
+                         places=proposed)
     layouts_note = f"layouts from {_shown(str(layouts))}" if layouts is not None else "layouts to draw in layouts/"
     moves = (f"; {moving} layout{'s' if moving != 1 else ''} wider or taller than the frame: moving cut"
              f"{'s' if moving != 1 else ''} with a camera stub to correct (docs/camera.md)") if moving else ""
-    return text, f"{source}; cut ids: {how}; {layouts_note}; size {final_size[0]}x{final_size[1]}{moves}"
+    grouped = f"; {counted(len(proposed), 'place')} proposed" if proposed else ""
+    return text, f"{source}; cut ids: {how}; {layouts_note}; size {final_size[0]}x{final_size[1]}{moves}{grouped}"

@@ -94,11 +94,12 @@ class _Forest:
 
 
 def search(n: int, signatures: Sequence[np.ndarray], accept: Callable[[int, int], bool],
-           partners: int = PARTNERS) -> list[tuple[int, int]]:
+           partners: int = PARTNERS, first: Sequence[tuple[int, int]] = ()) -> list[tuple[int, int]]:
     """Try pairs until the place's sheets are found; `accept(i, j)` (i < j) tries one and says whether the
     geometric checks accepted it. Returns the pairs tried, in the order tried.
 
-    1. Proposed pairs (`propose`). 2. Each cut no accepted pair joins: its next MORE × partners candidates.
+    0. `first`: pairs the shot list hints at (i < j). 1. Proposed pairs (`propose`). 2. Each cut no accepted
+    pair joins: its next MORE × partners candidates.
     3. Each cut outside the largest sheet: its `partners` most similar cuts of other sheets, JOIN_ROUNDS times."""
     sim = similarity(signatures)
     tried: dict[tuple[int, int], bool] = {}
@@ -114,7 +115,7 @@ def search(n: int, signatures: Sequence[np.ndarray], accept: Callable[[int, int]
             joined[i] = joined[j] = True
             forest.join(i, j)
 
-    for i, j in propose(sim, partners):
+    for i, j in (*first, *propose(sim, partners)):
         attempt(i, j)
     if n <= EXHAUSTIVE:
         return list(tried)

@@ -267,6 +267,9 @@ class _Pending:
         if self.delivery is not None and sheet is None:
             self.extra = sheet_extra(settings)
         if sheet is None:
+            alone = state.alone(job)
+            if alone:  # why, for the report and the review page (the manifest holds the sidecar's words)
+                self.report["alone"] = alone
             if reference is not None:
                 name, image, sha = reference
                 self.mode, self.limit, self.max_attempts = "colour", settings.colour_limit, settings.max_attempts
@@ -278,6 +281,9 @@ class _Pending:
             raise _Blocked(f"sheet {sheet.id} has no painting")
         image, sha = painting
         self.guided_by[sheet.id] = sha
+        hint = state.contradicted(job)
+        if hint:
+            self.report["hint"] = hint
         if self.delivery is not None:
             self.mode = "view"
             self.view = sheets.view(image, sheet, job.cut)[0]

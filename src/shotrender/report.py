@@ -186,6 +186,11 @@ def _card(cut: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
         notes += f'<p class="note">painted from the retouches of {_e(", ".join(cut["retouches"]))}</p>'
     if cut.get("error"):
         notes += f'<p class="reason">{_e(cut["error"])}</p>'
+    registered = cut.get("continuity") or {}  # why it is on no sheet, or not where the shot list's hint said
+    if registered.get("alone"):
+        notes += f'<p class="note alone">painted alone · {_e(registered["alone"])}</p>'
+    if registered.get("hint"):
+        notes += f'<p class="note hint">{_e(registered["hint"])}</p>'
     text = ""
     if params.get("prompt"):
         text += f'<p class="prompt">{_e(params["prompt"])}</p>'
@@ -543,7 +548,8 @@ _CUT = {
     "pictures": {"flow": STR, "error": STR, "before": STR}, "retouch": {"file": TEXT, "sha256": TEXT},
     "retouches": {"*": TEXT},
     "camera": {"size": [INT], "frames": INT, "easing": STR, "start": [NUMBER], "end": [NUMBER], "preview": STR},
-    "continuity": {"sheet": TEXT, "mode": TEXT, "reference": TEXT, "reason": TEXT, "limit": NUMBER,
+    "continuity": {"sheet": TEXT, "mode": TEXT, "reference": TEXT, "reason": TEXT, "alone": TEXT, "hint": TEXT,
+                   "limit": NUMBER,
                    "overlap": TEXT, "layout_error": TEXT, "chosen": INT,
                    "attempts": [{"seed": TEXT, "strength": TEXT, "score": NUMBER, "seconds": TEXT}]},
 }

@@ -52,6 +52,11 @@ ZOOM_SCORE = 0.6  # a shrunk close-up found this clearly is a guess (unrelated d
 # lie more than AMBIGUOUS_APART full px apart, are repeated structure: neither is chosen.
 AMBIGUOUS_MARGIN = 0.02
 AMBIGUOUS_APART = 8.0
+# A shot list's hint (`framing:`, `on:`) is rough: a match whose frame centre lies within this share of the
+# frame's width of where the hint puts it is the one the hint means (a facade's next house is 0.3 away).
+HINT_REACH = 0.25
+# and its scale is rough too: the hinted frame is also tried this much larger and smaller
+HINT_ZOOMS = (1.0, 1.08, 1 / 1.08, 1.17, 1 / 1.17)
 
 
 @dataclass(frozen=True)
@@ -82,10 +87,24 @@ class Pair:
     chamfer: float  # mean distance from a line to the other drawing's nearest line, capped (working px)
     matrix: tuple[tuple[float, ...], ...] | None  # b's pixels to a's, 3×3; None when nothing matched
     rival: float = 0.0  # refused as ambiguous: how far apart (full px) two matches as good put b in a
+    hint: str = ""  # the shot list hinted this pair: "kept" (a match where it said) or "contradicted"
 
     @property
     def weight(self) -> float:
         return self.agreement * self.overlap
+
+
+@dataclass(frozen=True)
+class Hint:
+    """The shot list's word on where a cut lies on another's picture (`framing: {like: C001}`, `on: {cut: C001,
+    x, y, scale}`), which registration refines: `matrix` takes the cut's picture px to the other's, 3×3."""
+
+    cut: str
+    on: str
+    matrix: tuple[tuple[float, ...], ...]
+
+    def to_dict(self) -> dict:
+        return {"cut": self.cut, "on": self.on, "matrix": _rows(np.array(self.matrix))}
 
 
 @dataclass(frozen=True)
@@ -129,6 +148,7 @@ class Registration:
     settings: Settings
     sheets: tuple[Sheet, ...]
     pairs: tuple[Pair, ...]  # every pair tried, accepted or not
+    hints: tuple[Hint, ...] = ()  # the shot list's hints registration was given
 
     def sheet_of(self, cut: str) -> Sheet:
         for sheet in self.sheets:
@@ -144,6 +164,9 @@ class Registration:
         tried = [p for p in self.pairs if cut in (p.a, p.b)]
         if not tried:
             return None
+        hint = self.contradicted(cut)
+        if hint:
+            return f"alone: {hint}"
         ambiguous = [p for p in tried if p.rival]
         if ambiguous:
             p = max(ambiguous, key=lambda p: p.agreement)
@@ -159,6 +182,23 @@ class Registration:
             return f"alone: no match with {other} (agreement {_down(p.agreement)} < {s.min_agreement:.2f})"
         return f"alone: no match with {other} (fewer than {MIN_LINE_PIXELS} line pixels where they overlap)"
 
+    def contradicted(self, cut: str) -> str | None:
+        """Why the shot list's hint placing the cut (or placing another cut on it) was not followed, in words;
+        None when the drawings agreed with it or there is none. The drawings decide, never the hint alone."""
+        for hint in self.hints:
+            if cut not in (hint.cut, hint.on):
+                continue
+            pair = next((p for p in self.pairs if {p.a, p.b} == {hint.cut, hint.on}), None)
+            if pair is None or pair.hint != "contradicted":
+                continue
+            said = f"the hint placing {hint.cut} on {hint.on} is contradicted by the drawings"
+            if pair.accepted:
+                return f"{said}: they match elsewhere, and are registered there"
+            if pair.rival:
+                return f"{said}: two matches {pair.rival:.0f} px apart, none where the hint says"
+            return f"{said} (agreement {_down(pair.agreement)} < {self.settings.min_agreement:.2f} there)"
+        return None
+
     def to_dict(self) -> dict:
         return {
             "schema": SCHEMA,
@@ -173,6 +213,7 @@ class Registration:
                 "sizes": {c: list(v) for c, v in s.sizes.items()},
             } for s in self.sheets],
             "pairs": [_pair_dict(p) for p in self.pairs],
+            **({"hints": [h.to_dict() for h in self.hints]} if self.hints else {}),
         }
 
     @classmethod
@@ -197,8 +238,9 @@ class Registration:
                 if not (set(s.cuts) == set(s.transforms) == set(s.priority) and s.reference == s.priority[0]
                         and set(s.sizes) <= set(s.cuts)):
                     raise ValueError(f"sheet {s.id}: its cuts, transforms and reference disagree")
+            hints = tuple(Hint(_str(h["cut"]), _str(h["on"]), _matrix(h["matrix"])) for h in record.get("hints", ()))
             return cls(_str(record["background"]), _size(record["frame"]), settings, sheets,
-                       tuple(_pair(p) for p in record["pairs"]))
+                       tuple(_pair(p) for p in record["pairs"]), hints)
         except (KeyError, IndexError, TypeError, AttributeError) as e:
             raise ValueError(f"malformed {SCHEMA} record: {e!r}") from e
 
@@ -211,14 +253,16 @@ class Mosaic:
 
 
 def cache_key(background: str, frame: tuple[int, int], layout_hashes: Sequence[tuple[str, str]],
-              settings: Settings, moves: Mapping[str, dict] | None = None) -> str:
+              settings: Settings, moves: Mapping[str, dict] | None = None, hints: Sequence[Hint] = ()) -> str:
     """sha256 naming a registration: the background, the frame size, (cut id, layout sha256) in shot-list
-    order, the settings, and the camera moves of moving cuts (camera.Move.path_dict). Order matters: it
-    decides sheet numbering and which drawing wins."""
+    order, the settings, the camera moves of moving cuts (camera.Move.path_dict) and the shot list's hints.
+    Order matters: it decides sheet numbering and which drawing wins."""
     record = {"schema": SCHEMA, "background": background, "frame": list(frame),
               "layouts": [[c, h] for c, h in layout_hashes], "settings": settings.to_dict()}
     if moves:
         record["moves"] = dict(moves)
+    if hints:
+        record["hints"] = [h.to_dict() for h in hints]
     return hashlib.sha256(json.dumps(record, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
@@ -456,9 +500,12 @@ def _match(a_id: str, b_id: str, a: _Prepared, b: _Prepared, settings: Settings)
                 best = pair
         if accepted:
             break
-    if not accepted:
-        return best
-    accepted.sort(key=lambda p: -p.agreement)
+    return _settle(accepted, b) if accepted else best
+
+
+def _settle(accepted: list[Pair], b: _Prepared) -> Pair:
+    """The best of a pair's accepted matches; refused as ambiguous (`rival`) when another as good lies far."""
+    accepted = sorted(accepted, key=lambda p: -p.agreement)
     top = accepted[0]
     for other in accepted[1:]:
         apart = _apart(top, other, b.work, b.work.to_full)
@@ -469,10 +516,50 @@ def _match(a_id: str, b_id: str, a: _Prepared, b: _Prepared, settings: Settings)
 
 def _apart(p: Pair, q: Pair, level: _Level, to_full: np.ndarray) -> float:
     """How far apart two matches put b's frame centre in a (full px)."""
+    return _centres_apart(np.array(p.matrix), np.array(q.matrix), level, to_full)
+
+
+def _centres_apart(m: np.ndarray, n: np.ndarray, level: _Level, to_full: np.ndarray) -> float:
+    """How far apart two b -> a transforms (full px) put b's frame centre in a (full px)."""
     h, w = level.shape
     centre = to_full @ np.array([(w - 1) / 2, (h - 1) / 2, 1.0])
-    there = [np.array(x.matrix) @ centre for x in (p, q)]
+    there = [x @ centre for x in (m, n)]
     return float(np.hypot(*(there[0][:2] / there[0][2] - there[1][:2] / there[1][2])))
+
+
+def _near(a: _Prepared, b: _Prepared, guess: np.ndarray) -> list[np.ndarray]:
+    """Guesses near a rough one (b -> a, detect px), past what ECC reaches from it: b's drawing seen through
+    the guess in a's frame, and the shifts phase correlation finds between the two (the clearest peaks)."""
+    h, w = a.detect.shape
+    seen = cv2.warpPerspective(b.detect.texture, guess, (w, h), flags=cv2.INTER_LINEAR,
+                               borderMode=cv2.BORDER_CONSTANT, borderValue=0).astype(np.float32)
+    fa = a.detect.texture.astype(np.float32)
+    window = cv2.createHanningWindow((w, h), cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(fa, seen, window)
+    shifts = [(dx, dy), *_more_peaks(fa * window, seen * window)]
+    return [guess, *(np.array([[1, 0, -x], [0, 1, -y], [0, 0, 1]]) @ guess for x, y in shifts)]
+
+
+def _match_hinted(a_id: str, b_id: str, a: _Prepared, b: _Prepared, hint: np.ndarray, settings: Settings) -> Pair:
+    """The pair's match where the shot list's hint (b -> a, full px) says: the hint itself and every usual
+    guess (close-ups included) are refined; of the accepted matches within HINT_REACH of the hint, the nearest
+    is kept, whatever rivals lie further (the hint settles repeated structure). When none lies there, the
+    drawings decide as for any pair (`_match`'s rule) and the hint is marked contradicted."""
+    guess = np.linalg.inv(a.detect.to_full) @ hint @ b.detect.to_full
+    h, w = b.detect.shape
+    centre = np.array([[1, 0, (w - 1) / 2], [0, 1, (h - 1) / 2], [0, 0, 1]])
+    # the hint's zoom a little off too: b's frame a little larger or smaller about its centre
+    zoomed = [guess @ centre @ np.diag([f, f, 1]) @ np.linalg.inv(centre) for f in HINT_ZOOMS]
+    tried = [_try(a_id, b_id, a, b, g, settings)
+             for g in (*(n for z in zoomed for n in _near(a, b, z)), *_candidates(a, b), *_zoom_candidates(a, b))]
+    reach = HINT_REACH * a.work.to_full[0, 0] * a.work.shape[1]
+    near = [(_centres_apart(np.array(p.matrix), hint, b.work, b.work.to_full), p) for p in tried if p.accepted]
+    near = [(d, p) for d, p in near if d <= reach]
+    if near:
+        return replace(min(near, key=lambda dp: (dp[0], -dp[1].agreement))[1], hint="kept")
+    accepted = [p for p in tried if p.accepted]
+    found = _settle(accepted, b) if accepted else max(tried, key=lambda p: (p.matrix is not None, p.agreement))
+    return replace(found, hint="contradicted")
 
 
 def _try(a_id: str, b_id: str, a: _Prepared, b: _Prepared, guess: np.ndarray, settings: Settings) -> Pair:
@@ -496,7 +583,7 @@ def _try(a_id: str, b_id: str, a: _Prepared, b: _Prepared, guess: np.ndarray, se
 
 def register(background: str, layouts: Sequence[tuple[str, np.ndarray]], settings: Settings = Settings(),
              frame: tuple[int, int] | None = None, views: Mapping[str, Sequence[np.ndarray]] | None = None,
-             cache: pairing.Cache | None = None) -> Registration:
+             cache: pairing.Cache | None = None, hints: Sequence[Hint] = ()) -> Registration:
     """The sheets of one background, from its cuts' layouts ((cut id, RGB uint8 H×W×3), shot-list order,
     at the `frame` size, W, H; default: the first layout's). Candidate pairs are proposed by pairing.py
     (near-linear in the cuts) and judged here; the plane is built from the strongest accepted pairs. Each
@@ -504,7 +591,10 @@ def register(background: str, layouts: Sequence[tuple[str, np.ndarray]], setting
 
     A moving cut (camera.py) gives its layout at its deliverable's size and, in `views`, the framings its
     camera travels through, each a 3×3 from a frame-size view's pixels to the layout's: it is compared with
-    the other cuts through those views, and placed on the sheet whole."""
+    the other cuts through those views, and placed on the sheet whole.
+
+    `hints` (the shot list's `framing:` and `on:`) are tried first and refined (`_match_hinted`); a hint
+    naming a cut not among `layouts` is left out."""
     if not layouts:
         raise ValueError(f"background {background}: no layouts to register")
     views = views or {}
@@ -533,21 +623,29 @@ def register(background: str, layouts: Sequence[tuple[str, np.ndarray]], setting
                   for i, d in enumerate(digests)]
     measure = _measure(settings, (w, h))
     found: dict[tuple[int, int], Pair] = {}
+    index = {c: i for i, c in enumerate(ids)}
+    hints = tuple(hint for hint in hints if hint.cut in index and hint.on in index and hint.cut != hint.on)
+    hinted: dict[tuple[int, int], np.ndarray] = {}  # (i, j), i < j: the hint as the pair's b -> a
+    for hint in hints:
+        i, j = index[hint.on], index[hint.cut]
+        m = np.array(hint.matrix, np.float64)
+        hinted[min(i, j), max(i, j)] = m if i < j else np.linalg.inv(m)
 
     def accept(i: int, j: int) -> bool:
-        record = cache.pair(pairing.pair_key(digests[i], digests[j], measure),
-                            lambda: _pair_dict(_match_views(ids[i], ids[j], seen(i), seen(j), settings)))
+        hint = hinted.get((i, j))
+        key = pairing.pair_key(digests[i], digests[j], measure if hint is None else {**measure, "hint": _rows(hint)})
+        record = cache.pair(key, lambda: _pair_dict(_match_views(ids[i], ids[j], seen(i), seen(j), settings, hint)))
         try:
             pair = _pair({**record, "a": ids[i], "b": ids[j]})
             if pair.accepted and not 1 / MAX_ZOOM <= _scale(np.array(pair.matrix)) <= MAX_ZOOM:
                 raise TypeError("an accepted pair's matrix is no camera move")
         except (KeyError, TypeError):  # a damaged or edited cache entry: matched again
-            cache.pairs.pop(pairing.pair_key(digests[i], digests[j], measure))
+            cache.pairs.pop(key)
             return accept(i, j)
         found[i, j] = pair
         return pair.accepted
 
-    tried = sorted(pairing.search(len(ids), signatures, accept))
+    tried = sorted(pairing.search(len(ids), signatures, accept, first=sorted(hinted)))
     pairs = [found[t] for t in tried]
     sizes = {cut: (image.shape[1], image.shape[0]) for cut, image in layouts if cut in views}
     accepted = [p for p in pairs if p.accepted]
@@ -555,7 +653,7 @@ def register(background: str, layouts: Sequence[tuple[str, np.ndarray]], setting
     sheets = tuple(_sheet(f"{background}/{n}", members, links, (w, h), settings,
                           {c: sizes[c] for c in members if c in sizes})
                    for n, (members, links) in enumerate(trees, 1))
-    return Registration(background, (w, h), settings, sheets, tuple(pairs))
+    return Registration(background, (w, h), settings, sheets, tuple(pairs), hints)
 
 
 def _measure(settings: Settings, frame: tuple[int, int]) -> dict:
@@ -566,16 +664,24 @@ def _measure(settings: Settings, frame: tuple[int, int]) -> dict:
             "min_line_pixels": MIN_LINE_PIXELS, "max_zoom": MAX_ZOOM, "ecc_blur": ECC_BLUR, "pairing": pairing.SCHEMA}
 
 
-def _match_views(a_id: str, b_id: str, a_views: list, b_views: list, settings: Settings) -> Pair:
-    """The best pair over the two cuts' views, its matrix in the cuts' own pixels (b's to a's)."""
-    best = None
+def _match_views(a_id: str, b_id: str, a_views: list, b_views: list, settings: Settings,
+                 hint: np.ndarray | None = None) -> Pair:
+    """The best pair over the two cuts' views, its matrix in the cuts' own pixels (b's to a's). With a hint
+    (b's pixels to a's), only views the hint has overlap are matched, each from the hint."""
+    best = Pair(a_id, b_id, False, 0.0, 0.0, flow.TEXTURE_REACH, None, hint="" if hint is None else "contradicted")
     for va, pa in a_views:
         for vb, pb in b_views:
-            pair = _match(a_id, b_id, pa, pb, settings)
+            if hint is None:
+                pair = _match(a_id, b_id, pa, pb, settings)
+            else:
+                m = np.linalg.inv(va) @ hint @ vb
+                if _overlap(_in_level(m, pa.work, pb.work), pa.work.shape, pb.work.shape) <= 0:
+                    continue
+                pair = _match_hinted(a_id, b_id, pa, pb, m, settings)
             if pair.matrix is not None:
                 pair = replace(pair, matrix=_tuple(va @ np.array(pair.matrix) @ np.linalg.inv(vb)))
-            if best is None or (pair.accepted, pair.weight, pair.agreement) > (best.accepted, best.weight,
-                                                                                 best.agreement):
+            if best.matrix is None or (pair.accepted, pair.hint == "kept", pair.weight, pair.agreement) > (
+                    best.accepted, best.hint == "kept", best.weight, best.agreement):
                 best = pair
     return best
 
@@ -783,7 +889,11 @@ def _tuple(m: np.ndarray) -> tuple[tuple[float, ...], ...]:
 def _pair_dict(p: Pair) -> dict:
     return {"a": p.a, "b": p.b, "accepted": p.accepted, "overlap": p.overlap, "agreement": p.agreement,
             "chamfer": p.chamfer, "matrix": None if p.matrix is None else [list(r) for r in p.matrix],
-            "rival": p.rival}
+            "rival": p.rival, **({"hint": p.hint} if p.hint else {})}
+
+
+def _rows(m: np.ndarray) -> list[list[float]]:
+    return [[round(float(v), 6) for v in row] for row in m]
 
 
 def _str(v) -> str:
@@ -817,4 +927,10 @@ def _pair(v) -> Pair:
         raise TypeError(f"accepted must be true or false, got {v['accepted']!r}")
     return Pair(_str(v["a"]), _str(v["b"]), v["accepted"], _float(v["overlap"]), _float(v["agreement"]),
                 _float(v["chamfer"]), None if v["matrix"] is None else _matrix(v["matrix"]),
-                _float(v.get("rival", 0.0)))
+                _float(v.get("rival", 0.0)), _hint_state(v.get("hint", "")))
+
+
+def _hint_state(v) -> str:
+    if v not in ("", "kept", "contradicted"):
+        raise TypeError(f"hint must be kept or contradicted, got {v!r}")
+    return v

@@ -44,6 +44,8 @@ from shotrender.images import read_layout
 from shotrender.plan import Job, Link, Placed, Plan, SheetInfo, make_plan, place_params, refinement
 from shotrender.review import takes
 from shotrender.review.decisions import Reviews
+from shotrender.shotlist import hints
+from shotrender.shotlist.files import _layout_header
 from shotrender.store import SHEETS_FOLDER, CutState, Store, cache_key, camera_name, sha256_bytes
 
 SKIPPED = ("up to date", "flagged", "retouched", "approved")
@@ -207,6 +209,13 @@ class State:
         """Why the cut is painted alone when its place has other cuts ("alone: no match with C001 (agreement
         0.79 < 0.80)", "ambiguous: two matches 310 px apart with C001"); None when it is a view of a sheet."""
         return self.place(job.chain).alone(job.cut) if self.continuity_on(job) else None
+
+    def contradicted(self, job: Job) -> str | None:
+        """Why the shot list's hint on a cut that shares a sheet was not followed (`alone` says it for a cut
+        painted alone); None when there is no such hint."""
+        if not self.continuity_on(job) or self.sheet_of(job) is None:
+            return None
+        return self.place(job.chain).contradicted(job.cut)
 
     def colours_of(self, job: Job) -> sheets.Sheet | None:
         """For a cut painted alone in a place that has sheets: the first of them (in the cut's variant), whose
@@ -390,7 +399,8 @@ class State:
         settings = self.sheet_settings(bg)
         frame = (self.sl.width, self.sl.height)
         moves = {j.cut: j.camera.path_dict() for j in jobs if j.camera is not None}
-        key = sheets.cache_key(bg, frame, hashes, settings, moves)
+        hints = self._hints(jobs)
+        key = sheets.cache_key(bg, frame, hashes, settings, moves, hints)
         cache = self.sheet_store.dir / f"{self.sl.episode}_{bg}.registration.json"
         registration = _read_registration(cache, key)
         sizes = {j.cut: self.delivery(j).size for j in jobs if j.camera is not None}
@@ -402,7 +412,7 @@ class State:
             views = {j.cut: camera.views(j.camera, self.delivery(j), frame) for j in jobs if j.camera is not None}
             pairs_file = self.sheet_store.dir / f"{self.sl.episode}_{bg}.pairs.json"
             pairs = pairing.Cache.from_dict(_read_json(pairs_file))
-            registration = sheets.register(bg, layouts, settings, frame, views, pairs)
+            registration = sheets.register(bg, layouts, settings, frame, views, pairs, hints)
             # status fills the cache as render does: every command after it reads, none registers again
             try:
                 own_folder(self.sheet_store.dir, "the sheets' registrations")
@@ -413,6 +423,26 @@ class State:
                 pass  # a cache: the next command registers again
         self._places[bg] = registration
         return registration
+
+    def _hints(self, jobs: tuple[Job, ...]) -> tuple[sheets.Hint, ...]:
+        """The shot list's hints among these cuts, each as a matrix between the two cuts' pictures (a fixed
+        cut's layout at the frame's size, a moving cut's deliverable)."""
+        by_cut = {j.cut: j for j in jobs}
+        found = []
+        for cut in self.sl.cuts:
+            if cut.hint is None or cut.id not in by_cut or cut.hint.on not in by_cut:
+                continue
+            m = hints.picture_matrix(cut.hint, cut, self.sl.cut(cut.hint.on), self._layout_size(by_cut[cut.id]),
+                                     self._layout_size(by_cut[cut.hint.on]), (self.sl.width, self.sl.height))
+            found.append(sheets.Hint(cut.id, cut.hint.on, tuple(tuple(float(v) for v in row) for row in m)))
+        return tuple(found)
+
+    def _layout_size(self, job: Job) -> tuple[int, int]:
+        """The cut's layout's size as drawn, W, H (a hint's pixels are its): from its header, checked by load."""
+        header = _layout_header(job.layout)
+        if not isinstance(header, tuple):
+            raise UsageError(f"{job.layout}: {header.message}; {header.fix}")
+        return header
 
     def sheet_settings(self, bg: str) -> sheets.Settings:
         c = self.sl.continuity_for(bg)
@@ -636,6 +666,7 @@ class CutStatus:
     kind: str = "cut"  # cut | sheet (`cut` is then the sheet's id, park/1)
     picture: str | None = None  # sha256 of its current picture, when its sidecar vouches for it (for review)
     alone: str | None = None  # why a cut of a place with other cuts is painted alone (State.alone)
+    hint: str | None = None  # why the shot list's hint on a cut of a sheet was not followed (State.contradicted)
     take: int | None = None  # the take that picture is (review/takes.py), when it is one
     place_changed: bool = False  # approved, and its place painted again since (Verdict.place_changed)
 
@@ -653,7 +684,8 @@ def status(plan: Plan, backend, out_dir, settings: RunSettings | None = None) ->
         for job in chain.jobs:
             v = state.job(job)
             rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, picture=_picture(v), alone=state.alone(job),
-                                  take=state.take_of(v.cut, v.stored), place_changed=v.place_changed))
+                                  hint=state.contradicted(job), take=state.take_of(v.cut, v.stored),
+                                  place_changed=v.place_changed))
         for link in chain.links:
             v = state.link(link, chain.name)
             rows.append(CutStatus(v.cut, v.chain, v.state, v.reasons, picture=_picture(v),

@@ -103,7 +103,8 @@ class Episode:
                 "seed": (record or {}).get("seed_used"),
                 "layout": cut.layout is not None,
                 "pictures": sorted((record or {}).get("pictures") or {}),
-                "check": {k: cont.get(k) for k in ("mode", "score", "limit", "flagged", "reason", "sheet", "reference")
+                "check": {k: cont.get(k) for k in ("mode", "score", "limit", "flagged", "reason", "sheet", "reference",
+                                                     "alone", "hint")
                           if cont.get(k) is not None} if record and record.get("status") != "reused" else {},
                 "status": (record or {}).get("status"),
                 "takes": [{"take": t.number, "picture": t.picture, "seed": t.record.get("seed_used"),

@@ -18,6 +18,7 @@ from shotrender import model_settings as models
 from shotrender.camera import EDGE_TOLERANCE, MAX_SIDE, deliver
 from shotrender.errors import Problem, ShotListError, UsageError
 from shotrender.files import read_named_image
+from shotrender.shotlist import hints
 from shotrender.shotlist.schema import (
     ASPECT_TOLERANCE,
     HUB_ID_EXAMPLE,
@@ -329,6 +330,8 @@ def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem
                 f"{shotlist.width}x{shotlist.height}, aspect {target:.3f}",
                 "redraw or crop the layout to the episode's aspect, or change size", cut.id))
     problems += _size_off_aspect(shotlist, framed, off_aspect)
+    problems += hints.file_problems(shotlist, {c.id: headers[c.layout] for c in shotlist.cuts
+                                               if c.layout is not None and isinstance(headers.get(c.layout), tuple)})
     for key in ("model", "controlnet"):
         value = getattr(shotlist, key)
         if value and value != "draft" and _looks_like_path(value, shotlist.base_dir):

@@ -52,10 +52,14 @@ CONTINUITY_FIELDS: dict[str, tuple[Any, Any, Any]] = {
 # so they are not among a cut's own inputs (Continuity.as_dict).
 REGISTRATION_FIELDS = ("min_agreement",)
 CUT_INFO = ("frames", "notes")  # editorial facts: kept with the cut, change no picture
-CUT_KEYS = ("id", "layout", "bg", "variant", "reuse", "camera", *CUT_PARAMS, *CUT_INFO)
+CUT_KEYS = ("id", "layout", "bg", "variant", "reuse", "camera", "framing", "on", *CUT_PARAMS, *CUT_INFO)
 REUSE_KEYS = ("id", "reuse", *CUT_INFO)
 CAMERA_KEYS = ("from", "to", "frames", "easing")
 FRAMING_KEYS = ("x", "y", "width", "height")
+# hints to registration (docs/shotlist.md#hints): `framing: {like: C001}`, `on: {cut: C001, x, y, scale}`
+LIKE_KEYS = ("like",)
+ON_KEYS = ("cut", "x", "y", "scale")
+MAX_HINT_SCALE = 6.0  # sheets.MAX_ZOOM: a cut closer or wider than this is no camera move of the other
 _CUT_KEY_SET = frozenset(CUT_KEYS)
 NUMBER_EXAMPLES = {"guidance": 7.5, "strength": 0.55}
 MAX_SEED = 2**63 - 1
@@ -126,6 +130,20 @@ class Background:
 
 
 @dataclass(frozen=True)
+class Hint:
+    """Where the shot list says a cut's layout lies on another cut's, for registration to refine: `framing:
+    {like: C001}` (the same framing) or `on: {cut: C001, x, y, scale}` (its top-left corner at x, y of C001's
+    layout pixels, `scale` times closer)."""
+
+    on: str  # the other cut
+    x: float = 0.0
+    y: float = 0.0
+    scale: float = 1.0
+    key: str = "framing"  # as written: framing (like) or on
+    line: int | None = None
+
+
+@dataclass(frozen=True)
 class Cut:
     id: str
     index: int  # position in the shot list, 0-based
@@ -140,6 +158,7 @@ class Cut:
     notes: str | None = None
     camera: Move | None = None  # a PAN or track over an oversized layout (camera.py); None: a fixed frame
     camera_lines: tuple[int | None, int | None, int | None] | None = None  # of camera:, from:, to: (if written)
+    hint: Hint | None = None  # where registration should look for it (`framing:` or `on:`)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from shotrender import preview as previews
 from shotrender import trackers
 from shotrender.camera import EASINGS, EDGE_TOLERANCE, MAX_MOVE_FRAMES, Framing, Move
 from shotrender.errors import Problem, ShotListError
+from shotrender.shotlist import hints
 from shotrender.shotlist.reader import REPEATED, _fmt, _NotPlain, _read_plain, _read_yaml
 from shotrender.shotlist.schema import (
     _CUT_KEY_SET,
@@ -350,6 +351,7 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
         preview=previews.read(ck, data),
         tracker=trackers.read(ck, data),
     )
+    hints.check(ck, shotlist)
     return shotlist, problems
 
 
@@ -446,6 +448,8 @@ def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]
         if cut_id is not None and cut_id.lower() == CONTACT_SHEET:  # lower: a case-blind disk has one name for both
             ck.add((*path, "id"), f"cut id {cut_id} names the report's contact sheet: its render would be "
                    f"<episode>_{cut_id}.png, the file the report writes the sheet to", "rename the cut", cut_id)
+        if True in cut_data:  # YAML 1.1 reads the key `on` as true: the hint `on:` (docs/shotlist.md#hints)
+            cut_data = _on_key(ck, cut_data, path)
         reuse = cut_data.get("reuse")
         if reuse is not None:
             for key in cut_data:
@@ -486,7 +490,8 @@ def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]
             "line": ck.line(path), "layout_line": ck.line((*path, "layout")),
             "frames": frames, "notes": ck.text(cut_data, path, "notes", cut_id), "camera": move,
             "camera_lines": None if cut_data.get("camera") is None else
-            tuple(ck.line((*path, "camera", *k)) for k in ((), ("from",), ("to",)))}))
+            tuple(ck.line((*path, "camera", *k)) for k in ((), ("from",), ("to",))),
+            "hint": hints.read(ck, cut_data, path, cut_id)}))
 
     by_id = {c.id: c for c in cuts}
     loops: set[frozenset[str]] = set()
@@ -524,6 +529,15 @@ def _parse_cuts(ck: _Checker, cuts_data: Any, backgrounds: dict[str, Background]
                        "used by no cut: nothing is painted for it", f"give a cut of {bg_id} variant: {name}, or "
                        "remove it", warning=True)
     return cuts
+
+
+def _on_key(ck: _Checker, cut_data: dict, path: tuple) -> dict:
+    """The cut's mapping with the key true (how YAML 1.1 reads `on`) named `on` again, its lines too."""
+    if ck.lines:
+        for where, line in list(ck.lines.items()):
+            if where[:len(path) + 1] == (*path, True):
+                ck.lines.setdefault((*path, "on", *where[len(path) + 1:]), line)
+    return {("on" if key is True else key): value for key, value in cut_data.items()}
 
 
 def _cut_variant(ck: _Checker, cut_data: dict, path: tuple, bg: Background | None, cut: str | None) -> str | None:
