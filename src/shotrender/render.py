@@ -25,7 +25,7 @@ from shotrender import __version__, camera, continuity, patches, regions, retouc
 from shotrender import model_settings as models
 from shotrender.backends.base import PARAMS, Backend, RenderRequest
 from shotrender.errors import BackendError, Interrupted, ShotRenderError
-from shotrender.images import encode_png, pad8, read_layout
+from shotrender.images import decode_png, encode_png, pad8, read_layout
 from shotrender.plan import Chain, Job, Link, Plan, place_params, refinement
 from shotrender.review import takes
 from shotrender.state import PLACE_CHANGED, RunSettings, State, Verdict, sheet_extra, sheet_name
@@ -380,6 +380,9 @@ class Run:
         size = max(1, self.options.batch)
         for start in range(0, len(chains), size):
             group = chains[start:start + size]
+            # a region retake is painted on the picture it was drawn on, before its sheet, which then holds it
+            done = set() if self.options.stage == "sheets" else {
+                cut for chain in group for cut in self.paint_regions(chain)}
             if self.options.stage != "cuts":
                 for chain in group:
                     self.paint_sheets(chain)
@@ -388,7 +391,7 @@ class Run:
             for position in range(max(len(c.jobs) for c in group)):
                 wave = []
                 for chain in group:
-                    if position < len(chain.jobs):
+                    if position < len(chain.jobs) and chain.jobs[position].cut not in done:
                         pending = self.prepare(chain.jobs[position], chain)
                         if pending is not None:
                             wave.append(pending)
@@ -398,6 +401,70 @@ class Run:
                 for link in chain.links:
                     self.progress.cut_started(link.cut)
                     self.run_link(link, chain.name)
+
+    def paint_regions(self, chain: Chain) -> list[str]:
+        """Paint each of the chain's cuts whose region retake holds and is not painted yet (state input
+        `region`): the take it was drawn on, its rectangle painted again from the cut's layout with the
+        retake's words and seed (regions.paint, anew), nothing outside it changed. Written as the cut's next
+        take, waiting for review, before the sheets are painted: its sheet then holds the region as a patch
+        and the cuts that see it follow in this same run. Returns the cuts painted (or failed) here."""
+        done = []
+        for job in chain.jobs:
+            verdict = self.state.job(job)
+            region = verdict.inputs.get("region")
+            if (region is None or verdict.incoming or verdict.state in ("retouched", "approved")
+                    or (verdict.skip and not self.forced(job.cut))):
+                continue
+            t0 = time.perf_counter()
+            self.progress.cut_started(job.cut)
+            done.append(job.cut)
+            take = self.state.region_take(job)
+            base = {"key": verdict.key, "inputs": verdict.inputs, "chain": job.chain, "position": job.position,
+                    "layout": str(job.layout), "model": self.options.settings.model or self.sl.model,
+                    "shotrender": __version__, "host": platform.node()}
+            try:
+                data = takes.picture(take)
+                if data is None:
+                    raise BackendError(f"take {take.number} ({take.png.name}), which its region retake was drawn "
+                                       "on, is no longer the picture its sidecar records")
+                picture = decode_png(data)
+                width, height = picture.shape[1], picture.shape[0]
+                rects = [*(((take.record.get("region") or {}).get("rects")) or []), region["rect"]]
+                self.ensure_loaded()
+                request = RenderRequest(
+                    cut=job.cut, init_image=picture, layout=self.state.layout_of(job, verdict.layout),
+                    prompt=", ".join(p for p in (job.prompt, region["prompt"]) if p), negative=job.negative,
+                    seed=region["seed"], steps=job.steps, strength=1.0, guidance=job.guidance, width=width,
+                    height=height, extra=models.request_extra(job.loras, job.art_board))
+                t = time.perf_counter()
+                image = regions.paint(self.backend, request, picture,
+                                      patches.region_mask([region["rect"]], (width, height)), anew=True)
+                seconds = time.perf_counter() - t
+                self.result.backend = self.backend.describe()
+            except Exception as e:
+                if _ends_the_run(e):
+                    raise
+                self.store.write_failure(job.cut, {**base, "error": str(e), "timings": {"total": 0.0}})
+                self.finish(CutResult(job.cut, job.chain, "failed", time.perf_counter() - t0, job.seed, str(e)), "")
+                continue
+            takes.keep(self.store, job.cut)
+            self.store.drop_move_files(job.cut, set())
+            self.store.write_cut(job.cut, encode_png(image), {
+                **base, "status": "rendered", "device": self.result.backend, "guided_by": {},
+                "region": {"decision": region["decision"], "on": take.number, "rects": rects},
+                "retouches": {c: sha for c, sha in (self.state.retouches(self.state.sheet_of(job))
+                                                    if self.state.sheet_of(job) else {}).items() if c != job.cut},
+                "continuity": {"mode": "region", "limit": None, "chosen": 0, "flagged": False,
+                               "attempts": [{"strength": 1.0, "seed": region["seed"], "seconds": round(seconds, 4)}]},
+                "seed_used": region["seed"], "strength_used": 1.0,
+                "timings": {"render": round(seconds, 4), "total": round(time.perf_counter() - t0, 4)},
+            })
+            takes.keep(self.store, job.cut)
+            x, y, w, h = region["rect"]
+            self.finish(CutResult(job.cut, job.chain, "rendered", time.perf_counter() - t0, region["seed"]),
+                        f"region {x},{y},{w},{h} of take {take.number} painted again, seed {region['seed']}"
+                        + (f" ({region['prompt']})" if region["prompt"] else ""))
+        return done
 
     def paint_sheets(self, chain: Chain) -> None:
         """Paint each sheet the chain's selected cuts are views of, unless its painting is up to date."""
@@ -456,8 +523,8 @@ class Run:
                 report["reason"] = (f"colour score {chosen.score:.4f} over the limit {settings.colour_limit:g} "
                                     f"after {counted(len(attempts), 'attempt')}")
             self.result.sheets[sheet.id] = "flagged" if flagged else "painted"
-            held, pictures = retouch.held(self, sheet)
-            self.sheet_store.write_cut(name, encode_png(patches.onto_sheet(chosen.image, sheet, pictures)), {
+            held, pictures, masks = retouch.held(self, sheet)
+            self.sheet_store.write_cut(name, encode_png(patches.onto_sheet(chosen.image, sheet, pictures, masks)), {
                 **base, "status": "flagged" if flagged else "rendered", "device": self.result.backend,
                 "retouches": held,
                 "seed_used": chosen.seed, "strength_used": chosen.strength, "continuity": report,
@@ -501,9 +568,9 @@ class Run:
             self.sheet_failed(sheet, base, e)
             return
         seconds = time.perf_counter() - t0
-        held, pictures = retouch.held(self, sheet)
+        held, pictures, masks = retouch.held(self, sheet)
         self.result.sheets[sheet.id] = "painted"
-        self.sheet_store.write_cut(name, encode_png(patches.onto_sheet(attempt.image, sheet, pictures)), {
+        self.sheet_store.write_cut(name, encode_png(patches.onto_sheet(attempt.image, sheet, pictures, masks)), {
             **base, "status": "rendered", "device": self.result.backend, "retouches": held,
             "seed_used": attempt.seed, "strength_used": attempt.strength,
             "continuity": {"mode": "variant", "limit": None, "attempts": [attempt.record()], "chosen": 0,

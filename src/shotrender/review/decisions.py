@@ -60,20 +60,22 @@ class PictureChanged(DecisionError):
     """A decision on a picture that is no longer the cut's current one (the page showed an older one)."""
 
 
-SCOPES = ("cut", "place")
+SCOPES = ("cut", "place", "region")
 
 
 @dataclass(frozen=True)
 class Changes:
-    """What a retake asks to change; None: as before (scope None: `cut`)."""
+    """What a retake asks to change; None: as before (scope None: `cut`). A `region` retake names its
+    rectangle in the picture's pixels: x, y (its top left corner), width, height."""
 
     seed: int | None = None
     prompt: str | None = None  # words added to the prompt
     strength: float | None = None
-    scope: str | None = None  # cut | place
+    scope: str | None = None  # cut | place | region
+    region: tuple[int, int, int, int] | None = None
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: list(v) if k == "region" else v for k, v in asdict(self).items() if v is not None}
 
     @property
     def where(self) -> str:
@@ -119,7 +121,7 @@ def make(cut: str, kind: str, picture: str, reviewer: str, note: str = "", take:
     if kind in ("retake", "comment") and not note.strip():
         raise DecisionError(f"a {kind} needs a note saying what to change or what was seen")
     if changes and kind != "retake":
-        raise DecisionError("only a retake has changes (seed, prompt, strength, scope)")
+        raise DecisionError("only a retake has changes (seed, prompt, strength, scope, region)")
     if not all(_utf8(text) for text in (cut, reviewer, note)):  # JSON's "\ud800" is no character to write down
         raise DecisionError("cut, reviewer and note must be text (a lone surrogate such as \\ud800 is none)")
     return Decision(uuid.uuid4().hex, cut, kind, picture, reviewer, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -155,12 +157,31 @@ def decide(shotlist, store, cut: str, kind: str, reviewer: str, note: str = "", 
                             f"give the cut back first with `shotrender retouch release {shotlist.source} {cut}`")
     take = takes.current(takes.list_takes(store, [cut]).get(cut, []), current)
     decision = make(cut, kind, current, reviewer, note, take, changes)
+    if decision.changes.region is not None:
+        _region_fits(cuts[cut], decision.changes.region, stored.record)
     append(path_for(shotlist.source), shotlist.episode, [decision])
     return decision
 
 
+def _region_fits(cut, region: tuple[int, int, int, int], record: dict) -> None:
+    """Refuse a region that is not inside the cut's picture, or a cut whose picture a region retake cannot
+    paint (a camera move's: its preview and camera file are made from the whole picture)."""
+    from shotrender.patches import picture_size
+
+    if cut.camera is not None:
+        raise DecisionError(f"{cut.id} is a camera move: a region retake paints a frame's picture only; retake the "
+                            "whole cut (--scope cut) or its place")
+    if cut.layout is None:
+        raise DecisionError(f"{cut.id} has no layout to paint a region from")
+    width, height = picture_size(record.get("inputs")) or (0, 0)
+    x, y, w, h = region
+    if x + w > width or y + h > height:
+        raise DecisionError(f"region {x},{y},{w},{h} reaches past {cut.id}'s picture, {width}×{height}: x + width "
+                            f"must be at most {width} and y + height at most {height} (pixels from the top left)")
+
+
 def _changes(value, where: str) -> Changes:
-    known = {"seed", "prompt", "strength", "scope"}
+    known = {"seed", "prompt", "strength", "scope", "region"}
     if not isinstance(value, dict) or set(value) - known:
         raise DecisionError(f"{where} must be an object with {', '.join(sorted(known))} only")
     seed, words, strength = value.get("seed"), value.get("prompt"), value.get("strength")
@@ -174,9 +195,20 @@ def _changes(value, where: str) -> Changes:
         raise DecisionError(f"{where}.strength must be a number in (0, 1], got {strength!r}")
     if scope is not None and scope not in SCOPES:
         raise DecisionError(f"{where}.scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+    region = value.get("region")
+    if region is not None and not (isinstance(region, (list, tuple)) and len(region) == 4
+                                   and all(isinstance(n, int) and not isinstance(n, bool) for n in region)
+                                   and min(region[:2]) >= 0 and min(region[2:]) > 0):
+        raise DecisionError(f"{where}.region must be x, y, width, height: four whole numbers of the picture's "
+                            f"pixels, x and y from 0, width and height from 1; got {region!r}")
+    if (region is None) != (scope != "region"):
+        raise DecisionError(f"{where}: a region retake names its region (x, y, width, height) and only a region "
+                            "retake has one")
+    if region is not None and strength is not None:
+        raise DecisionError(f"{where}: a region is painted again whole (at strength 1); give it no strength")
     words = words.strip() if words is not None else ""
     return Changes(seed, words or None, float(strength) if strength is not None else None,
-                   None if scope == "cut" else scope)
+                   None if scope == "cut" else scope, tuple(region) if region is not None else None)
 
 
 def _utf8(text: str) -> bool:
@@ -306,12 +338,15 @@ def with_retakes(shotlist, reviews: Reviews):
     parameters: a seed given replaces (none given: the next seed), a strength replaces (none given: the
     cut's own strength, so that a cut of a sheet is painted again, not only refined from its view), prompt
     words are added. A `place` retake changes its place's the same way: its background's (or its cut's
-    variant's) seed, words and strength, which paint its sheet."""
+    variant's) seed, words and strength, which paint its sheet. A `region` retake changes no parameter
+    (`latest_region`)."""
     from shotrender.plan import make_plan, place_params
 
     retakes = [d for d in reviews.decisions if d.kind == "retake"]
     cuts = {c.id: c for c in shotlist.cuts if c.layout is not None}
-    retakes = [d for d in retakes if d.cut in cuts and (d.changes.where == "cut" or cuts[d.cut].bg)]
+    # a region retake changes no parameter: it paints a region of the picture it was made on (latest_region)
+    retakes = [d for d in retakes if d.cut in cuts and (d.changes.where == "cut" or (d.changes.where == "place"
+                                                                                     and cuts[d.cut].bg))]
     if not retakes:
         return shotlist
     jobs = {j.cut: j for chain in make_plan(shotlist).chains for j in chain.jobs}
@@ -386,9 +421,15 @@ def only_retakes(plan, out_dir: Path):
     reviews = Reviews.of(plan.shotlist)
     pictures = current_pictures(plan.shotlist, out_dir)
     waiting = {cut for cut, now in pictures.items() if reviews.waits_for_retake(cut, *now)}
-    # a place retake paints its place again: every cut of it follows (render keeps the approved ones)
+    # a place retake paints its place again, a region retake goes into its sheet: every cut of the place
+    # follows (render keeps the approved and retouched ones, and paints only those whose sheet changed)
+    # follows too when a retaken cut's picture is its region retake: the retake takes that patch out of the sheet
+    from shotrender.store import Store
+
+    store = Store(out_dir, plan.shotlist.episode)
     places = {c.name for c in plan.chains for j in c.jobs if j.cut in waiting
-              and _latest_retake(reviews, j.cut).changes.where == "place"}
+              and (_latest_retake(reviews, j.cut).changes.where in ("place", "region")
+                   or isinstance((store.read_state(j.cut).record or {}).get("region"), dict))}
     chains = tuple(replace(c, jobs=tuple(j for j in c.jobs if j.cut in waiting or c.name in places), links=())
                    for c in plan.chains)
     return replace(plan, chains=tuple(c for c in chains if c.jobs))
@@ -396,3 +437,10 @@ def only_retakes(plan, out_dir: Path):
 
 def _latest_retake(reviews: Reviews, cut: str) -> Decision:
     return next(d for d in reversed(reviews.by_cut[cut]) if d.kind == "retake")
+
+
+def latest_region(reviews: Reviews, cut: str) -> Decision | None:
+    """The cut's region retake that holds: its latest retake, when that one is of scope `region`. A later
+    retake of the cut (its cut or its place) ends it: the cut is then painted as that retake says."""
+    latest = next((d for d in reversed(reviews.by_cut.get(cut, ())) if d.kind == "retake"), None)
+    return latest if latest is not None and latest.changes.where == "region" else None
