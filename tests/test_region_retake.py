@@ -17,6 +17,7 @@ import pytest
 
 import location
 import test_decisions
+import test_review
 from shotrender.patches import region_mask
 from shotrender.review import decisions
 from test_decisions import TINY_SIZE, edit, page_decides, painted, picture, retouch, shotrender, sidecar, status
@@ -151,3 +152,59 @@ def test_a_later_retake_of_the_cut_ends_its_region_and_the_sheet_lets_it_go(rend
     assert CUT not in (sheet.get("retouches") or {})
     rows = status(shotlist)
     assert not [c for (kind, c), row in rows.items() if kind == "cut" and row["state"] == "stale"]
+
+
+# ------------------------------------------------------------------------------------------- the page
+browser = test_review.browser  # one Chromium for this module's page test
+
+
+def test_the_page_draws_a_region_sends_it_and_shows_both_takes(rendered, browser):
+    shotlist, out = rendered
+    with test_review.review_server(shotlist, "--reviewer", "ana") as (host, port, token):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        problems: list[str] = []
+        page.on("console", lambda m: problems.append(m.text) if m.type in ("error", "warning") else None)
+        page.on("pageerror", lambda e: problems.append(str(e)))
+        page.goto(f"http://{host}:{port}/?token={token}#C007")
+        page.wait_for_selector("body[data-ready='1']")
+        # a reused cut is decided on through its source: no buttons, and the page says why
+        assert not page.is_visible("#approve") and not page.is_visible("#retake")
+        assert page.inner_text("#undecidable") == ("C007 reuses C001: its picture is C001's, and follows it; "
+                                                   "decide on C001")
+        page.click(f"#cut-list [data-cut={CUT}]")
+        assert page.is_visible("#retake") and not page.is_visible("#undecidable")
+        test_review.wait_for_pictures(page)
+        box = page.locator(".strip .me img.render").bounding_box()
+
+        def at(x: float, y: float) -> tuple[float, float]:  # a point of the picture, on the screen
+            return box["x"] + x / TINY_SIZE[0] * box["width"], box["y"] + y / TINY_SIZE[1] * box["height"]
+
+        x, y, w, h = RECT
+        page.mouse.move(*at(x, y))
+        page.mouse.down()
+        page.mouse.move(*at(x + w / 2, y + h / 2), steps=4)
+        page.mouse.move(*at(x + w, y + h), steps=4)
+        page.mouse.up()
+        drawn = [int(n) for n in page.input_value("#region").split(",")]
+        assert np.abs(np.subtract(drawn, RECT)).max() <= 1, drawn  # a screen pixel is 1.8 picture pixels
+        assert page.input_value("#scope") == "region" and page.locator(".strip .me .region").count() == 1
+        page.fill("#note", "warmer there")
+        page.fill("#words", "sunset glow")
+        page.screenshot(path=str(out.parent / "region_drawn.png"), full_page=True)  # an artefact, looked at
+        page.click("#send")
+        page.wait_for_selector(f"#cut-list [data-cut={CUT}][data-state=retake]")
+        made = decisions.read(decisions.path_for(shotlist))[-1]
+        assert made.changes.as_dict() == {"prompt": "sunset glow", "scope": "region", "region": drawn}
+
+        done = shotrender("render", shotlist, "--retakes")
+        assert "painted again" in done.output
+        page.reload()
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.locator("#takes figure").count() == 2  # both takes, the new one current and waiting
+        assert page.get_attribute(f"#cut-list [data-cut={CUT}]", "data-state") == "waiting"
+        assert page.locator("#takes figure[data-take='2'].current").count() == 1
+        assert page.locator("#takes figure[data-take='1'] .region").count() == 1  # where it was asked
+        test_review.wait_for_pictures(page)
+        page.screenshot(path=str(out.parent / "region_retaken.png"), full_page=True)
+        page.close()
+    assert problems == []
