@@ -333,3 +333,31 @@ def test_the_page_sends_a_place_retake_and_shows_what_it_left_behind(rendered, b
         page.screenshot(path=str(out.parent / "place_retake.png"), full_page=True)  # an artefact, looked at
         page.close()
     assert problems == []
+
+
+# ------------------------------------------------------------------------------------------- candidates
+def test_a_retake_with_candidates_paints_them_as_takes_and_the_one_picked_becomes_current(rendered):
+    shotlist, out = rendered
+    shotrender("decide", shotlist, NEXT, "retake", "--candidates", "3", "--words", "sunset glow", "--note", "a few",
+               "--by", "ana")
+    done = shotrender("render", shotlist, "--retakes")
+    assert "candidate 1 of 3" in done.output and "candidate 2 of 3" in done.output
+    kept = sorted((out / "takes").glob(f"ep01_{NEXT}.v*.png"))
+    assert [p.name[-8:] for p in kept] == ["v001.png", "v002.png", "v003.png", "v004.png"]  # the old one, 3 new
+    pictures = [decode_png(p.read_bytes()) for p in kept[1:]]
+    assert all(_off_lines(a, b, NEXT) > 1 for i, a in enumerate(pictures) for b in pictures[i + 1:])  # each its own
+    assert np.array_equal(pictures[-1], picture(out, NEXT))  # the last is the current picture
+    assert status(shotlist)["cut", NEXT]["review"] == "waiting for review"
+
+    refused = shotrender("decide", shotlist, NEXT, "approve", "--take", "1", "--by", "ana", code=2)
+    assert "take 1 of C003 is not a candidate painted with its current picture" in refused.output
+    refused = shotrender("decide", shotlist, NEXT, "retake", "--take", "2", "--note", "x", "--by", "ana", code=2)
+    assert "a candidate is picked by approving it" in refused.output
+    shotrender("decide", shotlist, NEXT, "approve", "--take", "2", "--by", "ana")
+    assert np.array_equal(picture(out, NEXT), pictures[0])  # the one picked is the cut's picture now
+    row = status(shotlist)["cut", NEXT]
+    assert row["review"] == "approved" and not any("stale" in r for r in row["reasons"]), row
+    assert painted(shotrender("render", shotlist)) == set()
+    assert np.array_equal(picture(out, NEXT), pictures[0])
+    for args in (("--candidates", "9"), ("--candidates", "2", "--scope", "place")):
+        shotrender("decide", shotlist, NEXT, "retake", *args, "--note", "x", "--by", "ana", code=2)

@@ -158,7 +158,7 @@ def test_a_later_retake_of_the_cut_ends_its_region_and_the_sheet_lets_it_go(rend
 browser = test_review.browser  # one Chromium for this module's page test
 
 
-def test_the_page_draws_a_region_sends_it_and_shows_both_takes(rendered, browser):
+def test_the_page_draws_a_region_sends_it_shows_both_takes_and_picks_a_candidate(rendered, browser):
     shotlist, out = rendered
     with test_review.review_server(shotlist, "--reviewer", "ana") as (host, port, token):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -206,5 +206,25 @@ def test_the_page_draws_a_region_sends_it_and_shows_both_takes(rendered, browser
         assert page.locator("#takes figure[data-take='1'] .region").count() == 1  # where it was asked
         test_review.wait_for_pictures(page)
         page.screenshot(path=str(out.parent / "region_retaken.png"), full_page=True)
+
+        # "paint 4": four candidates of a retake of the cut, and the director picks one
+        page.click("#retake")
+        page.fill("#note", "a few skies to choose from")
+        page.check("#paint4")
+        page.click("#send")
+        page.wait_for_selector(f"#cut-list [data-cut={CUT}][data-state=retake]")
+        assert decisions.read(decisions.path_for(shotlist))[-1].changes.as_dict() == {"candidates": 4}
+        shotrender("render", shotlist, "--retakes")
+        page.reload()
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.locator("#takes figure").count() == 6  # takes 3 to 6: the four candidates, 6 current
+        assert page.locator("#takes button.pick").count() == 3
+        test_review.wait_for_pictures(page)
+        page.screenshot(path=str(out.parent / "candidates.png"), full_page=True)
+        page.click("#takes figure[data-take='4'] button.pick")
+        page.wait_for_selector(f"#cut-list [data-cut={CUT}][data-state=approved]")
+        assert page.locator("#takes figure[data-take='4'].current").count() == 1
+        assert sidecar(out, CUT)["image"]["sha256"] == json.loads(
+            (out / "takes" / f"ep01_{CUT}.v004.json").read_text())["image"]["sha256"]
         page.close()
     assert problems == []

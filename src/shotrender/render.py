@@ -11,6 +11,7 @@ source once it exists.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import time
@@ -29,7 +30,7 @@ from shotrender.images import decode_png, encode_png, pad8, read_layout
 from shotrender.plan import Chain, Job, Link, Plan, place_params, refinement
 from shotrender.review import takes
 from shotrender.state import PLACE_CHANGED, RunSettings, State, Verdict, sheet_extra, sheet_name
-from shotrender.store import Store, sha256_bytes
+from shotrender.store import Store, cache_key, sha256_bytes
 from shotrender.words import counted
 
 
@@ -247,6 +248,8 @@ class _Pending:
         self.extra: dict = {}
         self.enlarged = 1.0  # a moving cut's deliverable px per sheet px: over 1, its sheet was painted smaller
         self.why: str | None = None  # why it is painted again (state.Verdict.why_painted), said when it is done
+        self.candidates: tuple[int, ...] = ()  # seeds of the candidates painted as takes beside it (a retake's)
+        self.setup_args: tuple = ()  # what `setup` was given: a candidate is set up alike
 
     def setup(self, state: State, verdict: Verdict, sheet: sheets.Sheet | None, painting: tuple | None,
               mosaic: np.ndarray | None, reference: tuple | None) -> None:
@@ -260,6 +263,7 @@ class _Pending:
         is larger than the model's), or, on a sheet with other cuts, as the sheet's painting seen through
         its camera (mode `view`: nothing is painted again)."""
         job, sl = self.job, state.sl
+        self.setup_args = (state, verdict, sheet, painting, mosaic, reference)
         self.delivery = state.delivery(job)
         self.width, self.height = self.delivery.size if self.delivery else (sl.width, sl.height)
         self.layout = self.init = state.layout_of(job, verdict.layout)
@@ -324,6 +328,11 @@ class _Pending:
         if self.mode == "sheet":
             yield "flow", continuity.flow_picture(self.pair)
             yield "error", continuity.error_picture(chosen.image, self.view, self.pair)
+
+
+def _over(mode: str, score: float, limit: float, attempts: int) -> str:
+    """Why a cut's picture is flagged, in its sidecar's words."""
+    return f"{mode} score {score:.4f} over the limit {limit:g} after {counted(attempts, 'attempt')}"
 
 
 def _ends_the_run(error: Exception) -> bool:
@@ -630,6 +639,10 @@ class Run:
             "model": self.options.settings.model or self.sl.model, "shotrender": __version__, "host": platform.node(),
         })
         pending.why = verdict.why_painted(self.forced(job.cut))
+        pending.candidates, asked = self.state.candidates(job, verdict.stored)
+        if asked:  # the cut's own picture is the last of the retake's candidates
+            pending.base["candidate"] = {"of": asked, "number": len(pending.candidates) + 1,
+                                         "count": len(pending.candidates) + 1}
         sheet = self.state.sheet_of(job)
         try:
             if sheet is not None and sheet.id in self.failed_sheets:
@@ -725,13 +738,18 @@ class Run:
         report = {**p.report, "mode": p.mode, "limit": p.limit, "attempts": [a.record() for a in attempts],
                   "chosen": best, "flagged": flagged}
         if flagged:
-            report["reason"] = (f"{p.mode} score {chosen.score:.4f} over the limit {p.limit:g} "
-                                f"after {counted(len(attempts), 'attempt')}")
+            report["reason"] = _over(p.mode, chosen.score, p.limit, len(attempts))
         elif p.enlarged > 1.001:
             flagged = report["flagged"] = True
             report["reason"] = (f"its sheet {p.report['sheet']} was painted at {100 / p.enlarged:.0f}% of the "
                                 "deliverable's scale to fit continuity.max_sheet_pixels: raise it")
         takes.keep(self.store, job.cut)  # the picture replaced, if no take holds it yet (rendered before takes)
+        try:
+            self.paint_candidates(p)
+        except Exception as e:
+            if _ends_the_run(e):
+                raise
+            return self.fail(p, e)
         written = {name: self.store.write_picture(job.cut, name, encode_png(img)) for name, img in p.pictures(chosen)}
         png = encode_png(chosen.image)
         moved = self.deliver_move(job, p.delivery, chosen.image, png, written) if p.delivery is not None else {}
@@ -754,6 +772,31 @@ class Run:
                   + (f" ({p.why})" if p.why else ""))
         return self.finish(CutResult(job.cut, job.chain, status, seconds, chosen.seed,
                                      report.get("reason") if flagged else None, flagged), detail)
+
+    def paint_candidates(self, p: _Pending) -> None:
+        """A retake that asked for N candidates (decide --candidates N): the N - 1 besides the cut's own
+        picture (the last, written next), each painted as the cut is with its own seed (one attempt: a
+        director picks among them), and kept as a take for the director to pick one (decisions.pick)."""
+        for number, seed in enumerate(p.candidates, 1):
+            t0 = time.perf_counter()
+            params = {**p.base["inputs"]["params"], **({"seed": seed} if "seed" in p.base["inputs"]["params"] else {})}
+            inputs = {**p.base["inputs"], "params": params}
+            c = _Pending(dataclasses.replace(p.job, seed=seed), t0, {
+                **p.base, "inputs": inputs, "key": cache_key(inputs),
+                "candidate": {**p.base["candidate"], "number": number}})
+            c.setup(*p.setup_args)
+            t = time.perf_counter()
+            chosen = c.attempt(self.backend.render(c.request(0)), 0, time.perf_counter() - t, self.backend)
+            flagged = chosen.over(c.limit)
+            report = {**c.report, "mode": c.mode, "limit": c.limit, "attempts": [chosen.record()], "chosen": 0,
+                      "flagged": flagged, **({"reason": _over(c.mode, chosen.score, c.limit, 1)} if flagged else {})}
+            takes.add(self.store, p.job.cut, encode_png(chosen.image), {
+                **c.base, "status": "flagged" if flagged else "rendered", "device": self.result.backend,
+                "continuity": report,
+                "guided_by": c.guided_by, "seed_used": chosen.seed, "strength_used": chosen.strength,
+                "timings": {"render": round(chosen.seconds, 4), "total": round(time.perf_counter() - t0, 4)}})
+            self.progress.message(f"{p.job.cut}: candidate {number} of {p.base['candidate']['count']}, seed {seed}, "
+                                  "kept as a take")
 
     def deliver_move(self, job: Job, delivery: camera.Delivery, image: np.ndarray, png: bytes,
                      written: dict[str, str]) -> dict:

@@ -376,6 +376,19 @@ class State:
                 out[cut] = f"region {self.region_of(jobs[cut])[0]['decision']}"  # its picture is not painted yet
         return out
 
+    def candidates(self, job: Job, stored: CutState) -> tuple[tuple[int, ...], str | None]:
+        """The seeds of the candidates render paints as takes beside the cut's own picture, and the retake
+        that asked for them: while the cut waits for a retake that asked for N candidates, the N - 1 seeds
+        before its own (decisions.with_retakes gave it the last); else ((), None)."""
+        latest = next((d for d in reversed(self.reviews.by_cut.get(job.cut, ())) if d.kind in ("approve", "retake")),
+                      None)
+        if latest is None or latest.kind != "retake" or not latest.changes.candidates or job.camera is not None:
+            return (), None
+        picture = stored.record["image"]["sha256"] if stored.image_ok else None
+        if not self.reviews.waits_for_retake(job.cut, picture, self.take_of(job.cut, stored) if picture else None):
+            return (), None
+        return tuple(range(job.seed - latest.changes.candidates + 1, job.seed)), latest.id
+
     def region_of(self, job: Job) -> tuple[dict | None, str | None]:
         """The region retake the cut's picture is painted with (its input `region`: the decision, the picture
         it was drawn on, its rectangle, words and seed), or None; and why a region retake that holds is left

@@ -45,6 +45,7 @@ MAX_FILE_BYTES = 64 << 20  # some 150,000 decisions
 MAX_NOTE = 4000
 MAX_REVIEWER = 80
 MAX_WORDS = 400
+MAX_CANDIDATES = 8
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -73,6 +74,7 @@ class Changes:
     strength: float | None = None
     scope: str | None = None  # cut | place | region
     region: tuple[int, int, int, int] | None = None
+    candidates: int | None = None  # a cut retake painted N times, seeds one after another, to pick one
 
     def as_dict(self) -> dict:
         return {k: list(v) if k == "region" else v for k, v in asdict(self).items() if v is not None}
@@ -129,9 +131,10 @@ def make(cut: str, kind: str, picture: str, reviewer: str, note: str = "", take:
 
 
 def decide(shotlist, store, cut: str, kind: str, reviewer: str, note: str = "", changes: dict | None = None,
-           picture: str | None = None) -> Decision:
+           picture: str | None = None, take: int | None = None) -> Decision:
     """Record one decision on the cut's current picture, as the review page and `shotrender decide` do, and
     return it. `picture`: the sha256 the decision was made looking at (the page's); None: the current one.
+    `take`: the take decided on; one that is not the current picture is a candidate picked (`pick`).
 
     Refused (DecisionError, nothing written): a cut with no picture; a reused cut, whose picture is its
     source's (decide on the source, and the reuse follows it); a retake of an artist's retouch, which render
@@ -149,17 +152,55 @@ def decide(shotlist, store, cut: str, kind: str, reviewer: str, note: str = "", 
     if not stored.image_ok:
         raise DecisionError(f"{cut} has no picture to decide on yet; render it first")
     current = stored.record["image"]["sha256"]
+    kept = takes.list_takes(store, [cut]).get(cut, [])
+    if take is not None:
+        chosen = next((t for t in kept if t.number == take), None) if isinstance(take, int) else None
+        if chosen is None:
+            raise DecisionError(f"{cut} has no take {take!r}" + (f"; its takes are 1 to {kept[-1].number}" if kept
+                                                                   else ""))
+        if chosen.picture != current:
+            return pick(shotlist, store, cut, kind, reviewer, note, changes, picture, chosen)
     if picture is not None and picture != current:
         raise PictureChanged(f"{cut}'s picture changed since the page showed it; look again")
     if kind == "retake" and current_retouch(stored.record):
         raise DecisionError(f"{cut}'s picture is a retouch ({stored.record['retouch'].get('file')}), which "
                             "render never paints over: ask the artist for another, or "
                             f"give the cut back first with `shotrender retouch release {shotlist.source} {cut}`")
-    take = takes.current(takes.list_takes(store, [cut]).get(cut, []), current)
+    take = takes.current(kept, current)
     decision = make(cut, kind, current, reviewer, note, take, changes)
     if decision.changes.region is not None:
         _region_fits(cuts[cut], decision.changes.region, stored.record)
     append(path_for(shotlist.source), shotlist.episode, [decision])
+    return decision
+
+
+def pick(shotlist, store, cut: str, kind: str, reviewer: str, note: str, changes: dict | None, picture: str | None,
+         chosen) -> Decision:
+    """Approve a candidate (a take painted with the cut's current picture for a retake that asked for
+    candidates) that is not the current picture: the approval carries the candidate's seed, so that it is
+    the cut's seed from then on (with_retakes), and the take becomes the cut's current picture, as render
+    would paint it with that seed. Refused for anything but an approval of a candidate of the current round."""
+    from shotrender.review import takes
+
+    stored = store.read_state(cut)
+    round_ = (stored.record.get("candidate") or {}).get("of")
+    if kind != "approve" or changes:
+        raise DecisionError(f"take {chosen.number} is not {cut}'s current picture: a candidate is picked by "
+                            "approving it, with nothing else")
+    if round_ is None or (chosen.record.get("candidate") or {}).get("of") != round_:
+        raise DecisionError(f"take {chosen.number} of {cut} is not a candidate painted with its current picture: only "
+                            "those can be picked; to go back to an older take, retake the cut with its seed")
+    if picture is not None and picture != chosen.picture:
+        raise PictureChanged(f"{cut}'s take {chosen.number} is not the picture the page showed; look again")
+    data = takes.picture(chosen)
+    seed = ((chosen.record.get("inputs") or {}).get("params") or {}).get("seed")
+    if data is None or not isinstance(seed, int):
+        raise DecisionError(f"take {chosen.number} of {cut} ({chosen.png.name}) is not the picture its sidecar "
+                            "records: it cannot be picked")
+    decision = replace(make(cut, "approve", chosen.picture, reviewer, note, chosen.number), changes=Changes(seed=seed))
+    append(path_for(shotlist.source), shotlist.episode, [decision])
+    store.write_cut(cut, data, {k: v for k, v in chosen.record.items()
+                                if k not in ("schema", "take", "image", "cut", "episode")})
     return decision
 
 
@@ -181,7 +222,7 @@ def _region_fits(cut, region: tuple[int, int, int, int], record: dict) -> None:
 
 
 def _changes(value, where: str) -> Changes:
-    known = {"seed", "prompt", "strength", "scope", "region"}
+    known = {"seed", "prompt", "strength", "scope", "region", "candidates"}
     if not isinstance(value, dict) or set(value) - known:
         raise DecisionError(f"{where} must be an object with {', '.join(sorted(known))} only")
     seed, words, strength = value.get("seed"), value.get("prompt"), value.get("strength")
@@ -206,9 +247,15 @@ def _changes(value, where: str) -> Changes:
                             "retake has one")
     if region is not None and strength is not None:
         raise DecisionError(f"{where}: a region is painted again whole (at strength 1); give it no strength")
+    candidates = value.get("candidates")
+    if candidates is not None and (isinstance(candidates, bool) or not isinstance(candidates, int)
+                                   or not 2 <= candidates <= MAX_CANDIDATES):
+        raise DecisionError(f"{where}.candidates must be a whole number from 2 to {MAX_CANDIDATES}, got {candidates!r}")
+    if candidates is not None and scope not in (None, "cut"):
+        raise DecisionError(f"{where}: candidates are painted for a retake of the cut (scope cut), not of its {scope}")
     words = words.strip() if words is not None else ""
     return Changes(seed, words or None, float(strength) if strength is not None else None,
-                   None if scope == "cut" else scope, tuple(region) if region is not None else None)
+                   None if scope == "cut" else scope, tuple(region) if region is not None else None, candidates)
 
 
 def _utf8(text: str) -> bool:
@@ -339,10 +386,13 @@ def with_retakes(shotlist, reviews: Reviews):
     cut's own strength, so that a cut of a sheet is painted again, not only refined from its view), prompt
     words are added. A `place` retake changes its place's the same way: its background's (or its cut's
     variant's) seed, words and strength, which paint its sheet. A `region` retake changes no parameter
-    (`latest_region`)."""
+    (`latest_region`). A retake with N candidates takes N seeds one after another, the last the cut's; a
+    candidate picked (an approval carrying its seed, `pick`) makes its seed the cut's."""
     from shotrender.plan import make_plan, place_params
 
-    retakes = [d for d in reviews.decisions if d.kind == "retake"]
+    # a candidate picked (an approval with a seed) sets the seed as a retake does
+    retakes = [d for d in reviews.decisions
+               if d.kind == "retake" or (d.kind == "approve" and d.changes.seed is not None)]
     cuts = {c.id: c for c in shotlist.cuts if c.layout is not None}
     # a region retake changes no parameter: it paints a region of the picture it was made on (latest_region)
     retakes = [d for d in retakes if d.cut in cuts and (d.changes.where == "cut" or (d.changes.where == "place"
@@ -364,7 +414,11 @@ def with_retakes(shotlist, reviews: Reviews):
                 changed[at] = [jobs[d.cut].seed, [cut.params.prompt] if cut.params.prompt else [],
                                jobs[d.cut].strength]
         seed, words, strength = changed[at]
-        changed[at] = [d.changes.seed if d.changes.seed is not None else seed + 1,
+        if d.kind == "approve":
+            changed[at][0] = d.changes.seed
+            continue
+        # candidates: seeds one after another, the last the cut's own (render paints the others as takes)
+        changed[at] = [(d.changes.seed if d.changes.seed is not None else seed + 1) + (d.changes.candidates or 1) - 1,
                        words + ([d.changes.prompt] if d.changes.prompt else []),
                        d.changes.strength if d.changes.strength is not None else strength]
     out = []

@@ -190,6 +190,7 @@
     var region = $("scope").value === "region";
     $("region-label").hidden = !region;
     $("strength").disabled = region;  // a region is painted again whole
+    $("paint4").disabled = $("scope").value !== "cut";  // candidates are a cut's
     document.body.classList.toggle("drawing", region && formKind === "retake");
     showRegion();
   }
@@ -205,7 +206,10 @@
     if (!c.takes.length) { box.appendChild(el("p", "muted", "no takes kept yet")); return; }
     c.takes.forEach(function (t) {
       var mine = t.picture === c.picture;
+      // a candidate of the retake the current picture answered: the director picks one of them
+      var candidate = t.candidate && c.candidates && t.candidate.of === c.candidates.of ? t.candidate : null;
       var fig = frame(c, cutUrl("take", c.id, t.take), "take " + t.take + (t.seed !== undefined ? " · seed " + t.seed : "")
+                      + (candidate ? " · candidate " + candidate.number + " of " + candidate.count : "")
                       + (mine ? " · current" : ""), "take" + (mine ? " current" : ""));
       fig.setAttribute("data-take", t.take);
       c.decisions.filter(function (d) { return d.picture === t.picture && d.kind !== "comment"; }).forEach(function (d) {
@@ -213,7 +217,12 @@
         // the region a region retake of this take asked to paint again, outlined where it was drawn
         if (d.changes.region) fig.querySelector(".frame").appendChild(regionBox(d.changes.region));
       });
-      if (!mine && t.seed !== undefined && t.seed !== null) {  // the current take's seed would paint it again
+      if (candidate && !mine) {
+        var pick = el("button", "pick", "pick this one");
+        pick.type = "button";
+        pick.addEventListener("click", function () { post("approve", "", {}, t); });
+        fig.appendChild(pick);
+      } else if (!mine && t.seed !== undefined && t.seed !== null) {  // the current take's seed would paint it again
         var b = el("button", "", "retake with this seed");
         b.type = "button";
         b.addEventListener("click", function () {  // its seed and strength: the way back to its look
@@ -260,11 +269,14 @@
     return name;
   }
 
-  function post(kind, note, changes) {
+  // `take`: the take decided on, when it is not the current picture (a candidate picked)
+  function post(kind, note, changes, take) {
     var c = byId[current];
     $("error").textContent = "";
     if (!c || !c.picture || c.reuse) return;
-    var body = {cut: c.id, kind: kind, picture: c.picture, reviewer: reviewer(), note: note || "", changes: changes};
+    var body = {cut: c.id, kind: kind, picture: take ? take.picture : c.picture, reviewer: reviewer(),
+                note: note || "", changes: changes};
+    if (take) body.take = take.take;
     return fetch(url("/api/decisions"), {method: "POST", headers: {"Content-Type": "application/json"},
                                           body: JSON.stringify(body)})
       .then(function (r) {
@@ -288,6 +300,7 @@
     formKind = null;
     $("note-form").hidden = true;
     $("note").value = $("seed").value = $("words").value = $("strength").value = $("region").value = "";
+    $("paint4").checked = false;
     $("scope").value = "cut";
     drag = null;
     scopeChanged();
@@ -302,6 +315,7 @@
       if (words) changes.prompt = words;
       if (strength) changes.strength = isNaN(Number(strength)) ? strength : Number(strength);
       if ($("scope").value !== "cut") changes.scope = $("scope").value;
+      if ($("paint4").checked && !changes.scope) changes.candidates = 4;
       if (changes.scope === "region") {
         changes.region = regionOf($("region").value);
         delete changes.strength;
