@@ -122,6 +122,16 @@ def test_a_region_retake_drawn_before_the_size_changed_is_left_out_and_said_so(r
     assert all(row["state"] in ("up to date", "flagged") for (kind, _), row in rows.items() if kind == "cut")
 
 
+def test_an_approval_after_a_region_retake_on_the_same_picture_takes_it_back(rendered):
+    shotlist, out = rendered
+    before = sidecar(out, CUT)["image"]["sha256"]
+    region_retake(shotlist)
+    page_decides(shotlist, CUT, "approve")
+    reasons = status(shotlist)["cut", CUT]["reasons"]
+    assert len(reasons) == 1 and reasons[0].startswith("locked: approved by ana"), reasons  # no "otherwise stale"
+    assert painted(shotrender("render", shotlist)) == set() and sidecar(out, CUT)["image"]["sha256"] == before
+
+
 def test_a_retouch_of_a_region_retaken_cut_takes_its_place_in_the_sheet(rendered):
     shotlist, out = rendered
     region_retake(shotlist)

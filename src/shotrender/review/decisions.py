@@ -494,7 +494,13 @@ def _latest_retake(reviews: Reviews, cut: str) -> Decision:
 
 
 def latest_region(reviews: Reviews, cut: str) -> Decision | None:
-    """The cut's region retake that holds: its latest retake, when that one is of scope `region`. A later
-    retake of the cut (its cut or its place) ends it: the cut is then painted as that retake says."""
-    latest = next((d for d in reversed(reviews.by_cut.get(cut, ())) if d.kind == "retake"), None)
-    return latest if latest is not None and latest.changes.where == "region" else None
+    """The cut's region retake that holds: its latest retake, when that one is of scope `region` and the
+    picture it was asked on was not approved after it. A later retake of the cut (its cut or its place) ends
+    it: the cut is then painted as that retake says."""
+    decided = reviews.by_cut.get(cut, ())
+    latest = next((d for d in reversed(decided) if d.kind == "retake"), None)
+    if latest is None or latest.changes.where != "region":
+        return None
+    # approved on the very picture it was asked on, afterwards: the director took the retake back
+    after = decided[decided.index(latest) + 1:]
+    return None if any(d.kind == "approve" and d.picture == latest.picture for d in after) else latest
