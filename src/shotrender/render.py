@@ -419,9 +419,11 @@ class Run:
         and the cuts that see it follow in this same run. Returns the cuts painted (or failed) here."""
         done = []
         for job in chain.jobs:
+            if self.state.region_of(job)[0] is None:  # asked of the decisions alone: most cuts stop here
+                continue
             verdict = self.state.job(job)
-            region = verdict.inputs.get("region")
-            if (region is None or verdict.incoming or verdict.state in ("retouched", "approved")
+            region = verdict.inputs["region"]
+            if (verdict.incoming or verdict.state in ("retouched", "approved")
                     or (verdict.skip and not self.forced(job.cut))):
                 continue
             t0 = time.perf_counter()
@@ -457,7 +459,6 @@ class Run:
                 self.finish(CutResult(job.cut, job.chain, "failed", time.perf_counter() - t0, job.seed, str(e)), "")
                 continue
             takes.keep(self.store, job.cut)
-            self.store.drop_move_files(job.cut, set())
             self.store.write_cut(job.cut, encode_png(image), {
                 **base, "status": "rendered", "device": self.result.backend, "guided_by": {},
                 "region": {"decision": region["decision"], "on": take.number, "rects": rects},
