@@ -109,8 +109,24 @@ def test_region_retakes_are_refused_clearly_where_they_cannot_be_painted(rendere
     assert "is a retouch" in done.output
 
 
-def test_a_region_retake_drawn_before_the_size_changed_is_left_out_and_said_so(rendered):
+def test_a_region_retake_is_left_out_when_its_cut_changed_since_it_was_drawn(rendered):
     shotlist, out = rendered
+    region_retake(shotlist)
+    shotrender("render", shotlist, "--retakes")
+    assert "region" in sidecar(out, CUT)
+
+    def prompt(data):
+        next(c for c in data["cuts"] if c["id"] == CUT)["prompt"] = "a kite in the sky"
+
+    edit(shotlist, prompt)  # painted over the region's take, the edit would be lost outside the region
+    told = status(shotlist)
+    assert any("left out: since it was drawn, prompt changed" in r for r in told["cut", CUT]["reasons"])
+    assert told["sheet", "park/1"]["reasons"] == [f"{CUT} released"]
+    done = shotrender("render", shotlist)
+    assert "painted again" not in done.output and "region" not in sidecar(out, CUT)
+    sheet = json.loads((out / "sheets" / "ep01_park_1.json").read_text())
+    assert CUT not in (sheet.get("retouches") or {})
+
     region_retake(shotlist)
     edit(shotlist, lambda d: d.update(size=[384, 216]))
     reasons = status(shotlist)["cut", CUT]["reasons"]

@@ -307,12 +307,15 @@ class State:
         return self._takes
 
     def _inputs(self, job: Job) -> dict:
+        inputs = self._own_inputs(job)
+        region = self.region_of(job, inputs)[0]
+        return inputs if region is None else {**inputs, "region": region}
+
+    def _own_inputs(self, job: Job) -> dict:
+        """A cut's inputs but a region retake's: what the take a region retake was drawn on must have had."""
         inputs = job_inputs(job, self._sha(job), self.sl.width, self.sl.height, self.identity, self.reads)
         if job.camera is not None:
             inputs["move"] = {**job.camera.to_dict(), "size": list(self.delivery(job).size)}
-        region = self.region_of(job)[0]
-        if region is not None:
-            inputs["region"] = region
         if self.continuity_on(job):
             sheet = self.sheet_of(job)
             inputs["continuity"] = self.sl.continuity_for(job.chain).as_dict()
@@ -389,11 +392,12 @@ class State:
             return (), None
         return tuple(range(job.seed - latest.changes.candidates + 1, job.seed)), latest.id
 
-    def region_of(self, job: Job) -> tuple[dict | None, str | None]:
+    def region_of(self, job: Job, inputs: dict | None = None) -> tuple[dict | None, str | None]:
         """The region retake the cut's picture is painted with (its input `region`: the decision, the picture
         it was drawn on, its rectangle, words and seed), or None; and why a region retake that holds is left
-        out, or None. A region is painted on the take it was drawn on: a take no longer kept, a layout redrawn
-        or a frame size changed since leave it out (the cut is painted as it is, and says why)."""
+        out, or None. A region is painted on the take it was drawn on, so only while the cut's own inputs
+        (`inputs`: _own_inputs) are that take's: a take no longer kept, a frame size changed, a layout redrawn,
+        a prompt or a place changed since leave it out (the cut is painted as it is now, and says why)."""
         decision = latest_region(self.reviews, job.cut)
         if decision is None or job.camera is not None:
             return None, None
@@ -403,12 +407,14 @@ class State:
         if take is None:
             return None, f"{said}: the picture it was drawn on is no longer in takes/; draw it again"
         recorded = take.record.get("inputs") if isinstance(take.record.get("inputs"), dict) else {}
-        if recorded.get("layout") != self._sha(job):
-            return None, f"{said}: the layout was redrawn since; draw it again on the new picture"
         made, size = patches.picture_size(recorded), self.picture_size(job)
         if made != size:
             return None, (f"{said}: it was drawn on a {made[0]}×{made[1]} picture, the frame is {size[0]}×{size[1]}"
                           if made else f"{said}: its picture's size is not recorded") + "; draw it again"
+        recorded = {k: v for k, v in recorded.items() if k != "region"}  # a region retake's take: drawn on again
+        inputs = self._own_inputs(job) if inputs is None else inputs
+        if recorded != inputs:
+            return None, f"{said}: since it was drawn, {'; '.join(stale_reasons(recorded, inputs))}; draw it again"
         seed = decision.changes.seed if decision.changes.seed is not None else job.seed + 1
         return {"decision": decision.id, "on": decision.picture, "rect": [x, y, w, h],
                 "prompt": decision.changes.prompt, "seed": seed}, None
