@@ -481,6 +481,19 @@ def test_a_region_retake_is_left_out_when_its_cut_changed_since_it_was_drawn(ren
     assert all(row["state"] in ("up to date", "flagged") for (kind, _), row in rows.items() if kind == "cut")
 
 
+def test_a_farm_paints_a_region_retake_in_the_sheet_unit_and_its_followers_in_the_cut_units(rendered):
+    shotlist, out = rendered
+    before = picture(out, "C002")
+    region_retake(shotlist)
+    done = shotrender("render", shotlist, "--chain", "park", "--sheets-only")  # farm.py's sheet unit
+    assert f"{CUT}: region {REGION} of take 1 painted again" in done.output
+    assert f"sheet park/1: {CUT} region retaken: written into its painting" in done.output
+    done = shotrender("render", shotlist, "--cuts", "C001,C002,C003,C004,C006", "--no-sheets")  # a cut unit
+    assert painted(done) == {"C001", "C002", "C004", "C006"}
+    assert follow_error(picture(out, "C002"), picture(out, CUT), "C002") <= 0.15 * follow_error(
+        before, picture(out, CUT), "C002")
+
+
 def test_an_approval_after_a_region_retake_on_the_same_picture_takes_it_back(rendered):
     shotlist, out = rendered
     before = sidecar(out, CUT)["image"]["sha256"]

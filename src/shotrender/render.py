@@ -390,8 +390,8 @@ class Run:
         for start in range(0, len(chains), size):
             group = chains[start:start + size]
             # a region retake is painted on the picture it was drawn on, before its sheet, which then holds it
-            done = set() if self.options.stage == "sheets" else {
-                cut for chain in group for cut in self.paint_regions(chain)}
+            # (on a farm, in the sheet unit: the cut units paint from the sheet with the region laid in)
+            done = {cut for chain in group for cut in self.paint_regions(chain)}
             if self.options.stage != "cuts":
                 for chain in group:
                     self.paint_sheets(chain)
@@ -427,7 +427,8 @@ class Run:
                     or (verdict.skip and not self.forced(job.cut))):
                 continue
             t0 = time.perf_counter()
-            self.progress.cut_started(job.cut)
+            if self.options.stage != "sheets":
+                self.progress.cut_started(job.cut)
             done.append(job.cut)
             take = self.state.region_take(job)
             base = {"key": verdict.key, "inputs": verdict.inputs, "chain": job.chain, "position": job.position,
@@ -456,7 +457,8 @@ class Run:
                 if _ends_the_run(e):
                     raise
                 self.store.write_failure(job.cut, {**base, "error": str(e), "timings": {"total": 0.0}})
-                self.finish(CutResult(job.cut, job.chain, "failed", time.perf_counter() - t0, job.seed, str(e)), "")
+                self.region_done(CutResult(job.cut, job.chain, "failed", time.perf_counter() - t0, job.seed, str(e)),
+                                 "")
                 continue
             takes.keep(self.store, job.cut)
             self.store.write_cut(job.cut, encode_png(image), {
@@ -471,10 +473,19 @@ class Run:
             })
             takes.keep(self.store, job.cut)
             x, y, w, h = region["rect"]
-            self.finish(CutResult(job.cut, job.chain, "rendered", time.perf_counter() - t0, region["seed"]),
-                        f"region {x},{y},{w},{h} of take {take.number} painted again, seed {region['seed']}"
-                        + (f" ({region['prompt']})" if region["prompt"] else ""))
+            self.region_done(CutResult(job.cut, job.chain, "rendered", time.perf_counter() - t0, region["seed"]),
+                             f"region {x},{y},{w},{h} of take {take.number} painted again, seed {region['seed']}"
+                             + (f" ({region['prompt']})" if region["prompt"] else ""))
         return done
+
+    def region_done(self, result: CutResult, detail: str) -> None:
+        """A region retake painted (or failed): a cut finished, or, in a sheet unit (`--sheets-only`), which
+        counts no cuts, a line of its own."""
+        if self.options.stage != "sheets":
+            self.finish(result, detail)
+            return
+        self.result.results.append(result)
+        self.progress.message(f"{result.cut}: {detail or 'failed: ' + (result.error or '')}")
 
     def paint_sheets(self, chain: Chain) -> None:
         """Paint each sheet the chain's selected cuts are views of, unless its painting is up to date."""

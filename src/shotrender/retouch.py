@@ -423,6 +423,8 @@ def update_sheet(run: Run, sheet: sheets.Sheet, verdict: Verdict) -> bool:
     wanted, pictures, masks = held(run, sheet)
     if any(cut not in wanted for cut in stored.record.get("retouches") or {}):
         return False  # a retouch cannot be taken out of a painting: it is painted again
+    if wanted == (stored.record.get("retouches") or {}):
+        return True  # a patch it waits for was not made (a region retake that failed): nothing to lay in
     name = sheet_name(sheet)
     painting = run.sheet_store.read_picture(name)
     if painting is None:
