@@ -523,6 +523,7 @@ def test_a_later_retake_of_the_cut_ends_its_region_and_the_sheet_lets_it_go(rend
     shotlist, out = rendered
     region_retake(shotlist, "--words", "sunset glow")
     shotrender("render", shotlist, "--retakes")
+    assert np.array_equal(picture(out, "C007"), picture(out, "C001"))  # the reuse followed its source's patch
     region_retake(shotlist, "--seed", "5")  # a second region on the region's take: both are kept
     shotrender("render", shotlist, "--retakes")
     assert sidecar(out, CUT)["region"]["rects"] == [list(RECT), list(RECT)]

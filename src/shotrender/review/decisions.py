@@ -484,8 +484,12 @@ def only_retakes(plan, out_dir: Path):
     places = {c.name for c in plan.chains for j in c.jobs if j.cut in waiting
               and (_latest_retake(reviews, j.cut).changes.where in ("place", "region")
                    or isinstance((store.read_state(j.cut).record or {}).get("region"), dict))}
-    chains = tuple(replace(c, jobs=tuple(j for j in c.jobs if j.cut in waiting or c.name in places), links=())
-                   for c in plan.chains)
+    chains = []
+    for c in plan.chains:
+        jobs = tuple(j for j in c.jobs if j.cut in waiting or c.name in places)
+        # a reuse shows its source's picture: it follows a source painted here (the others stay as they are)
+        painted = {j.cut for j in jobs}
+        chains.append(replace(c, jobs=jobs, links=tuple(link for link in c.links if link.source in painted)))
     return replace(plan, chains=tuple(c for c in chains if c.jobs))
 
 
