@@ -154,7 +154,8 @@ def decide(shotlist, store, cut: str, kind: str, reviewer: str, note: str = "", 
     current = stored.record["image"]["sha256"]
     kept = takes.list_takes(store, [cut]).get(cut, [])
     if take is not None:
-        chosen = next((t for t in kept if t.number == take), None) if isinstance(take, int) else None
+        chosen = (next((t for t in kept if t.number == take), None)
+                  if isinstance(take, int) and not isinstance(take, bool) else None)
         if chosen is None:
             raise DecisionError(f"{cut} has no take {take!r}" + (f"; its takes are 1 to {kept[-1].number}" if kept
                                                                    else ""))
