@@ -1,5 +1,6 @@
 """A property test over sequences of what happens to an episode under review (issue 26): renders, edits of
-prompts and size, retouches saved, decisions of every kind and scope, releases and `render --retakes`.
+prompts and size, retouches saved, decisions of every kind and scope (a region, candidates too), releases
+and `render --retakes`.
 After each step: no approved or retouched picture was replaced; every picture replaced is kept as a take;
 `status` names exactly the cuts the next render paints; no command prints a traceback. Cheap on purpose:
 three cuts of the park at 256×144, the draft backend, in-process, a few examples."""
@@ -85,7 +86,7 @@ STEP = st.one_of(
     st.tuples(st.just("retouch"), st.sampled_from(CUTS)),
     st.tuples(st.just("release"), st.sampled_from(CUTS)),
     st.tuples(st.just("approve"), st.sampled_from(CUTS)),
-    st.tuples(st.just("retake"), st.sampled_from(CUTS), st.sampled_from(["cut", "place"])),
+    st.tuples(st.just("retake"), st.sampled_from(CUTS), st.sampled_from(["cut", "place", "region", "candidates"])),
 )
 
 
@@ -122,6 +123,10 @@ def test_no_decision_or_retouch_is_lost_and_status_names_what_render_paints(temp
             try:
                 if kind == "approve":
                     page_decides(shotlist, cut, "approve")
+                elif step[2] == "region":  # inside the picture at either size
+                    page_decides(shotlist, cut, "retake", "again", scope="region", region=[20, 10, 60, 40])
+                elif step[2] == "candidates":
+                    page_decides(shotlist, cut, "retake", "again", candidates=2)
                 else:
                     page_decides(shotlist, cut, "retake", "again", scope=step[2])
             except DecisionError as e:  # refused (a retake of a retouch, a picture the page no longer shows)

@@ -89,7 +89,8 @@ def test_decisions_append_read_and_refuse_damage(tmp_path):
                         (("C001", "approve", SHA, "ana", "", None, {"seed": 1}), "only a retake"),
                         (("C001", "retake", SHA, "ana", "n", None, {"seed": -1}), "seed"),
                         (("C001", "retake", SHA, "ana", "n", None, {"strength": 2}), "strength"),
-                        (("C001", "retake", SHA, "ana", "n", None, {"colour": "red"}), "prompt, scope, seed"),
+                        (("C001", "retake", SHA, "ana", "n", None, {"colour": "red"}),
+                         "candidates, prompt, region, scope, seed, strength only"),
                         (("C001", "retake", SHA, "ana", "n", None, {"scope": "all"}), "scope must be one of")]:
         with pytest.raises(DecisionError, match=words):
             decisions.make(*args)

@@ -653,20 +653,39 @@ def review(shotlist: Path, out_dir, host, port, reviewer):
     serve(sl, out, host, port, reviewer or getpass.getuser(), lambda text, err=False: click.echo(text, err=err))
 
 
+def _region_option(ctx, param, value: str | None) -> list[int] | None:
+    """--region X,Y,W,H as four whole numbers (their range is checked with the decision, against the picture)."""
+    if value is None:
+        return None
+    parts = value.split(",")
+    if len(parts) != 4 or not all(p.strip().isdigit() for p in parts):
+        raise click.BadParameter(f"{value!r} is not X,Y,W,H: four whole numbers of the picture's pixels, such as "
+                                 "120,0,96,40")
+    return [int(p) for p in parts]
+
+
 @cli.command()
 @shotlist_argument
 @click.argument("cut")
 @click.argument("kind", type=click.Choice(["approve", "retake", "comment"]))
 @out_option
-@click.option("--scope", type=click.Choice(["cut", "place"]), help="A retake's scope: cut (default: the cut "
-              "painted again from its view) or place (its sheet painted again; the place's unapproved, unretouched "
-              "cuts follow).")
+@click.option("--scope", type=click.Choice(["cut", "place", "region"]), help="A retake's scope: cut (default: the "
+              "cut painted again from its view), place (its sheet painted again; the place's unapproved, unretouched "
+              "cuts follow) or region (--region painted again on this picture, and written into its sheet so the "
+              "cuts that see it follow).")
+@click.option("--region", callback=_region_option, metavar="X,Y,W,H",
+              help="A region retake's rectangle in the cut's picture pixels: its top left corner X,Y from the "
+                   "picture's top left, its width and height (implies --scope region).")
+@click.option("--candidates", type=click.IntRange(2, 8), help="A cut retake painted N times, with seeds one after "
+              "another, for the director to pick one: `decide CUT approve --take K`.")
+@click.option("--take", type=click.IntRange(1), help="The take decided on (default: the current picture). Approving "
+              "a candidate that is not the current picture picks it: it becomes the current picture.")
 @click.option("--words", help="A retake's words, added to the prompt.")
 @click.option("--seed", type=click.IntRange(0, 2**63 - 1), help="A retake's seed (default: the next seed).")
 @click.option("--strength", type=float, help="A retake's strength, 0 < S <= 1.")
 @click.option("--note", default="", help="What to change, or what was seen; a retake and a comment need one.")
 @click.option("--by", "reviewer", help="The name the decision is signed with. Default: your login name.")
-def decide(shotlist: Path, cut, kind, out_dir, scope, words, seed, strength, note, reviewer):
+def decide(shotlist: Path, cut, kind, out_dir, scope, region, candidates, take, words, seed, strength, note, reviewer):
     """Record a decision on a cut's current picture, as the review page does: for scripts, farms and trackers.
 
     It goes to <shot list>.decisions.json under the page's rules: a reused cut is decided on through its
@@ -677,6 +696,9 @@ def decide(shotlist: Path, cut, kind, out_dir, scope, words, seed, strength, not
       shotrender decide episode.yaml C003 approve --by ana
       shotrender decide episode.yaml C003 retake --words "sunset glow" --note "warmer sky"
       shotrender decide episode.yaml C003 retake --scope place --seed 7 --note "another sky"
+      shotrender decide episode.yaml C003 retake --region 120,0,96,40 --words "sunset glow" --note "warmer sky"
+      shotrender decide episode.yaml C003 retake --candidates 4 --note "another sky, a few to choose from"
+      shotrender decide episode.yaml C003 approve --take 5
     """
     import getpass
 
@@ -684,9 +706,12 @@ def decide(shotlist: Path, cut, kind, out_dir, scope, words, seed, strength, not
     from shotrender.store import Store
 
     sl = _load(shotlist)
-    changes = {"scope": scope, "prompt": words, "seed": seed, "strength": strength}
+    if region is not None and scope is None:
+        scope = "region"
+    changes = {"scope": scope, "region": region, "prompt": words, "seed": seed, "strength": strength,
+               "candidates": candidates}
     made = decisions.decide(sl, Store(_out(sl, out_dir), sl.episode), cut, kind, reviewer or getpass.getuser(), note,
-                            {k: v for k, v in changes.items() if v is not None})
+                            {k: v for k, v in changes.items() if v is not None}, take=take)
     take = f" (take {made.take})" if made.take else ""
     click.echo(f"{cut}: {made.kind} recorded on its picture {made.picture[:12]}{take} in "
                f"{decisions.path_for(sl.source)}")

@@ -70,11 +70,18 @@ def find(layout: np.ndarray, view_layout: np.ndarray) -> np.ndarray:
     return cv2.dilate((differ | kept).view(np.uint8), disc(MARGIN * unit)) > 0
 
 
-def paint(backend: Backend, request: RenderRequest, picture: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def paint(backend: Backend, request: RenderRequest, picture: np.ndarray, mask: np.ndarray,
+          anew: bool = False) -> np.ndarray:
     """`picture` (the cut's, at the request's size) with the region `mask` painted by the backend from the
     request's layout, words and seed at full strength, the picture around it as context. The request is the
     cut's own (its refinement's, a retake's); its init image and strength are replaced. No region: the
-    picture as it is, and no backend call."""
+    picture as it is, and no backend call.
+
+    `anew`: a director's region retake, painted from the words with nothing of the picture under it kept
+    (`extra["anew"]`: the draft paints its colour key there instead of continuing the paint around it;
+    diffusers' inpainting at full strength paints from noise either way). Without it, a cut's own
+    difference from its sheet: what the place shows there goes on from around it."""
     if not mask.any():
         return picture
-    return backend.render(dataclasses.replace(request, init_image=picture, strength=1.0, mask=mask))
+    extra = {**request.extra, "anew": True} if anew else request.extra
+    return backend.render(dataclasses.replace(request, init_image=picture, strength=1.0, mask=mask, extra=extra))

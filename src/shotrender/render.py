@@ -11,6 +11,7 @@ source once it exists.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import time
@@ -25,11 +26,11 @@ from shotrender import __version__, camera, continuity, patches, regions, retouc
 from shotrender import model_settings as models
 from shotrender.backends.base import PARAMS, Backend, RenderRequest
 from shotrender.errors import BackendError, Interrupted, ShotRenderError
-from shotrender.images import encode_png, pad8, read_layout
+from shotrender.images import decode_png, encode_png, pad8, read_layout
 from shotrender.plan import Chain, Job, Link, Plan, place_params, refinement
 from shotrender.review import takes
 from shotrender.state import PLACE_CHANGED, RunSettings, State, Verdict, sheet_extra, sheet_name
-from shotrender.store import Store, sha256_bytes
+from shotrender.store import Store, cache_key, sha256_bytes
 from shotrender.words import counted
 
 
@@ -247,6 +248,8 @@ class _Pending:
         self.extra: dict = {}
         self.enlarged = 1.0  # a moving cut's deliverable px per sheet px: over 1, its sheet was painted smaller
         self.why: str | None = None  # why it is painted again (state.Verdict.why_painted), said when it is done
+        self.candidates: tuple[int, ...] = ()  # seeds of the candidates painted as takes beside it (a retake's)
+        self.setup_args: tuple = ()  # what `setup` was given: a candidate is set up alike
 
     def setup(self, state: State, verdict: Verdict, sheet: sheets.Sheet | None, painting: tuple | None,
               mosaic: np.ndarray | None, reference: tuple | None) -> None:
@@ -260,6 +263,7 @@ class _Pending:
         is larger than the model's), or, on a sheet with other cuts, as the sheet's painting seen through
         its camera (mode `view`: nothing is painted again)."""
         job, sl = self.job, state.sl
+        self.setup_args = (state, verdict, sheet, painting, mosaic, reference)
         self.delivery = state.delivery(job)
         self.width, self.height = self.delivery.size if self.delivery else (sl.width, sl.height)
         self.layout = self.init = state.layout_of(job, verdict.layout)
@@ -332,6 +336,11 @@ class _Pending:
             yield "error", continuity.error_picture(chosen.image, self.view, self.pair)
 
 
+def _over(mode: str, score: float, limit: float, attempts: int) -> str:
+    """Why a cut's picture is flagged, in its sidecar's words."""
+    return f"{mode} score {score:.4f} over the limit {limit:g} after {counted(attempts, 'attempt')}"
+
+
 def _ends_the_run(error: Exception) -> bool:
     """Whatever a backend raises fails its cut, and the run goes on with other chains; but our own errors
     that are not about one cut (an interrupt, a model that cannot load, a full disk, a broken layout) end it."""
@@ -386,6 +395,9 @@ class Run:
         size = max(1, self.options.batch)
         for start in range(0, len(chains), size):
             group = chains[start:start + size]
+            # a region retake is painted on the picture it was drawn on, before its sheet, which then holds it
+            # (on a farm, in the sheet unit: the cut units paint from the sheet with the region laid in)
+            done = {cut for chain in group for cut in self.paint_regions(chain)}
             if self.options.stage != "cuts":
                 for chain in group:
                     self.paint_sheets(chain)
@@ -394,7 +406,7 @@ class Run:
             for position in range(max(len(c.jobs) for c in group)):
                 wave = []
                 for chain in group:
-                    if position < len(chain.jobs):
+                    if position < len(chain.jobs) and chain.jobs[position].cut not in done:
                         pending = self.prepare(chain.jobs[position], chain)
                         if pending is not None:
                             wave.append(pending)
@@ -404,6 +416,82 @@ class Run:
                 for link in chain.links:
                     self.progress.cut_started(link.cut)
                     self.run_link(link, chain.name)
+
+    def paint_regions(self, chain: Chain) -> list[str]:
+        """Paint each of the chain's cuts whose region retake holds and is not painted yet (state input
+        `region`): the take it was drawn on, its rectangle painted again from the cut's layout with the
+        retake's words and seed (regions.paint, anew), nothing outside it changed. Written as the cut's next
+        take, waiting for review, before the sheets are painted: its sheet then holds the region as a patch
+        and the cuts that see it follow in this same run. Returns the cuts painted (or failed) here."""
+        done = []
+        for job in chain.jobs:
+            if self.state.region_of(job)[0] is None:  # asked of the decisions alone: most cuts stop here
+                continue
+            verdict = self.state.job(job)
+            region = verdict.inputs["region"]
+            if (verdict.incoming or verdict.state in ("retouched", "approved")
+                    or (verdict.skip and not self.forced(job.cut))):
+                continue
+            t0 = time.perf_counter()
+            if self.options.stage != "sheets":
+                self.progress.cut_started(job.cut)
+            done.append(job.cut)
+            take = self.state.region_take(job)
+            base = {"key": verdict.key, "inputs": verdict.inputs, "chain": job.chain, "position": job.position,
+                    "layout": str(job.layout), "model": self.options.settings.model or self.sl.model,
+                    "shotrender": __version__, "host": platform.node()}
+            try:
+                data = takes.picture(take)
+                if data is None:
+                    raise BackendError(f"take {take.number} ({take.png.name}), which its region retake was drawn "
+                                       "on, is no longer the picture its sidecar records")
+                picture = decode_png(data)
+                width, height = picture.shape[1], picture.shape[0]
+                rects = [*(((take.record.get("region") or {}).get("rects")) or []), region["rect"]]
+                self.ensure_loaded()
+                request = RenderRequest(
+                    cut=job.cut, init_image=picture, layout=self.state.layout_of(job, verdict.layout),
+                    prompt=", ".join(p for p in (job.prompt, region["prompt"]) if p), negative=job.negative,
+                    seed=region["seed"], steps=job.steps, strength=1.0, guidance=job.guidance, width=width,
+                    height=height, extra=models.request_extra(job.loras, job.art_board))
+                t = time.perf_counter()
+                image = regions.paint(self.backend, request, picture,
+                                      patches.region_mask([region["rect"]], (width, height)), anew=True)
+                seconds = time.perf_counter() - t
+                self.result.backend = self.backend.describe()
+            except Exception as e:
+                if _ends_the_run(e):
+                    raise
+                self.store.write_failure(job.cut, {**base, "error": str(e), "timings": {"total": 0.0}})
+                self.region_done(CutResult(job.cut, job.chain, "failed", time.perf_counter() - t0, job.seed, str(e)),
+                                 "")
+                continue
+            takes.keep(self.store, job.cut)
+            self.store.write_cut(job.cut, encode_png(image), {
+                **base, "status": "rendered", "device": self.result.backend, "guided_by": {},
+                "region": {"decision": region["decision"], "on": take.number, "rects": rects},
+                "retouches": {c: sha for c, sha in (self.state.retouches(self.state.sheet_of(job))
+                                                    if self.state.sheet_of(job) else {}).items() if c != job.cut},
+                "continuity": {"mode": "region", "limit": None, "chosen": 0, "flagged": False,
+                               "attempts": [{"strength": 1.0, "seed": region["seed"], "seconds": round(seconds, 4)}]},
+                "seed_used": region["seed"], "strength_used": 1.0,
+                "timings": {"render": round(seconds, 4), "total": round(time.perf_counter() - t0, 4)},
+            })
+            takes.keep(self.store, job.cut)
+            x, y, w, h = region["rect"]
+            self.region_done(CutResult(job.cut, job.chain, "rendered", time.perf_counter() - t0, region["seed"]),
+                             f"region {x},{y},{w},{h} of take {take.number} painted again, seed {region['seed']}"
+                             + (f" ({region['prompt']})" if region["prompt"] else ""))
+        return done
+
+    def region_done(self, result: CutResult, detail: str) -> None:
+        """A region retake painted (or failed): a cut finished, or, in a sheet unit (`--sheets-only`), which
+        counts no cuts, a line of its own."""
+        if self.options.stage != "sheets":
+            self.finish(result, detail)
+            return
+        self.result.results.append(result)
+        self.progress.message(f"{result.cut}: {detail or 'failed: ' + (result.error or '')}")
 
     def paint_sheets(self, chain: Chain) -> None:
         """Paint each sheet the chain's selected cuts are views of, unless its painting is up to date."""
@@ -462,8 +550,8 @@ class Run:
                 report["reason"] = (f"colour score {chosen.score:.4f} over the limit {settings.colour_limit:g} "
                                     f"after {counted(len(attempts), 'attempt')}")
             self.result.sheets[sheet.id] = "flagged" if flagged else "painted"
-            held, pictures = retouch.held(self, sheet)
-            self.sheet_store.write_cut(name, encode_png(patches.onto_sheet(chosen.image, sheet, pictures)), {
+            held, pictures, masks = retouch.held(self, sheet)
+            self.sheet_store.write_cut(name, encode_png(patches.onto_sheet(chosen.image, sheet, pictures, masks)), {
                 **base, "status": "flagged" if flagged else "rendered", "device": self.result.backend,
                 "retouches": held,
                 "seed_used": chosen.seed, "strength_used": chosen.strength, "continuity": report,
@@ -507,9 +595,9 @@ class Run:
             self.sheet_failed(sheet, base, e)
             return
         seconds = time.perf_counter() - t0
-        held, pictures = retouch.held(self, sheet)
+        held, pictures, masks = retouch.held(self, sheet)
         self.result.sheets[sheet.id] = "painted"
-        self.sheet_store.write_cut(name, encode_png(patches.onto_sheet(attempt.image, sheet, pictures)), {
+        self.sheet_store.write_cut(name, encode_png(patches.onto_sheet(attempt.image, sheet, pictures, masks)), {
             **base, "status": "rendered", "device": self.result.backend, "retouches": held,
             "seed_used": attempt.seed, "strength_used": attempt.strength,
             "continuity": {"mode": "variant", "limit": None, "attempts": [attempt.record()], "chosen": 0,
@@ -569,6 +657,10 @@ class Run:
             "model": self.options.settings.model or self.sl.model, "shotrender": __version__, "host": platform.node(),
         })
         pending.why = verdict.why_painted(self.forced(job.cut))
+        pending.candidates, asked = self.state.candidates(job, verdict.stored)
+        if asked:  # the cut's own picture is the last of the retake's candidates
+            pending.base["candidate"] = {"of": asked, "number": len(pending.candidates) + 1,
+                                         "count": len(pending.candidates) + 1}
         sheet = self.state.sheet_of(job)
         try:
             if sheet is not None and sheet.id in self.failed_sheets:
@@ -664,13 +756,18 @@ class Run:
         report = {**p.report, "mode": p.mode, "limit": p.limit, "attempts": [a.record() for a in attempts],
                   "chosen": best, "flagged": flagged}
         if flagged:
-            report["reason"] = (f"{p.mode} score {chosen.score:.4f} over the limit {p.limit:g} "
-                                f"after {counted(len(attempts), 'attempt')}")
+            report["reason"] = _over(p.mode, chosen.score, p.limit, len(attempts))
         elif p.enlarged > 1.001:
             flagged = report["flagged"] = True
             report["reason"] = (f"its sheet {p.report['sheet']} was painted at {100 / p.enlarged:.0f}% of the "
                                 "deliverable's scale to fit continuity.max_sheet_pixels: raise it")
         takes.keep(self.store, job.cut)  # the picture replaced, if no take holds it yet (rendered before takes)
+        try:
+            self.paint_candidates(p)
+        except Exception as e:
+            if _ends_the_run(e):
+                raise
+            return self.fail(p, e)
         written = {name: self.store.write_picture(job.cut, name, encode_png(img)) for name, img in p.pictures(chosen)}
         png = encode_png(chosen.image)
         moved = self.deliver_move(job, p.delivery, chosen.image, png, written) if p.delivery is not None else {}
@@ -693,6 +790,31 @@ class Run:
                   + (f" ({p.why})" if p.why else ""))
         return self.finish(CutResult(job.cut, job.chain, status, seconds, chosen.seed,
                                      report.get("reason") if flagged else None, flagged), detail)
+
+    def paint_candidates(self, p: _Pending) -> None:
+        """A retake that asked for N candidates (decide --candidates N): the N - 1 besides the cut's own
+        picture (the last, written next), each painted as the cut is with its own seed (one attempt: a
+        director picks among them), and kept as a take for the director to pick one (decisions.pick)."""
+        for number, seed in enumerate(p.candidates, 1):
+            t0 = time.perf_counter()
+            params = {**p.base["inputs"]["params"], **({"seed": seed} if "seed" in p.base["inputs"]["params"] else {})}
+            inputs = {**p.base["inputs"], "params": params}
+            c = _Pending(dataclasses.replace(p.job, seed=seed), t0, {
+                **p.base, "inputs": inputs, "key": cache_key(inputs),
+                "candidate": {**p.base["candidate"], "number": number}})
+            c.setup(*p.setup_args)
+            t = time.perf_counter()
+            chosen = c.attempt(self.backend.render(c.request(0)), 0, time.perf_counter() - t, self.backend)
+            flagged = chosen.over(c.limit)
+            report = {**c.report, "mode": c.mode, "limit": c.limit, "attempts": [chosen.record()], "chosen": 0,
+                      "flagged": flagged, **({"reason": _over(c.mode, chosen.score, c.limit, 1)} if flagged else {})}
+            takes.add(self.store, p.job.cut, encode_png(chosen.image), {
+                **c.base, "status": "flagged" if flagged else "rendered", "device": self.result.backend,
+                "continuity": report,
+                "guided_by": c.guided_by, "seed_used": chosen.seed, "strength_used": chosen.strength,
+                "timings": {"render": round(chosen.seconds, 4), "total": round(time.perf_counter() - t0, 4)}})
+            self.progress.message(f"{p.job.cut}: candidate {number} of {p.base['candidate']['count']}, seed {seed}, "
+                                  "kept as a take")
 
     def deliver_move(self, job: Job, delivery: camera.Delivery, image: np.ndarray, png: bytes,
                      written: dict[str, str]) -> dict:

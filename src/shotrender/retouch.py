@@ -397,13 +397,18 @@ def _keep_render(store: Store, cut: str, stored) -> str | None:
     return path.name
 
 
-def held(run: Run, sheet: sheets.Sheet) -> tuple[dict[str, str], dict[str, np.ndarray]]:
-    """The retouches the sheet's painting must hold (state.State.retouches) and their pictures, as the cuts'
-    sidecars vouch for them."""
+def held(run: Run, sheet: sheets.Sheet) -> tuple[dict[str, str], dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The patches the sheet's painting must hold (state.State.retouches), their pictures, as the cuts'
+    sidecars vouch for them, and the masks of those that are region retakes (patches.onto_sheet)."""
     wanted = run.state.retouches(sheet, waiting=False)
     pictures = {cut: run.store.read_image(cut) for cut in wanted}
+    masks = {}
+    for cut, image in pictures.items():
+        region = (run.store.read_state(cut).record or {}).get("region") if image is not None else None
+        if isinstance(region, dict):
+            masks[cut] = patches.region_mask(region["rects"], (image.shape[1], image.shape[0]))
     return ({c: sha for c, sha in wanted.items() if pictures[c] is not None},
-            {c: image for c, image in pictures.items() if image is not None})
+            {c: image for c, image in pictures.items() if image is not None}, masks)
 
 
 def update_sheet(run: Run, sheet: sheets.Sheet, verdict: Verdict) -> bool:
@@ -415,17 +420,19 @@ def update_sheet(run: Run, sheet: sheets.Sheet, verdict: Verdict) -> bool:
     stored = verdict.stored
     if not stored.image_ok or stored.record["key"] != verdict.key or stored.record["status"] == "failed":
         return False
-    wanted, pictures = held(run, sheet)
+    wanted, pictures, masks = held(run, sheet)
     if any(cut not in wanted for cut in stored.record.get("retouches") or {}):
         return False  # a retouch cannot be taken out of a painting: it is painted again
+    if wanted == (stored.record.get("retouches") or {}):
+        return True  # a patch it waits for was not made (a region retake that failed): nothing to lay in
     name = sheet_name(sheet)
     painting = run.sheet_store.read_picture(name)
     if painting is None:
         return False
     record = {k: v for k, v in stored.record.items() if k not in ("schema", "cut", "episode", "image")}
-    run.sheet_store.write_cut(name, encode_png(patches.onto_sheet(painting[0], sheet, pictures)),
+    run.sheet_store.write_cut(name, encode_png(patches.onto_sheet(painting[0], sheet, pictures, masks)),
                               {**record, "retouches": wanted})
-    why = ", ".join(patches.sheet_reasons(stored.record.get("retouches") or {}, wanted))
+    why = ", ".join(run.state.patch_reasons(stored.record.get("retouches") or {}, wanted))
     run.progress.message(f"sheet {sheet.id}: {why}: written into its painting")
     return True
 

@@ -43,7 +43,7 @@ from shotrender.files import WriteError, own_folder, read_named_image, read_regu
 from shotrender.images import read_layout
 from shotrender.plan import Job, Link, Placed, Plan, SheetInfo, make_plan, place_params, refinement
 from shotrender.review import takes
-from shotrender.review.decisions import Reviews
+from shotrender.review.decisions import Reviews, latest_region
 from shotrender.shotlist import hints
 from shotrender.shotlist.files import _layout_header
 from shotrender.store import SHEETS_FOLDER, CutState, Store, cache_key, camera_name, sha256_bytes
@@ -149,8 +149,12 @@ def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None 
     was_view = isinstance(recorded.get("sheet"), dict)
     if "regions" in current and was_view and recorded.get("regions") != current["regions"]:
         reasons.append("shotrender paints where a cut's drawing differs from its sheet's another way now")
+    if recorded.get("region") != current.get("region"):
+        region = current.get("region")
+        reasons.append(f"region {','.join(map(str, region['rect']))} retaken" if region
+                       else "its region retake no longer applies")
     for name in sorted(set(current) - {"layout", "params", "backend", "sheet", "cuts", "camera", "colours",
-                                       "move", "moves", "regions", "base"}):
+                                       "move", "moves", "regions", "base", "region"}):
         if recorded.get(name) != current[name] and (name != "continuity" or was_on):
             reasons.append(f"{name} settings changed")
     return reasons or ["inputs changed"]
@@ -250,6 +254,9 @@ class State:
         elif state in ("up to date", "flagged"):
             changed = self._patches_changed(job, stored.record)
             state, reasons = ("stale", changed) if changed else (state, reasons)
+        left_out = self.region_of(job)[1]
+        if left_out:
+            reasons += (left_out,)
         taken = retouch.current_retouch(stored.record) if stored.image_ok else None
         incoming = self.retouch_folder.incoming(job.cut, taken)
         if incoming is not None:
@@ -281,10 +288,12 @@ class State:
         guide = self.sheet_of(job) or self.colours_of(job)
         if guide is None:
             return ()
-        had, wanted = record.get("retouches") or {}, self.retouches(guide)
+        # a cut's own patch (its region retake) is its picture already: it changes nothing it was painted from
+        had, wanted = ({c: sha for c, sha in patches_.items() if c != job.cut}
+                       for patches_ in (record.get("retouches") or {}, self.retouches(guide)))
         if had == wanted:
             return ()
-        return (f"sheet {guide.id} changes ({', '.join(patches.sheet_reasons(had, wanted))})",)
+        return (f"sheet {guide.id} changes ({', '.join(self.patch_reasons(had, wanted))})",)
 
     def _place_changed(self, record: dict, inputs: dict) -> bool:
         """Whether the sheet a cut was painted from (or whose colours it keeps) was painted again, or will be."""
@@ -297,11 +306,22 @@ class State:
 
     def take_of(self, cut: str, stored: CutState) -> int | None:
         """The take the cut's current picture is: the latest take holding its bytes (takes/), or None."""
+        if not stored.image_ok:
+            return None
+        return takes.current(self._all_takes().get(cut, ()), stored.record["image"]["sha256"])
+
+    def _all_takes(self) -> dict[str, list[takes.Take]]:
         if self._takes is None:
             self._takes = takes.list_takes(self.store)
-        return takes.current(self._takes.get(cut, ()), stored.record["image"]["sha256"]) if stored.image_ok else None
+        return self._takes
 
     def _inputs(self, job: Job) -> dict:
+        inputs = self._own_inputs(job)
+        region = self.region_of(job, inputs)[0]
+        return inputs if region is None else {**inputs, "region": region}
+
+    def _own_inputs(self, job: Job) -> dict:
+        """A cut's inputs but a region retake's: what the take a region retake was drawn on must have had."""
         inputs = job_inputs(job, self._sha(job), self.sl.width, self.sl.height, self.identity, self.reads)
         if job.camera is not None:
             inputs["move"] = {**job.camera.to_dict(), "size": list(self.delivery(job).size)}
@@ -340,15 +360,16 @@ class State:
             reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs,
                                           self.sheet_key(sheets.base_of(sheet))[2] if base else None))
         elif state in SKIPPED and (stored.record.get("retouches") or {}) != self.retouches(sheet):
-            state, reasons = "stale", tuple(patches.sheet_reasons(stored.record.get("retouches") or {},
-                                                                  self.retouches(sheet)))
+            state, reasons = "stale", tuple(self.patch_reasons(stored.record.get("retouches") or {},
+                                                               self.retouches(sheet)))
         return Verdict(sheet.id, sheet.id.split("/")[0], state, reasons, key, inputs, stored)
 
     def retouches(self, sheet: sheets.Sheet, waiting: bool = True) -> dict[str, str]:
-        """The retouches the sheet's painting must hold: cut -> retouch sha256, for each of its cuts that is
-        retouched at its picture's size today (patches.fit) on the layout it has now (a redrawn cut's retouch
-        no longer fits), and, with `waiting`, each retouch file waiting to be taken in (render takes it in
-        before it paints the sheet)."""
+        """The patches the sheet's painting must hold: cut -> its picture's sha256, for each of its cuts that
+        is retouched at its picture's size today (patches.fit) on the layout it has now (a redrawn cut's
+        retouch no longer fits), and, with `waiting`, each retouch file waiting to be taken in (render takes it
+        in before it paints the sheet); and for each cut whose picture is its region retake painted, while
+        that retake holds (`region_patch`)."""
         jobs = {j.cut: j for j in self.chain_jobs(sheet.id.split("/")[0])}
         out = {}
         for cut in sheet.cuts:
@@ -361,7 +382,78 @@ class State:
                 out[cut] = incoming.sha256
             elif sha is not None and self._patch_fits(jobs[cut], stored.record, sheet) is None:
                 out[cut] = sha
+            elif self.region_patch(jobs[cut], stored):
+                out[cut] = stored.record["image"]["sha256"]
+            elif waiting and self.region_waits(jobs[cut], stored):
+                out[cut] = f"region {self.region_of(jobs[cut])[0]['decision']}"  # its picture is not painted yet
         return out
+
+    def candidates(self, job: Job, stored: CutState) -> tuple[tuple[int, ...], str | None]:
+        """The seeds of the candidates render paints as takes beside the cut's own picture, and the retake
+        that asked for them: while the cut waits for a retake that asked for N candidates, the N - 1 seeds
+        before its own (decisions.with_retakes gave it the last); else ((), None)."""
+        latest = next((d for d in reversed(self.reviews.by_cut.get(job.cut, ())) if d.kind in ("approve", "retake")),
+                      None)
+        if latest is None or latest.kind != "retake" or not latest.changes.candidates or job.camera is not None:
+            return (), None
+        picture = stored.record["image"]["sha256"] if stored.image_ok else None
+        if not self.reviews.waits_for_retake(job.cut, picture, self.take_of(job.cut, stored) if picture else None):
+            return (), None
+        return tuple(range(job.seed - latest.changes.candidates + 1, job.seed)), latest.id
+
+    def region_of(self, job: Job, inputs: dict | None = None) -> tuple[dict | None, str | None]:
+        """The region retake the cut's picture is painted with (its input `region`: the decision, the picture
+        it was drawn on, its rectangle, words and seed), or None; and why a region retake that holds is left
+        out, or None. A region is painted on the take it was drawn on, so only while the cut's own inputs
+        (`inputs`: _own_inputs) are that take's: a take no longer kept, a frame size changed, a layout redrawn,
+        a prompt or a place changed since leave it out (the cut is painted as it is now, and says why)."""
+        decision = latest_region(self.reviews, job.cut)
+        if decision is None or job.camera is not None:
+            return None, None
+        x, y, w, h = decision.changes.region
+        said = f"region retake {x},{y},{w},{h} of take {decision.take or '?'} left out"
+        take = next((t for t in reversed(self._all_takes().get(job.cut, ())) if t.picture == decision.picture), None)
+        if take is None:
+            return None, f"{said}: the picture it was drawn on is no longer in takes/; draw it again"
+        recorded = take.record.get("inputs") if isinstance(take.record.get("inputs"), dict) else {}
+        made, size = patches.picture_size(recorded), self.picture_size(job)
+        if made != size:
+            return None, (f"{said}: it was drawn on a {made[0]}×{made[1]} picture, the frame is {size[0]}×{size[1]}"
+                          if made else f"{said}: its picture's size is not recorded") + "; draw it again"
+        recorded = {k: v for k, v in recorded.items() if k != "region"}  # a region retake's take: drawn on again
+        inputs = self._own_inputs(job) if inputs is None else inputs
+        if recorded != inputs:
+            return None, f"{said}: since it was drawn, {'; '.join(stale_reasons(recorded, inputs))}; draw it again"
+        seed = decision.changes.seed if decision.changes.seed is not None else job.seed + 1
+        return {"decision": decision.id, "on": decision.picture, "rect": [x, y, w, h],
+                "prompt": decision.changes.prompt, "seed": seed}, None
+
+    def region_take(self, job: Job) -> takes.Take | None:
+        """The take the cut's region retake was drawn on (region_of), or None."""
+        region = self.region_of(job)[0]
+        return None if region is None else next(
+            t for t in reversed(self._all_takes()[job.cut]) if t.picture == region["on"])
+
+    def region_patch(self, job: Job, stored: CutState) -> bool:
+        """Whether the cut's picture is its region retake, painted, and the retake still holds (its inputs are
+        the current ones): its sheet then holds the region as a patch, as it holds a retouch."""
+        record = stored.record if stored.image_ok else None
+        return bool(record and isinstance(record.get("region"), dict) and record.get("status") != "retouched"
+                    and record["key"] == self._key_of(job.cut))
+
+    def region_waits(self, job: Job, stored: CutState) -> bool:
+        """Whether the next render paints the cut's region retake (Run.paint_regions), so that its sheet then
+        takes it in: it holds, is not painted yet, and the cut's picture is not locked by an approval."""
+        if self.region_of(job)[0] is None or self.region_patch(job, stored):
+            return False
+        return not (stored.image_ok and self.reviews.approval(job.cut, stored.record["image"]["sha256"],
+                                                               self.take_of(job.cut, stored)))
+
+    def patch_reasons(self, had: dict, wanted: dict) -> list[str]:
+        """patches.sheet_reasons, a region retake's patch named as one."""
+        regions_ = {c for c in wanted if wanted[c].startswith("region ")
+                    or isinstance((self.store.read_state(c).record or {}).get("region"), dict)}
+        return patches.sheet_reasons(had, wanted, regions_)
 
     def _patch_fits(self, job: Job, record: dict, sheet: sheets.Sheet) -> str | None:
         """Why the patch a cut's sidecar holds cannot go into its sheet, or None."""
@@ -589,7 +681,7 @@ class State:
             now = self.sheet_store.read_state(name.replace("/", "_")) if "/" in name else self.store.read_state(name)
             if now.image_ok and now.record["image"]["sha256"] != sha:
                 taken, held = record.get("retouches") or {}, now.record.get("retouches") or {}
-                changed += [f"{c} retouched" for c in held if taken.get(c) != held[c]] or [
+                changed += [r for r in self.patch_reasons(taken, held) if not r.endswith(" released")] or [
                     f"{name}'s picture changed since"]
         return changed
 

@@ -45,6 +45,7 @@ MAX_FILE_BYTES = 64 << 20  # some 150,000 decisions
 MAX_NOTE = 4000
 MAX_REVIEWER = 80
 MAX_WORDS = 400
+MAX_CANDIDATES = 8
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -60,20 +61,23 @@ class PictureChanged(DecisionError):
     """A decision on a picture that is no longer the cut's current one (the page showed an older one)."""
 
 
-SCOPES = ("cut", "place")
+SCOPES = ("cut", "place", "region")
 
 
 @dataclass(frozen=True)
 class Changes:
-    """What a retake asks to change; None: as before (scope None: `cut`)."""
+    """What a retake asks to change; None: as before (scope None: `cut`). A `region` retake names its
+    rectangle in the picture's pixels: x, y (its top left corner), width, height."""
 
     seed: int | None = None
     prompt: str | None = None  # words added to the prompt
     strength: float | None = None
-    scope: str | None = None  # cut | place
+    scope: str | None = None  # cut | place | region
+    region: tuple[int, int, int, int] | None = None
+    candidates: int | None = None  # a cut retake painted N times, seeds one after another, to pick one
 
     def as_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: list(v) if k == "region" else v for k, v in asdict(self).items() if v is not None}
 
     @property
     def where(self) -> str:
@@ -119,7 +123,7 @@ def make(cut: str, kind: str, picture: str, reviewer: str, note: str = "", take:
     if kind in ("retake", "comment") and not note.strip():
         raise DecisionError(f"a {kind} needs a note saying what to change or what was seen")
     if changes and kind != "retake":
-        raise DecisionError("only a retake has changes (seed, prompt, strength, scope)")
+        raise DecisionError("only a retake has changes (seed, prompt, strength, scope, region)")
     if not all(_utf8(text) for text in (cut, reviewer, note)):  # JSON's "\ud800" is no character to write down
         raise DecisionError("cut, reviewer and note must be text (a lone surrogate such as \\ud800 is none)")
     return Decision(uuid.uuid4().hex, cut, kind, picture, reviewer, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -127,9 +131,10 @@ def make(cut: str, kind: str, picture: str, reviewer: str, note: str = "", take:
 
 
 def decide(shotlist, store, cut: str, kind: str, reviewer: str, note: str = "", changes: dict | None = None,
-           picture: str | None = None) -> Decision:
+           picture: str | None = None, take: int | None = None) -> Decision:
     """Record one decision on the cut's current picture, as the review page and `shotrender decide` do, and
     return it. `picture`: the sha256 the decision was made looking at (the page's); None: the current one.
+    `take`: the take decided on; one that is not the current picture is a candidate picked (`pick`).
 
     Refused (DecisionError, nothing written): a cut with no picture; a reused cut, whose picture is its
     source's (decide on the source, and the reuse follows it); a retake of an artist's retouch, which render
@@ -147,20 +152,78 @@ def decide(shotlist, store, cut: str, kind: str, reviewer: str, note: str = "", 
     if not stored.image_ok:
         raise DecisionError(f"{cut} has no picture to decide on yet; render it first")
     current = stored.record["image"]["sha256"]
+    kept = takes.list_takes(store, [cut]).get(cut, [])
+    if take is not None:
+        chosen = (next((t for t in kept if t.number == take), None)
+                  if isinstance(take, int) and not isinstance(take, bool) else None)
+        if chosen is None:
+            raise DecisionError(f"{cut} has no take {take!r}" + (f"; its takes are 1 to {kept[-1].number}" if kept
+                                                                   else ""))
+        if chosen.picture != current:
+            return pick(shotlist, store, cut, kind, reviewer, note, changes, picture, chosen)
     if picture is not None and picture != current:
         raise PictureChanged(f"{cut}'s picture changed since the page showed it; look again")
     if kind == "retake" and current_retouch(stored.record):
         raise DecisionError(f"{cut}'s picture is a retouch ({stored.record['retouch'].get('file')}), which "
                             "render never paints over: ask the artist for another, or "
                             f"give the cut back first with `shotrender retouch release {shotlist.source} {cut}`")
-    take = takes.current(takes.list_takes(store, [cut]).get(cut, []), current)
+    take = takes.current(kept, current)
     decision = make(cut, kind, current, reviewer, note, take, changes)
+    if decision.changes.region is not None:
+        _region_fits(cuts[cut], decision.changes.region, stored.record)
     append(path_for(shotlist.source), shotlist.episode, [decision])
     return decision
 
 
+def pick(shotlist, store, cut: str, kind: str, reviewer: str, note: str, changes: dict | None, picture: str | None,
+         chosen) -> Decision:
+    """Approve a candidate (a take painted with the cut's current picture for a retake that asked for
+    candidates) that is not the current picture: the approval carries the candidate's seed, so that it is
+    the cut's seed from then on (with_retakes), and the take becomes the cut's current picture, as render
+    would paint it with that seed. Refused for anything but an approval of a candidate of the current round."""
+    from shotrender.review import takes
+
+    stored = store.read_state(cut)
+    round_ = (stored.record.get("candidate") or {}).get("of")
+    if kind != "approve" or changes:
+        raise DecisionError(f"take {chosen.number} is not {cut}'s current picture: a candidate is picked by "
+                            "approving it, with nothing else")
+    if round_ is None or (chosen.record.get("candidate") or {}).get("of") != round_:
+        raise DecisionError(f"take {chosen.number} of {cut} is not a candidate painted with its current picture: only "
+                            "those can be picked; to go back to an older take, retake the cut with its seed")
+    if picture is not None and picture != chosen.picture:
+        raise PictureChanged(f"{cut}'s take {chosen.number} is not the picture the page showed; look again")
+    data = takes.picture(chosen)
+    seed = ((chosen.record.get("inputs") or {}).get("params") or {}).get("seed")
+    if data is None or not isinstance(seed, int):
+        raise DecisionError(f"take {chosen.number} of {cut} ({chosen.png.name}) is not the picture its sidecar "
+                            "records: it cannot be picked")
+    decision = replace(make(cut, "approve", chosen.picture, reviewer, note, chosen.number), changes=Changes(seed=seed))
+    append(path_for(shotlist.source), shotlist.episode, [decision])
+    store.write_cut(cut, data, {k: v for k, v in chosen.record.items()
+                                if k not in ("schema", "take", "image", "cut", "episode")})
+    return decision
+
+
+def _region_fits(cut, region: tuple[int, int, int, int], record: dict) -> None:
+    """Refuse a region that is not inside the cut's picture, or a cut whose picture a region retake cannot
+    paint (a camera move's: its preview and camera file are made from the whole picture)."""
+    from shotrender.patches import picture_size
+
+    if cut.camera is not None:
+        raise DecisionError(f"{cut.id} is a camera move: a region retake paints a frame's picture only; retake the "
+                            "whole cut (--scope cut) or its place")
+    if cut.layout is None:
+        raise DecisionError(f"{cut.id} has no layout to paint a region from")
+    width, height = picture_size(record.get("inputs")) or (0, 0)
+    x, y, w, h = region
+    if x + w > width or y + h > height:
+        raise DecisionError(f"region {x},{y},{w},{h} reaches past {cut.id}'s picture, {width}×{height}: x + width "
+                            f"must be at most {width} and y + height at most {height} (pixels from the top left)")
+
+
 def _changes(value, where: str) -> Changes:
-    known = {"seed", "prompt", "strength", "scope"}
+    known = {"seed", "prompt", "strength", "scope", "region", "candidates"}
     if not isinstance(value, dict) or set(value) - known:
         raise DecisionError(f"{where} must be an object with {', '.join(sorted(known))} only")
     seed, words, strength = value.get("seed"), value.get("prompt"), value.get("strength")
@@ -174,9 +237,26 @@ def _changes(value, where: str) -> Changes:
         raise DecisionError(f"{where}.strength must be a number in (0, 1], got {strength!r}")
     if scope is not None and scope not in SCOPES:
         raise DecisionError(f"{where}.scope must be one of {', '.join(SCOPES)}, got {scope!r}")
+    region = value.get("region")
+    if region is not None and not (isinstance(region, (list, tuple)) and len(region) == 4
+                                   and all(isinstance(n, int) and not isinstance(n, bool) for n in region)
+                                   and min(region[:2]) >= 0 and min(region[2:]) > 0):
+        raise DecisionError(f"{where}.region must be x, y, width, height: four whole numbers of the picture's "
+                            f"pixels, x and y from 0, width and height from 1; got {region!r}")
+    if (region is None) != (scope != "region"):
+        raise DecisionError(f"{where}: a region retake names its region (x, y, width, height) and only a region "
+                            "retake has one")
+    if region is not None and strength is not None:
+        raise DecisionError(f"{where}: a region is painted again whole (at strength 1); give it no strength")
+    candidates = value.get("candidates")
+    if candidates is not None and (isinstance(candidates, bool) or not isinstance(candidates, int)
+                                   or not 2 <= candidates <= MAX_CANDIDATES):
+        raise DecisionError(f"{where}.candidates must be a whole number from 2 to {MAX_CANDIDATES}, got {candidates!r}")
+    if candidates is not None and scope not in (None, "cut"):
+        raise DecisionError(f"{where}: candidates are painted for a retake of the cut (scope cut), not of its {scope}")
     words = words.strip() if words is not None else ""
     return Changes(seed, words or None, float(strength) if strength is not None else None,
-                   None if scope == "cut" else scope)
+                   None if scope == "cut" else scope, tuple(region) if region is not None else None, candidates)
 
 
 def _utf8(text: str) -> bool:
@@ -306,12 +386,18 @@ def with_retakes(shotlist, reviews: Reviews):
     parameters: a seed given replaces (none given: the next seed), a strength replaces (none given: the
     cut's own strength, so that a cut of a sheet is painted again, not only refined from its view), prompt
     words are added. A `place` retake changes its place's the same way: its background's (or its cut's
-    variant's) seed, words and strength, which paint its sheet."""
+    variant's) seed, words and strength, which paint its sheet. A `region` retake changes no parameter
+    (`latest_region`). A retake with N candidates takes N seeds one after another, the last the cut's; a
+    candidate picked (an approval carrying its seed, `pick`) makes its seed the cut's."""
     from shotrender.plan import make_plan, place_params
 
-    retakes = [d for d in reviews.decisions if d.kind == "retake"]
+    # a candidate picked (an approval with a seed) sets the seed as a retake does
+    retakes = [d for d in reviews.decisions
+               if d.kind == "retake" or (d.kind == "approve" and d.changes.seed is not None)]
     cuts = {c.id: c for c in shotlist.cuts if c.layout is not None}
-    retakes = [d for d in retakes if d.cut in cuts and (d.changes.where == "cut" or cuts[d.cut].bg)]
+    # a region retake changes no parameter: it paints a region of the picture it was made on (latest_region)
+    retakes = [d for d in retakes if d.cut in cuts and (d.changes.where == "cut" or (d.changes.where == "place"
+                                                                                     and cuts[d.cut].bg))]
     if not retakes:
         return shotlist
     jobs = {j.cut: j for chain in make_plan(shotlist).chains for j in chain.jobs}
@@ -329,7 +415,11 @@ def with_retakes(shotlist, reviews: Reviews):
                 changed[at] = [jobs[d.cut].seed, [cut.params.prompt] if cut.params.prompt else [],
                                jobs[d.cut].strength]
         seed, words, strength = changed[at]
-        changed[at] = [d.changes.seed if d.changes.seed is not None else seed + 1,
+        if d.kind == "approve":
+            changed[at][0] = d.changes.seed
+            continue
+        # candidates: seeds one after another, the last the cut's own (render paints the others as takes)
+        changed[at] = [(d.changes.seed if d.changes.seed is not None else seed + 1) + (d.changes.candidates or 1) - 1,
                        words + ([d.changes.prompt] if d.changes.prompt else []),
                        d.changes.strength if d.changes.strength is not None else strength]
     out = []
@@ -386,13 +476,36 @@ def only_retakes(plan, out_dir: Path):
     reviews = Reviews.of(plan.shotlist)
     pictures = current_pictures(plan.shotlist, out_dir)
     waiting = {cut for cut, now in pictures.items() if reviews.waits_for_retake(cut, *now)}
-    # a place retake paints its place again: every cut of it follows (render keeps the approved ones)
+    # a place retake paints its place again, a region retake goes into its sheet: every cut of the place
+    # follows (render keeps the approved and retouched ones, and paints only those whose sheet changed)
+    # follows too when a retaken cut's picture is its region retake: the retake takes that patch out of the sheet
+    from shotrender.store import Store
+
+    store = Store(out_dir, plan.shotlist.episode)
     places = {c.name for c in plan.chains for j in c.jobs if j.cut in waiting
-              and _latest_retake(reviews, j.cut).changes.where == "place"}
-    chains = tuple(replace(c, jobs=tuple(j for j in c.jobs if j.cut in waiting or c.name in places), links=())
-                   for c in plan.chains)
+              and (_latest_retake(reviews, j.cut).changes.where in ("place", "region")
+                   or isinstance((store.read_state(j.cut).record or {}).get("region"), dict))}
+    chains = []
+    for c in plan.chains:
+        jobs = tuple(j for j in c.jobs if j.cut in waiting or c.name in places)
+        # a reuse shows its source's picture: it follows a source painted here (the others stay as they are)
+        painted = {j.cut for j in jobs}
+        chains.append(replace(c, jobs=jobs, links=tuple(link for link in c.links if link.source in painted)))
     return replace(plan, chains=tuple(c for c in chains if c.jobs))
 
 
 def _latest_retake(reviews: Reviews, cut: str) -> Decision:
     return next(d for d in reversed(reviews.by_cut[cut]) if d.kind == "retake")
+
+
+def latest_region(reviews: Reviews, cut: str) -> Decision | None:
+    """The cut's region retake that holds: its latest retake, when that one is of scope `region` and the
+    picture it was asked on was not approved after it. A later retake of the cut (its cut or its place) ends
+    it: the cut is then painted as that retake says."""
+    decided = reviews.by_cut.get(cut, ())
+    latest = next((d for d in reversed(decided) if d.kind == "retake"), None)
+    if latest is None or latest.changes.where != "region":
+        return None
+    # approved on the very picture it was asked on, afterwards: the director took the retake back
+    after = decided[decided.index(latest) + 1:]
+    return None if any(d.kind == "approve" and d.picture == latest.picture for d in after) else latest

@@ -108,7 +108,9 @@ class Episode:
                           if cont.get(k) is not None} if record and record.get("status") != "reused" else {},
                 "status": (record or {}).get("status"),
                 "takes": [{"take": t.number, "picture": t.picture, "seed": t.record.get("seed_used"),
-                           "strength": t.record.get("strength_used")} for t in all_takes.get(cut.id, ())],
+                           "strength": t.record.get("strength_used"), "candidate": t.record.get("candidate")}
+                          for t in all_takes.get(cut.id, ())],
+                "candidates": (record or {}).get("candidate"),  # the retake round its picture is a candidate of
                 "decisions": [d.to_dict() for d in reviews.by_cut.get(cut.id, ())],
             })
         return {"episode": self.sl.episode, "size": [self.sl.width, self.sl.height], "reviewer": self.reviewer,
@@ -123,7 +125,7 @@ class Episode:
         picture = body.get("picture") if isinstance(body.get("picture"), str) else ""  # the page always sends it
         with self.lock:
             decision = decisions.decide(self.sl, self.store, body.get("cut"), body.get("kind"), body.get("reviewer"),
-                                        body.get("note", ""), body.get("changes"), picture)
+                                        body.get("note", ""), body.get("changes"), picture, body.get("take"))
         return decision.to_dict()
 
     def picture(self, cut: str, kind: str) -> bytes | None:

@@ -102,11 +102,21 @@ def keep(store: Store, cut: str) -> Take | None:
         return None  # replaced meanwhile: the new one is kept by the next call
     if sha256_bytes(png) != sha:
         return None
+    return add(store, cut, png, state.record, takes)
+
+
+def add(store: Store, cut: str, png: bytes, record: dict, takes: list[Take] | None = None) -> Take:
+    """Write `png` with `record` (a cut's sidecar, as written or as it would be) as the cut's next take: the
+    current picture (`keep`), or a candidate that is not (render.Run.paint_candidates). `takes`: the cut's
+    takes, when listed already."""
+    takes = list_takes(store, [cut]).get(cut, []) if takes is None else takes
     where = made(store.dir)
     number = takes[-1].number + 1 if takes else 1
     name = take_name(store.episode, cut, number)
-    record = {k: v for k, v in state.record.items() if k != "pictures"}  # flow/error pictures stay the cut's
-    record.update(schema=TAKE_SCHEMA, take=number, image={"file": f"{name}.png", "sha256": sha})
+    sha = sha256_bytes(png)
+    record = {k: v for k, v in record.items() if k != "pictures"}  # flow/error pictures stay the cut's
+    record.update(schema=TAKE_SCHEMA, cut=cut, episode=store.episode, take=number,
+                  image={"file": f"{name}.png", "sha256": sha})
     write_atomic(where / f"{name}.png", png)
     write_atomic(where / f"{name}.json", json.dumps(record, indent=2, sort_keys=True).encode() + b"\n")
     return Take(number, sha, where / f"{name}.png", record)

@@ -157,15 +157,19 @@ def _coverage(gray: np.ndarray) -> np.ndarray:
     return np.clip((235 - gray.astype(np.float32)) * (1 / 175), 0, 1)
 
 
-def paint_region(init: np.ndarray, mask: np.ndarray, layout: np.ndarray, key: np.ndarray, strength: float
-                 ) -> np.ndarray:
+def paint_region(init: np.ndarray, mask: np.ndarray, layout: np.ndarray, key: np.ndarray, strength: float,
+                 anew: bool = False) -> np.ndarray:
     """The draft's inpainting: `init` with `mask` painted from the layout. There each region of the layout
     goes on with the init's paint around it (regions.behind: where a cloud was left out, the sky); what the
     layout's lines close inside the mask, with no paint of the place around it (a sign added), takes the key's
     colours; the layout's lines are drawn in the init's own line colour. Blended over the init at `strength`;
-    outside the mask, the init's pixels."""
-    painted, unreached = behind(init, mask, layout)
-    painted[unreached] = key[unreached]
+    outside the mask, the init's pixels. `anew` (a person's retake of a region): the key's colours, from the
+    request's words and seed, everywhere in the mask, nothing of the init's paint continued."""
+    if anew:
+        painted = key.copy()
+    else:
+        painted, unreached = behind(init, mask, layout)
+        painted[unreached] = key[unreached]
     gray = cv2.cvtColor(layout, cv2.COLOR_RGB2GRAY)
     solid = gray < 100
     drawn = solid & ~mask  # the init's painted lines, where the layout's are solid
@@ -218,7 +222,7 @@ class DraftBackend:
             board = (board_palette(board[0], os.stat(board[0]).st_mtime_ns), board[1])
         key = colour_key(layout, request.prompt, request.seed, board)
         if request.mask is not None:
-            return paint_region(init, request.mask, layout, key, request.strength)
+            return paint_region(init, request.mask, layout, key, request.strength, bool(request.extra.get("anew")))
         difference = cv2.absdiff(init, layout)
         difference = cv2.max(cv2.max(difference[..., 0], difference[..., 1]), difference[..., 2])
         # Up to 8 levels is resampling noise, not paint; from 40 levels on it is surely paint.

@@ -4,6 +4,7 @@
   "use strict";
   var token = new URLSearchParams(location.search).get("token") || "";
   var data = null, byId = {}, current = null, order = "place", formKind = null;
+  var drag = null;  // the region being drawn on the cut's picture: its first corner, in picture pixels
   var SLUG = {"approved": "approved", "retake": "retake", "waiting for review": "waiting", "not rendered": "none"};
 
   function $(id) { return document.getElementById(id); }
@@ -111,6 +112,7 @@
       strip.appendChild(frame(n, n.picture ? cutUrl("picture", id, "render") + "&v=" + n.picture.slice(0, 12) : null,
                               label, k === 1 ? "me" : ""));
     });
+    if (c.picture && !c.reuse) drawable(strip.querySelector(".me .frame"));
     $("prompt").textContent = c.prompt || "";
     var check = $("check");
     clear(check);
@@ -125,6 +127,72 @@
     drawHistory(c);
     var can = !!c.picture;
     $("approve").disabled = $("retake").disabled = $("comment").disabled = !can;
+    // a reused cut's picture is its source's, and follows it: decided on there, so no buttons here
+    ["approve", "retake", "comment"].forEach(function (id) { $(id).hidden = !!c.reuse; });
+    $("undecidable").hidden = !c.reuse;
+    $("undecidable").textContent = c.reuse ? c.id + " reuses " + c.reuse + ": its picture is " + c.reuse
+      + "'s, and follows it; decide on " + c.reuse : "";
+  }
+
+  // A region retake: a rectangle dragged on the cut's picture, kept in #region as x,y,w,h in its pixels.
+  function regionOf(text) {
+    var m = /^\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*$/.exec(text || "");
+    return m ? m.slice(1).map(Number) : null;
+  }
+
+  function showRegion() {
+    var box = document.querySelector(".strip .me .frame");
+    if (!box) return;
+    var old = box.querySelector(".region");
+    if (old) box.removeChild(old);
+    var r = formKind === "retake" && $("scope").value === "region" ? regionOf($("region").value) : null;
+    if (!r) return;
+    box.appendChild(regionBox(r));
+  }
+
+  function regionBox(r) {
+    var d = el("div", "region");
+    d.style.left = 100 * r[0] / data.size[0] + "%"; d.style.top = 100 * r[1] / data.size[1] + "%";
+    d.style.width = 100 * r[2] / data.size[0] + "%"; d.style.height = 100 * r[3] / data.size[1] + "%";
+    return d;
+  }
+
+  function drawable(box) {
+    function at(e) {
+      var r = box.querySelector("img.render").getBoundingClientRect();
+      return [Math.round(Math.max(0, Math.min(1, (e.clientX - r.left) / r.width)) * data.size[0]),
+              Math.round(Math.max(0, Math.min(1, (e.clientY - r.top) / r.height)) * data.size[1])];
+    }
+    function update(e) {
+      var p = at(e), x = Math.min(p[0], drag[0]), y = Math.min(p[1], drag[1]);
+      $("region").value = [x, y, Math.abs(p[0] - drag[0]), Math.abs(p[1] - drag[1])].join(",");
+      showRegion();
+    }
+    box.addEventListener("pointerdown", function (e) {
+      if (e.button !== 0) return;
+      if (formKind !== "retake") openForm("retake");
+      $("scope").value = "region"; scopeChanged();
+      drag = at(e);
+      box.setPointerCapture(e.pointerId);
+      e.preventDefault();
+    });
+    box.addEventListener("pointermove", function (e) { if (drag) update(e); });
+    box.addEventListener("pointerup", function (e) {
+      if (!drag) return;
+      update(e); drag = null;
+      var r = regionOf($("region").value);
+      if (r && (r[2] < 2 || r[3] < 2)) { $("region").value = ""; showRegion(); }  // a click, not a region
+      $("note").focus();
+    });
+  }
+
+  function scopeChanged() {
+    var region = $("scope").value === "region";
+    $("region-label").hidden = !region;
+    $("strength").disabled = region;  // a region is painted again whole
+    $("paint4").disabled = $("scope").value !== "cut";  // candidates are a cut's
+    document.body.classList.toggle("drawing", region && formKind === "retake");
+    showRegion();
   }
 
   function takeOf(c, sha) {
@@ -138,13 +206,23 @@
     if (!c.takes.length) { box.appendChild(el("p", "muted", "no takes kept yet")); return; }
     c.takes.forEach(function (t) {
       var mine = t.picture === c.picture;
+      // a candidate of the retake the current picture answered: the director picks one of them
+      var candidate = t.candidate && c.candidates && t.candidate.of === c.candidates.of ? t.candidate : null;
       var fig = frame(c, cutUrl("take", c.id, t.take), "take " + t.take + (t.seed !== undefined ? " · seed " + t.seed : "")
+                      + (candidate ? " · candidate " + candidate.number + " of " + candidate.count : "")
                       + (mine ? " · current" : ""), "take" + (mine ? " current" : ""));
       fig.setAttribute("data-take", t.take);
       c.decisions.filter(function (d) { return d.picture === t.picture && d.kind !== "comment"; }).forEach(function (d) {
         fig.appendChild(el("p", "said", d.kind + " by " + d.reviewer + (d.note ? ": " + d.note : "")));
+        // the region a region retake of this take asked to paint again, outlined where it was drawn
+        if (d.changes.region) fig.querySelector(".frame").appendChild(regionBox(d.changes.region));
       });
-      if (!mine && t.seed !== undefined && t.seed !== null) {  // the current take's seed would paint it again
+      if (candidate && !mine) {
+        var pick = el("button", "pick", "pick this one");
+        pick.type = "button";
+        pick.addEventListener("click", function () { post("approve", "", {}, t); });
+        fig.appendChild(pick);
+      } else if (!mine && t.seed !== undefined && t.seed !== null) {  // the current take's seed would paint it again
         var b = el("button", "", "retake with this seed");
         b.type = "button";
         b.addEventListener("click", function () {  // its seed and strength: the way back to its look
@@ -191,11 +269,14 @@
     return name;
   }
 
-  function post(kind, note, changes) {
+  // `take`: the take decided on, when it is not the current picture (a candidate picked)
+  function post(kind, note, changes, take) {
     var c = byId[current];
     $("error").textContent = "";
-    if (!c || !c.picture) return;
-    var body = {cut: c.id, kind: kind, picture: c.picture, reviewer: reviewer(), note: note || "", changes: changes};
+    if (!c || !c.picture || c.reuse) return;
+    var body = {cut: c.id, kind: kind, picture: take ? take.picture : c.picture, reviewer: reviewer(),
+                note: note || "", changes: changes};
+    if (take) body.take = take.take;
     return fetch(url("/api/decisions"), {method: "POST", headers: {"Content-Type": "application/json"},
                                           body: JSON.stringify(body)})
       .then(function (r) {
@@ -206,19 +287,23 @@
   }
 
   function openForm(kind) {
-    if (!byId[current] || !byId[current].picture) return;
+    if (!byId[current] || !byId[current].picture || byId[current].reuse) return;
     formKind = kind;
     $("note-form").hidden = false;
     $("changes").hidden = kind !== "retake";
     $("send").textContent = kind === "retake" ? "Send retake" : "Send comment";
+    scopeChanged();
     $("note").focus();
   }
 
   function closeForm() {
     formKind = null;
     $("note-form").hidden = true;
-    $("note").value = $("seed").value = $("words").value = $("strength").value = "";
+    $("note").value = $("seed").value = $("words").value = $("strength").value = $("region").value = "";
+    $("paint4").checked = false;
     $("scope").value = "cut";
+    drag = null;
+    scopeChanged();
   }
 
   function send(e) {
@@ -230,6 +315,15 @@
       if (words) changes.prompt = words;
       if (strength) changes.strength = isNaN(Number(strength)) ? strength : Number(strength);
       if ($("scope").value !== "cut") changes.scope = $("scope").value;
+      if ($("paint4").checked && !changes.scope) changes.candidates = 4;
+      if (changes.scope === "region") {
+        changes.region = regionOf($("region").value);
+        delete changes.strength;
+        if (!changes.region) {
+          $("error").textContent = "drag a rectangle on the picture, or type the region as x,y,w,h";
+          return;
+        }
+      }
     }
     post(formKind, $("note").value, changes);
   }
@@ -239,6 +333,8 @@
     $("retake").addEventListener("click", function () { openForm("retake"); });
     $("comment").addEventListener("click", function () { openForm("comment"); });
     $("cancel").addEventListener("click", closeForm);
+    $("scope").addEventListener("change", scopeChanged);
+    $("region").addEventListener("input", showRegion);
     $("note-form").addEventListener("submit", send);
     $("by-place").addEventListener("click", function () { order = "place"; drawList(); });
     $("by-cut").addEventListener("click", function () { order = "cut"; drawList(); });
