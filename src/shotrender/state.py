@@ -431,25 +431,14 @@ class State:
                 "camera": {cut: _rows(sheet.matrix(cut)) for cut in sheet.cuts},
                 **({"moves": {cut: jobs[cut].camera.path_dict() for cut in sheet.sizes}} if sheet.sizes else {}),
                 "size": list(sheet.size),
-                "params": {name: params[name] for name in PARAMS if name in self.reads},
-                "backend": self.identity,
+                **self._painted_with(bg, params),
                 "mosaic": sheets.SCHEMA,
-                "request": sheet_extra(self.sl.continuity_for(bg)),
             }
-            if params["loras"] and "loras" in self.reads:
-                inputs["loras"] = models.lora_inputs(params["loras"])
-            if params["art_board"] and "art_board" in self.reads:
-                inputs["art_board"] = boards.key_inputs(params["art_board"])
             first = self.first_sheet(bg)
             if first is not None and first.id != sheet.id:  # a later sheet keeps the first one's colours
                 inputs["colours"] = {"id": first.id, "key": self.sheet_key(first)[0],
                                      "settings": self.sl.continuity_for(bg).as_dict()}
-            key = cache_key(inputs)
-            stored = self.sheet_store.read_state(sheet_name(sheet))
-            state, reasons = self._judge(stored, key)
-            if state == "stale" and stored.record["key"] != key:
-                reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs))
-            self._sheet_keys[sheet.id] = (key, inputs, reasons[0] if reasons and state not in SKIPPED else "")
+            self._sheet_keys[sheet.id] = self._judged_sheet(sheet, inputs)
         return self._sheet_keys[sheet.id]
 
     def _variant_key(self, sheet: sheets.Sheet) -> tuple[str, dict, str]:
@@ -461,6 +450,15 @@ class State:
             "base": {"id": sheet.base, "key": self.sheet_key(sheets.base_of(sheet))[0]},
             "variant": sheet.variant,
             "size": list(sheet.size),
+            **self._painted_with(bg, params),
+        }
+        return self._judged_sheet(sheet, inputs)
+
+    def _painted_with(self, bg: str, params: dict) -> dict:
+        """The inputs of a sheet's key that say how it is painted: the place's parameters the backend reads
+        (plan.place_params, a variant's with it), the backend, the request's settings, and the LoRAs' and
+        the art board's contents when it reads them."""
+        inputs = {
             "params": {name: params[name] for name in PARAMS if name in self.reads},
             "backend": self.identity,
             "request": sheet_extra(self.sl.continuity_for(bg)),
@@ -469,6 +467,10 @@ class State:
             inputs["loras"] = models.lora_inputs(params["loras"])
         if params["art_board"] and "art_board" in self.reads:
             inputs["art_board"] = boards.key_inputs(params["art_board"])
+        return inputs
+
+    def _judged_sheet(self, sheet: sheets.Sheet, inputs: dict) -> tuple[str, dict, str]:
+        """A sheet's key from its inputs, and the first reason its stored painting is not up to date ("")."""
         key = cache_key(inputs)
         stored = self.sheet_store.read_state(sheet_name(sheet))
         state, reasons = self._judge(stored, key)
