@@ -40,7 +40,7 @@ from shotrender import model_settings as models
 from shotrender.backends.base import PARAMS
 from shotrender.errors import BackendError, UsageError
 from shotrender.files import WriteError, own_folder, read_named_image, read_regular, write_text_atomic
-from shotrender.images import read_layout
+from shotrender.images import PADDING, read_layout
 from shotrender.plan import Job, Link, Placed, Plan, SheetInfo, make_plan, place_params, refinement
 from shotrender.review import takes
 from shotrender.review.decisions import Reviews
@@ -147,8 +147,10 @@ def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None 
     was_view = isinstance(recorded.get("sheet"), dict)
     if "regions" in current and was_view and recorded.get("regions") != current["regions"]:
         reasons.append("shotrender paints where a cut's drawing differs from its sheet's another way now")
+    if "unseen" in current and recorded.get("unseen") != current["unseen"]:
+        reasons.append("shotrender continues a sheet's layout past its cuts' frames another way now")
     for name in sorted(set(current) - {"layout", "params", "backend", "sheet", "cuts", "camera", "colours",
-                                       "move", "moves", "regions", "base"}):
+                                       "move", "moves", "regions", "base", "unseen"}):
         if recorded.get(name) != current[name] and (name != "continuity" or was_on):
             reasons.append(f"{name} settings changed")
     return reasons or ["inputs changed"]
@@ -177,7 +179,8 @@ class State:
         self.sl = plan.shotlist
         self.sheet_store = Store(store.dir / SHEETS_FOLDER, self.sl.episode)
         self._places: dict[str, sheets.Registration] = {}
-        self._mosaics: dict = {}  # sheet id -> its layout
+        self._mosaics: dict = {}  # sheet id -> its layout (sheets.Mosaic)
+        self._continued: dict = {}  # sheet id -> its layout as its painting is asked for
         self._sheet_keys: dict[str, tuple[str, dict, str]] = {}  # sheet id -> key, inputs, first reason or ""
         self._chains: dict[str, tuple[Job, ...]] | None = None
         self._jobs: dict[str, Job] | None = None
@@ -462,6 +465,7 @@ class State:
             "params": {name: params[name] for name in PARAMS if name in self.reads},
             "backend": self.identity,
             "request": sheet_extra(self.sl.continuity_for(bg)),
+            "unseen": [sheets.UNSEEN, PADDING],
         }
         if params["loras"] and "loras" in self.reads:
             inputs["loras"] = models.lora_inputs(params["loras"])
@@ -486,10 +490,16 @@ class State:
         return {"cuts": [[cut, self._sha(jobs[cut])] for cut in mine],
                 "camera": {cut: _rows(sheet.matrix(cut)) for cut in mine}}
 
-    def mosaic(self, sheet: sheets.Sheet):
+    def mosaic(self, sheet: sheets.Sheet, painted: bool = False):
         """The sheet's layout (sheets.mosaic), from the layout bytes its key was made of; made once. A variant's
-        sheet has its base's."""
+        sheet has its base's. `painted`: as its painting is asked for, continued where no cut sees
+        (sheets.continued)."""
         sheet = sheets.base_of(sheet)
+        if painted:
+            if sheet.id not in self._continued:
+                self.mosaic(sheet)
+                self._continued[sheet.id] = sheets.continued(self._mosaics[sheet.id])
+            return self._continued[sheet.id]
         if sheet.id not in self._mosaics:
             recorded = dict(tuple(c) for c in self.sheet_key(sheet)[1]["cuts"])
             jobs = {j.cut: j for j in self.chain_jobs(sheet.id.split("/")[0])}
@@ -499,8 +509,8 @@ class State:
                 if sha256_bytes(data) != recorded[cut]:
                     raise BackendError(f"the layout of {cut} changed during the run; run it again")
                 layouts[cut] = self.layout_of(jobs[cut], data)
-            self._mosaics[sheet.id] = sheets.mosaic(sheet, layouts).image
-        return self._mosaics[sheet.id]
+            self._mosaics[sheet.id] = sheets.mosaic(sheet, layouts)
+        return self._mosaics[sheet.id].image
 
     # ---------------------------------------------------------------------------------------- helpers
     def chain_jobs(self, bg: str) -> tuple[Job, ...]:
