@@ -246,6 +246,27 @@ def test_adding_a_variant_leaves_the_base_cuts_up_to_date(tmp_path):
     assert {c for c, s in rows.items() if s != "up to date"} == {"C002", "C004", "park/1@night"}, rows
 
 
+def test_a_variants_own_parameters_are_in_its_sheets_key_alone(tmp_path):
+    """Each parameter of a variant the draft reads changes its sheet's key and not its base sheet's."""
+    from shotrender.state import State
+    from shotrender.store import Store
+
+    (tmp_path / "boards").mkdir()
+    cv2.imwrite(str(tmp_path / "boards" / "night.png"), np.full((8, 8, 3), (90, 30, 20), np.uint8))
+
+    def keys(variants) -> dict:
+        plan = make_plan(load(_episode(tmp_path, variants=variants)))
+        state = State(plan, Store(tmp_path / "out", "ep01"), DraftBackend().identity(), RunSettings(),
+                      DraftBackend.reads)
+        return {s.id: state.sheet_key(s)[0] for s in state.sheets_for(plan.chains[0].jobs)}
+
+    before = keys(VARIANTS)
+    for edit in ({"prompt": "night, rain"}, {"seed": 99}, {"strength": 0.8},
+                 {"art_board": {"image": "boards/night.png", "strength": 0.5}}):
+        after = keys({"night": {**VARIANTS["night"], **edit}})
+        assert before["park/1"] == after["park/1"] and before["park/1@night"] != after["park/1@night"], edit
+
+
 def _strength_episode(tmp_path, model="draft", size=SIZE, own=None):
     return _episode(tmp_path, size, model, variants=None, night=(), own=own)
 
