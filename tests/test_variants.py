@@ -140,10 +140,15 @@ def tiny_variant(tmp_path_factory, tiny_model, one_torch_thread):
     other = subprocess.Popen([sys.executable, "-m", "shotrender", "render", str(path), "--out", str(folder / "b"),
                               "--progress", "none"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                              env={**os.environ, "OMP_NUM_THREADS": "1"})  # one thread, as this process paints
-    plan = make_plan(load(path))
-    for name, run in (("a", RunSettings()), ("off", RunSettings(continuity=False))):
-        render(plan, DiffusersBackend(str(tiny_model), device="cpu"), RenderOptions(folder / name, run))
-    _, errors = other.communicate(timeout=900)
+    try:
+        plan = make_plan(load(path))
+        for name, run in (("a", RunSettings()), ("off", RunSettings(continuity=False))):
+            render(plan, DiffusersBackend(str(tiny_model), device="cpu"), RenderOptions(folder / name, run))
+        _, errors = other.communicate(timeout=900)
+    finally:  # a failure here leaves no render running behind the test
+        if other.poll() is None:
+            other.kill()
+            other.wait()
     assert other.returncode == 0, errors
     return folder
 
