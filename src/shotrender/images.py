@@ -63,7 +63,7 @@ def decode_png(data: bytes) -> np.ndarray | None:
     return None if arr is None else np.ascontiguousarray(arr[:, :, ::-1])
 
 
-#: how pad8 grows a sheet (named in a sheet's cache key when its size is not a multiple of 8)
+#: how pad8 grows a picture (named in every sheet's cache key, with sheets.UNSEEN)
 PADDING = "edge"
 
 
