@@ -239,3 +239,30 @@ def test_bad_input_is_refused_with_the_cut_named():
     sheet = sheets.register("park", [("C001", a)]).sheets[0]
     with pytest.raises(ValueError, match="park/1"):
         sheets.view(b, sheet, "C001")
+
+
+def test_a_tree_the_sheets_edge_cuts_is_painted_as_a_tree(tmp_path):
+    """The example park's sheet is 2361 px wide, and its last column is seen by no cut (C008's frame ends 0.02 px
+    short of that pixel's centre). Left white and padded with white to 2368, that strip joined every area the
+    edge cuts, and the draft painted the rightmost tree (C008 sees it) in the sky's colours."""
+    from pathlib import Path
+
+    from shotrender.backends.draft import DraftBackend
+    from shotrender.images import decode_png
+    from shotrender.plan import make_plan, select
+    from shotrender.render import RenderOptions, render
+    from shotrender.shotlist import load
+
+    path = Path(__file__).resolve().parents[1] / "shots" / "example" / "episode.yaml"
+    plan = select(make_plan(load(path)), chain="park")
+    render(plan, DraftBackend(), RenderOptions(tmp_path, stage="sheets"))
+    registration = json.loads((tmp_path / "sheets" / "ep01_park.registration.json").read_text())
+    sheet = sheets.Registration.from_dict(registration["registration"]).sheets[0]
+    painting = decode_png((tmp_path / "sheets" / "ep01_park_1.png").read_bytes()).astype(np.float64)
+
+    def colour(x: float, y: float) -> np.ndarray:  # a point of C008's frame, on the sheet's painting
+        (sx, sy), = cv2.perspectiveTransform(np.float64([[[x, y]]]), sheet.matrix("C008"))[0]
+        return np.median(painting[round(sy) - 4:round(sy) + 5, round(sx) - 4:round(sx) + 5], axis=(0, 1))
+
+    right, middle, sky = colour(930, 220), colour(560, 200), colour(300, 30)  # two crowns, the sky
+    assert np.linalg.norm(right - middle) < np.linalg.norm(right - sky), (right, middle, sky)

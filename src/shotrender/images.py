@@ -63,9 +63,16 @@ def decode_png(data: bytes) -> np.ndarray | None:
     return None if arr is None else np.ascontiguousarray(arr[:, :, ::-1])
 
 
+#: how pad8 grows a picture (named in every sheet's cache key, with sheets.UNSEEN)
+PADDING = "edge"
+
+
 def pad8(image: np.ndarray) -> np.ndarray:
-    """The image on white paper grown right and down to multiples of 8, the size a diffusion model takes."""
+    """The image grown right and down to multiples of 8, the size a diffusion model takes, by repeating its last
+    column and row: an area the edge cuts stays closed there, as the frame's edge closes it. (Grown with white
+    paper, every area the right or bottom edge cut joined the others through the strip: the draft painted the
+    tree at a sheet's right end as sky.)"""
     import cv2
 
     h, w = image.shape[:2]
-    return cv2.copyMakeBorder(image, 0, -h % 8, 0, -w % 8, cv2.BORDER_CONSTANT, value=(255, 255, 255))
+    return cv2.copyMakeBorder(image, 0, -h % 8, 0, -w % 8, cv2.BORDER_REPLICATE)

@@ -520,7 +520,7 @@ class Run:
             attempts: list[_Attempt] = []
             try:
                 self.ensure_loaded()
-                padded = pad8(self.state.mosaic(sheet))
+                padded = pad8(self.state.mosaic(sheet, painted=True))
                 # a later sheet of a place (another angle) is held to the colours of its first sheet
                 while not attempts or (attempts[-1].over(settings.colour_limit)
                                        and len(attempts) < settings.max_attempts):
@@ -585,7 +585,7 @@ class Run:
                 raise BackendError(f"its base sheet {sheet.base} has no painting")
             self.ensure_loaded()
             params = place_params(self.sl, base["chain"], sheet.variant)
-            request = variants.request(sheet, painting[0], self.state.mosaic(sheet), params,
+            request = variants.request(sheet, painting[0], self.state.mosaic(sheet, painted=True), params,
                                        self.sl.continuity_for(base["chain"]))
             t = time.perf_counter()
             image = variants.crop(self.backend.render(request), sheet)

@@ -860,6 +860,24 @@ def mosaic(sheet: Sheet, layouts: Mapping[str, np.ndarray]) -> Mosaic:
     return Mosaic(image, owner >= 0, owner)
 
 
+#: how a sheet's layout is continued where no cut sees before it is painted (named in a sheet's cache key)
+UNSEEN = "nearest seen pixel"
+
+
+def continued(mosaic: Mosaic) -> np.ndarray:
+    """The sheet's layout as its painting is asked for: where no cut sees (a strip past the outermost frames, a
+    turned cut's corners), each pixel is the nearest seen one, so a line a frame's edge cuts runs on to the
+    sheet's edge and the areas it parts stay apart there, as the frame's edge keeps them apart. (Left white
+    paper, that strip joined every area the frames' edges cut into one: the draft painted the tree at the
+    example park's right end as its sky.)"""
+    if mosaic.coverage.all() or not mosaic.coverage.any():
+        return mosaic.image
+    _, nearest = cv2.distanceTransformWithLabels((~mosaic.coverage).view(np.uint8), cv2.DIST_L2, 3,
+                                                 labelType=cv2.DIST_LABEL_PIXEL)
+    seen = np.flatnonzero(mosaic.coverage)  # label k is the k-th seen pixel in raster order
+    return mosaic.image.reshape(-1, 3)[seen[nearest.ravel() - 1]].reshape(mosaic.image.shape)
+
+
 def view(sheet_image: np.ndarray, sheet: Sheet, cut: str) -> tuple[np.ndarray, np.ndarray]:
     """A sheet-size picture (the mosaic, the sheet's painting) seen by the cut's camera: (the picture at the
     cut's frame size, bool where the camera sees inside the sheet)."""

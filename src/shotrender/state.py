@@ -40,7 +40,7 @@ from shotrender import model_settings as models
 from shotrender.backends.base import PARAMS
 from shotrender.errors import BackendError, UsageError
 from shotrender.files import WriteError, own_folder, read_named_image, read_regular, write_text_atomic
-from shotrender.images import read_layout
+from shotrender.images import PADDING, read_layout
 from shotrender.plan import Job, Link, Placed, Plan, SheetInfo, make_plan, place_params, refinement
 from shotrender.review import takes
 from shotrender.review.decisions import Reviews, latest_region
@@ -153,8 +153,10 @@ def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None 
         region = current.get("region")
         reasons.append(f"region {','.join(map(str, region['rect']))} retaken" if region
                        else "its region retake no longer applies")
+    if "unseen" in current and recorded.get("unseen") != current["unseen"]:
+        reasons.append("shotrender continues a sheet's layout past its cuts' frames another way now")
     for name in sorted(set(current) - {"layout", "params", "backend", "sheet", "cuts", "camera", "colours",
-                                       "move", "moves", "regions", "base", "region"}):
+                                       "move", "moves", "regions", "base", "region", "unseen"}):
         if recorded.get(name) != current[name] and (name != "continuity" or was_on):
             reasons.append(f"{name} settings changed")
     return reasons or ["inputs changed"]
@@ -183,7 +185,8 @@ class State:
         self.sl = plan.shotlist
         self.sheet_store = Store(store.dir / SHEETS_FOLDER, self.sl.episode)
         self._places: dict[str, sheets.Registration] = {}
-        self._mosaics: dict = {}  # sheet id -> its layout
+        self._mosaics: dict = {}  # sheet id -> its layout (sheets.Mosaic)
+        self._continued: dict = {}  # sheet id -> its layout as its painting is asked for
         self._sheet_keys: dict[str, tuple[str, dict, str]] = {}  # sheet id -> key, inputs, first reason or ""
         self._chains: dict[str, tuple[Job, ...]] | None = None
         self._jobs: dict[str, Job] | None = None
@@ -553,25 +556,14 @@ class State:
                 "camera": {cut: _rows(sheet.matrix(cut)) for cut in sheet.cuts},
                 **({"moves": {cut: jobs[cut].camera.path_dict() for cut in sheet.sizes}} if sheet.sizes else {}),
                 "size": list(sheet.size),
-                "params": {name: params[name] for name in PARAMS if name in self.reads},
-                "backend": self.identity,
+                **self._painted_with(bg, params),
                 "mosaic": sheets.SCHEMA,
-                "request": sheet_extra(self.sl.continuity_for(bg)),
             }
-            if params["loras"] and "loras" in self.reads:
-                inputs["loras"] = models.lora_inputs(params["loras"])
-            if params["art_board"] and "art_board" in self.reads:
-                inputs["art_board"] = boards.key_inputs(params["art_board"])
             first = self.first_sheet(bg)
             if first is not None and first.id != sheet.id:  # a later sheet keeps the first one's colours
                 inputs["colours"] = {"id": first.id, "key": self.sheet_key(first)[0],
                                      "settings": self.sl.continuity_for(bg).as_dict()}
-            key = cache_key(inputs)
-            stored = self.sheet_store.read_state(sheet_name(sheet))
-            state, reasons = self._judge(stored, key)
-            if state == "stale" and stored.record["key"] != key:
-                reasons = tuple(stale_reasons(stored.record.get("inputs"), inputs))
-            self._sheet_keys[sheet.id] = (key, inputs, reasons[0] if reasons and state not in SKIPPED else "")
+            self._sheet_keys[sheet.id] = self._judged_sheet(sheet, inputs)
         return self._sheet_keys[sheet.id]
 
     def _variant_key(self, sheet: sheets.Sheet) -> tuple[str, dict, str]:
@@ -583,14 +575,28 @@ class State:
             "base": {"id": sheet.base, "key": self.sheet_key(sheets.base_of(sheet))[0]},
             "variant": sheet.variant,
             "size": list(sheet.size),
+            **self._painted_with(bg, params),
+        }
+        return self._judged_sheet(sheet, inputs)
+
+    def _painted_with(self, bg: str, params: dict) -> dict:
+        """The inputs of a sheet's key that say how it is painted: the place's parameters the backend reads
+        (plan.place_params, a variant's with it), the backend, the request's settings, and the LoRAs' and
+        the art board's contents when it reads them."""
+        inputs = {
             "params": {name: params[name] for name in PARAMS if name in self.reads},
             "backend": self.identity,
             "request": sheet_extra(self.sl.continuity_for(bg)),
+            "unseen": [sheets.UNSEEN, PADDING],
         }
         if params["loras"] and "loras" in self.reads:
             inputs["loras"] = models.lora_inputs(params["loras"])
         if params["art_board"] and "art_board" in self.reads:
             inputs["art_board"] = boards.key_inputs(params["art_board"])
+        return inputs
+
+    def _judged_sheet(self, sheet: sheets.Sheet, inputs: dict) -> tuple[str, dict, str]:
+        """A sheet's key from its inputs, and the first reason its stored painting is not up to date ("")."""
         key = cache_key(inputs)
         stored = self.sheet_store.read_state(sheet_name(sheet))
         state, reasons = self._judge(stored, key)
@@ -606,10 +612,16 @@ class State:
         return {"cuts": [[cut, self._sha(jobs[cut])] for cut in mine],
                 "camera": {cut: _rows(sheet.matrix(cut)) for cut in mine}}
 
-    def mosaic(self, sheet: sheets.Sheet):
+    def mosaic(self, sheet: sheets.Sheet, painted: bool = False):
         """The sheet's layout (sheets.mosaic), from the layout bytes its key was made of; made once. A variant's
-        sheet has its base's."""
+        sheet has its base's. `painted`: as its painting is asked for, continued where no cut sees
+        (sheets.continued)."""
         sheet = sheets.base_of(sheet)
+        if painted:
+            if sheet.id not in self._continued:
+                self.mosaic(sheet)
+                self._continued[sheet.id] = sheets.continued(self._mosaics[sheet.id])
+            return self._continued[sheet.id]
         if sheet.id not in self._mosaics:
             recorded = dict(tuple(c) for c in self.sheet_key(sheet)[1]["cuts"])
             jobs = {j.cut: j for j in self.chain_jobs(sheet.id.split("/")[0])}
@@ -619,8 +631,8 @@ class State:
                 if sha256_bytes(data) != recorded[cut]:
                     raise BackendError(f"the layout of {cut} changed during the run; run it again")
                 layouts[cut] = self.layout_of(jobs[cut], data)
-            self._mosaics[sheet.id] = sheets.mosaic(sheet, layouts).image
-        return self._mosaics[sheet.id]
+            self._mosaics[sheet.id] = sheets.mosaic(sheet, layouts)
+        return self._mosaics[sheet.id].image
 
     # ---------------------------------------------------------------------------------------- helpers
     def chain_jobs(self, bg: str) -> tuple[Job, ...]:

@@ -26,7 +26,8 @@ from shotrender.state import sheet_extra
 def request(sheet: sheets.Sheet, base_painting: np.ndarray, mosaic: np.ndarray, params: dict,
             settings: Continuity, *, prompt: str | None = None, negative: str | None = None,
             seed: int | None = None) -> RenderRequest:
-    """The request that paints a variant's sheet from its base sheet's painting (both sheet-size RGB uint8):
+    """The request that paints a variant's sheet from its base sheet's painting and layout (both sheet-size RGB
+    uint8; the layout as the base was painted from, State.mosaic(sheet, painted=True)):
     `params` are the variant's (plan.place_params(shotlist, bg, variant)); `prompt`, `negative` and `seed`,
     given, replace theirs (a retake's). The backend's picture is cut back to the sheet's size (`crop`)."""
     if sheet.variant is None:
