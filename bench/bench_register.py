@@ -134,7 +134,6 @@ def status(n: int, size: tuple[int, int]) -> None:
                 "cuts": [{"id": c.id, "layout": f"layouts/{c.id}.png", "bg": "street"} for c in cuts]}
         path = write_shotlist(folder, data, layouts=False)
         print(f"\n{n} cuts of one place at {size[0]}x{size[1]}, draft model (whole process: wall s, CPU s)")
-        cpu_of = {}
         for what, command in (("render (registers, fills the cache, paints)", "render"),
                               ("status after it", "status"), ("status again", "status"),
                               ("one layout redrawn: render", "render")):
@@ -146,8 +145,8 @@ def status(n: int, size: tuple[int, int]) -> None:
             subprocess.run([sys.executable, "-m", "shotrender", command, str(path), *(
                 ("--progress", "none") if command == "render" else ())], capture_output=True, check=True)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu_of[what] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-            print(f"  {what}: {time.perf_counter() - t:.2f} wall, {cpu_of[what]:.2f} CPU")
+            used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+            print(f"  {what}: {time.perf_counter() - t:.2f} wall, {used:.2f} CPU")
 
 
 def accuracy(args) -> None:
