@@ -161,7 +161,6 @@ def own_folder(folder: Path, use: str) -> Path:
     return folder
 
 
-
 def readable_json(value, depth: int, sort_keys: bool = False, level: int = 0) -> str:
     """JSON indented for reading down to `depth`, each deeper value and each list of plain values on one line.
 

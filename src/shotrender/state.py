@@ -186,7 +186,7 @@ class State:
         self.reviews = Reviews.of(self.sl)  # the director's decisions: an approved picture is locked
         self.retouch_folder = retouch.Folder(store.dir, self.sl.episode)
         self._takes: dict | None = None  # cut -> its takes (review/takes.py), listed on first need
-        self._retouches: dict[tuple[str, bool], dict[str, str]] = {}  # (sheet id, waiting) -> State.retouches,
+        self._retouches: dict[tuple[str, bool], dict[str, str]] = {}  # (sheet id, waiting) -> State.retouches
         self._retouches_at = 0  # as of this many writes of the store
 
     # ---------------------------------------------------------------------------------------- rules
