@@ -9,9 +9,11 @@ empty pair cache (CPU seconds of this process, which move less than wall time wi
 on one thread), "ratio" is that over N = 40's (every pair tried would be 4x at 80 and 16x at 160). "edit s"
 registers again after one layout is redrawn, from the pair cache the first filled; "edit/first" is the
 goal's ratio. The error is the largest corner displacement, through the sheet, over every pair of cuts
-whose frames overlap by a fifth or more in truth. `--status N` times `shotrender status` on N cuts
-written as a shot list: the first (which registers and fills the cache) and the next (which reads it),
-in wall and CPU seconds of the whole process.
+whose frames overlap by a fifth or more in truth; "no redraw" is the same over the pairs of which neither cut
+is a hand-redrawn return (every control point moved by up to 1 px), "> 1 px" how many pairs exceed 1 px.
+`--status N` writes the N cuts as a shot list (draft model) and times, in wall and CPU seconds of the whole
+process: `shotrender render` (registers, fills the cache, paints), then `shotrender status` after it (reads
+the cache and the renders), then one layout redrawn and `render` again.
 
 Accuracy (`--sizes`):
 the layouts are tests/location.py's park, drawn at each size: six cuts (a pan over three, the last
@@ -70,16 +72,20 @@ def main() -> None:
         accuracy(args)
 
 
-def place_error(reg: sheets.Registration, cuts, size: tuple[int, int]) -> float:
-    """The largest corner error through the sheets over the pairs of cuts that overlap in truth."""
+def place_error(reg: sheets.Registration, cuts, size: tuple[int, int]) -> tuple[float, float, int, int]:
+    """Corner errors through the sheets over the pairs of cuts that overlap in truth: (the largest, the largest
+    over pairs of which neither cut is a redrawn return, how many pairs are over 1 px, how many pairs)."""
     truth = {c.id: c.camera.world_to_cut(size) for c in cuts}
-    worst = 0.0
+    redrawn = {c.id for c in cuts if c.jitter}
+    errors = []
     for s in reg.sheets:
         for a, b in itertools.combinations(s.cuts, 2):
             true = truth[a] @ np.linalg.inv(truth[b])
             if sheets._overlap(true, size[::-1], size[::-1]) >= 0.2:
-                worst = max(worst, corner_error(np.linalg.inv(s.matrix(a)) @ s.matrix(b), true, size))
-    return worst
+                errors.append((corner_error(np.linalg.inv(s.matrix(a)) @ s.matrix(b), true, size),
+                               not {a, b} & redrawn))
+    return (max(e for e, _ in errors), max((e for e, drawn_once in errors if drawn_once), default=0.0),
+            sum(e > 1 for e, _ in errors), len(errors))
 
 
 def cpu(fn):
@@ -92,7 +98,7 @@ def scale(counts: list[int], size: tuple[int, int]) -> None:
     cv2.setNumThreads(1)
     print(f"one place at {size[0]}x{size[1]}, opencv {cv2.__version__} on one thread")
     print(f"{'cuts':>5} {'first s':>8} {'ratio':>6} {'pairs':>6} {'all pairs':>9} {'sheets':>7} {'err px':>7} "
-          f"{'edit s':>7} {'edit/first':>10} {'edit pairs':>10}")
+          f"{'no redraw':>9} {'> 1 px':>9} {'edit s':>7} {'edit/first':>10} {'edit pairs':>10}")
     base = None
     for n in counts:
         cuts = L.street(n)
@@ -106,9 +112,11 @@ def scale(counts: list[int], size: tuple[int, int]) -> None:
         again = pairing.Cache.from_dict(cache.to_dict())
         edit, reg2 = cpu(lambda edited=edited, again=again: sheets.register("street", edited, cache=again))
         sizes = sorted((len(s.cuts) for s in reg2.sheets), reverse=True)
+        worst, clean, over, sampled = place_error(reg, cuts, size)
         print(f"{n:>5} {first:>8.1f} {first / base:>6.2f} {len(reg.pairs):>6} {n * (n - 1) // 2:>9} "
               f"{'+'.join(map(str, sorted((len(s.cuts) for s in reg.sheets), reverse=True))):>7} "
-              f"{place_error(reg, cuts, size):>7.2f} {edit:>7.2f} {edit / first:>10.3f} {again.misses:>10}"
+              f"{worst:>7.2f} {clean:>9.2f} {f'{over}/{sampled}':>9} {edit:>7.2f} {edit / first:>10.3f} "
+              f"{again.misses:>10}"
               + ("" if sizes == [n] else f"  after the edit: {'+'.join(map(str, sizes))}"))
 
 
@@ -125,11 +133,17 @@ def status(n: int, size: tuple[int, int]) -> None:
                 "backgrounds": {"street": {"prompt": "a street"}},
                 "cuts": [{"id": c.id, "layout": f"layouts/{c.id}.png", "bg": "street"} for c in cuts]}
         path = write_shotlist(folder, data, layouts=False)
-        print(f"\nshotrender status on {n} cuts of one place at {size[0]}x{size[1]} (whole process: wall s, CPU s)")
-        for what in ("first (registers, fills the cache)", "again (reads it)"):
+        print(f"\n{n} cuts of one place at {size[0]}x{size[1]}, draft model (whole process: wall s, CPU s)")
+        for what, command in (("render (registers, fills the cache, paints)", "render"),
+                              ("status after it", "status"), ("status again", "status"),
+                              ("one layout redrawn: render", "render")):
+            if what.startswith("one layout"):
+                k = n // 2
+                image = L.draw(cuts[k].camera, size, L.line_width(size), cuts[k].shapes, 1.0, 99)
+                cv2.imwrite(str(folder / "layouts" / f"{cuts[k].id}.png"), image[..., ::-1])
             t, before = time.perf_counter(), resource.getrusage(resource.RUSAGE_CHILDREN)
-            subprocess.run([sys.executable, "-m", "shotrender", "status", str(path)], capture_output=True,
-                           check=False)
+            subprocess.run([sys.executable, "-m", "shotrender", command, str(path), *(
+                ("--progress", "none") if command == "render" else ())], capture_output=True, check=True)
             after = resource.getrusage(resource.RUSAGE_CHILDREN)
             used = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
             print(f"  {what}: {time.perf_counter() - t:.2f} wall, {used:.2f} CPU")

@@ -44,12 +44,14 @@ def test_missing_file_and_bad_selector_exit_2(tmp_path):
 
 
 def test_json_output_is_the_same_document_as_json_dumps():
-    from shotrender.cli import _json
+    from shotrender.files import readable_json
 
     doc = {"a": [1, 2.5, None], "b": [{"c": "é \"q\"\n", "d": [{"e": []}, {}]}], "f": {}, "g": [], "h": [[1], [2]]}
     for depth in range(5):
-        assert json.loads(_json(doc, depth)) == doc
-    assert _json(doc, 2).count("\n") > _json(doc, 1).count("\n") > 0
+        assert json.loads(readable_json(doc, depth)) == doc
+        assert readable_json(doc, depth, sort_keys=True) == readable_json(json.loads(json.dumps(doc, sort_keys=True)),
+                                                                          depth)
+    assert readable_json(doc, 2).count("\n") > readable_json(doc, 1).count("\n") > 0
 
 
 @pytest.mark.parametrize("args", [["plan", "--cuts", ""], ["plan", "--chain", ","], ["render", "--force-cuts", ""],

@@ -138,3 +138,54 @@ def test_min_agreement_is_the_places_setting_and_status_names_it(tmp_path):
     bad = write_shotlist(tmp_path, episode(cuts, continuity={"min_agreement": 0.3}), "bad.yaml", layouts=False)
     result = CliRunner().invoke(cli, ["validate", str(bad)])
     assert result.exit_code == 2 and "continuity.min_agreement: must be between 0.5 and 1, got 0.3" in result.output
+
+
+def test_a_pan_along_repeating_facades_and_a_close_up_are_painted_on_their_places_sheet(tmp_path):
+    """Issue 28's two hard cases painted (draft backend): a PAN whose first frame starts 22 % into a fixed
+    cut's framing along houses that repeat every 30 % (it locked onto the wrong house and was painted alone,
+    with a colour break), and a 2.3x close-up (refused at agreement 0.789). Both are views of the fixed cut's
+    sheet, and their paint agrees with the fixed cut's within 0.3x of painting each cut alone, compared at the
+    coarser picture's resolution (the finer one brought down to it by area averaging)."""
+    from shotrender.render import RenderOptions, render
+    from shotrender.state import RunSettings
+    from test_sheet_continuity import _near_lines
+
+    w, h = SIZE
+    shapes = L.facades(landmarks=True)
+    pan_camera = L.Camera(0.22 + 1.0, 0.0, zoom=1 / 3)  # three frames wide; its left frame centred at 0.22
+    drawn = {"F01": L.draw(L.Camera(0, 0), SIZE, L.line_width(SIZE), shapes),
+             "P01": L.draw(pan_camera, (3 * w, h), L.line_width(SIZE), shapes),
+             "C01": L.draw(L.Camera(0.12, 0.04, zoom=2.3), SIZE, L.line_width(SIZE), shapes)}
+    (tmp_path / "layouts").mkdir()
+    for c, image in drawn.items():
+        cv2.imwrite(str(tmp_path / "layouts" / f"{c}.png"), image[..., ::-1])
+    cuts = [{"id": c, "layout": f"layouts/{c}.png", "bg": "street"} for c in drawn]
+    cuts[1]["camera"] = {"from": {"x": 0, "y": 0, "width": w}, "to": {"x": 2 * w, "y": 0, "width": w}, "frames": 48}
+    path = write_shotlist(tmp_path, episode(cuts, size=list(SIZE), output="out"), layouts=False)
+    plan = make_plan(load(path))
+    rows = {r.cut: r for r in status(plan, DraftBackend(), tmp_path / "out")}
+    assert rows["P01"].alone is None and rows["C01"].alone is None, (rows["P01"].alone, rows["C01"].alone)
+    assert "street/1" in rows and rows["street/1"].kind == "sheet"
+    pictures = {}
+    for name, run in (("on", RunSettings()), ("off", RunSettings(continuity=False))):
+        render(plan, DraftBackend(), RenderOptions(tmp_path / name, run))
+        pictures[name] = {c: cv2.imread(str(tmp_path / name / f"ep01_{c}.png"))[..., ::-1] for c in drawn}
+
+    def disagreement(pics: dict, fine: str, coarse: str, to_coarse: np.ndarray) -> float:
+        size = pics[coarse].shape[1::-1]
+        seen = sheets.warp(pics[fine], to_coarse, size)  # area-averaged where it shrinks
+        inside = cv2.warpPerspective(np.ones(pics[fine].shape[:2], np.uint8), to_coarse, size,
+                                     flags=cv2.INTER_NEAREST)
+        mask = cv2.erode(inside, np.ones((5, 5), np.uint8)) > 0
+        fine_lines = cv2.warpPerspective(drawn[fine], to_coarse, size, borderValue=(255, 255, 255))
+        mask &= ~_near_lines(drawn[coarse], 3) & ~_near_lines(fine_lines, 3)
+        diff = np.abs(pics[coarse].astype(np.float32) - seen.astype(np.float32)).mean(axis=2) / 255
+        return float(diff[mask].mean())
+
+    fixed = L.Camera(0, 0).cut_to_world(SIZE)
+    for fine, coarse, to_coarse in (
+            ("F01", "P01", pan_camera.world_to_cut((3 * w, h)) @ fixed),  # the PAN's deliverable: frame scale
+            ("C01", "F01", L.Camera(0, 0).world_to_cut(SIZE) @ L.Camera(0.12, 0.04, zoom=2.3).cut_to_world(SIZE))):
+        on, off = (disagreement(pictures[k], fine, coarse, to_coarse) for k in ("on", "off"))
+        print(f"{fine} against {coarse}: paint error {on:.4f} with sheets, {off:.4f} alone ({on / off:.3f}x)")
+        assert on <= 0.3 * off, (fine, coarse, on, off)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 import socket
 import stat
@@ -159,3 +160,20 @@ def own_folder(folder: Path, use: str) -> Path:
         raise UsageError(f"{folder} is a symlink or not a folder; remove it and run again: {use}")
     return folder
 
+
+def readable_json(value, depth: int, sort_keys: bool = False, level: int = 0) -> str:
+    """JSON indented for reading down to `depth`, each deeper value and each list of plain values on one line.
+
+    `json.dumps(indent=...)` runs Python's slow encoder: for a 30,000-cut plan that was 0.75 s of 2.5 s, and
+    most of a cached 300-cut re-run's manifest. Below `depth` the C encoder writes each value; the text
+    parses to the same document.
+    """
+    if level >= depth or not isinstance(value, (dict, list)) or not value or (
+            isinstance(value, list) and not isinstance(value[0], (dict, list))):
+        return json.dumps(value, sort_keys=sort_keys)
+    pad, inner = "  " * level, "  " * (level + 1)
+    if isinstance(value, dict):
+        items = [f"{inner}{json.dumps(k)}: {readable_json(value[k], depth, sort_keys, level + 1)}"
+                 for k in (sorted(value) if sort_keys else value)]
+        return "{\n" + ",\n".join(items) + f"\n{pad}}}"
+    return "[\n" + ",\n".join(f"{inner}{readable_json(v, depth, sort_keys, level + 1)}" for v in value) + f"\n{pad}]"

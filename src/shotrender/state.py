@@ -195,6 +195,8 @@ class State:
         self.reviews = Reviews.of(self.sl)  # the director's decisions: an approved picture is locked
         self.retouch_folder = retouch.Folder(store.dir, self.sl.episode)
         self._takes: dict | None = None  # cut -> its takes (review/takes.py), listed on first need
+        self._retouches: dict[tuple[str, bool], dict[str, str]] = {}  # (sheet id, waiting) -> State.retouches
+        self._retouches_at = 0  # as of this many writes of the store
 
     # ---------------------------------------------------------------------------------------- rules
     def continuity_on(self, job: Job) -> bool:
@@ -372,7 +374,15 @@ class State:
         is retouched at its picture's size today (patches.fit) on the layout it has now (a redrawn cut's
         retouch no longer fits), and, with `waiting`, each retouch file waiting to be taken in (render takes it
         in before it paints the sheet); and for each cut whose picture is its region retake painted, while
-        that retake holds (`region_patch`)."""
+        that retake holds (`region_patch`). Each cut of a sheet asks it of all of them: it is worked out again
+        only when the store has written since."""
+        if self._retouches_at != self.store.writes:
+            self._retouches, self._retouches_at = {}, self.store.writes
+        if (sheet.id, waiting) not in self._retouches:
+            self._retouches[sheet.id, waiting] = self._find_retouches(sheet, waiting)
+        return dict(self._retouches[sheet.id, waiting])
+
+    def _find_retouches(self, sheet: sheets.Sheet, waiting: bool) -> dict[str, str]:
         jobs = {j.cut: j for j in self.chain_jobs(sheet.id.split("/")[0])}
         out = {}
         for cut in sheet.cuts:

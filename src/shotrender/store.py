@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from shotrender.files import TMP_MARK, host, open_lock, read_regular, write_atomic, write_error
+from shotrender.files import TMP_MARK, host, open_lock, read_regular, readable_json, write_atomic, write_error
 from shotrender.plan import Plan
 
 SIDECAR_SCHEMA = "shotrender.cut/1"
@@ -70,6 +70,9 @@ class Store:
         self.dir = Path(out_dir)
         self.episode = episode
         self._verified: dict[str, tuple[tuple, CutState]] = {}  # cut -> stamp of its two files, verified state
+        # Files this store replaced or removed: what a reader remembers of the folder holds while it is unchanged
+        # (state.State.retouches asks of every cut of a sheet for each of its cuts).
+        self.writes = 0
 
     # -------------------------------------------------------------------------------- names
     def png_path(self, cut: str) -> Path:
@@ -109,6 +112,7 @@ class Store:
         return removed
 
     def _write_atomic(self, final: Path, data: bytes) -> None:
+        self.writes += 1
         write_atomic(final, data)
 
     def write_cut(self, cut: str, png: bytes, record: dict) -> dict:
@@ -173,6 +177,7 @@ class Store:
                 os.unlink(path)
 
     def _drop_sidecar(self, cut: str) -> None:
+        self.writes += 1
         path = self.sidecar_path(cut)
         try:
             path.unlink()
@@ -213,9 +218,10 @@ class Store:
         return state
 
     def _stamp(self, cut: str) -> tuple | None:
+        base = os.path.join(self.dir, f"{self.episode}_{cut}")  # a string: a cached re-run stamps each cut often
         try:
             return tuple((s.st_ino, s.st_size, s.st_mtime_ns, s.st_ctime_ns)
-                         for s in (os.stat(self.sidecar_path(cut)), os.stat(self.png_path(cut))))
+                         for s in (os.stat(base + ".json"), os.stat(base + ".png")))
         except OSError:
             return None
 
@@ -290,8 +296,8 @@ class Store:
                 "counts": _count(cuts),
                 "cuts": cuts,
             }
-            data = json.dumps(manifest, indent=2, sort_keys=True).encode() + b"\n"
-            self._write_atomic(self.manifest_path, data)
+            # each cut's entry on one line (the C encoder's): indenting it all was most of a cached re-run's write
+            self._write_atomic(self.manifest_path, (readable_json(manifest, 2, sort_keys=True) + "\n").encode())
         return manifest
 
     def _sheet_entries(self) -> list[dict]:
@@ -302,7 +308,7 @@ class Store:
         prefix = f"{self.episode}_"
         for path in sorted(folder.glob(f"{prefix}*.json")) if folder.is_dir() else ():
             name = path.name[len(prefix):-len(".json")]
-            if name.endswith(".registration"):
+            if name.endswith((".registration", ".pairs")):  # registration's caches, not paintings
                 continue
             state = sheets.read_state(name)
             if state.record is not None and isinstance(state.record.get("sheet"), str):
