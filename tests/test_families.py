@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import struct
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -65,19 +66,24 @@ def test_each_family_is_recognised_from_its_model_index(tiny_families, tiny_mode
     assert families.recognise(str(tiny_model)).name == "sd"
 
 
+def _index_only(folder, pipeline, transformer):
+    """A model folder with only its model_index.json: a `pipeline` whose transformer is a `transformer`."""
+    folder.mkdir()
+    (folder / "model_index.json").write_text(json.dumps(
+        {"_class_name": pipeline, "transformer": ["diffusers", transformer]}))
+    return str(folder)
+
+
 def test_an_editing_model_or_another_transformer_is_refused_by_name(tmp_path):
-    kontext = tmp_path / "kontext"
-    kontext.mkdir()
-    (kontext / "model_index.json").write_text(json.dumps(
-        {"_class_name": "FluxKontextPipeline", "transformer": ["diffusers", "FluxTransformer2DModel"]}))
+    kontext = _index_only(tmp_path / "kontext", "FluxKontextPipeline", "FluxTransformer2DModel")
     with pytest.raises(ModelError, match="FLUX.1 Kontext .* instruction-editing"):
-        families.recognise(str(kontext))
-    other = tmp_path / "wan"
-    other.mkdir()
-    (other / "model_index.json").write_text(json.dumps(
-        {"_class_name": "WanPipeline", "transformer": ["diffusers", "WanTransformer3DModel"]}))
+        families.recognise(kontext)
+    assert families.editor(kontext).name == "flux-kontext"  # what a retake_model: takes
+    other = _index_only(tmp_path / "wan", "WanPipeline", "WanTransformer3DModel")
     with pytest.raises(ModelError, match="WanTransformer3DModel, a model family this backend does not paint"):
-        families.recognise(str(other))
+        families.recognise(other)
+    with pytest.raises(ModelError, match="is a WanPipeline, not an instruction-editing model"):
+        families.editor(other)
 
 
 def _header_only(path, keys):
@@ -352,3 +358,80 @@ def test_render_with_a_transformer_model_given_on_the_command_line_checks_its_si
     assert result.returncode == 2, result.stderr
     assert "is a Z-Image model, which paints sizes whose sides are multiples of 16" in result.stderr
     assert not (tmp_path / "renders").exists()
+
+
+# -- retake_model: a director's cut retake painted by an instruction-editing model ------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_kontext_folder(tiny_families, tmp_path_factory):
+    from tinyfamilies import tiny_kontext
+
+    return tiny_kontext(tiny_families["flux"], tmp_path_factory.mktemp("kontext") / "kontext")
+
+
+def test_an_editing_backend_changes_the_picture_it_is_given_as_its_words_say(tiny_kontext_folder, tiny_families):
+    backend = DiffusersBackend(str(tiny_kontext_folder), device="cpu", editing=True)
+    assert (backend.identity()["family"], backend.identity()["pipeline"]) == ("flux-kontext", "FluxKontextPipeline")
+    edit = family_request(prompt="warmer sky", steps=2, width=96, init_image=layout(width=96), layout=layout(width=96))
+    first = backend.render(edit)
+    assert first.shape == (64, 96, 3) and backend.describe()["pipeline"] == "FluxKontextPipeline"
+    assert digest(backend.render(edit)) == digest(first)
+    assert digest(backend.render(replace(edit, prompt="a red sign"))) != digest(first)
+    assert digest(backend.render(replace(edit, init_image=layout((9, 40), width=96)))) != digest(first)
+    with pytest.raises(ModelError, match="is a FluxPipeline, not an instruction-editing model"):
+        DiffusersBackend(str(tiny_families["flux"]), editing=True)
+
+
+def _cli(*args):
+    """One command in this process (torch imported once for the module), its exit code 0."""
+    from click.testing import CliRunner
+
+    from shotrender.cli import cli
+
+    done = CliRunner().invoke(cli, [str(a) for a in args])
+    assert done.exit_code == 0, done.output
+    return done
+
+
+def test_a_cut_retake_is_painted_by_the_retake_model_from_the_picture_sent_back(tiny_kontext_folder, tmp_path):
+    """Two cuts rendered with the draft backend are sent back with notes; `render --retakes` loads the retake model
+    once and paints each retake from the picture sent back and its note; the cut is then up to date, and the same
+    retake painted again gives the same bytes."""
+    import hashlib
+
+    from shotrender.backends.diffusers import pipeline
+    from shotrender.images import decode_png
+
+    data = episode([cut("C001"), cut("C002", bg="street")], size=[128, 64], retake_model=str(tiny_kontext_folder))
+    data["defaults"].update(steps=2, guidance=3.5)
+    path = write_shotlist(tmp_path, data, width=128, height=64)
+    out = tmp_path / "renders" / "ep01"
+    loads = pipeline.LOAD_COUNT
+    _cli("render", path)
+    assert pipeline.LOAD_COUNT == loads  # no retake yet: the retake model is not loaded
+    sent_back = (out / "ep01_C001.png").read_bytes()
+    _cli("decide", path, "C001", "retake", "--note", "warmer sky", "--by", "ana")
+    _cli("decide", path, "C002", "retake", "--note", "a red sign", "--words", "neon", "--by", "ana")
+    _cli("render", path, "--retakes")
+    assert pipeline.LOAD_COUNT == loads + 1  # loaded once for both
+    record = json.loads((out / "ep01_C001.json").read_text())
+    assert record["retake"]["instruction"] == "warmer sky" and record["retake"]["take"] == 1
+    assert record["retake"]["picture"] == hashlib.sha256(sent_back).hexdigest()
+    assert (record["device"]["pipeline"], record["continuity"]["mode"]) == ("FluxKontextPipeline", "retake")
+    assert json.loads((out / "ep01_C002.json").read_text())["retake"]["instruction"] == "a red sign; neon"
+    edited = (out / "ep01_C001.png").read_bytes()
+    assert edited != sent_back and decode_png(edited).shape == (64, 128, 3)
+    rows = {r["cut"]: r for r in json.loads(_cli("status", path, "--json").output) if r["kind"] == "cut"}
+    assert rows["C001"]["state"] == "up to date", rows["C001"]
+    _cli("render", path, "--force-cuts", "C001")  # the same retake of the same picture, painted again
+    assert (out / "ep01_C001.png").read_bytes() == edited
+
+
+def test_validate_refuses_a_retake_model_that_is_no_editing_model_with_its_line(tmp_path, tiny_families):
+    path = _shotlist(tmp_path, "draft", retake_model=str(tiny_families["flux"]))
+    result = run_cli("validate", str(path))
+    assert result.returncode == 2, result.stderr
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("retake_model:"))
+    assert (f"{path}:{line}: retake_model: {tiny_families['flux']} is a FluxPipeline, not an instruction-editing "
+            "model") in result.stderr

@@ -178,6 +178,19 @@ def build_tiny_family(family: str, folder: str | Path) -> Path:
     return folder
 
 
+def tiny_kontext(flux_folder: str | Path, folder: str | Path) -> Path:
+    """A tiny FLUX.1 Kontext (an instruction-editing model) from the tiny FLUX.1 folder: the same components under
+    FluxKontextPipeline, as diffusers' own Kontext tests build it (their get_dummy_components are FLUX.1's)."""
+    import json
+    import shutil
+
+    folder = Path(folder)
+    shutil.copytree(flux_folder, folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps({**index, "_class_name": "FluxKontextPipeline"}, indent=2))
+    return folder
+
+
 def build_tiny_flux_lora(folder: str | Path, model_folder: str | Path, *, rank: int = 4) -> Path:
     """A LoRA for the tiny FLUX.1 pipeline at `model_folder`: random peft adapters on its transformer's attention
     (not the usual zeros, so it changes the picture), saved as diffusers saves FLUX.1 LoRAs. Returns the file."""

@@ -294,6 +294,26 @@ def lora_inputs(loras: tuple[tuple[str, float], ...]) -> list[dict]:
     return out
 
 
+def retake_model_problems(shotlist, problem) -> list:
+    """A `retake_model:` that is no instruction-editing model (families.editor), as a `problem(line, field, message,
+    fix, cut)`, before any model loads; a missing path is reported by the file checks."""
+    from shotrender.backends.diffusers import families
+    from shotrender.errors import ModelError
+
+    if not shotlist.retake_model:
+        return []
+    model = shotlist.resolve_path_or_id(shotlist.retake_model)
+    if not (Path(model).exists() or "/" in model):
+        return []
+    try:
+        families.editor(model)
+    except ModelError as e:
+        return [problem(None, "retake_model", str(e), "give a diffusers folder of FLUX.1 Kontext or Qwen-Image-Edit "
+                        "(e.g. `hf download black-forest-labs/FLUX.1-Kontext-dev --local-dir models/kontext`), or "
+                        "remove retake_model: to paint retakes from the layout", None)]
+    return []
+
+
 def family_problems(shotlist, problem) -> list:
     """What the model's family cannot do with this shot list, as `problem(line, field, message, fix, cut)`s, found
     before any model loads: a model of no family painted here, a frame size off the family's multiple, a window

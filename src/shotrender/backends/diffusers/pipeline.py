@@ -77,13 +77,16 @@ class DiffusersBackend:
         dtype: str | None = None,
         allow_unsafe_checkpoint: bool = False,
         options: BackendOptions | None = None,
+        editing: bool = False,
     ):
         self.model = str(model)
         self.kind = model_kind(self.model, allow_unsafe_checkpoint)
         self.path = Path(self.model).expanduser() if self.kind != "hub" else None
         self.config_folder = config_beside(self.path) if self.kind == "file" else None
-        #: the model's family when it can be told without loading (families.recognise), else after load()
-        self.family = families.recognise(self.model)
+        #: the model's family when it can be told without loading (families.recognise), else after load(); an
+        #: editing backend (`retake_model:`) is an instruction-editing model's, told from its configs or refused:
+        #: its requests' init image is the picture to change and their prompt says how (see _arguments)
+        self.family = families.editor(self.model) if editing else families.recognise(self.model)
         self.controlnet = controlnet_folder(controlnet) if controlnet is not None else None
         if device is not None and not DEVICES.match(device):
             raise UsageError(f"device must be cpu, mps, cuda or cuda:N, got {device!r}")
@@ -223,11 +226,12 @@ class DiffusersBackend:
                 extra["controlnet"] = ControlNetModel.from_pretrained(self.controlnet, **dtype_argument(dtype))
             if self.vae is not None:
                 extra["vae"] = self._load_vae(dtype)
-            if self.kind == "folder" and self.family is not None and self.family.transformer:
+            if self.family is not None and self.family.transformer and (self.kind == "folder" or self.family.edits):
                 import diffusers
 
+                # an editing model's hub id is one whose configs are in the local cache (families.editor)
                 pipe = getattr(diffusers, self.family.img2img).from_pretrained(
-                    str(self.path), local_files_only=True, **dtype_argument(dtype))
+                    str(self.path or self.model), local_files_only=True, **dtype_argument(dtype))
             elif self.kind == "folder":
                 from diffusers import AutoPipelineForImage2Image
 
@@ -477,8 +481,9 @@ class DiffusersBackend:
     def _paint_all(self, requests: list[RenderRequest]) -> list[np.ndarray]:
         if requests[0].mask is not None:
             return [self._inpaint(request) for request in requests]
-        # a sheet in windows is one picture at a time: its memory is bounded by the window, not the batch
-        if self._device == "cpu" or len(self._windows(requests[0])) > 1:
+        # a sheet in windows is one picture at a time: its memory is bounded by the window, not the batch; an
+        # editing pipeline takes one picture to change at a time
+        if self._device == "cpu" or self.family.edits or len(self._windows(requests[0])) > 1:
             return [self._paint([request])[0] for request in requests]
         return self._paint(requests)
 
@@ -504,6 +509,9 @@ class DiffusersBackend:
         }
         if self.family.transformer:
             kwargs.update(width=width, height=height, **GUIDANCE[self.family.guidance](first.guidance, negatives))
+        if self.family.edits:  # the picture is changed as the prompt says: all steps run, none keeps the picture
+            del kwargs["strength"]
+            kwargs.update(EDITING.get(self.family.img2img, lambda w, h: {})(width, height))
         if self.controlnet is not None:
             kwargs["control_image"] = [Image.fromarray(control_image(r.layout, r.width, r.height)) for r in requests]
             kwargs["controlnet_conditioning_scale"] = first.control_scale
@@ -655,6 +663,13 @@ GUIDANCE = {
     "embedded": lambda guidance, negatives: {"negative_prompt": None},
     "true_cfg": lambda guidance, negatives: {"true_cfg_scale": guidance, "guidance_scale": None,
                                              "negative_prompt": [n or " " for n in negatives]},
+}
+
+
+#: an editing pipeline's own arguments for a width × height picture. FLUX.1 Kontext resizes the picture to the
+#: resolutions it was trained at and paints at `max_area` unless told: the picture is changed at its own size.
+EDITING = {
+    "FluxKontextPipeline": lambda width, height: {"max_area": width * height, "_auto_resize": False},
 }
 
 
