@@ -426,6 +426,8 @@ def test_a_cut_retake_is_painted_by_the_retake_model_from_the_picture_sent_back(
     assert rows["C001"]["state"] == "up to date", rows["C001"]
     _cli("render", path, "--force-cuts", "C001")  # the same retake of the same picture, painted again
     assert (out / "ep01_C001.png").read_bytes() == edited
+    _cli("report", path)
+    assert "retake painted by the retake model from take 1: warmer sky" in (out / "report.html").read_text()
 
 
 def test_validate_refuses_a_retake_model_that_is_no_editing_model_with_its_line(tmp_path, tiny_families):
