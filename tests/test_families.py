@@ -247,6 +247,42 @@ def test_a_flux_lora_at_scale_0_paints_the_bytes_of_none_and_at_1_differs(backen
     assert digest(with_lora.render(family_request(extra={"loras": ((lora, 1.0),)}))) == at_one
 
 
+@pytest.fixture(scope="module")
+def flux_controlnet(tmp_path_factory):
+    from tinyfamilies import build_tiny_flux_controlnet
+
+    return build_tiny_flux_controlnet(tmp_path_factory.mktemp("flux_controlnet") / "controlnet")
+
+
+def test_a_flux_controlnet_steers_its_own_pipeline_in_one_window_and_in_many(tiny_families, flux_controlnet):
+    backend = DiffusersBackend(str(tiny_families["flux"]), device="cpu", controlnet=str(flux_controlnet))
+    assert backend.identity()["pipeline"] == "FluxControlNetImg2ImgPipeline"
+    first = backend.render(family_request())
+    assert backend.describe()["pipeline"] == "FluxControlNetImg2ImgPipeline"
+    assert digest(backend.render(family_request())) == digest(first)
+    assert digest(backend.render(family_request(control_scale=0.0))) != digest(first)
+    # the layout steers it: the same init image under another drawing
+    assert digest(backend.render(family_request(init_image=layout(), layout=layout((9, 40))))) != digest(first)
+    # a sheet in windows: each window is given its own tokens of the ControlNet's residuals
+    art = layout(width=SHEET_WIDTH, height=64)
+    sheet = family_request(init_image=art, layout=art, width=SHEET_WIDTH, extra={"sheet": True, **WINDOW})
+    image = backend.render(sheet)
+    assert image.shape == (64, SHEET_WIDTH, 3) and backend.last_work["windows"] == 3
+    assert digest(backend.render(sheet)) == digest(image)
+
+
+def test_validate_refuses_a_controlnet_made_for_another_family(tmp_path, tiny_families, tiny_controlnet,
+                                                               flux_controlnet):
+    path = _shotlist(tmp_path, tiny_families["flux"], controlnet=str(tiny_controlnet))
+    result = run_cli("validate", str(path), "--allow-outside-paths")  # the tiny ControlNets are elsewhere
+    assert result.returncode == 2, result.stderr
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("controlnet:"))
+    assert (f"{path}:{line}: controlnet: the ControlNet {tiny_controlnet} is a ControlNetModel, and FLUX.1 models "
+            "take a FluxControlNetModel") in result.stderr
+    ok = _shotlist(tmp_path / "ok", tiny_families["flux"], controlnet=str(flux_controlnet))
+    assert run_cli("validate", str(ok), "--allow-outside-paths").returncode == 0
+
+
 def test_an_sd_lora_on_flux_is_refused_when_it_loads(tiny_families, tiny_loras):
     backend = DiffusersBackend(str(tiny_families["flux"]), device="cpu",
                                options=BackendOptions(loras=(str(tiny_loras[0]),)))

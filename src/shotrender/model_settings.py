@@ -332,9 +332,13 @@ def family_problems(shotlist, problem) -> list:
         family = families.recognise(model)
     except ModelError as e:
         return [problem(None, "model", str(e), "", None)]
-    if family is None or not family.transformer:
-        return []  # SD 1.x/2.x and SDXL: the shot list's own rules are theirs
     out = []
+    controlnet = Path(shotlist.resolve_path_or_id(shotlist.controlnet)) if shotlist.controlnet else None
+    mismatch = family is not None and controlnet is not None and families.controlnet_problem(family, controlnet)
+    if mismatch:
+        out.append(problem(None, "controlnet", mismatch, "", None))
+    if family is None or not family.transformer:
+        return out  # SD 1.x/2.x and SDXL: the shot list's own rules are theirs
     if Path(model).is_file():
         out.append(problem(None, "model", f"'{shotlist.model}' is a single-file {family.label} checkpoint; "
                            f"{family.label} models are loaded from a diffusers folder here",

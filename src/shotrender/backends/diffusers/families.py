@@ -39,6 +39,9 @@ class Family:
     #: key names (any of them) that mark a single-file checkpoint of this family, "model.diffusion_model."
     #: prefixed or not, as diffusers' single-file loader detects them
     checkpoint_keys: tuple[str, ...] = ()
+    #: with a `controlnet:`: the ControlNet's class (its config.json's `_class_name`) and the img2img pipeline that
+    #: takes it; None: the family takes no ControlNet (the transformer families but FLUX.1)
+    controlnet: tuple[str, str] | None = None
     #: an instruction-editing model (`retake_model:`): `img2img` names its editing pipeline, which paints a given
     #: picture changed as a sentence says, with no strength; never a `model:`
     edits: bool = False
@@ -62,11 +65,14 @@ class Family:
 
 _SD_SETTINGS = SETTINGS
 FAMILIES: dict[str, Family] = {f.name: f for f in (
-    Family("sd", "Stable Diffusion 1.x/2.x", "unet", ("UNet2DConditionModel",), None, 1, "cfg", _SD_SETTINGS),
-    Family("sdxl", "SDXL", "unet", ("UNet2DConditionModel",), None, 1, "cfg", _SD_SETTINGS),
+    Family("sd", "Stable Diffusion 1.x/2.x", "unet", ("UNet2DConditionModel",), None, 1, "cfg", _SD_SETTINGS,
+           controlnet=("ControlNetModel", "AutoPipelineForImage2Image")),
+    Family("sdxl", "SDXL", "unet", ("UNet2DConditionModel",), None, 1, "cfg", _SD_SETTINGS,
+           controlnet=("ControlNetModel", "AutoPipelineForImage2Image")),
     Family("flux", "FLUX.1", "transformer", ("FluxTransformer2DModel",), "FluxImg2ImgPipeline", 2, "embedded",
-           ("loras",), window=1024, layout="packed",
-           checkpoint_keys=("double_blocks.0.img_attn.norm.key_norm.scale",)),
+           ("loras", "controlnet"), window=1024, layout="packed",
+           checkpoint_keys=("double_blocks.0.img_attn.norm.key_norm.scale",),
+           controlnet=("FluxControlNetModel", "FluxControlNetImg2ImgPipeline")),
     Family("sd3", "Stable Diffusion 3/3.5", "transformer", ("SD3Transformer2DModel",),
            "StableDiffusion3Img2ImgPipeline", 2, "cfg", (), window=1024, layout="spatial",
            checkpoint_keys=("joint_blocks.0.context_block.adaLN_modulation.1.bias",)),
@@ -185,6 +191,19 @@ def refusals(family: Family, used: dict[str, bool]) -> list[tuple[str, str]]:
             out.append((setting, f"`{setting}` is not for {family.label} models here ({takes}; "
                                  f"of {', '.join(SETTINGS)})"))
     return out
+
+
+def controlnet_problem(family: Family, controlnet: Path) -> str | None:
+    """Why the ControlNet folder `controlnet` cannot steer a model of `family` (a ControlNet made for another
+    family), or None. Its config.json names its class; one that cannot be read is left to the load to say."""
+    try:
+        class_name = json.loads((controlnet / "config.json").read_text("utf-8")).get("_class_name")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if family.controlnet is None or class_name == family.controlnet[0]:
+        return None
+    return (f"the ControlNet {controlnet} is a {class_name}, and {family.label} models take a "
+            f"{family.controlnet[0]}: give a ControlNet trained for {family.label}")
 
 
 def of_pipeline(pipe, model: str) -> Family:

@@ -138,6 +138,9 @@ class DiffusersBackend:
         refused = families.refusals(family, used)
         if refused:
             raise UsageError("; ".join(message for _, message in refused) + f" (model {self.model})")
+        mismatch = self.controlnet is not None and families.controlnet_problem(family, self.controlnet)
+        if mismatch:
+            raise ModelError(mismatch)
         if device == "mps" and family.name == "flux":
             raise UsageError("FLUX.1 computes its position embeddings in float64, which MPS does not have; "
                              "paint it on cuda or cpu")
@@ -167,7 +170,7 @@ class DiffusersBackend:
             **({"ip_adapter": content_hash(self.ip_adapter),
                 "image_encoder": content_hash(self.ip_adapter.parent / IMAGE_ENCODER)} if self.ip_adapter else {}),
             # a transformer family's pipeline and size rule; SD 1.x/2.x and SDXL keys stay as they were
-            **({"family": self.family.name, "pipeline": self.family.img2img, "multiple": self.family.multiple}
+            **({"family": self.family.name, "pipeline": self._pipeline_class(), "multiple": self.family.multiple}
                if self.family is not None and self.family.transformer else {}),
         }
 
@@ -221,17 +224,20 @@ class DiffusersBackend:
         try:
             extra = {}
             if self.controlnet is not None:
-                from diffusers import ControlNetModel
+                import diffusers
 
-                extra["controlnet"] = ControlNetModel.from_pretrained(self.controlnet, **dtype_argument(dtype))
+                # the family's ControlNet class; a hub id's family is known after loading: SD's until then
+                class_name = (self.family or families.FAMILIES["sd"]).controlnet[0]
+                extra["controlnet"] = getattr(diffusers, class_name).from_pretrained(self.controlnet,
+                                                                                     **dtype_argument(dtype))
             if self.vae is not None:
                 extra["vae"] = self._load_vae(dtype)
             if self.family is not None and self.family.transformer and (self.kind == "folder" or self.family.edits):
                 import diffusers
 
                 # an editing model's hub id is one whose configs are in the local cache (families.editor)
-                pipe = getattr(diffusers, self.family.img2img).from_pretrained(
-                    str(self.path or self.model), local_files_only=True, **dtype_argument(dtype))
+                pipe = getattr(diffusers, self._pipeline_class()).from_pretrained(
+                    str(self.path or self.model), local_files_only=True, **dtype_argument(dtype), **extra)
             elif self.kind == "folder":
                 from diffusers import AutoPipelineForImage2Image
 
@@ -262,6 +268,10 @@ class DiffusersBackend:
         # a rebuilt pipeline (the fp32 fallback) loads its LoRAs again
         self._adapters = adapters.Adapters(pipe, self.family.denoiser)
         return pipe
+
+    def _pipeline_class(self) -> str:
+        """The transformer family's pipeline class: its img2img (or editing) one, or its ControlNet one."""
+        return self.family.controlnet[1] if self.controlnet is not None else self.family.img2img
 
     def _load_vae(self, dtype):
         from diffusers import AutoencoderKL
@@ -509,11 +519,14 @@ class DiffusersBackend:
         }
         if self.family.transformer:
             kwargs.update(width=width, height=height, **GUIDANCE[self.family.guidance](first.guidance, negatives))
+            if kwargs["negative_prompt"] is None:  # the default; FLUX.1's ControlNet pipeline has no such argument
+                del kwargs["negative_prompt"]
         if self.family.edits:  # the picture is changed as the prompt says: all steps run, none keeps the picture
             del kwargs["strength"]
             kwargs.update(EDITING.get(self.family.img2img, lambda w, h: {})(width, height))
         if self.controlnet is not None:
-            kwargs["control_image"] = [Image.fromarray(control_image(r.layout, r.width, r.height)) for r in requests]
+            kwargs["control_image"] = [Image.fromarray(pad(control_image(r.layout, r.width, r.height), width, height))
+                                       for r in requests]
             kwargs["controlnet_conditioning_scale"] = first.control_scale
         if self.ip_adapter is not None:
             kwargs["ip_adapter_image"] = self._board(first.extra.get("art_board"))
