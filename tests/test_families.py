@@ -20,7 +20,7 @@ from shotrender.model_settings import BackendOptions
 from test_diffusers_backend import digest, layout, request
 from test_tiled import BORDERS, SHEET_WIDTH, naive_tiling, seam_ratios
 
-from helpers import cut, episode, run_cli, write_shotlist
+from helpers import cut, draw_layout, episode, run_cli, write_shotlist
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread", "hash_cache")
 
@@ -430,6 +430,10 @@ def _cli(*args):
     return done
 
 
+def _status(path) -> dict[str, dict]:
+    return {r["cut"]: r for r in json.loads(_cli("status", path, "--json").output) if r["kind"] == "cut"}
+
+
 def test_a_cut_retake_is_painted_by_the_retake_model_from_the_picture_sent_back(tiny_kontext_folder, tmp_path):
     """Two cuts rendered with the draft backend are sent back with notes; `render --retakes` loads the retake model
     once and paints each retake from the picture sent back and its note; the cut is then up to date, and the same
@@ -449,6 +453,7 @@ def test_a_cut_retake_is_painted_by_the_retake_model_from_the_picture_sent_back(
     sent_back = (out / "ep01_C001.png").read_bytes()
     _cli("decide", path, "C001", "retake", "--note", "warmer sky", "--by", "ana")
     _cli("decide", path, "C002", "retake", "--note", "a red sign", "--words", "neon", "--by", "ana")
+    assert "retake to paint with retake_model: 'warmer sky'" in _status(path)["C001"]["reasons"]
     _cli("render", path, "--retakes")
     assert pipeline.LOAD_COUNT == loads + 1  # loaded once for both
     record = json.loads((out / "ep01_C001.json").read_text())
@@ -458,12 +463,17 @@ def test_a_cut_retake_is_painted_by_the_retake_model_from_the_picture_sent_back(
     assert json.loads((out / "ep01_C002.json").read_text())["retake"]["instruction"] == "a red sign; neon"
     edited = (out / "ep01_C001.png").read_bytes()
     assert edited != sent_back and decode_png(edited).shape == (64, 128, 3)
-    rows = {r["cut"]: r for r in json.loads(_cli("status", path, "--json").output) if r["kind"] == "cut"}
-    assert rows["C001"]["state"] == "up to date", rows["C001"]
+    assert _status(path)["C001"]["state"] == "up to date"
     _cli("render", path, "--force-cuts", "C001")  # the same retake of the same picture, painted again
     assert (out / "ep01_C001.png").read_bytes() == edited
     _cli("report", path)
     assert "retake painted by the retake model from take 1: warmer sky" in (out / "report.html").read_text()
+    # the layout redrawn since: an edit of the old drawing would hide the new one, so it is painted from the layout
+    draw_layout(tmp_path / "layouts" / "C001.png", 128, 64, seed=9)
+    assert "no longer a retake painted with retake_model" in _status(path)["C001"]["reasons"]
+    _cli("render", path)
+    redrawn = json.loads((out / "ep01_C001.json").read_text())
+    assert "retake" not in redrawn and redrawn["device"]["backend"] == "draft"
 
 
 def test_validate_refuses_a_retake_model_that_is_no_editing_model_with_its_line(tmp_path, tiny_families):

@@ -47,6 +47,7 @@ from shotrender.review.decisions import Reviews
 from shotrender.store import SHEETS_FOLDER, CutState, Store, cache_key, camera_name, sha256_bytes
 
 SKIPPED = ("up to date", "flagged", "retouched", "approved")
+RETAKE_PARAMS = ("negative", "seed", "steps", "guidance")  # a cut's parameters the retake model reads
 PLACE_CHANGED = "approved · place changed since"  # how status, render and the page say Verdict.place_changed
 
 
@@ -137,7 +138,8 @@ def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None 
         reasons.append("layout changed")
     old_params = recorded.get("params") if isinstance(recorded.get("params"), dict) else {}
     reasons += [f"{name} changed" for name in current["params"] if old_params.get(name) != current["params"][name]]
-    if recorded.get("backend") != current["backend"]:
+    # a retake painted by the retake model has that model's identity: the change is said once, below
+    if recorded.get("backend") != current["backend"] and ("retake" in recorded) == ("retake" in current):
         reasons.append("model or library versions changed")
     if "cuts" in current and recorded.get("cuts") != current["cuts"]:
         reasons += _cuts_changed(recorded.get("cuts"), current["cuts"])
@@ -369,10 +371,13 @@ class State:
         if job.camera is not None:
             inputs["move"] = {**job.camera.to_dict(), "size": list(self.delivery(job).size)}
         retake = self.retake(job, inputs)
-        if retake is not None:  # an edit of the picture sent back: its place's sheet does not enter its pixels
-            inputs["params"] = {k: v for k, v in inputs["params"].items() if k not in ("prompt", "strength")}
-            inputs["retake"] = {"picture": retake.picture, "instruction": retake.instruction,
-                                "backend": self.retaker.identity()}
+        if retake is not None:
+            # an edit of the picture sent back: the retake model and what it reads make its pixels, not the model
+            # that paints the episode, nor the cut's prompt and strength, nor its place's sheet
+            inputs["params"] = {**{name: getattr(job, name) for name in RETAKE_PARAMS},
+                                "width": inputs["params"]["width"], "height": inputs["params"]["height"]}
+            inputs["backend"] = self.retaker.identity()
+            inputs["retake"] = {"picture": retake.picture, "instruction": retake.instruction}
             return inputs
         if self.continuity_on(job):
             sheet = self.sheet_of(job)
