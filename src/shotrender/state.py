@@ -136,10 +136,12 @@ def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None 
     reasons = []
     if "layout" in current and recorded.get("layout") != current["layout"]:
         reasons.append("layout changed")
+    if ("retake" in recorded) != ("retake" in current):  # another model, and what it reads: said once
+        return reasons + [f"retake to paint with retake_model: {current['retake']['instruction']!r}"
+                          if "retake" in current else "no longer a retake painted with retake_model"]
     old_params = recorded.get("params") if isinstance(recorded.get("params"), dict) else {}
     reasons += [f"{name} changed" for name in current["params"] if old_params.get(name) != current["params"][name]]
-    # a retake painted by the retake model has that model's identity: the change is said once, below
-    if recorded.get("backend") != current["backend"] and ("retake" in recorded) == ("retake" in current):
+    if recorded.get("backend") != current["backend"]:
         reasons.append("model or library versions changed")
     if "cuts" in current and recorded.get("cuts") != current["cuts"]:
         reasons += _cuts_changed(recorded.get("cuts"), current["cuts"])
@@ -164,10 +166,8 @@ def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None 
     if was_on and is_on and recorded.get("colours") != current.get("colours") and current.get("colours"):
         reasons.append(f"sheet {current['colours']['id']}, whose colours it keeps, changes"
                        + (f" ({sheet_cause})" if sheet_cause else ""))
-    if recorded.get("retake") != current.get("retake") and current.get("retake"):
+    if recorded.get("retake") != current.get("retake"):
         reasons.append(f"retake to paint with retake_model: {current['retake']['instruction']!r}")
-    elif recorded.get("retake") != current.get("retake"):
-        reasons.append("no longer a retake painted with retake_model")
     if recorded.get("move") != current.get("move"):
         reasons.append("camera move changed" if current.get("move") else "no longer a camera move")
     was_view = isinstance(recorded.get("sheet"), dict)
