@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import struct
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from shotrender.model_settings import BackendOptions
 from test_diffusers_backend import digest, layout, request
 from test_tiled import BORDERS, SHEET_WIDTH, naive_tiling, seam_ratios
 
-from helpers import cut, draw_layout, episode, run_cli, write_shotlist
+from helpers import cut, draw_layout, episode, write_shotlist
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread", "hash_cache")
 
@@ -55,6 +56,17 @@ def backends(tiny_families):
 def family_request(**changes):
     """64×64 at 4 steps and strength 0.5: the last 2 steps of the schedule run from the init image."""
     return request(**{"guidance": 3.5, **changes})
+
+
+def _cli(*args, code: int = 0):
+    """One command in this process (no interpreter to start, torch imported once), exiting with `code`."""
+    from click.testing import CliRunner
+
+    from shotrender.cli import cli
+
+    done = CliRunner().invoke(cli, [str(a) for a in args])
+    assert done.exit_code == code, done.output
+    return done
 
 
 # -- recognition: no torch -------------------------------------------------------------------------
@@ -113,8 +125,7 @@ def _shotlist(tmp_path, model, **top):
 
 def test_validate_refuses_a_size_off_16_with_its_line_and_a_size_that_fits(tmp_path, tiny_families):
     path = _shotlist(tmp_path, tiny_families["flux"], size=[128, 72])
-    result = run_cli("validate", str(path))
-    assert result.returncode == 2, result.stderr
+    result = _cli("validate", path, code=2)
     line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("size:"))
     assert f"{path}:{line}: size: 128x72: FLUX.1 paints sizes whose sides are multiples of 16" in result.stderr
     assert "e.g. [256, 144]" in result.stderr  # the nearest size of 16s with the layouts' aspect (16:9)
@@ -123,22 +134,20 @@ def test_validate_refuses_a_size_off_16_with_its_line_and_a_size_that_fits(tmp_p
 def test_validate_refuses_what_a_family_cannot_take(tmp_path, tiny_families):
     path = _shotlist(tmp_path, tiny_families["sd3"], scheduler="euler", clip_skip=2,
                      continuity={"tile": 72})
-    result = run_cli("validate", str(path))
-    assert result.returncode == 2
+    result = _cli("validate", path, code=2)
     assert "`scheduler` is not for Stable Diffusion 3/3.5 models here" in result.stderr
     assert "`clip_skip` is not for Stable Diffusion 3/3.5 models here" in result.stderr
     assert "tile 72 is not a multiple of 16" in result.stderr
-    # the same model with a size and settings it takes is valid, and validate imported no torch to say so
+    # the same model with a size and settings it takes is valid
     ok = _shotlist(tmp_path / "ok", tiny_families["sd3"])
-    assert run_cli("validate", str(ok)).returncode == 0
+    _cli("validate", ok)
 
 
 def test_flux_warns_that_a_negative_prompt_has_no_effect(tmp_path, tiny_families):
     data = episode([cut("C001")], size=[128, 64], model=str(tiny_families["flux"]))
     data["defaults"]["negative"] = "people"
     path = write_shotlist(tmp_path, data, width=128, height=64)
-    result = run_cli("validate", str(path))
-    assert result.returncode == 0, result.stderr
+    result = _cli("validate", path)
     assert "warning:" in result.stderr and "FLUX.1 takes no negative prompt" in result.stderr
 
 
@@ -274,13 +283,12 @@ def test_a_flux_controlnet_steers_its_own_pipeline_in_one_window_and_in_many(tin
 def test_validate_refuses_a_controlnet_made_for_another_family(tmp_path, tiny_families, tiny_controlnet,
                                                                flux_controlnet):
     path = _shotlist(tmp_path, tiny_families["flux"], controlnet=str(tiny_controlnet))
-    result = run_cli("validate", str(path), "--allow-outside-paths")  # the tiny ControlNets are elsewhere
-    assert result.returncode == 2, result.stderr
+    result = _cli("validate", path, "--allow-outside-paths", code=2)  # the tiny ControlNets are elsewhere
     line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("controlnet:"))
     assert (f"{path}:{line}: controlnet: the ControlNet {tiny_controlnet} is a ControlNetModel, and FLUX.1 models "
             "take a FluxControlNetModel") in result.stderr
     ok = _shotlist(tmp_path / "ok", tiny_families["flux"], controlnet=str(flux_controlnet))
-    assert run_cli("validate", str(ok), "--allow-outside-paths").returncode == 0
+    _cli("validate", ok, "--allow-outside-paths")
 
 
 def test_an_sd_lora_on_flux_is_refused_when_it_loads(tiny_families, tiny_loras):
@@ -319,39 +327,52 @@ def _park(folder, model):
     return path
 
 
+def render_all(paths: dict[str, str], root: str) -> dict:
+    """Render each family's park (`paths`: family -> shot list) into `root`/family; every picture's sha256, and
+    what the sidecars say of the family, its pipeline and the PAN's size. Run in this process and in another."""
+    import hashlib
+
+    from click.testing import CliRunner
+
+    from shotrender.cli import cli
+
+    digests = {}
+    for name, path in paths.items():
+        out = Path(root) / name
+        done = CliRunner().invoke(cli, ["render", path, "--out", str(out), "--progress", "none"])
+        assert done.exit_code == 0, done.output
+        digests[name] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*.png"))}
+        device = json.loads((out / "ep01_C001.json").read_text())["device"]
+        size = json.loads((out / "ep01_P01.camera.json").read_text())["size"]
+        digests[name]["said"] = [device["family"], device["pipeline"], size]
+    return digests
+
+
 @pytest.mark.slow
-def test_the_episode_renders_with_sheets_and_a_pan_and_the_same_bytes_in_two_processes(tiny_families, tmp_path):
-    """Every family renders the park (a sheet of two cuts, a PAN's oversized background) in one process; two
-    processes at once write the same bytes for every picture of every family."""
-    paths = {name: _park(tmp_path / name, folder) for name, folder in tiny_families.items()}
-    code = (
-        "import hashlib, json, sys\nfrom pathlib import Path\nfrom shotrender.cli import main\n"
-        "digests = {}\n"
-        f"for name, path in {({n: str(p) for n, p in paths.items()})!r}.items():\n"
-        "    out = Path(sys.argv[1]) / name\n"
-        "    sys.argv = ['shotrender', 'render', path, '--out', str(out)]\n"
-        "    try:\n        main()\n"
-        "    except SystemExit as e:\n        assert not e.code, e.code\n"
-        "    digests[name] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob('*.png'))}\n"
-        "    device = json.loads((out / 'ep01_C001.json').read_text())['device']\n"
-        "    camera = json.loads((out / 'ep01_P01.camera.json').read_text())\n"
-        "    digests[name]['said'] = [device['family'], device['pipeline'], camera['size']]\n"
-        "print(json.dumps(digests, sort_keys=True))\n"
-    )
-    import os
+def test_the_episode_renders_with_sheets_and_a_pan_and_the_same_bytes_in_two_processes(tiny_families, tmp_path,
+                                                                                        monkeypatch):
+    """Every family renders the park (a sheet of two cuts, a PAN's oversized background) in this process and, at
+    the same time, in another; both write the same bytes for every picture of every family. (The other process
+    imports torch and loads the four pipelines afresh; this one has them imported: one import of the stack is most
+    of the test's cost.)"""
     import subprocess
     import sys
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
-    runs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"run{i}")], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]
-    outputs = [run.communicate(timeout=600) for run in runs]
-    for run, (_, err) in zip(runs, outputs, strict=True):
-        assert run.returncode == 0, err
-    first, second = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
-    assert first == second
+    paths = {name: str(_park(tmp_path / name, folder)) for name, folder in tiny_families.items()}
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # one thread in both, as one_torch_thread sets here
+        monkeypatch.setenv(var, "1")
+    code = (f"import json, sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+            "from test_families import render_all\n"
+            f"print(json.dumps(render_all({paths!r}, sys.argv[1]), sort_keys=True))\n")
+    # its environment is this one's: one thread, the test's own hash cache (hash_cache)
+    other = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "run1")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    here = render_all(paths, str(tmp_path / "run0"))
+    out, err = other.communicate(timeout=600)
+    assert other.returncode == 0, err
+    assert json.loads(json.dumps(here, sort_keys=True)) == json.loads(out.strip().splitlines()[-1])
     for name in FAMILIES:
-        pictures = first[name]
+        pictures = here[name]
         assert {"ep01_C001.png", "ep01_C002.png", "ep01_P01.png"} <= set(pictures), (name, pictures)
         assert "ep01_park_1.png" in pictures, pictures  # the place's sheet, painted once for its three cuts
         # the sidecar names the family and its pipeline; the PAN's background is three frames wide
@@ -390,8 +411,7 @@ def test_a_region_is_repainted_through_the_familys_inpainting_pipeline(backends,
 def test_render_with_a_transformer_model_given_on_the_command_line_checks_its_size_rule(tmp_path, tiny_families):
     """validate checks the shot list's own model; a --model override is checked before anything loads."""
     path = _shotlist(tmp_path, "draft", size=[128, 72])
-    result = run_cli("render", str(path), "--model", str(tiny_families["z-image"]))
-    assert result.returncode == 2, result.stderr
+    result = _cli("render", path, "--model", tiny_families["z-image"], code=2)
     assert "is a Z-Image model, which paints sizes whose sides are multiples of 16" in result.stderr
     assert not (tmp_path / "renders").exists()
 
@@ -417,17 +437,6 @@ def test_an_editing_backend_changes_the_picture_it_is_given_as_its_words_say(tin
     assert digest(backend.render(replace(edit, init_image=layout((9, 40), width=96)))) != digest(first)
     with pytest.raises(ModelError, match="is a FluxPipeline, not an instruction-editing model"):
         DiffusersBackend(str(tiny_families["flux"]), editing=True)
-
-
-def _cli(*args):
-    """One command in this process (torch imported once for the module), its exit code 0."""
-    from click.testing import CliRunner
-
-    from shotrender.cli import cli
-
-    done = CliRunner().invoke(cli, [str(a) for a in args])
-    assert done.exit_code == 0, done.output
-    return done
 
 
 def _status(path) -> dict[str, dict]:
@@ -478,8 +487,7 @@ def test_a_cut_retake_is_painted_by_the_retake_model_from_the_picture_sent_back(
 
 def test_validate_refuses_a_retake_model_that_is_no_editing_model_with_its_line(tmp_path, tiny_families):
     path = _shotlist(tmp_path, "draft", retake_model=str(tiny_families["flux"]))
-    result = run_cli("validate", str(path))
-    assert result.returncode == 2, result.stderr
+    result = _cli("validate", path, code=2)
     line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("retake_model:"))
     assert (f"{path}:{line}: retake_model: {tiny_families['flux']} is a FluxPipeline, not an instruction-editing "
             "model") in result.stderr

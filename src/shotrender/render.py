@@ -316,7 +316,8 @@ class _Pending:
     def request(self, attempt: int) -> RenderRequest:
         job = self.job
         strength, seed = continuity.attempt_params(self.strength, job.seed, attempt)
-        if self.retake is not None:  # an editing model's request: the picture and the words that change it
+        if self.retake is not None:  # an editing model's request: the picture and the words that change it (its
+            # strength is not read: an edit repaints the whole picture)
             return RenderRequest(cut=job.cut, init_image=self.init, layout=self.layout, prompt=self.retake.instruction,
                                  negative=job.negative, seed=job.seed, steps=job.steps, strength=1.0,
                                  guidance=job.guidance, width=self.width, height=self.height)

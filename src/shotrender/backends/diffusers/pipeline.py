@@ -1,5 +1,6 @@
 """The backend: builds the img2img pipeline of the model's family (families.py: SD 1.x/2.x or SDXL, a ControlNet
-or not; FLUX.1, SD 3.5, Qwen-Image, Z-Image) and paints requests.
+or not; FLUX.1, a ControlNet or not; SD 3.5, Qwen-Image, Z-Image), or an instruction-editing model's pipeline for
+retakes (`editing=True`: FLUX.1 Kontext, Qwen-Image-Edit), and paints requests.
 
 See the package docstring for how it is used.
 """
