@@ -491,3 +491,6 @@ def test_validate_refuses_a_retake_model_that_is_no_editing_model_with_its_line(
     line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("retake_model:"))
     assert (f"{path}:{line}: retake_model: {tiny_families['flux']} is a FluxPipeline, not an instruction-editing "
             "model") in result.stderr
+    # a folder's name mistyped is read as a hub id, and said so
+    typo = _shotlist(tmp_path / "typo", "draft", retake_model="models/kontext")
+    assert "'models/kontext' is no folder in" in _cli("validate", typo, code=2).stderr

@@ -308,7 +308,10 @@ def retake_model_problems(shotlist, problem) -> list:
     try:
         families.editor(model)
     except ModelError as e:
-        return [problem(None, "retake_model", str(e), "give a diffusers folder of FLUX.1 Kontext or Qwen-Image-Edit "
+        message = str(e) if Path(model).exists() else (
+            f"'{shotlist.retake_model}' is no folder in {shotlist.base_dir} (the shot list's folder), so it is read "
+            "as a Hugging Face hub id, and that model's configs are not in the local Hugging Face cache")
+        return [problem(None, "retake_model", message, "give a diffusers folder of FLUX.1 Kontext or Qwen-Image-Edit "
                         "(e.g. `hf download black-forest-labs/FLUX.1-Kontext-dev --local-dir models/kontext`), or "
                         "remove retake_model: to paint retakes from the layout", None)]
     return []
