@@ -280,6 +280,22 @@ def test_a_flux_controlnet_steers_its_own_pipeline_in_one_window_and_in_many(tin
     assert digest(backend.render(sheet)) == digest(image)
 
 
+def test_a_window_takes_its_own_tokens_of_the_controlnet_residuals():
+    """The residuals a FLUX.1 ControlNet predicts for the whole sheet are cut for each window as its latent is: the
+    tokens of the window's box, in its rows, nothing else."""
+    import torch
+
+    from shotrender.backends.diffusers.tiled import _packed_ids
+
+    rows, columns = torch.meshgrid(torch.arange(4), torch.arange(6), indexing="ij")
+    tokens = torch.stack([rows, columns], -1).reshape(1, 24, 2)  # each token says where it is: 4 × 6 tokens
+    window = _packed_ids({"controlnet_block_samples": [tokens], "controlnet_single_block_samples": [tokens, tokens]},
+                         (8, 12), (2, 6, 4, 10))  # a latent of 8 × 12 pixels; a box of token rows 1-2, columns 2-4
+    inside = [[row, column] for row in (1, 2) for column in (2, 3, 4)]
+    assert [t[0].tolist() for t in window["controlnet_block_samples"]] == [inside]
+    assert [t[0].tolist() for t in window["controlnet_single_block_samples"]] == [inside, inside]
+
+
 def test_validate_refuses_a_controlnet_made_for_another_family(tmp_path, tiny_families, tiny_controlnet,
                                                                flux_controlnet):
     path = _shotlist(tmp_path, tiny_families["flux"], controlnet=str(tiny_controlnet))
