@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import struct
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from shotrender.model_settings import BackendOptions
 from test_diffusers_backend import digest, layout, request
 from test_tiled import BORDERS, SHEET_WIDTH, naive_tiling, seam_ratios
 
-from helpers import cut, episode, run_cli, write_shotlist
+from helpers import cut, draw_layout, episode, write_shotlist
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread", "hash_cache")
 
@@ -56,6 +58,17 @@ def family_request(**changes):
     return request(**{"guidance": 3.5, **changes})
 
 
+def _cli(*args, code: int = 0):
+    """One command in this process (no interpreter to start, torch imported once), exiting with `code`."""
+    from click.testing import CliRunner
+
+    from shotrender.cli import cli
+
+    done = CliRunner().invoke(cli, [str(a) for a in args])
+    assert done.exit_code == code, done.output
+    return done
+
+
 # -- recognition: no torch -------------------------------------------------------------------------
 
 
@@ -65,19 +78,24 @@ def test_each_family_is_recognised_from_its_model_index(tiny_families, tiny_mode
     assert families.recognise(str(tiny_model)).name == "sd"
 
 
+def _index_only(folder, pipeline, transformer):
+    """A model folder with only its model_index.json: a `pipeline` whose transformer is a `transformer`."""
+    folder.mkdir()
+    (folder / "model_index.json").write_text(json.dumps(
+        {"_class_name": pipeline, "transformer": ["diffusers", transformer]}))
+    return str(folder)
+
+
 def test_an_editing_model_or_another_transformer_is_refused_by_name(tmp_path):
-    kontext = tmp_path / "kontext"
-    kontext.mkdir()
-    (kontext / "model_index.json").write_text(json.dumps(
-        {"_class_name": "FluxKontextPipeline", "transformer": ["diffusers", "FluxTransformer2DModel"]}))
+    kontext = _index_only(tmp_path / "kontext", "FluxKontextPipeline", "FluxTransformer2DModel")
     with pytest.raises(ModelError, match="FLUX.1 Kontext .* instruction-editing"):
-        families.recognise(str(kontext))
-    other = tmp_path / "wan"
-    other.mkdir()
-    (other / "model_index.json").write_text(json.dumps(
-        {"_class_name": "WanPipeline", "transformer": ["diffusers", "WanTransformer3DModel"]}))
+        families.recognise(kontext)
+    assert families.editor(kontext).name == "flux-kontext"  # what a retake_model: takes
+    other = _index_only(tmp_path / "wan", "WanPipeline", "WanTransformer3DModel")
     with pytest.raises(ModelError, match="WanTransformer3DModel, a model family this backend does not paint"):
-        families.recognise(str(other))
+        families.recognise(other)
+    with pytest.raises(ModelError, match="is a WanPipeline, not an instruction-editing model"):
+        families.editor(other)
 
 
 def _header_only(path, keys):
@@ -107,8 +125,7 @@ def _shotlist(tmp_path, model, **top):
 
 def test_validate_refuses_a_size_off_16_with_its_line_and_a_size_that_fits(tmp_path, tiny_families):
     path = _shotlist(tmp_path, tiny_families["flux"], size=[128, 72])
-    result = run_cli("validate", str(path))
-    assert result.returncode == 2, result.stderr
+    result = _cli("validate", path, code=2)
     line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("size:"))
     assert f"{path}:{line}: size: 128x72: FLUX.1 paints sizes whose sides are multiples of 16" in result.stderr
     assert "e.g. [256, 144]" in result.stderr  # the nearest size of 16s with the layouts' aspect (16:9)
@@ -117,22 +134,20 @@ def test_validate_refuses_a_size_off_16_with_its_line_and_a_size_that_fits(tmp_p
 def test_validate_refuses_what_a_family_cannot_take(tmp_path, tiny_families):
     path = _shotlist(tmp_path, tiny_families["sd3"], scheduler="euler", clip_skip=2,
                      continuity={"tile": 72})
-    result = run_cli("validate", str(path))
-    assert result.returncode == 2
+    result = _cli("validate", path, code=2)
     assert "`scheduler` is not for Stable Diffusion 3/3.5 models here" in result.stderr
     assert "`clip_skip` is not for Stable Diffusion 3/3.5 models here" in result.stderr
     assert "tile 72 is not a multiple of 16" in result.stderr
-    # the same model with a size and settings it takes is valid, and validate imported no torch to say so
+    # the same model with a size and settings it takes is valid
     ok = _shotlist(tmp_path / "ok", tiny_families["sd3"])
-    assert run_cli("validate", str(ok)).returncode == 0
+    _cli("validate", ok)
 
 
 def test_flux_warns_that_a_negative_prompt_has_no_effect(tmp_path, tiny_families):
     data = episode([cut("C001")], size=[128, 64], model=str(tiny_families["flux"]))
     data["defaults"]["negative"] = "people"
     path = write_shotlist(tmp_path, data, width=128, height=64)
-    result = run_cli("validate", str(path))
-    assert result.returncode == 0, result.stderr
+    result = _cli("validate", path)
     assert "warning:" in result.stderr and "FLUX.1 takes no negative prompt" in result.stderr
 
 
@@ -241,6 +256,57 @@ def test_a_flux_lora_at_scale_0_paints_the_bytes_of_none_and_at_1_differs(backen
     assert digest(with_lora.render(family_request(extra={"loras": ((lora, 1.0),)}))) == at_one
 
 
+@pytest.fixture(scope="module")
+def flux_controlnet(tmp_path_factory):
+    from tinyfamilies import build_tiny_flux_controlnet
+
+    return build_tiny_flux_controlnet(tmp_path_factory.mktemp("flux_controlnet") / "controlnet")
+
+
+def test_a_flux_controlnet_steers_its_own_pipeline_in_one_window_and_in_many(tiny_families, flux_controlnet):
+    backend = DiffusersBackend(str(tiny_families["flux"]), device="cpu", controlnet=str(flux_controlnet))
+    assert backend.identity()["pipeline"] == "FluxControlNetImg2ImgPipeline"
+    first = backend.render(family_request())
+    assert backend.describe()["pipeline"] == "FluxControlNetImg2ImgPipeline"
+    assert digest(backend.render(family_request())) == digest(first)
+    assert digest(backend.render(family_request(control_scale=0.0))) != digest(first)
+    # the layout steers it: the same init image under another drawing
+    assert digest(backend.render(family_request(init_image=layout(), layout=layout((9, 40))))) != digest(first)
+    # a sheet in windows: each window is given its own tokens of the ControlNet's residuals
+    art = layout(width=SHEET_WIDTH, height=64)
+    sheet = family_request(init_image=art, layout=art, width=SHEET_WIDTH, extra={"sheet": True, **WINDOW})
+    image = backend.render(sheet)
+    assert image.shape == (64, SHEET_WIDTH, 3) and backend.last_work["windows"] == 3
+    assert digest(backend.render(sheet)) == digest(image)
+
+
+def test_a_window_takes_its_own_tokens_of_the_controlnet_residuals():
+    """The residuals a FLUX.1 ControlNet predicts for the whole sheet are cut for each window as its latent is: the
+    tokens of the window's box, in its rows, nothing else."""
+    import torch
+
+    from shotrender.backends.diffusers.tiled import _packed_ids
+
+    rows, columns = torch.meshgrid(torch.arange(4), torch.arange(6), indexing="ij")
+    tokens = torch.stack([rows, columns], -1).reshape(1, 24, 2)  # each token says where it is: 4 × 6 tokens
+    window = _packed_ids({"controlnet_block_samples": [tokens], "controlnet_single_block_samples": [tokens, tokens]},
+                         (8, 12), (2, 6, 4, 10))  # a latent of 8 × 12 pixels; a box of token rows 1-2, columns 2-4
+    inside = [[row, column] for row in (1, 2) for column in (2, 3, 4)]
+    assert [t[0].tolist() for t in window["controlnet_block_samples"]] == [inside]
+    assert [t[0].tolist() for t in window["controlnet_single_block_samples"]] == [inside, inside]
+
+
+def test_validate_refuses_a_controlnet_made_for_another_family(tmp_path, tiny_families, tiny_controlnet,
+                                                               flux_controlnet):
+    path = _shotlist(tmp_path, tiny_families["flux"], controlnet=str(tiny_controlnet))
+    result = _cli("validate", path, "--allow-outside-paths", code=2)  # the tiny ControlNets are elsewhere
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("controlnet:"))
+    assert (f"{path}:{line}: controlnet: the ControlNet {tiny_controlnet} is a ControlNetModel, and FLUX.1 models "
+            "take a FluxControlNetModel") in result.stderr
+    ok = _shotlist(tmp_path / "ok", tiny_families["flux"], controlnet=str(flux_controlnet))
+    _cli("validate", ok, "--allow-outside-paths")
+
+
 def test_an_sd_lora_on_flux_is_refused_when_it_loads(tiny_families, tiny_loras):
     backend = DiffusersBackend(str(tiny_families["flux"]), device="cpu",
                                options=BackendOptions(loras=(str(tiny_loras[0]),)))
@@ -277,39 +343,52 @@ def _park(folder, model):
     return path
 
 
+def render_all(paths: dict[str, str], root: str) -> dict:
+    """Render each family's park (`paths`: family -> shot list) into `root`/family; every picture's sha256, and
+    what the sidecars say of the family, its pipeline and the PAN's size. Run in this process and in another."""
+    import hashlib
+
+    from click.testing import CliRunner
+
+    from shotrender.cli import cli
+
+    digests = {}
+    for name, path in paths.items():
+        out = Path(root) / name
+        done = CliRunner().invoke(cli, ["render", path, "--out", str(out), "--progress", "none"])
+        assert done.exit_code == 0, done.output
+        digests[name] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob("*.png"))}
+        device = json.loads((out / "ep01_C001.json").read_text())["device"]
+        size = json.loads((out / "ep01_P01.camera.json").read_text())["size"]
+        digests[name]["said"] = [device["family"], device["pipeline"], size]
+    return digests
+
+
 @pytest.mark.slow
-def test_the_episode_renders_with_sheets_and_a_pan_and_the_same_bytes_in_two_processes(tiny_families, tmp_path):
-    """Every family renders the park (a sheet of two cuts, a PAN's oversized background) in one process; two
-    processes at once write the same bytes for every picture of every family."""
-    paths = {name: _park(tmp_path / name, folder) for name, folder in tiny_families.items()}
-    code = (
-        "import hashlib, json, sys\nfrom pathlib import Path\nfrom shotrender.cli import main\n"
-        "digests, root = {}, Path(sys.argv[1])\n"
-        f"for name, path in {({n: str(p) for n, p in paths.items()})!r}.items():\n"
-        "    out = root / name\n"
-        "    sys.argv = ['shotrender', 'render', path, '--out', str(out)]\n"
-        "    try:\n        main()\n"
-        "    except SystemExit as e:\n        assert not e.code, e.code\n"
-        "    digests[name] = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.rglob('*.png'))}\n"
-        "    device = json.loads((out / 'ep01_C001.json').read_text())['device']\n"
-        "    camera = json.loads((out / 'ep01_P01.camera.json').read_text())\n"
-        "    digests[name]['said'] = [device['family'], device['pipeline'], camera['size']]\n"
-        "print(json.dumps(digests, sort_keys=True))\n"
-    )
-    import os
+def test_the_episode_renders_with_sheets_and_a_pan_and_the_same_bytes_in_two_processes(tiny_families, tmp_path,
+                                                                                        monkeypatch):
+    """Every family renders the park (a sheet of two cuts, a PAN's oversized background) in this process and, at
+    the same time, in another; both write the same bytes for every picture of every family. (The other process
+    imports torch and loads the four pipelines afresh; this one has them imported: one import of the stack is most
+    of the test's cost.)"""
     import subprocess
     import sys
 
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "XDG_CACHE_HOME": str(tmp_path / "xdg")}
-    runs = [subprocess.Popen([sys.executable, "-c", code, str(tmp_path / f"run{i}")], stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, env=env) for i in range(2)]
-    outputs = [run.communicate(timeout=600) for run in runs]
-    for run, (_, err) in zip(runs, outputs, strict=True):
-        assert run.returncode == 0, err
-    first, second = (json.loads(out.strip().splitlines()[-1]) for out, _ in outputs)
-    assert first == second
+    paths = {name: str(_park(tmp_path / name, folder)) for name, folder in tiny_families.items()}
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # one thread in both, as one_torch_thread sets here
+        monkeypatch.setenv(var, "1")
+    code = (f"import json, sys\nsys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+            "from test_families import render_all\n"
+            f"print(json.dumps(render_all({paths!r}, sys.argv[1]), sort_keys=True))\n")
+    # its environment is this one's: one thread, the test's own hash cache (hash_cache)
+    other = subprocess.Popen([sys.executable, "-c", code, str(tmp_path / "run1")], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    here = render_all(paths, str(tmp_path / "run0"))
+    out, err = other.communicate(timeout=600)
+    assert other.returncode == 0, err
+    assert json.loads(json.dumps(here, sort_keys=True)) == json.loads(out.strip().splitlines()[-1])
     for name in FAMILIES:
-        pictures = first[name]
+        pictures = here[name]
         assert {"ep01_C001.png", "ep01_C002.png", "ep01_P01.png"} <= set(pictures), (name, pictures)
         assert "ep01_park_1.png" in pictures, pictures  # the place's sheet, painted once for its three cuts
         # the sidecar names the family and its pipeline; the PAN's background is three frames wide
@@ -348,7 +427,86 @@ def test_a_region_is_repainted_through_the_familys_inpainting_pipeline(backends,
 def test_render_with_a_transformer_model_given_on_the_command_line_checks_its_size_rule(tmp_path, tiny_families):
     """validate checks the shot list's own model; a --model override is checked before anything loads."""
     path = _shotlist(tmp_path, "draft", size=[128, 72])
-    result = run_cli("render", str(path), "--model", str(tiny_families["z-image"]))
-    assert result.returncode == 2, result.stderr
+    result = _cli("render", path, "--model", tiny_families["z-image"], code=2)
     assert "is a Z-Image model, which paints sizes whose sides are multiples of 16" in result.stderr
     assert not (tmp_path / "renders").exists()
+
+
+# -- retake_model: a director's cut retake painted by an instruction-editing model ------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_kontext_folder(tiny_families, tmp_path_factory):
+    from tinyfamilies import tiny_kontext
+
+    return tiny_kontext(tiny_families["flux"], tmp_path_factory.mktemp("kontext") / "kontext")
+
+
+def test_an_editing_backend_changes_the_picture_it_is_given_as_its_words_say(tiny_kontext_folder, tiny_families):
+    backend = DiffusersBackend(str(tiny_kontext_folder), device="cpu", editing=True)
+    assert (backend.identity()["family"], backend.identity()["pipeline"]) == ("flux-kontext", "FluxKontextPipeline")
+    edit = family_request(prompt="warmer sky", steps=2, width=96, init_image=layout(width=96), layout=layout(width=96))
+    first = backend.render(edit)
+    assert first.shape == (64, 96, 3) and backend.describe()["pipeline"] == "FluxKontextPipeline"
+    assert digest(backend.render(edit)) == digest(first)
+    assert digest(backend.render(replace(edit, prompt="a red sign"))) != digest(first)
+    assert digest(backend.render(replace(edit, init_image=layout((9, 40), width=96)))) != digest(first)
+    with pytest.raises(ModelError, match="is a FluxPipeline, not an instruction-editing model"):
+        DiffusersBackend(str(tiny_families["flux"]), editing=True)
+
+
+def _status(path) -> dict[str, dict]:
+    return {r["cut"]: r for r in json.loads(_cli("status", path, "--json").output) if r["kind"] == "cut"}
+
+
+def test_a_cut_retake_is_painted_by_the_retake_model_from_the_picture_sent_back(tiny_kontext_folder, tmp_path):
+    """Two cuts rendered with the draft backend are sent back with notes; `render --retakes` loads the retake model
+    once and paints each retake from the picture sent back and its note; the cut is then up to date, and the same
+    retake painted again gives the same bytes."""
+    import hashlib
+
+    from shotrender.backends.diffusers import pipeline
+    from shotrender.images import decode_png
+
+    data = episode([cut("C001"), cut("C002", bg="street")], size=[128, 64], retake_model=str(tiny_kontext_folder))
+    data["defaults"].update(steps=2, guidance=3.5)
+    path = write_shotlist(tmp_path, data, width=128, height=64)
+    out = tmp_path / "renders" / "ep01"
+    loads = pipeline.LOAD_COUNT
+    _cli("render", path)
+    assert pipeline.LOAD_COUNT == loads  # no retake yet: the retake model is not loaded
+    sent_back = (out / "ep01_C001.png").read_bytes()
+    _cli("decide", path, "C001", "retake", "--note", "warmer sky", "--by", "ana")
+    _cli("decide", path, "C002", "retake", "--note", "a red sign", "--words", "neon", "--by", "ana")
+    assert "retake to paint with retake_model: 'warmer sky'" in _status(path)["C001"]["reasons"]
+    _cli("render", path, "--retakes")
+    assert pipeline.LOAD_COUNT == loads + 1  # loaded once for both
+    record = json.loads((out / "ep01_C001.json").read_text())
+    assert record["retake"]["instruction"] == "warmer sky" and record["retake"]["take"] == 1
+    assert record["retake"]["picture"] == hashlib.sha256(sent_back).hexdigest()
+    assert (record["device"]["pipeline"], record["continuity"]["mode"]) == ("FluxKontextPipeline", "retake")
+    assert json.loads((out / "ep01_C002.json").read_text())["retake"]["instruction"] == "a red sign; neon"
+    edited = (out / "ep01_C001.png").read_bytes()
+    assert edited != sent_back and decode_png(edited).shape == (64, 128, 3)
+    assert _status(path)["C001"]["state"] == "up to date"
+    _cli("render", path, "--force-cuts", "C001")  # the same retake of the same picture, painted again
+    assert (out / "ep01_C001.png").read_bytes() == edited
+    _cli("report", path)
+    assert "retake painted by the retake model from take 1: warmer sky" in (out / "report.html").read_text()
+    # the layout redrawn since: an edit of the old drawing would hide the new one, so it is painted from the layout
+    draw_layout(tmp_path / "layouts" / "C001.png", 128, 64, seed=9)
+    assert "no longer a retake painted with retake_model" in _status(path)["C001"]["reasons"]
+    _cli("render", path)
+    redrawn = json.loads((out / "ep01_C001.json").read_text())
+    assert "retake" not in redrawn and redrawn["device"]["backend"] == "draft"
+
+
+def test_validate_refuses_a_retake_model_that_is_no_editing_model_with_its_line(tmp_path, tiny_families):
+    path = _shotlist(tmp_path, "draft", retake_model=str(tiny_families["flux"]))
+    result = _cli("validate", path, code=2)
+    line = next(i for i, text in enumerate(path.read_text().splitlines(), 1) if text.startswith("retake_model:"))
+    assert (f"{path}:{line}: retake_model: {tiny_families['flux']} is a FluxPipeline, not an instruction-editing "
+            "model") in result.stderr
+    # a folder's name mistyped is read as a hub id, and said so
+    typo = _shotlist(tmp_path / "typo", "draft", retake_model="models/kontext")
+    assert "'models/kontext' is no folder in" in _cli("validate", typo, code=2).stderr

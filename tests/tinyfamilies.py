@@ -178,6 +178,38 @@ def build_tiny_family(family: str, folder: str | Path) -> Path:
     return folder
 
 
+def tiny_kontext(flux_folder: str | Path, folder: str | Path) -> Path:
+    """A tiny FLUX.1 Kontext (an instruction-editing model) from the tiny FLUX.1 folder: the same components under
+    FluxKontextPipeline, as diffusers' own Kontext tests build it (their get_dummy_components are FLUX.1's)."""
+    import json
+    import shutil
+
+    folder = Path(folder)
+    shutil.copytree(flux_folder, folder)
+    index = json.loads((folder / "model_index.json").read_text())
+    (folder / "model_index.json").write_text(json.dumps({**index, "_class_name": "FluxKontextPipeline"}, indent=2))
+    return folder
+
+
+def build_tiny_flux_controlnet(folder: str | Path) -> Path:
+    """A tiny FLUX.1 ControlNet for the tiny FLUX.1 (its widths, one block of each kind), random weights, as
+    diffusers' FLUX.1 ControlNet tests build theirs; its zero-initialised output layers made random too, so that
+    it changes the picture."""
+    import torch
+    from diffusers import FluxControlNetModel
+
+    torch.manual_seed(SEED + 2)
+    controlnet = FluxControlNetModel(patch_size=1, in_channels=64, num_layers=1, num_single_layers=1,
+                                     attention_head_dim=16, num_attention_heads=2, joint_attention_dim=WIDTH,
+                                     pooled_projection_dim=WIDTH, guidance_embeds=True, axes_dims_rope=(4, 4, 8))
+    with torch.no_grad():
+        for name, parameter in controlnet.named_parameters():
+            if "controlnet" in name and not parameter.any():
+                parameter.normal_(0, 0.2)
+    controlnet.save_pretrained(folder)
+    return Path(folder)
+
+
 def build_tiny_flux_lora(folder: str | Path, model_folder: str | Path, *, rank: int = 4) -> Path:
     """A LoRA for the tiny FLUX.1 pipeline at `model_folder`: random peft adapters on its transformer's attention
     (not the usual zeros, so it changes the picture), saved as diffusers saves FLUX.1 LoRAs. Returns the file."""

@@ -294,6 +294,29 @@ def lora_inputs(loras: tuple[tuple[str, float], ...]) -> list[dict]:
     return out
 
 
+def retake_model_problems(shotlist, problem) -> list:
+    """A `retake_model:` that is no instruction-editing model (families.editor), as a `problem(line, field, message,
+    fix, cut)`, before any model loads; a missing path is reported by the file checks."""
+    from shotrender.backends.diffusers import families
+    from shotrender.errors import ModelError
+
+    if not shotlist.retake_model:
+        return []
+    model = shotlist.resolve_path_or_id(shotlist.retake_model)
+    if not (Path(model).exists() or "/" in model):
+        return []
+    try:
+        families.editor(model)
+    except ModelError as e:
+        message = str(e) if Path(model).exists() else (
+            f"'{shotlist.retake_model}' is no folder in {shotlist.base_dir} (the shot list's folder), so it is read "
+            "as a Hugging Face hub id, and that model's configs are not in the local Hugging Face cache")
+        return [problem(None, "retake_model", message, "give a diffusers folder of FLUX.1 Kontext or Qwen-Image-Edit "
+                        "(e.g. `hf download black-forest-labs/FLUX.1-Kontext-dev --local-dir models/kontext`), or "
+                        "remove retake_model: to paint retakes from the layout", None)]
+    return []
+
+
 def family_problems(shotlist, problem) -> list:
     """What the model's family cannot do with this shot list, as `problem(line, field, message, fix, cut)`s, found
     before any model loads: a model of no family painted here, a frame size off the family's multiple, a window
@@ -312,9 +335,13 @@ def family_problems(shotlist, problem) -> list:
         family = families.recognise(model)
     except ModelError as e:
         return [problem(None, "model", str(e), "", None)]
-    if family is None or not family.transformer:
-        return []  # SD 1.x/2.x and SDXL: the shot list's own rules are theirs
     out = []
+    controlnet = Path(shotlist.resolve_path_or_id(shotlist.controlnet)) if shotlist.controlnet else None
+    mismatch = family is not None and controlnet is not None and families.controlnet_problem(family, controlnet)
+    if mismatch:
+        out.append(problem(None, "controlnet", mismatch, "", None))
+    if family is None or not family.transformer:
+        return out  # SD 1.x/2.x and SDXL: the shot list's own rules are theirs
     if Path(model).is_file():
         out.append(problem(None, "model", f"'{shotlist.model}' is a single-file {family.label} checkpoint; "
                            f"{family.label} models are loaded from a diffusers folder here",

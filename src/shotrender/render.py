@@ -29,7 +29,7 @@ from shotrender.errors import BackendError, Interrupted, ShotRenderError
 from shotrender.images import decode_png, encode_png, pad8, read_layout
 from shotrender.plan import Chain, Job, Link, Plan, place_params, refinement
 from shotrender.review import takes
-from shotrender.state import PLACE_CHANGED, RunSettings, State, Verdict, sheet_extra, sheet_name
+from shotrender.state import PLACE_CHANGED, Retake, RunSettings, State, Verdict, sheet_extra, sheet_name
 from shotrender.store import Store, cache_key, sha256_bytes
 from shotrender.words import counted
 
@@ -236,7 +236,7 @@ class _Pending:
     def __init__(self, job: Job, t0: float, base: dict):
         self.job, self.t0, self.base = job, t0, base
         self.first_seconds = 0.0
-        self.mode = "alone"  # alone | sheet | colour | view; see docs/continuity.md and docs/camera.md
+        self.mode = "alone"  # alone | sheet | colour | view | retake; see docs/continuity.md, camera.md, review.md
         self.strength = job.strength
         self.report: dict = {}
         self.limit: float | None = None
@@ -250,6 +250,8 @@ class _Pending:
         self.why: str | None = None  # why it is painted again (state.Verdict.why_painted), said when it is done
         self.candidates: tuple[int, ...] = ()  # seeds of the candidates painted as takes beside it (a retake's)
         self.setup_args: tuple = ()  # what `setup` was given: a candidate is set up alike
+        self.retake: Retake | None = None  # a retake painted by the retake model (mode `retake`)
+        self.record: dict = {}  # what its sidecar says besides the usual (a retake's `retake`)
 
     def setup(self, state: State, verdict: Verdict, sheet: sheets.Sheet | None, painting: tuple | None,
               mosaic: np.ndarray | None, reference: tuple | None) -> None:
@@ -306,9 +308,29 @@ class _Pending:
             self.report.update(refine=self.strength, fusion=round(self.fusion, 4))
         self.init = continuity.guided_init(self.layout, self.view, self.pair.weight)
 
+    def edit(self, state: State, retake: Retake) -> None:
+        """Set up a retake the retake model paints: the picture sent back, changed as the retake says, at its size
+        (a moving cut's: its deliverable's); no sheet, no check, one attempt."""
+        job = self.job
+        self.delivery = state.delivery(job)
+        self.width, self.height = self.delivery.size if self.delivery else (state.sl.width, state.sl.height)
+        self.layout = state.layout_of(job)
+        self.init = decode_png(retake.png)
+        if self.init is None or self.init.shape[:2] != (self.height, self.width):
+            raise _Blocked(f"the picture sent back for its retake ({retake.picture[:12]}) cannot be read at "
+                           f"{self.width}x{self.height}")
+        self.mode, self.retake = "retake", retake
+        self.record = {"retake": {"decision": retake.decision, "picture": retake.picture, "take": retake.take,
+                                  "instruction": retake.instruction, "model": state.sl.retake_model}}
+
     def request(self, attempt: int) -> RenderRequest:
         job = self.job
         strength, seed = continuity.attempt_params(self.strength, job.seed, attempt)
+        if self.retake is not None:  # an editing model's request: the picture and the words that change it (its
+            # strength is not read: an edit repaints the whole picture)
+            return RenderRequest(cut=job.cut, init_image=self.init, layout=self.layout, prompt=self.retake.instruction,
+                                 negative=job.negative, seed=job.seed, steps=job.steps, strength=1.0,
+                                 guidance=job.guidance, width=self.width, height=self.height)
         return RenderRequest(
             cut=job.cut, init_image=self.init, layout=self.layout, prompt=job.prompt, negative=job.negative,
             seed=seed, steps=job.steps, strength=strength, guidance=job.guidance, width=self.width,
@@ -320,7 +342,9 @@ class _Pending:
         itself (regions.paint, with `backend`, the attempt's seed), and is scored."""
         strength, seed = continuity.attempt_params(self.strength, self.job.seed, attempt)
         score = error = own = None
-        if self.mode == "sheet":
+        if self.mode == "retake":  # an edit has no strength: the picture is changed where its words say
+            strength = None
+        elif self.mode == "sheet":
             image = continuity.fuse(image, self.view, self.pair.weight, self.fusion)
             t = time.perf_counter()
             image = regions.paint(backend, self.request(attempt), image, self.pair.own)
@@ -369,6 +393,7 @@ class Run:
         self.sheet_store = self.state.sheet_store
         self.failed_sheets: dict[str, str] = {}  # sheet id -> why it has no painting this run
         self.loaded = loaded  # a worker that keeps its backend between calls passes True after the first
+        self.retaker_loaded = False
         self.result = RunResult(self.sl.episode, options.out_dir)
 
     def ensure_loaded(self) -> None:
@@ -383,6 +408,16 @@ class Run:
             self.result.backend = self.backend.describe()
             if not draft:
                 self.progress.message(f"model loaded in {time.perf_counter() - t0:.1f} s")
+
+    def ensure_retaker(self) -> None:
+        """Load the retake model (the shot list's `retake_model:`) the first time a retake is painted with it."""
+        if not self.retaker_loaded:
+            self.progress.message(f"loading retake model {self.sl.retake_model}")
+            t0 = time.perf_counter()
+            self.state.retaker.load()
+            self.retaker_loaded = True
+            self.result.model_loads += 1
+            self.progress.message(f"retake model loaded in {time.perf_counter() - t0:.1f} s")
 
     def forced(self, cut: str) -> bool:
         return self.options.force or cut in self.options.force_cuts
@@ -662,20 +697,24 @@ class Run:
             pending.base["candidate"] = {"of": asked, "number": len(pending.candidates) + 1,
                                          "count": len(pending.candidates) + 1}
         sheet = self.state.sheet_of(job)
+        retake = self.state.retake(job)
         try:
-            if sheet is not None and sheet.id in self.failed_sheets:
+            if retake is not None:
+                pending.edit(self.state, retake)
+                self.ensure_retaker()
+            elif sheet is not None and sheet.id in self.failed_sheets:
                 raise _Blocked(f"its sheet {sheet.id} failed: {self.failed_sheets[sheet.id]}")
-            unpainted = self.unpainted(sheet if sheet is not None else self.state.colours_of(job))
-            if unpainted:
+            elif unpainted := self.unpainted(sheet if sheet is not None else self.state.colours_of(job)):
                 raise _Blocked(unpainted)
-            pending.setup(self.state, verdict, sheet,
-                          self.sheet_store.read_picture(sheet_name(sheet)) if sheet else None,
-                          self.state.mosaic(sheet) if sheet else None, None if sheet else self.reference(job))
+            else:
+                pending.setup(self.state, verdict, sheet,
+                              self.sheet_store.read_picture(sheet_name(sheet)) if sheet else None,
+                              self.state.mosaic(sheet) if sheet else None, None if sheet else self.reference(job))
             guide = sheet or self.state.colours_of(job)
             taken = guide and (self.sheet_store.read_state(sheet_name(guide)).record or {}).get("retouches")
             if taken:  # the retouches of its place this render was painted from, by hash
                 pending.base["retouches"] = taken
-            if pending.mode != "view":
+            if pending.mode not in ("view", "retake"):
                 self.ensure_loaded()
         except _Blocked as e:
             self.finish(CutResult(job.cut, chain.name, "blocked", seed=job.seed, error=f"not rendered: {e}"), "")
@@ -691,10 +730,25 @@ class Run:
         """First attempts of a wave: batched where the backend can and the parameters agree. A moving cut seen
         on its sheet (mode `view`) is its view: nothing to paint."""
         out: list[np.ndarray | Exception] = [p.view if p.mode == "view" else None for p in wave]
-        painted = [i for i, p in enumerate(wave) if p.mode != "view"]
+        for i, p in enumerate(wave):
+            if p.mode == "retake":
+                out[i] = self._edit(p)
+        painted = [i for i, p in enumerate(wave) if p.mode not in ("view", "retake")]
         for i, image in zip(painted, self._paint_first([wave[i] for i in painted]), strict=True):
             out[i] = image
         return out
+
+    def _edit(self, p: _Pending) -> np.ndarray | Exception:
+        """A retake painted by the retake model: the picture sent back changed as the retake says."""
+        t = time.perf_counter()
+        try:
+            image = self.state.retaker.render(p.request(0))
+        except Exception as e:
+            if _ends_the_run(e):
+                raise
+            return e
+        p.first_seconds = time.perf_counter() - t
+        return image
 
     def _paint_first(self, wave: list[_Pending]) -> list[np.ndarray | Exception]:
         if not wave:
@@ -776,14 +830,15 @@ class Run:
         status = "flagged" if flagged else "rendered"
         self.store.write_cut(job.cut, png, {
             # a view is cut from its sheet's painting: no backend ran for it, here or on a farm's worker
-            **p.base, "status": status, "device": None if p.mode == "view" else self.result.backend,
-            "continuity": report, "pictures": written, "guided_by": p.guided_by, **moved,
+            **p.base, "status": status, "device": None if p.mode == "view" else self.state.retaker.describe()
+            if p.mode == "retake" else self.result.backend,
+            "continuity": report, "pictures": written, "guided_by": p.guided_by, **moved, **p.record,
             "seed_used": chosen.seed, "strength_used": chosen.strength,
             "timings": {"render": round(sum(a.seconds for a in attempts), 4), "total": round(seconds, 4)},
         })
         takes.keep(self.store, job.cut)  # every picture a cut has had stays, for the director to compare
-        used = {} if p.mode == "view" else {"seed": chosen.seed, "steps": job.steps,
-                                             "strength": f"{chosen.strength:g}", "guidance": f"{job.guidance:g}"}
+        used = {} if p.mode == "view" else {"seed": chosen.seed, "steps": job.steps, "guidance": f"{job.guidance:g}",
+                                             **({"strength": f"{chosen.strength:g}"} if p.mode != "retake" else {})}
         detail = ("".join(f"{name} {value} " for name, value in used.items() if name in self.reads)
                   + p.mode + (f" score {chosen.score:.4f}" if chosen.score is not None else "")
                   + (f" after {len(attempts)} attempts" if len(attempts) > 1 else "") + f" {seconds:.2f} s"

@@ -178,6 +178,11 @@ def _card(cut: dict, thumbs: dict[tuple[str, str], Thumb]) -> str:
     notes = ""
     if cut.get("reuse_of"):
         notes += f'<p class="note">reuses {_e(cut["reuse_of"])}: linked, not rendered again</p>'
+    retake = cut.get("retake") or {}
+    if retake.get("instruction"):
+        sent_back = f'take {retake["take"]}' if retake.get("take") else "the picture sent back"
+        notes += (f'<p class="note">retake painted by the retake model from {sent_back}: '
+                  f'{_e(retake["instruction"])}</p>')
     retouch = cut.get("retouch") or {}
     if status == "retouched" and retouch.get("file"):
         notes += (f'<p class="note retouch">retouched: {_e(retouch["file"])} '
@@ -546,6 +551,7 @@ _CUT = {
     "seed_used": TEXT, "strength_used": TEXT, "timings": {"total": NUMBER}, "device": {"backend": STR},
     "inputs": {"params": _PARAMS, "backend": {"backend": STR, "version": TEXT}}, "image": {"file": STR},
     "pictures": {"flow": STR, "error": STR, "before": STR}, "retouch": {"file": TEXT, "sha256": TEXT},
+    "retake": {"instruction": TEXT, "take": INT, "picture": TEXT},
     "retouches": {"*": TEXT},
     "camera": {"size": [INT], "frames": INT, "easing": STR, "start": [NUMBER], "end": [NUMBER], "preview": STR},
     "continuity": {"sheet": TEXT, "mode": TEXT, "reference": TEXT, "reason": TEXT, "alone": TEXT, "hint": TEXT,

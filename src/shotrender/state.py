@@ -49,6 +49,7 @@ from shotrender.shotlist.files import _layout_header
 from shotrender.store import SHEETS_FOLDER, CutState, Store, cache_key, camera_name, sha256_bytes
 
 SKIPPED = ("up to date", "flagged", "retouched", "approved")
+RETAKE_PARAMS = ("negative", "seed", "steps", "guidance")  # a cut's parameters the retake model reads
 PLACE_CHANGED = "approved · place changed since"  # how status, render and the page say Verdict.place_changed
 
 
@@ -63,6 +64,18 @@ class RunSettings:
     dtype: str | None = None
     allow_unsafe_checkpoint: bool = False
     continuity: bool = True  # False: `--no-continuity`, every cut from its own layout alone
+
+
+@dataclass(frozen=True)
+class Retake:
+    """A cut retake the shot list's `retake_model:` paints (State.retake): the picture sent back, as its bytes were
+    hashed, changed as the retake's note (and words) say. docs/review.md, "Retakes painted by an editing model"."""
+
+    decision: str  # the retake's id in the decisions file
+    picture: str  # sha256 of the picture sent back
+    take: int | None  # the take that picture is
+    png: bytes
+    instruction: str
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,14 @@ def job_inputs(job: Job, layout_sha: str, width: int, height: int, backend_ident
     return inputs
 
 
+def _same_drawing(record: dict, inputs: dict) -> bool:
+    """Whether a picture whose sidecar is `record` was painted from the layout, size and camera move of `inputs`."""
+    then = record.get("inputs") if isinstance(record.get("inputs"), dict) else {}
+    params = then.get("params") if isinstance(then.get("params"), dict) else {}
+    return (then.get("layout"), then.get("move"), params.get("width"), params.get("height")) == (
+        inputs["layout"], inputs.get("move"), inputs["params"]["width"], inputs["params"]["height"])
+
+
 def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None = None) -> list[str]:
     """Which inputs differ between a sidecar's recorded inputs and the current ones, in words."""
     if not isinstance(recorded, dict):
@@ -117,6 +138,9 @@ def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None 
     reasons = []
     if "layout" in current and recorded.get("layout") != current["layout"]:
         reasons.append("layout changed")
+    if ("retake" in recorded) != ("retake" in current):  # another model, and what it reads: said once
+        return reasons + [f"retake to paint with retake_model: {current['retake']['instruction']!r}"
+                          if "retake" in current else "no longer a retake painted with retake_model"]
     old_params = recorded.get("params") if isinstance(recorded.get("params"), dict) else {}
     reasons += [f"{name} changed" for name in current["params"] if old_params.get(name) != current["params"][name]]
     if recorded.get("backend") != current["backend"]:
@@ -144,6 +168,8 @@ def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None 
     if was_on and is_on and recorded.get("colours") != current.get("colours") and current.get("colours"):
         reasons.append(f"sheet {current['colours']['id']}, whose colours it keeps, changes"
                        + (f" ({sheet_cause})" if sheet_cause else ""))
+    if recorded.get("retake") != current.get("retake"):
+        reasons.append(f"retake to paint with retake_model: {current['retake']['instruction']!r}")
     if recorded.get("move") != current.get("move"):
         reasons.append("camera move changed" if current.get("move") else "no longer a camera move")
     was_view = isinstance(recorded.get("sheet"), dict)
@@ -156,7 +182,7 @@ def stale_reasons(recorded: dict | None, current: dict, sheet_cause: str | None 
     if "unseen" in current and recorded.get("unseen") != current["unseen"]:
         reasons.append("shotrender continues a sheet's layout past its cuts' frames another way now")
     for name in sorted(set(current) - {"layout", "params", "backend", "sheet", "cuts", "camera", "colours",
-                                       "move", "moves", "regions", "base", "region", "unseen"}):
+                                       "move", "moves", "regions", "base", "region", "unseen", "retake"}):
         if recorded.get(name) != current[name] and (name != "continuity" or was_on):
             reasons.append(f"{name} settings changed")
     return reasons or ["inputs changed"]
@@ -197,6 +223,8 @@ class State:
         self._takes: dict | None = None  # cut -> its takes (review/takes.py), listed on first need
         self._retouches: dict[tuple[str, bool], dict[str, str]] = {}  # (sheet id, waiting) -> State.retouches
         self._retouches_at = 0  # as of this many writes of the store
+        self._retaker = None  # the `retake_model:`'s backend, made on first need (State.retaker)
+        self._retakes: dict[str, Retake | None] = {}  # cut -> the retake the retake model paints, or None
 
     # ---------------------------------------------------------------------------------------- rules
     def continuity_on(self, job: Job) -> bool:
@@ -320,6 +348,52 @@ class State:
             self._takes = takes.list_takes(self.store)
         return self._takes
 
+    @property
+    def retaker(self):
+        """The backend of the shot list's `retake_model:` (an instruction-editing model), on the run's device and
+        dtype: made once, loaded by whoever paints with it first."""
+        if self._retaker is None:
+            from shotrender.backends import make_retaker
+
+            self._retaker = make_retaker(self.sl.resolve_path_or_id(self.sl.retake_model), self.settings.device,
+                                         self.settings.dtype)
+        return self._retaker
+
+    def retake(self, job: Job, inputs: dict | None = None) -> Retake | None:
+        """The retake the shot list's `retake_model:` paints for this cut, or None (it is painted from its layout):
+        its latest retake, if of scope `cut`, while the picture sent back is kept (a take, or its current picture)
+        and was painted from the cut's layout as it is now, at its size and on its camera move. `inputs`: the
+        cut's own inputs, to compare with those the picture was painted from."""
+        if job.cut in self._retakes:
+            return self._retakes[job.cut]
+        found = None
+        retakes = self.reviews.retakes(job.cut) if self.sl.retake_model else []
+        if retakes and retakes[-1].changes.where == "cut":
+            d = retakes[-1]
+            kept = self._picture_kept(job.cut, d.picture)
+            if kept is not None and _same_drawing(kept[1], inputs or self._inputs(job)):
+                words = d.changes.prompt
+                found = Retake(d.id, d.picture, kept[2], kept[0], d.note + (f"; {words}" if words else ""))
+        self._retakes[job.cut] = found
+        return found
+
+    def _picture_kept(self, cut: str, sha: str) -> tuple[bytes, dict, int | None] | None:
+        """The picture `sha` of a cut, its sidecar's record and its take, from its takes or its current picture."""
+        if self._takes is None:
+            self._takes = takes.list_takes(self.store)
+        for take in reversed(self._takes.get(cut, ())):
+            data = takes.picture(take) if take.picture == sha else None
+            if data is not None:
+                return data, take.record, take.number
+        stored = self.store.read_state(cut)
+        if stored.image_ok and stored.record["image"]["sha256"] == sha:
+            try:
+                data = read_regular(self.store.png_path(cut))
+            except OSError:
+                return None
+            return (data, stored.record, None) if sha256_bytes(data) == sha else None
+        return None
+
     def _inputs(self, job: Job) -> dict:
         inputs = self._own_inputs(job)
         region = self.region_of(job, inputs)[0]
@@ -330,6 +404,15 @@ class State:
         inputs = job_inputs(job, self._sha(job), self.sl.width, self.sl.height, self.identity, self.reads)
         if job.camera is not None:
             inputs["move"] = {**job.camera.to_dict(), "size": list(self.delivery(job).size)}
+        retake = self.retake(job, inputs)
+        if retake is not None:
+            # an edit of the picture sent back: the retake model and what it reads make its pixels, not the model
+            # that paints the episode, nor the cut's prompt and strength, nor its place's sheet
+            inputs["params"] = {**{name: getattr(job, name) for name in RETAKE_PARAMS},
+                                "width": inputs["params"]["width"], "height": inputs["params"]["height"]}
+            inputs["backend"] = self.retaker.identity()
+            inputs["retake"] = {"picture": retake.picture, "instruction": retake.instruction}
+            return inputs
         if self.continuity_on(job):
             sheet = self.sheet_of(job)
             inputs["continuity"] = self.sl.continuity_for(job.chain).as_dict()

@@ -12,7 +12,7 @@ from shotrender.backends.base import Backend, RenderRequest
 from shotrender.errors import ModelError
 from shotrender.model_settings import BackendOptions
 
-__all__ = ["Backend", "RenderRequest", "check_hub_id", "make_backend", "model_option"]
+__all__ = ["Backend", "RenderRequest", "check_hub_id", "make_backend", "make_retaker", "model_option"]
 
 
 def make_backend(
@@ -44,6 +44,14 @@ def make_backend(
         allow_unsafe_checkpoint=allow_unsafe_checkpoint,
         options=options,
     )
+
+
+def make_retaker(model: str, device: str | None = None, dtype: str | None = None) -> Backend:
+    """The backend of a `retake_model:` value (resolved): an instruction-editing model's (FLUX.1 Kontext,
+    Qwen-Image-Edit), whose requests are pictures to change as their prompt says; ModelError for any other model."""
+    from shotrender.backends.diffusers import DiffusersBackend
+
+    return DiffusersBackend(model, device=device, dtype=dtype, editing=True)
 
 
 def model_option(model: str) -> str:

@@ -332,7 +332,7 @@ def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem
     problems += _size_off_aspect(shotlist, framed, off_aspect)
     problems += hints.file_problems(shotlist, {c.id: headers[c.layout] for c in shotlist.cuts
                                                if c.layout is not None and isinstance(headers.get(c.layout), tuple)})
-    for key in ("model", "controlnet"):
+    for key in ("model", "controlnet", "retake_model"):
         value = getattr(shotlist, key)
         if value and value != "draft" and _looks_like_path(value, shotlist.base_dir):
             resolved = Path(shotlist.resolve_path_or_id(value))
@@ -342,6 +342,7 @@ def check_files(shotlist: ShotList, allow_outside: bool = False) -> list[Problem
                     f"folder); it is read as a path, as {path_reason(value, shotlist.base_dir)}", _path_fix(key)))
     problems += models.file_problems(shotlist, lambda *where: Problem(shotlist.source, *where), refused)
     problems += models.family_problems(shotlist, lambda *where: Problem(shotlist.source, *where))
+    problems += models.retake_model_problems(shotlist, lambda *where: Problem(shotlist.source, *where))
     problems += boards.file_problems(shotlist, lambda *where: Problem(shotlist.source, *where), refused)
     return output + problems
 
@@ -441,6 +442,8 @@ def _close_files(written: str, path: Path, listings: dict[Path, dict[str, str]])
 def _path_fix(key: str) -> str:
     if key == "controlnet":
         return "give a ControlNet folder that exists (config.json and the weights)"
+    if key == "retake_model":
+        return "give a FLUX.1 Kontext or Qwen-Image-Edit diffusers folder that exists"
     return f"give a diffusers folder or .safetensors file that exists, or a hub id: owner/name, e.g. {HUB_ID_EXAMPLE}"
 
 

@@ -25,7 +25,7 @@ CONTACT_SHEET = "contact"  # the report's contact sheet is <episode>_contact.png
 CUT_PARAMS = ("prompt", "negative", "seed", "steps", "strength", "guidance", "loras")
 PARAM_DEFAULTS = {"prompt": "", "negative": "", "steps": 30, "strength": 0.55, "guidance": 7.5}
 TOP_KEYS = ("version", "episode", "size", "model", "seed", "output", "controlnet", "continuity", "defaults",
-            "backgrounds", "cuts", *models.TOP_KEYS, "preview", "tracker")
+            "backgrounds", "cuts", *models.TOP_KEYS, "preview", "tracker", "retake_model")
 BG_KEYS = (*CUT_PARAMS, "continuity", "art_board", "variants")
 # a variant of a place (docs/shotlist.md#variants): its own light on the base's composition
 VARIANT_KEYS = ("prompt", "negative", "seed", "art_board", "loras", "strength")
@@ -180,6 +180,9 @@ class ShotList:
     model_settings: models.ModelSettings = models.ModelSettings()  # vae, scheduler, clip_skip, ip_adapter
     preview: previews.Preview | None = None  # the overrides `render --preview` paints with
     tracker: trackers.Settings | None = None  # the studio's tracker, for `shotrender tracker push|pull`
+    #: an instruction-editing model (FLUX.1 Kontext, Qwen-Image-Edit) that paints a cut retake from the picture
+    #: sent back and the retake's note (docs/review.md); None: a retake is painted again from the layout
+    retake_model: str | None = None
 
     def cut(self, cut_id: str) -> Cut:
         for c in self.cuts:
@@ -203,7 +206,8 @@ class ShotList:
         return self.base_dir / (self.output if self.output else f"renders/{self.episode}")
 
     def resolve_path_or_id(self, value: str) -> str:
-        """A `model:`/`controlnet:` value as the backend wants it: paths made absolute, hub ids untouched."""
+        """A `model:`, `controlnet:` or `retake_model:` value as the backend wants it: paths made absolute, hub ids
+        untouched."""
         if value == "draft" or not _looks_like_path(value, self.base_dir):
             return value
         return str((self.base_dir / Path(value).expanduser()).resolve())

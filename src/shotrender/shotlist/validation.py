@@ -307,6 +307,10 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
     seed = ck.integer(data, (), "seed", 0, MAX_SEED)
     output = ck.text(data, (), "output")
     controlnet = ck.text(data, (), "controlnet")
+    retake_model = ck.text(data, (), "retake_model")
+    if retake_model == "":
+        ck.add(("retake_model",), "is empty", "give a FLUX.1 Kontext or Qwen-Image-Edit diffusers folder, or remove "
+               "retake_model:")
     continuity = Continuity(**ck.continuity(data.get("continuity"), ("continuity",)))
 
     defaults_data = ck.mapping(data.get("defaults"), ("defaults",), "defaults")
@@ -349,7 +353,7 @@ def _check(data: Any, lines: dict[tuple, int], source: str, base_dir: Path) -> t
         defaults=defaults,
         backgrounds=backgrounds, cuts=tuple(cuts), model_settings=models.read_top(ck, data),
         preview=previews.read(ck, data),
-        tracker=trackers.read(ck, data),
+        tracker=trackers.read(ck, data), retake_model=retake_model or None,
     )
     hints.check(ck, shotlist)
     return shotlist, problems

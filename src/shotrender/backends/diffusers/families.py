@@ -12,7 +12,7 @@ backend reads them to build the pipeline and call it. docs/models.md has the sam
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shotrender.errors import ModelError
@@ -39,6 +39,12 @@ class Family:
     #: key names (any of them) that mark a single-file checkpoint of this family, "model.diffusion_model."
     #: prefixed or not, as diffusers' single-file loader detects them
     checkpoint_keys: tuple[str, ...] = ()
+    #: with a `controlnet:`: the ControlNet's class (its config.json's `_class_name`) and the img2img pipeline that
+    #: takes it; None: the family takes no ControlNet (the transformer families but FLUX.1)
+    controlnet: tuple[str, str] | None = None
+    #: an instruction-editing model (`retake_model:`): `img2img` names its editing pipeline, which paints a given
+    #: picture changed as a sentence says, with no strength; never a `model:`
+    edits: bool = False
 
     @property
     def multiple(self) -> int:
@@ -59,11 +65,14 @@ class Family:
 
 _SD_SETTINGS = SETTINGS
 FAMILIES: dict[str, Family] = {f.name: f for f in (
-    Family("sd", "Stable Diffusion 1.x/2.x", "unet", ("UNet2DConditionModel",), None, 1, "cfg", _SD_SETTINGS),
-    Family("sdxl", "SDXL", "unet", ("UNet2DConditionModel",), None, 1, "cfg", _SD_SETTINGS),
+    Family("sd", "Stable Diffusion 1.x/2.x", "unet", ("UNet2DConditionModel",), None, 1, "cfg", _SD_SETTINGS,
+           controlnet=("ControlNetModel", "AutoPipelineForImage2Image")),
+    Family("sdxl", "SDXL", "unet", ("UNet2DConditionModel",), None, 1, "cfg", _SD_SETTINGS,
+           controlnet=("ControlNetModel", "AutoPipelineForImage2Image")),
     Family("flux", "FLUX.1", "transformer", ("FluxTransformer2DModel",), "FluxImg2ImgPipeline", 2, "embedded",
-           ("loras",), window=1024, layout="packed",
-           checkpoint_keys=("double_blocks.0.img_attn.norm.key_norm.scale",)),
+           ("loras", "controlnet"), window=1024, layout="packed",
+           checkpoint_keys=("double_blocks.0.img_attn.norm.key_norm.scale",),
+           controlnet=("FluxControlNetModel", "FluxControlNetImg2ImgPipeline")),
     Family("sd3", "Stable Diffusion 3/3.5", "transformer", ("SD3Transformer2DModel",),
            "StableDiffusion3Img2ImgPipeline", 2, "cfg", (), window=1024, layout="spatial",
            checkpoint_keys=("joint_blocks.0.context_block.adaLN_modulation.1.bias",)),
@@ -75,11 +84,19 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
            checkpoint_keys=("layers.0.adaLN_modulation.0.weight",)),
 )}
 
-#: instruction-editing pipelines: they edit a given picture from a sentence, they do not paint from a layout
-EDITING = {"FluxKontextPipeline": "FLUX.1 Kontext", "FluxKontextInpaintPipeline": "FLUX.1 Kontext",
-           "QwenImageEditPipeline": "Qwen-Image-Edit", "QwenImageEditPlusPipeline": "Qwen-Image-Edit",
-           "QwenImageEditInpaintPipeline": "Qwen-Image-Edit"}
+_KONTEXT = Family("flux-kontext", "FLUX.1 Kontext", "transformer", ("FluxTransformer2DModel",), "FluxKontextPipeline",
+                  2, "embedded", (), layout="packed", edits=True)
+_QWEN_EDIT = Family("qwen-image-edit", "Qwen-Image-Edit", "transformer", ("QwenImageTransformer2DModel",),
+                    "QwenImageEditPipeline", 2, "true_cfg", (), layout="packed", edits=True)
+#: instruction-editing pipelines, by the class their model_index.json names: they edit a given picture from a
+#: sentence and do not paint from a layout, so they are a `retake_model:` and never a `model:`. The inpainting
+#: variants hold the same weights and edit through the family's plain editing pipeline; Qwen-Image-Edit 2509
+#: (the "Plus" pipeline) keeps its own.
+EDITING = {"FluxKontextPipeline": _KONTEXT, "FluxKontextInpaintPipeline": _KONTEXT,
+           "QwenImageEditPipeline": _QWEN_EDIT, "QwenImageEditInpaintPipeline": _QWEN_EDIT,
+           "QwenImageEditPlusPipeline": replace(_QWEN_EDIT, img2img="QwenImageEditPlusPipeline")}
 SUPPORTED = ", ".join(f.label for f in FAMILIES.values())
+EDITORS = "FLUX.1 Kontext or Qwen-Image-Edit"
 #: the header key of SD 1.x/2.x/SDXL original checkpoints (their family is told by the backend, as before)
 _UNET_KEY = "model.diffusion_model.input_blocks.0.0.weight"
 
@@ -106,9 +123,9 @@ def _from_index(index: Path, model: str) -> Family | None:
         return None
     class_name = str(config.get("_class_name", ""))
     if class_name in EDITING:
-        raise ModelError(f"{model} is {EDITING[class_name]} ({class_name}), an instruction-editing model: it edits a "
-                         "given picture from a sentence and does not paint a background from a layout; give `model:` "
-                         f"an img2img model ({SUPPORTED})")
+        raise ModelError(f"{model} is {EDITING[class_name].label} ({class_name}), an instruction-editing model: it "
+                         "edits a given picture from a sentence and does not paint a background from a layout; give "
+                         f"`model:` an img2img model ({SUPPORTED}), and name it as `retake_model:` to paint retakes")
     for attribute in ("unet", "transformer"):
         entry = config.get(attribute)
         if not (isinstance(entry, list) and len(entry) == 2):
@@ -121,6 +138,25 @@ def _from_index(index: Path, model: str) -> Family | None:
         raise ModelError(f"{model} is a {class_name or 'pipeline'} with a {entry[1]}, a model family this backend "
                          f"does not paint with; it paints {SUPPORTED}")
     return None
+
+
+def editor(model: str) -> Family:
+    """The editing family of a `retake_model:` value (a diffusers folder, or a hub id whose configs are in the local
+    Hugging Face cache); ModelError naming what it is instead when it is no instruction-editing model."""
+    path = Path(model).expanduser()
+    index = path / "model_index.json" if path.is_dir() else None if path.exists() else _cached_index(model)
+    try:
+        class_name = json.loads(index.read_text("utf-8")).get("_class_name") if index is not None else None
+    except (OSError, ValueError, AttributeError):
+        class_name = None
+    if class_name in EDITING:
+        return EDITING[class_name]
+    what = (f"a {class_name}" if isinstance(class_name, str) else "a single file" if path.is_file()
+            else "no diffusers folder (no readable model_index.json)" if path.exists()
+            else "a hub id whose configs are not in the local Hugging Face cache")
+    raise ModelError(f"{model} is {what}, not an instruction-editing model; `retake_model:` takes a diffusers folder "
+                     f"of {EDITORS} (FluxKontextPipeline, QwenImageEditPipeline), which edits the picture the "
+                     "director sent back as the retake's note says")
 
 
 def _from_header(path: Path) -> Family | None:
@@ -155,6 +191,19 @@ def refusals(family: Family, used: dict[str, bool]) -> list[tuple[str, str]]:
             out.append((setting, f"`{setting}` is not for {family.label} models here ({takes}; "
                                  f"of {', '.join(SETTINGS)})"))
     return out
+
+
+def controlnet_problem(family: Family, controlnet: Path) -> str | None:
+    """Why the ControlNet folder `controlnet` cannot steer a model of `family` (a ControlNet made for another
+    family), or None. Its config.json names its class; one that cannot be read is left to the load to say."""
+    try:
+        class_name = json.loads((controlnet / "config.json").read_text("utf-8")).get("_class_name")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if family.controlnet is None or class_name == family.controlnet[0]:
+        return None
+    return (f"the ControlNet {controlnet} is a {class_name}, and {family.label} models take a "
+            f"{family.controlnet[0]}: give a ControlNet trained for {family.label}")
 
 
 def of_pipeline(pipe, model: str) -> Family:

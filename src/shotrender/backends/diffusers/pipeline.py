@@ -1,5 +1,6 @@
 """The backend: builds the img2img pipeline of the model's family (families.py: SD 1.x/2.x or SDXL, a ControlNet
-or not; FLUX.1, SD 3.5, Qwen-Image, Z-Image) and paints requests.
+or not; FLUX.1, a ControlNet or not; SD 3.5, Qwen-Image, Z-Image), or an instruction-editing model's pipeline for
+retakes (`editing=True`: FLUX.1 Kontext, Qwen-Image-Edit), and paints requests.
 
 See the package docstring for how it is used.
 """
@@ -77,13 +78,16 @@ class DiffusersBackend:
         dtype: str | None = None,
         allow_unsafe_checkpoint: bool = False,
         options: BackendOptions | None = None,
+        editing: bool = False,
     ):
         self.model = str(model)
         self.kind = model_kind(self.model, allow_unsafe_checkpoint)
         self.path = Path(self.model).expanduser() if self.kind != "hub" else None
         self.config_folder = config_beside(self.path) if self.kind == "file" else None
-        #: the model's family when it can be told without loading (families.recognise), else after load()
-        self.family = families.recognise(self.model)
+        #: the model's family when it can be told without loading (families.recognise), else after load(); an
+        #: editing backend (`retake_model:`) is an instruction-editing model's, told from its configs or refused:
+        #: its requests' init image is the picture to change and their prompt says how (see _arguments)
+        self.family = families.editor(self.model) if editing else families.recognise(self.model)
         self.controlnet = controlnet_folder(controlnet) if controlnet is not None else None
         if device is not None and not DEVICES.match(device):
             raise UsageError(f"device must be cpu, mps, cuda or cuda:N, got {device!r}")
@@ -135,6 +139,9 @@ class DiffusersBackend:
         refused = families.refusals(family, used)
         if refused:
             raise UsageError("; ".join(message for _, message in refused) + f" (model {self.model})")
+        mismatch = self.controlnet is not None and families.controlnet_problem(family, self.controlnet)
+        if mismatch:
+            raise ModelError(mismatch)
         if device == "mps" and family.name == "flux":
             raise UsageError("FLUX.1 computes its position embeddings in float64, which MPS does not have; "
                              "paint it on cuda or cpu")
@@ -164,7 +171,7 @@ class DiffusersBackend:
             **({"ip_adapter": content_hash(self.ip_adapter),
                 "image_encoder": content_hash(self.ip_adapter.parent / IMAGE_ENCODER)} if self.ip_adapter else {}),
             # a transformer family's pipeline and size rule; SD 1.x/2.x and SDXL keys stay as they were
-            **({"family": self.family.name, "pipeline": self.family.img2img, "multiple": self.family.multiple}
+            **({"family": self.family.name, "pipeline": self._pipeline_class(), "multiple": self.family.multiple}
                if self.family is not None and self.family.transformer else {}),
         }
 
@@ -218,16 +225,20 @@ class DiffusersBackend:
         try:
             extra = {}
             if self.controlnet is not None:
-                from diffusers import ControlNetModel
-
-                extra["controlnet"] = ControlNetModel.from_pretrained(self.controlnet, **dtype_argument(dtype))
-            if self.vae is not None:
-                extra["vae"] = self._load_vae(dtype)
-            if self.kind == "folder" and self.family is not None and self.family.transformer:
                 import diffusers
 
-                pipe = getattr(diffusers, self.family.img2img).from_pretrained(
-                    str(self.path), local_files_only=True, **dtype_argument(dtype))
+                # the family's ControlNet class; a hub id's family is known after loading: SD's until then
+                class_name = (self.family or families.FAMILIES["sd"]).controlnet[0]
+                extra["controlnet"] = getattr(diffusers, class_name).from_pretrained(self.controlnet,
+                                                                                     **dtype_argument(dtype))
+            if self.vae is not None:
+                extra["vae"] = self._load_vae(dtype)
+            if self.family is not None and self.family.transformer and (self.kind == "folder" or self.family.edits):
+                import diffusers
+
+                # an editing model's hub id is one whose configs are in the local cache (families.editor)
+                pipe = getattr(diffusers, self._pipeline_class()).from_pretrained(
+                    str(self.path or self.model), local_files_only=True, **dtype_argument(dtype), **extra)
             elif self.kind == "folder":
                 from diffusers import AutoPipelineForImage2Image
 
@@ -258,6 +269,10 @@ class DiffusersBackend:
         # a rebuilt pipeline (the fp32 fallback) loads its LoRAs again
         self._adapters = adapters.Adapters(pipe, self.family.denoiser)
         return pipe
+
+    def _pipeline_class(self) -> str:
+        """The transformer family's pipeline class: its img2img (or editing) one, or its ControlNet one."""
+        return self.family.controlnet[1] if self.controlnet is not None else self.family.img2img
 
     def _load_vae(self, dtype):
         from diffusers import AutoencoderKL
@@ -477,8 +492,9 @@ class DiffusersBackend:
     def _paint_all(self, requests: list[RenderRequest]) -> list[np.ndarray]:
         if requests[0].mask is not None:
             return [self._inpaint(request) for request in requests]
-        # a sheet in windows is one picture at a time: its memory is bounded by the window, not the batch
-        if self._device == "cpu" or len(self._windows(requests[0])) > 1:
+        # a sheet in windows is one picture at a time: its memory is bounded by the window, not the batch; an
+        # editing pipeline takes one picture to change at a time
+        if self._device == "cpu" or self.family.edits or len(self._windows(requests[0])) > 1:
             return [self._paint([request])[0] for request in requests]
         return self._paint(requests)
 
@@ -504,8 +520,14 @@ class DiffusersBackend:
         }
         if self.family.transformer:
             kwargs.update(width=width, height=height, **GUIDANCE[self.family.guidance](first.guidance, negatives))
+            if kwargs["negative_prompt"] is None:  # the default; FLUX.1's ControlNet pipeline has no such argument
+                del kwargs["negative_prompt"]
+        if self.family.edits:  # the picture is changed as the prompt says: all steps run, none keeps the picture
+            del kwargs["strength"]
+            kwargs.update(EDITING.get(self.family.img2img, lambda w, h: {})(width, height))
         if self.controlnet is not None:
-            kwargs["control_image"] = [Image.fromarray(control_image(r.layout, r.width, r.height)) for r in requests]
+            kwargs["control_image"] = [Image.fromarray(pad(control_image(r.layout, r.width, r.height), width, height))
+                                       for r in requests]
             kwargs["controlnet_conditioning_scale"] = first.control_scale
         if self.ip_adapter is not None:
             kwargs["ip_adapter_image"] = self._board(first.extra.get("art_board"))
@@ -655,6 +677,13 @@ GUIDANCE = {
     "embedded": lambda guidance, negatives: {"negative_prompt": None},
     "true_cfg": lambda guidance, negatives: {"true_cfg_scale": guidance, "guidance_scale": None,
                                              "negative_prompt": [n or " " for n in negatives]},
+}
+
+
+#: an editing pipeline's own arguments for a width × height picture. FLUX.1 Kontext resizes the picture to the
+#: resolutions it was trained at and paints at `max_area` unless told: the picture is changed at its own size.
+EDITING = {
+    "FluxKontextPipeline": lambda width, height: {"max_area": width * height, "_auto_resize": False},
 }
 
 

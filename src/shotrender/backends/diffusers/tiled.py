@@ -178,6 +178,10 @@ def _packed_ids(kwargs, grid, box):
         out["img_ids"] = ids
     if kwargs.get("img_shapes") is not None:
         out["img_shapes"] = [[(1, bottom - top, right - left)] for _ in kwargs["img_shapes"]]
+    # a FLUX.1 ControlNet's residuals, predicted on the whole latent, are tokens laid out as the latent's
+    for key in ("controlnet_block_samples", "controlnet_single_block_samples"):
+        if kwargs.get(key) is not None:
+            out[key] = [_packed_cut(sample, grid, box) for sample in kwargs[key]]
     return out
 
 
