@@ -510,3 +510,26 @@ def test_validate_refuses_a_retake_model_that_is_no_editing_model_with_its_line(
     # a folder's name mistyped is read as a hub id, and said so
     typo = _shotlist(tmp_path / "typo", "draft", retake_model="models/kontext")
     assert "'models/kontext' is no folder in" in _cli("validate", typo, code=2).stderr
+
+
+def test_candidates_of_a_retake_the_retake_model_paints_are_its_edits_with_their_own_seeds(tiny_kontext_folder,
+                                                                                           tmp_path):
+    """`decide --candidates 3` with a `retake_model:`: every candidate is an edit of the picture sent back, one
+    seed each, kept as a take the director picks from (the candidates used to be set up as from the layout,
+    which an edit never is, and the cut failed)."""
+    from shotrender.review import takes
+    from shotrender.store import Store
+
+    data = episode([cut("C001")], size=[128, 64], retake_model=str(tiny_kontext_folder))
+    data["defaults"].update(steps=2, guidance=3.5)
+    path = write_shotlist(tmp_path, data, width=128, height=64)
+    out = tmp_path / "renders" / "ep01"
+    _cli("render", path)
+    _cli("decide", path, "C001", "retake", "--note", "warmer sky", "--candidates", "3", "--by", "ana")
+    _cli("render", path, "--retakes")
+    kept = takes.list_takes(Store(out, "ep01"))["C001"]
+    candidates = [t for t in kept if "candidate" in t.record]
+    assert [t.record["candidate"]["number"] for t in candidates] == [1, 2, 3]
+    assert {(t.record["device"]["pipeline"], t.record["retake"]["instruction"]) for t in candidates} == {
+        ("FluxKontextPipeline", "warmer sky")}
+    assert len({t.picture for t in candidates}) == 3 and len({t.record["seed_used"] for t in candidates}) == 3

@@ -857,15 +857,21 @@ class Run:
             c = _Pending(dataclasses.replace(p.job, seed=seed), t0, {
                 **p.base, "inputs": inputs, "key": cache_key(inputs),
                 "candidate": {**p.base["candidate"], "number": number}})
-            c.setup(*p.setup_args)
+            painter = self.backend
+            if p.retake is not None:  # the retake model edits the picture sent back, once a seed
+                c.edit(self.state, p.retake)
+                painter = self.state.retaker
+            else:
+                c.setup(*p.setup_args)
             t = time.perf_counter()
-            chosen = c.attempt(self.backend.render(c.request(0)), 0, time.perf_counter() - t, self.backend)
+            chosen = c.attempt(painter.render(c.request(0)), 0, time.perf_counter() - t, painter)
             flagged = chosen.over(c.limit)
             report = {**c.report, "mode": c.mode, "limit": c.limit, "attempts": [chosen.record()], "chosen": 0,
                       "flagged": flagged, **({"reason": _over(c.mode, chosen.score, c.limit, 1)} if flagged else {})}
             takes.add(self.store, p.job.cut, encode_png(chosen.image), {
-                **c.base, "status": "flagged" if flagged else "rendered", "device": self.result.backend,
-                "continuity": report,
+                **c.base, "status": "flagged" if flagged else "rendered",
+                "device": painter.describe() if p.retake is not None else self.result.backend, "continuity": report,
+                **c.record,
                 "guided_by": c.guided_by, "seed_used": chosen.seed, "strength_used": chosen.strength,
                 "timings": {"render": round(chosen.seconds, 4), "total": round(time.perf_counter() - t0, 4)}})
             self.progress.message(f"{p.job.cut}: candidate {number} of {p.base['candidate']['count']}, seed {seed}, "
