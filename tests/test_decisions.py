@@ -607,3 +607,45 @@ def test_the_page_draws_a_region_sends_it_shows_both_takes_and_picks_a_candidate
             (out / "takes" / f"ep01_{CUT}.v004.json").read_text())["image"]["sha256"]
         page.close()
     assert problems == []
+
+
+@pytest.mark.slow
+def test_the_tiny_pipeline_repaints_a_region_retake_inside_alone_with_the_same_bytes_in_two_processes(
+        tmp_path, tiny_model):
+    """The random-weight pipeline, through its inpainting pipeline on the same weights: the region retake
+    changes C003 inside the region and not outside it; `render --retakes` in this process and in another,
+    on copies of one folder, writes the same bytes for every cut."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from shotrender.backends.diffusers.pipeline import PASTE
+
+    size, rect = (144, 80), (17, 6, 45, 34)  # the park still registers at this size; RECT, scaled to it
+    shotlist = _location_episode(tmp_path / "a", size, model=str(tiny_model), continuity={"max_attempts": 1})
+    shotrender("render", shotlist)
+    out = shotlist.parent / "out"
+    before = {c: picture(out, c) for c in ("C001", "C002", CUT, "C004")}
+    page_decides(shotlist, "C001", "approve")
+    shotrender("decide", shotlist, CUT, "retake", "--region", ",".join(map(str, rect)), "--words", "sunset glow",
+               "--note", "warmer there", "--by", "ana")
+    shutil.copytree(shotlist.parent, tmp_path / "b", symlinks=True)
+    other = subprocess.Popen([sys.executable, "-m", "shotrender", "render", str(tmp_path / "b" / shotlist.name),
+                              "--retakes", "--progress", "none"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    done = shotrender("render", shotlist, "--retakes")
+    assert f"region {','.join(map(str, rect))} of take 1 painted again" in done.output
+    _, err = other.communicate(timeout=600)
+    assert other.returncode == 0, err
+    change = np.abs(picture(out, CUT).astype(np.float32) - before[CUT]).mean(axis=2)
+    inside = region_mask([rect], size)
+    # the inpainting's paste is feathered over PASTE px past the region, rounded out to the latent's blocks
+    band = cv2.dilate(inside.view(np.uint8), np.ones((2 * PASTE + 5,) * 2, np.uint8)) > 0
+    print(f"tiny pipeline, region retake of {CUT}: {change[inside].mean():.1f}/255 inside, "
+          f"{change[~band].mean():.2f} outside its paste's band ({change[~inside].mean():.2f} with it)")
+    assert change[inside].mean() >= 15 and change[~band].mean() <= 2
+    assert np.array_equal(picture(out, "C001"), before["C001"])  # approved: a person's decision
+    other_out = tmp_path / "b" / "out"
+    assert {p.name: p.read_bytes() for p in out.glob("*.png")} == {p.name: p.read_bytes()
+                                                                   for p in other_out.glob("*.png")}
